@@ -1,0 +1,88 @@
+"""The parser base class: incremental, fed one raw line at a time, for a finished file or a live run.
+
+A subclass knows its format (regexes, numbering, what its printed time means) and nothing about arithmetic:
+it turns one logical line into an `IterationRecord`, an `Event` or nothing. Format-independent signals
+(tracebacks, NaN losses, COCOeval summaries) are recognised here once for every format.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from bench.logs.lines import logical_lines
+from bench.logs.types import Event, IterationRecord, TimeSemantics
+
+TRACEBACK = re.compile(r"^(?:.*\] )?Traceback \(most recent call last\):")
+
+
+class LogParser(ABC):
+    format: ClassVar[str]  # the name recipes and `--format` use
+    title: ClassVar[str]
+    semantics: ClassVar[TimeSemantics]
+    time_meaning: ClassVar[str]  # one sentence: what the printed time is, with its source
+    # Lines that say the framework itself gave up on a NaN/inf loss.
+    divergence: ClassVar[re.Pattern[str] | None] = None
+    # A line that marks the start of training (a second one in the same file is a second run).
+    start_marker: ClassVar[re.Pattern[str] | None] = None
+
+    def __init__(self) -> None:
+        self.line_no = 0
+        self.records: list[IterationRecord] = []
+        self.events: list[Event] = []
+        self.tail: list[str] = []  # last logical lines, for a failed run's record
+        from bench.logs.cocoeval import CocoEvalCollector  # late: keeps the import graph one-way
+
+        self.coco = CocoEvalCollector()
+
+    # -- what a subclass writes -------------------------------------------------------------------
+    @abstractmethod
+    def parse_line(self, line: str, line_no: int) -> IterationRecord | Event | None:
+        """One logical line (ANSI stripped, `\\r` renders split) into a record, an event or nothing."""
+
+    @classmethod
+    def sniff(cls, line: str) -> bool:
+        """True when this logical line is unmistakably this format (for `--format auto`)."""
+        return False
+
+    # -- shared machinery -------------------------------------------------------------------------
+    def feed(self, raw: str) -> list[IterationRecord]:
+        """Feed one raw line (as read, with or without its newline); returns the new iteration records."""
+        self.line_no += 1
+        new: list[IterationRecord] = []
+        for line in logical_lines(raw):
+            if not line:
+                continue
+            self.tail.append(line)
+            if len(self.tail) > 200:
+                del self.tail[:100]
+            self._generic(line)
+            result = self.parse_line(line, self.line_no)
+            if isinstance(result, IterationRecord):
+                self._check_losses(result)
+                self.records.append(result)
+                new.append(result)
+            elif isinstance(result, Event):
+                self.events.append(result)
+        return new
+
+    def _generic(self, line: str) -> None:
+        if TRACEBACK.match(line):
+            self.events.append(Event("traceback", self.line_no, line))
+        elif self.divergence is not None and self.divergence.search(line):
+            self.events.append(Event("diverged", self.line_no, line))
+        elif self.start_marker is not None and self.start_marker.search(line):
+            self.events.append(Event("start", self.line_no, line))
+        self.coco.feed(line, self.line_no)
+
+    def _check_losses(self, record: IterationRecord) -> None:
+        bad = [k for k, v in record.losses.items() if math.isnan(v) or math.isinf(v)]
+        if bad:
+            self.events.append(Event("diverged", record.line_no, f"{bad[0]} is {record.losses[bad[0]]}"))
+
+
+def to_float(text: str) -> float:
+    """Parse a printed number; 'nan'/'inf' stay NaN/inf so that divergence is seen."""
+    return float(text)

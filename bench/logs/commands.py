@@ -1,0 +1,69 @@
+"""`bench parse`: one log file in, the window throughput out (exit 0 for ok, 1 otherwise, 2 usage)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from bench.errors import BenchError
+from bench.logs.registry import known_formats
+from bench.measure.assess import parse_file
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """'A:B' -> (A, B), with a clear error."""
+    try:
+        a, b = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise BenchError(f"--window {text!r}: expected A:B with integers, e.g. 100:500") from None
+    if not 0 <= a < b:
+        raise BenchError(f"--window {text!r}: need 0 <= A < B")
+    return a, b
+
+
+def parse(
+    log: Path = typer.Argument(..., help="The log file (plain or gzip-compressed)."),
+    format_name: str = typer.Option("auto", "--format", "-f", help="Log format name, or 'auto'."),
+    images_per_iter: int = typer.Option(16, "--images-per-iter", "-n", help="Images per iteration (global)."),
+    window: str = typer.Option("100:500", "--window", "-w", help="Iterations A:B (the A+1th to the Bth)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    record: Path = typer.Option(None, "--record", help="Also write a run record into this directory."),
+) -> None:
+    """Measure the window throughput from an existing log."""
+    if not log.is_file():
+        raise BenchError(f"{log}: no such file")
+    if format_name == "auto":
+        from bench.logs.detect import detect_format
+
+        format_name = detect_format(log)
+    elif format_name not in known_formats():
+        raise BenchError(f"--format {format_name!r}: unknown; known: auto, {', '.join(sorted(known_formats()))}")
+    span = parse_window(window)
+    parser, measurement = parse_file(log, format_name, images_per_iter, span)
+    if record is not None:
+        from bench.records.imported import record_from_log
+
+        record_from_log(log, parser, measurement, record)
+    if as_json:
+        typer.echo(json.dumps(measurement.to_json(), indent=2))
+    else:
+        _print_human(log, measurement)
+    raise typer.Exit(0 if measurement.throughput_img_s is not None else 1)
+
+
+def _print_human(log: Path, m) -> None:
+    from rich.console import Console
+
+    console = Console()
+    r = m.result
+    console.print(f"[bold]{log}[/] ({m.format}): status [bold]{m.status.value}[/]"
+                  + (f" - {m.reason}" if m.reason else ""))
+    if r is not None:
+        console.print(f"  window used    iterations {r.start + 1}-{r.end} ({r.iterations} iterations, "
+                      f"{r.images} images)")
+        console.print(f"  wall time      {r.seconds:.3f} s  ({r.method})")
+        console.print(f"  throughput     [bold]{r.throughput_img_s:.2f} img/s[/]")
+    for w in m.warnings:
+        console.print(f"  [yellow]warning[/]: {w.message}. Remedy: {w.remedy}")

@@ -1,0 +1,69 @@
+"""Typed records every log parser yields, the time semantics they declare, and the status enum."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Status(str, Enum):
+    """The outcome of a parse or a run; travels through parser, record and table."""
+
+    OK = "ok"
+    INCOMPLETE = "incomplete"  # the window is not covered (the record says the last iteration seen)
+    NO_DATA = "no_data"  # no progress line at all
+    DIVERGED = "diverged"  # NaN/inf loss, or the framework's own divergence error
+    CRASHED = "crashed"  # a traceback after training started
+    MIXED = "mixed"  # two runs in one file
+    TIMEOUT = "timeout"  # bench stopped the run at --timeout
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM to bench
+    FAILED = "failed"  # the launch itself failed (non-zero exit before any progress)
+
+
+class TimeSemantics(str, Enum):
+    """What the time a log prints at iteration k means. The window arithmetic turns each into seconds."""
+
+    RUNNING_MEAN = "running_mean"  # mean seconds/iteration over (span_start, k]: a cumulative average
+    INTERVAL_MEAN = "interval_mean"  # mean seconds/iteration over the last (k - span_start) iterations
+    INTERVAL_RATE = "interval_rate"  # images/second over (span_start, k]
+    INTERVAL_TOTAL = "interval_total"  # total seconds over (span_start, k]
+    INTERVAL_MEDIAN = "interval_median"  # median seconds/iteration over (span_start, k]: an approximation only
+
+    @property
+    def exact(self) -> bool:
+        return self is not TimeSemantics.INTERVAL_MEDIAN
+
+    def seconds(self, value: float, iterations: int, images_per_iter: int) -> float:
+        """Wall seconds spent on `iterations` iterations, from the printed `value`."""
+        if self is TimeSemantics.INTERVAL_RATE:
+            return iterations * images_per_iter / value
+        if self is TimeSemantics.INTERVAL_TOTAL:
+            return value
+        return iterations * value  # a mean (or median) time per iteration
+
+
+@dataclass(frozen=True, slots=True)
+class IterationRecord:
+    """One progress line. `iteration` counts the iterations completed when the line was printed (1-based),
+    whatever the framework's own numbering; the printed time covers iterations (span_start, iteration]."""
+
+    iteration: int
+    time: float | None  # as printed, in the unit its semantics says
+    semantics: TimeSemantics
+    span_start: int
+    line_no: int  # 1-based line in the log: links the record to the raw log and the harness clock
+    epoch: int | None = None
+    timestamp: float | None = None  # printed wall-clock time (epoch seconds, local time), where printed
+    data_time: float | None = None
+    losses: dict[str, float] = field(default_factory=dict)
+    lr: float | None = None
+    memory_mb: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something other than progress that a parser noticed."""
+
+    kind: str  # "start", "diverged", "traceback", "restart", "finished"
+    line_no: int
+    text: str

@@ -1,0 +1,1 @@
+"""Measurement: window arithmetic (written once), the harness clock, repeat statistics, warnings."""

@@ -1,0 +1,65 @@
+"""Loading recipes from TOML files, with errors that name the file and the field."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bench.errors import RecipeError
+from bench.paths import recipes_dir
+from bench.recipes.schema import Recipe
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _first_error(path: Path, exc: ValidationError) -> RecipeError:
+    err = exc.errors()[0]
+    field = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    message = err["msg"].removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return RecipeError(f"{path}: field '{field}': {message}{more}")
+
+
+def load_recipe(path: Path | str) -> Recipe:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: no such recipe file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(path, exc) from None
+
+
+def recipe_files(directory: Path | None = None) -> list[Path]:
+    return sorted((directory or recipes_dir()).glob("*.toml"))
+
+
+def load_all(directory: Path | None = None) -> list[Recipe]:
+    return [load_recipe(path) for path in recipe_files(directory)]
+
+
+def find_recipe(name: str, directory: Path | None = None) -> Recipe:
+    """A recipe by name (the file `recipes/<name>.toml`), or a clear error listing the names that exist."""
+    path = (directory or recipes_dir()) / f"{name}.toml"
+    if path.exists():
+        recipe = load_recipe(path)
+        if recipe.name != name:
+            raise RecipeError(f"{path}: field 'name': is {recipe.name!r} but the file is named {name!r}")
+        return recipe
+    names = ", ".join(p.stem for p in recipe_files(directory))
+    raise RecipeError(f"no recipe named {name!r} in {directory or recipes_dir()}; known: {names}")
+
+
+def recipe_hash(path: Path) -> str:
+    """sha256 of the recipe file's bytes: what the record's provenance and staleness checks compare."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,239 @@
+"""The recipe format, validated with pydantic. Everything downstream receives a `Recipe`, never a dict."""
+
+from __future__ import annotations
+
+import ast
+import re
+import string
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+# Placeholders a launch command (and install steps) may use.
+PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port"})
+LogStream = Literal["stdout", "stderr", "file"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Framework(Strict):
+    name: str
+    version: str
+
+
+class Source(Strict):
+    """Where the code comes from. `repo` may be overridden at setup time by a mirror (`--source`)."""
+
+    repo: str
+    commit: str
+    subdir: str = ""  # where the launch command runs, relative to the checkout (tensorpack: examples/FasterRCNN)
+    token_env: str | None = None  # name of an env var holding a token for a private repository
+
+    @field_validator("commit")
+    @classmethod
+    def _full_sha(cls, value: str) -> str:
+        if not FULL_SHA.match(value):
+            raise ValueError(f"must be a full 40-hex commit SHA, got {value!r}")
+        return value
+
+    @field_validator("repo")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        if re.match(r"^[a-z+]+://[^/@]+@", value):
+            raise ValueError("must not carry credentials; name an environment variable in token_env instead")
+        return value
+
+
+class DiffPatch(Strict):
+    """A unified diff under patches/<recipe>/, applied with `git apply`."""
+
+    kind: Literal["diff"]
+    file: str  # relative to the patches directory
+    ignore_whitespace: bool = False  # whitespace-tolerant apply, only where declared
+    expected_blobs: dict[str, str] = {}  # path -> git blob SHA (prefix) the patched file must have
+    why: str = ""
+
+
+class Substitution(Strict):
+    """A regex substitution over file globs, with the number of replacements expected per glob."""
+
+    kind: Literal["substitute"]
+    pattern: str
+    replacement: str
+    expected: dict[str, int]  # recursive glob (pathlib syntax, `**` recursive) -> replacements expected
+    why: str = ""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        re.compile(value)
+        return value
+
+
+PatchStep = Annotated[DiffPatch | Substitution, Field(discriminator="kind")]
+
+
+class LogSpec(Strict):
+    stream: LogStream = "stdout"
+    path: str | None = None  # for stream == "file": relative to the run's output dir
+    format: str
+
+    @model_validator(mode="after")
+    def _path_for_file(self) -> LogSpec:
+        if (self.stream == "file") != (self.path is not None):
+            raise ValueError("a path is needed exactly when stream = 'file'")
+        return self
+
+
+class Stack(Strict):
+    python: str
+    framework: str
+    cuda: str | None = None
+    cudnn: str | None = None
+    others: dict[str, str] = {}
+    image: str  # a container image that provides this stack (tag pinned, or a digest)
+    dockerfile: str | None = None  # relative to the repository root
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        if "@sha256:" not in value and (":" not in value.rsplit("/", 1)[-1] or value.endswith(":latest")):
+            raise ValueError(f"image {value!r} must be pinned to a tag other than latest, or a digest")
+        return value
+
+
+class Reference(Strict):
+    """A published number, shown as published."""
+
+    img_s: float
+    gpus: int
+    gpu_model: str
+    source: str  # where it was published (URL and line, or document and commit)
+
+
+class Window(Strict):
+    start: int = 100
+    end: int = 500
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if not 0 <= self.start < self.end:
+            raise ValueError(f"window start must be >= 0 and below its end, got {self.start}:{self.end}")
+        return self
+
+
+class Preset(Strict):
+    """A named set of overrides (e.g. `smoke`: small, short, not comparable with the published table)."""
+
+    description: str
+    comparable: bool  # can its numbers stand beside the published table?
+    window: Window | None = None
+    command: str | None = None
+    env: dict[str, str] = {}
+    gpus: int | None = None
+    synthetic_data: dict[str, int | str] | None = None  # arguments of `bench data synth`, when no --data
+
+
+class DeclaredSetting(Strict):
+    """The effective value of a protocol setting at the pinned commit, with its evidence."""
+
+    value: str | int | float | bool | list[int] | list[str]
+    evidence: str
+
+
+def placeholders_in(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+
+
+_ALLOWED_FORMULA_NODES = (ast.Expression, ast.BinOp, ast.Constant, ast.Name, ast.Load, ast.Mult, ast.Add, ast.Sub,
+                          ast.FloorDiv)
+
+
+def evaluate_formula(formula: str, gpus: int, nodes: int = 1) -> int:
+    """Images per iteration from a formula of `gpus` such as `2 * gpus` (integers, + - * // only)."""
+    tree = ast.parse(formula, mode="eval")
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED_FORMULA_NODES):
+            raise ValueError(f"formula {formula!r} may use only integers, gpus, nodes and + - * //")
+        if isinstance(node, ast.Name) and node.id not in ("gpus", "nodes"):
+            raise ValueError(f"formula {formula!r} names {node.id!r}; only 'gpus' and 'nodes' are known")
+    return int(eval(compile(tree, "<formula>", "eval"), {"__builtins__": {}}, {"gpus": gpus, "nodes": nodes}))
+
+
+class Recipe(Strict):
+    name: str
+    title: str
+    family: str  # implementations share a family across variants (detectron2 and detectron2-current)
+    variant: Literal["published", "current", "builtin"]
+    framework: Framework
+    source: Source | None = None  # None for the built-in implementation, which ships with bench
+    patches: list[PatchStep] = []
+    env: dict[str, str] = {}
+    install: list[str] = []  # shell steps that build the software stack (run inside the recipe's environment)
+    command: str  # launch template with {gpus}, {data}, {output}, ...
+    log: LogSpec
+    images_per_iter: str = "2 * gpus"
+    gpus: int = 8
+    window: Window = Window()
+    stack: Stack
+    reference: Reference | None = None
+    presets: dict[str, Preset] = {}
+    protocol: dict[str, DeclaredSetting] = {}
+    notes: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9_-]*$", value):
+            raise ValueError(f"must be lower-case letters, digits, '-' or '_', got {value!r}")
+        return value
+
+    @field_validator("images_per_iter")
+    @classmethod
+    def _formula(cls, value: str) -> str:
+        evaluate_formula(value, gpus=1)
+        return value
+
+    @field_validator("log")
+    @classmethod
+    def _known_format(cls, value: LogSpec) -> LogSpec:
+        from bench.logs.registry import known_formats  # late import: logs does not depend on recipes
+
+        if value.format not in known_formats():
+            raise ValueError(f"unknown log format {value.format!r}; known: {', '.join(sorted(known_formats()))}")
+        return value
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> Recipe:
+        templates = {"command": self.command, **{f"presets.{k}.command": p.command for k, p in self.presets.items()
+                                                 if p.command}}
+        for where, template in templates.items():
+            unknown = placeholders_in(template) - PLACEHOLDERS
+            if unknown:
+                raise ValueError(f"{where}: unknown placeholder {{{sorted(unknown)[0]}}}; "
+                                 f"known: {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}")
+        if self.source is None and self.variant != "builtin":
+            raise ValueError("source is required unless variant = 'builtin'")
+        return self
+
+    def images_for(self, gpus: int, nodes: int = 1) -> int:
+        return evaluate_formula(self.images_per_iter, gpus=gpus, nodes=nodes)
+
+    def with_preset(self, preset: str | None) -> Recipe:
+        """This recipe with a preset's overrides applied (the preset name is kept by the caller)."""
+        if preset is None:
+            return self
+        if preset not in self.presets:
+            raise ValueError(f"recipe {self.name!r} has no preset {preset!r}; it has: {', '.join(self.presets) or 'none'}")
+        p = self.presets[preset]
+        update: dict = {"env": {**self.env, **p.env}}
+        if p.window:
+            update["window"] = p.window
+        if p.command:
+            update["command"] = p.command
+        if p.gpus is not None:
+            update["gpus"] = p.gpus
+        return self.model_copy(update=update)

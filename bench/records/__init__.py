@@ -1,0 +1,1 @@
+"""Run records: the single source of truth for every measured number."""

@@ -1,0 +1,87 @@
+"""The run record, a versioned JSON document written beside the raw log of every run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bench.logs.types import Status
+from bench.measure.warnings import Warning_
+
+SCHEMA_VERSION = 1
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatchHash(Model):
+    step: int
+    kind: str
+    name: str  # diff file or the substitution's pattern
+    sha256: str
+
+
+class Provenance(Model):
+    recipe: str  # recipe name
+    recipe_path: str
+    recipe_sha256: str
+    repo: str | None = None  # credentials are never stored (see bench.security.redact)
+    commit: str | None = None
+    patches: list[PatchHash] = []
+    container_image: str | None = None
+    protocol_version: int | None = None
+    bench_version: str
+    hash: str = ""  # sha256 over the fields above: a row is stale when its recipe's hash differs
+
+
+class Throughput(Model):
+    throughput_img_s: float | None
+    window: list[int] | None  # the window actually used, iterations (start, end]
+    iterations: int | None = None
+    seconds: float | None = None
+    images: int | None = None
+    method: str | None = None
+    exact: bool | None = None
+
+
+class RunRecord(Model):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    created: str  # UTC, ISO 8601
+    implementation: str  # recipe name
+    family: str
+    variant: str
+    title: str
+    framework: str  # "detectron2 0.1.2"
+    preset: str | None = None
+    comparable: bool = True  # False for smoke presets: never ranked beside the published table
+    status: Status
+    reason: str = ""
+    exit_code: int | None = None
+    command: list[str] = []
+    gpus: int
+    nodes: int = 1
+    images_per_iter: int
+    window_requested: list[int]
+    log_format: str
+    framework_timing: Throughput  # from the framework's own printed times
+    harness_clock: Throughput | None = None  # from the arrival times of the progress lines
+    clock_difference_pct: float | None = None
+    last_iteration: int | None = None
+    series: list[list[float]] = []  # [iteration, seconds per iteration]
+    warnings: list[Warning_] = []
+    log_files: dict[str, str] = {}  # role -> path relative to the record's directory
+    log_tail: list[str] = []  # the last 50 log lines when the run failed
+    environment: dict[str, Any] = {}
+    provenance: Provenance
+    reference: dict[str, Any] | None = None  # the recipe's published number, as published
+    deviations: list[str] = []  # protocol deviations, short
+    coco_eval: list[dict[str, Any]] = []
+    repeat_group: str | None = None  # runs of one `--repeat K` share this
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def throughput_img_s(self) -> float | None:
+        return self.framework_timing.throughput_img_s if self.status is Status.OK else None
