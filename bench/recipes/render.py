@@ -1,0 +1,49 @@
+"""Rendering a recipe's launch command and environment. The runner and the Kubernetes code import these.
+
+Placeholders: {gpus} {data} {output} {source} {python} {nodes} {port} (see `schema.PLACEHOLDERS`).
+Values are shell-quoted before substitution, so a path with spaces stays one argument after `shlex.split`."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in
+
+
+def placeholder_values(*, gpus: int, data: str | Path, output: str | Path, source_dir: str | Path | None = None,
+                       python: str | Path = "python", nodes: int = 1, port: int = 29500) -> dict[str, str]:
+    """The text each placeholder stands for ({source} is '.' when no checkout is known yet)."""
+    return {"gpus": str(gpus), "data": str(data), "output": str(output),
+            "source": str(source_dir) if source_dir is not None else ".", "python": str(python),
+            "nodes": str(nodes), "port": str(port)}
+
+
+def render_template(template: str, values: dict[str, str], *, quote: bool = True) -> str:
+    """`template` with its placeholders filled (shell-quoted unless `quote` is False). Unknown ones are an error."""
+    unknown = placeholders_in(template) - PLACEHOLDERS
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in {template!r}")
+    return template.format(**{k: shlex.quote(v) if quote else v for k, v in values.items()})
+
+
+def render_command_line(recipe: Recipe, *, gpus: int, data: str | Path, output: str | Path,
+                        source_dir: str | Path | None = None, python: str | Path = "python", nodes: int = 1,
+                        port: int = 29500) -> str:
+    """The launch command as one shell line (what `bench plan` prints)."""
+    values = placeholder_values(gpus=gpus, data=data, output=output, source_dir=source_dir, python=python,
+                                nodes=nodes, port=port)
+    return " ".join(render_template(recipe.command, values).split())
+
+
+def render_command(recipe: Recipe, *, gpus: int, data: str | Path, output: str | Path,
+                   source_dir: str | Path | None = None, python: str | Path = "python", nodes: int = 1,
+                   port: int = 29500) -> list[str]:
+    """The launch command as an argv list (shlex-split after filling the placeholders)."""
+    return shlex.split(render_command_line(recipe, gpus=gpus, data=data, output=output, source_dir=source_dir,
+                                           python=python, nodes=nodes, port=port))
+
+
+def render_env(recipe: Recipe) -> dict[str, str]:
+    """The environment variables the recipe sets for its launch (on top of the inherited environment)."""
+    return dict(recipe.env)
