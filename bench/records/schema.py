@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,7 +61,8 @@ class RunRecord(Model):
     reason: str = ""
     exit_code: int | None = None
     command: list[str] = []
-    gpus: int
+    gpus: int  # GPUs in total (all nodes)
+    gpu_model: str | None = None  # e.g. "Tesla V100-SXM2-16GB": the table compares rows on the same model x count
     nodes: int = 1
     images_per_iter: int
     window_requested: list[int]
@@ -80,6 +81,9 @@ class RunRecord(Model):
     deviations: list[str] = []  # protocol deviations, short
     coco_eval: list[dict[str, Any]] = []
     repeat_group: str | None = None  # runs of one `--repeat K` share this
+    # "run": measured by `bench run`; "imported": written by `bench parse --record` from an existing log, whose
+    # command, environment and harness clock are unknown (see bench.records.imported).
+    origin: Literal["run", "imported"] = "run"
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property
