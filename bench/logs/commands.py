@@ -29,7 +29,14 @@ def parse(
     images_per_iter: int = typer.Option(16, "--images-per-iter", "-n", help="Images per iteration (global)."),
     window: str = typer.Option("100:500", "--window", "-w", help="Iterations A:B (the A+1th to the Bth)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    record: Path = typer.Option(None, "--record", help="Also write a run record into this directory."),
+    record: Path = typer.Option(None, "--record", help="Also write a run record into this run directory "
+                                "(results/runs/<run-id>), with a copy of the log."),
+    name: str = typer.Option(None, "--name", help="With --record: the implementation (a recipe name fills in "
+                             "framework, commit, reference and GPU count); default: the log format."),
+    gpus: int = typer.Option(None, "--gpus", help="With --record: GPUs the run used (default: the recipe's)."),
+    gpu_model: str = typer.Option(None, "--gpu-model", help="With --record: GPU model, e.g. 'Tesla V100-SXM2-16GB'."),
+    preset: str = typer.Option(None, "--preset", help="With --record: the preset it ran with (a smoke preset "
+                               "makes the row not comparable with the published table)."),
 ) -> None:
     """Measure the window throughput from an existing log."""
     if not log.is_file():
@@ -45,7 +52,9 @@ def parse(
     if record is not None:
         from bench.records.imported import record_from_log
 
-        record_from_log(log, parser, measurement, record)
+        path = record_from_log(log, parser, measurement, record, name=name, gpus=gpus, gpu_model=gpu_model,
+                               preset=preset)
+        typer.echo(f"record written: {path}", err=True)
     if as_json:
         typer.echo(json.dumps(measurement.to_json(), indent=2))
     else:

@@ -1,0 +1,103 @@
+"""Everything `bench table` writes, computed in memory first: the README text and the plots' bytes.
+
+Writing replaces only files whose bytes changed (each atomically) and removes timeline plots of records that
+no longer exist. `--check` compares the README byte for byte and the set of plot files by name: PNG bytes can
+differ between matplotlib and FreeType builds, the README cannot.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.recipes import Recipe, load_all
+from bench.records.schema import RunRecord
+from bench.records.store import load_records, write_atomic
+from bench.report import plots
+from bench.report.table import hardware_label, render, select_rows
+
+THROUGHPUT_PNG = "throughput.png"
+PLOTS_DIR = "plots"
+
+
+@dataclass
+class Outputs:
+    readme: Path
+    text: str
+    images: dict[Path, bytes] = field(default_factory=dict)  # empty when rendering was skipped (--check)
+    image_paths: list[Path] = field(default_factory=list)
+
+
+def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_images: bool = True) -> Outputs:
+    records = load_records(runs)
+    recipes = load_all() if recipes is None else recipes
+    out_dir = readme.parent
+    plotted = {r.run_id: r for _, r in records if r.series}
+    text = render(records, recipes, out_dir, set(plotted), THROUGHPUT_PNG)
+    outputs = Outputs(readme, text)
+    outputs.image_paths = [out_dir / THROUGHPUT_PNG] + [out_dir / PLOTS_DIR / f"{rid}.png" for rid in sorted(plotted)]
+    if with_images:
+        outputs.images = _images(records, recipes, out_dir, plotted)
+    return outputs
+
+
+def _images(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], out_dir: Path,
+            plotted: dict[str, RunRecord]) -> dict[Path, bytes]:
+    measured, _ = select_rows(records)
+    published = sorted(((r.name, r.reference.img_s, hardware_label(r.reference.gpus, r.reference.gpu_model))
+                        for r in recipes if r.reference), key=lambda p: (-p[1], p[0]))
+    images = {out_dir / THROUGHPUT_PNG: plots.throughput_png(measured, published)}
+    for run_id in sorted(plotted):
+        images[out_dir / PLOTS_DIR / f"{run_id}.png"] = plots.timeline_png(plotted[run_id])
+    return images
+
+
+def write(outputs: Outputs) -> list[Path]:
+    """Write what changed; returns the paths written or removed."""
+    changed = []
+    if not outputs.readme.exists() or outputs.readme.read_text(encoding="utf-8") != outputs.text:
+        write_atomic(outputs.readme, outputs.text)
+        changed.append(outputs.readme)
+    for path, data in outputs.images.items():
+        if not path.exists() or path.read_bytes() != data:
+            write_bytes_atomic(path, data)
+            changed.append(path)
+    for orphan in _orphans(outputs):
+        orphan.unlink()
+        changed.append(orphan)
+    return changed
+
+
+def out_of_date(outputs: Outputs) -> list[str]:
+    """One line per generated file that differs from what the records give (empty when all is current)."""
+    problems = []
+    if not outputs.readme.exists():
+        problems.append(f"{outputs.readme}: missing")
+    elif outputs.readme.read_text(encoding="utf-8") != outputs.text:
+        problems.append(f"{outputs.readme}: differs from what the records give")
+    problems += [f"{path}: missing" for path in outputs.image_paths if not path.exists()]
+    problems += [f"{path}: no record has this run id any more" for path in _orphans(outputs)]
+    return problems
+
+
+def _orphans(outputs: Outputs) -> list[Path]:
+    directory = outputs.readme.parent / PLOTS_DIR
+    expected = set(outputs.image_paths)
+    return [p for p in sorted(directory.glob("*.png")) if p not in expected] if directory.is_dir() else []
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Temporary file in the same directory, fsync, rename: a reader never sees half an image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
