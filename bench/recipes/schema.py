@@ -64,7 +64,17 @@ class Substitution(Strict):
     pattern: str
     replacement: str
     expected: dict[str, int]  # recursive glob (pathlib syntax, `**` recursive) -> replacements expected
+    expected_files: dict[str, int] = {}  # optional: glob -> number of files the step must change
     why: str = ""
+
+    @model_validator(mode="after")
+    def _globs_declared(self) -> Substitution:
+        if not self.expected:
+            raise ValueError("expected: name at least one glob with its expected number of replacements")
+        extra = set(self.expected_files) - set(self.expected)
+        if extra:
+            raise ValueError(f"expected_files: glob {sorted(extra)[0]!r} is not among the globs of 'expected'")
+        return self
 
     @field_validator("pattern")
     @classmethod
@@ -173,7 +183,9 @@ class Recipe(Strict):
     patches: list[PatchStep] = []
     env: dict[str, str] = {}
     install: list[str] = []  # shell steps that build the software stack (run inside the recipe's environment)
-    command: str  # launch template with {gpus}, {data}, {output}, ...
+    command: str  # launch template with {gpus}, {data}, {output}, ...; run in source.subdir of the checkout
+    published_command: str | None = None  # the launch command exactly as published (provenance; not run)
+    prepare_run: list[str] = []  # shell steps run in the launch directory before launching (link {data}, caches)
     log: LogSpec
     images_per_iter: str = "2 * gpus"
     gpus: int = 8
@@ -210,6 +222,9 @@ class Recipe(Strict):
     def _placeholders(self) -> Recipe:
         templates = {"command": self.command, **{f"presets.{k}.command": p.command for k, p in self.presets.items()
                                                  if p.command}}
+        templates.update({f"env.{k}": v for k, v in self.env.items()})
+        templates.update({f"install.{i}": v for i, v in enumerate(self.install)})
+        templates.update({f"prepare_run.{i}": v for i, v in enumerate(self.prepare_run)})
         for where, template in templates.items():
             unknown = placeholders_in(template) - PLACEHOLDERS
             if unknown:
