@@ -1,8 +1,66 @@
-"""`bench check` (stub)."""
+"""`bench check NAME|all`: a recipe's deviations from the benchmark protocol, one line each, with the evidence.
+
+Exit status 0 when there are only deviations (facts to show), 1 when a recipe contradicts itself or leaves
+protocol settings undeclared (the lines starting with `error:` say which file and setting)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 
-def check(name: str) -> None:
-    """Print a recipe's deviations from the benchmark protocol."""
-    raise NotImplementedError
+import typer
+
+from bench.errors import BenchError
+from bench.paths import recipes_dir
+from bench.protocol.check import CheckResult, check_recipe
+from bench.protocol.spec import format_value, load_protocol
+from bench.recipes.loader import load_recipe, recipe_files
+
+
+def check_files(paths: list[Path]) -> tuple[list[CheckResult], list[str]]:
+    """Check each recipe file; a file that does not load is an error line, not an exception."""
+    results, load_errors = [], []
+    for path in paths:
+        try:
+            recipe = load_recipe(path)
+        except BenchError as exc:
+            load_errors.append(str(exc))
+            continue
+        results.append(check_recipe(recipe, path))
+    return results, load_errors
+
+
+def report_lines(results: list[CheckResult], load_errors: list[str]) -> list[str]:
+    protocol = load_protocol()
+    lines = []
+    for result in results:
+        if not result.deviations and result.ok:
+            lines.append(f"{result.recipe}: no deviations from protocol {result.protocol_version}")
+        for d in result.deviations:
+            lines.append(f"{result.recipe}: {d.setting} = {format_value(d.value)} "
+                         f"(protocol {protocol.version}: {format_value(d.expected)}) -- {d.evidence}")
+        lines += [f"note: {n}" for n in result.notes]
+        lines += [f"error: {e}" for e in result.errors]
+    lines += [f"error: {e}" for e in load_errors]
+    return lines
+
+
+def check(name: str = typer.Argument(..., help="a recipe name, or 'all'"),
+          recipes: Path = typer.Option(None, "--recipes", help="recipe directory (default: recipes/ or $BENCH_RECIPES)"),
+          ) -> None:
+    """Print a recipe's deviations from the benchmark protocol, one line each, with the evidence."""
+    directory = recipes or recipes_dir()
+    if name == "all":
+        paths = recipe_files(directory)
+        if not paths:
+            raise BenchError(f"no recipes in {directory}")
+    else:
+        path = directory / f"{name}.toml"
+        if not path.exists():
+            known = ", ".join(p.stem for p in recipe_files(directory)) or "none"
+            raise BenchError(f"no recipe named {name!r} in {directory}; known: {known}")
+        paths = [path]
+    results, load_errors = check_files(paths)
+    for line in report_lines(results, load_errors):
+        typer.echo(line)
+    if load_errors or any(not r.ok for r in results):
+        raise typer.Exit(1)

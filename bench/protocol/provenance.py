@@ -1,0 +1,105 @@
+"""Provenance hashes and staleness of run records.
+
+The hash covers what decides what was measured: the recipe file's bytes, the bytes of every patch file it applies,
+the container image, the protocol version and the bench version. A row is **stale** when the recipe or its patches
+(or the protocol version) changed since it was measured. Decisions:
+
+- The bench version is hashed (it is part of the provenance) but a newer bench alone does not make a row stale:
+  staleness recomputes the hash with the record's own bench version and container image, and the current recipe
+  file, patch files and protocol version. (The image a run used may come from an override, and an image change
+  written into the recipe already changes the recipe's bytes.)
+- A record whose recipe no longer exists, an imported record (published numbers), or a record without a hash is
+  **unknown**, not stale: there is nothing to re-run it from. `is_stale` is False for those; `staleness` says which.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Iterable, Literal
+
+from bench.errors import BenchError
+from bench.paths import patches_dir, recipes_dir
+from bench.protocol.spec import CURRENT_VERSION
+from bench.recipes.loader import load_recipe
+from bench.recipes.schema import DiffPatch, Recipe
+from bench.records.schema import RunRecord
+
+Staleness = Literal["fresh", "stale", "unknown"]
+
+
+def _sha256_file(path: Path) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return "missing"
+
+
+def patch_files_for(recipe: Recipe, patches_directory: Path | None = None) -> list[Path]:
+    """The patch files the recipe applies, in order (substitution steps live in the recipe file itself)."""
+    base = patches_directory or patches_dir()
+    return [base / step.file for step in recipe.patches if isinstance(step, DiffPatch)]
+
+
+def provenance_hash(recipe: Recipe, recipe_path: Path | str, patch_files: Iterable[Path | str],
+                    container_image: str | None, protocol_version: int | None, bench_version: str) -> str:
+    """sha256 over the recipe's name and file bytes, the bytes of each patch file (in order), the container image,
+    the protocol version and the bench version. A missing patch file hashes as 'missing' (the run would fail)."""
+    payload = {
+        "recipe": recipe.name,
+        "recipe_sha256": _sha256_file(Path(recipe_path)),
+        "patches": [_sha256_file(Path(p)) for p in patch_files],
+        "container_image": container_image,
+        "protocol_version": protocol_version,
+        "bench_version": bench_version,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def current_hash_for(record: RunRecord, recipes_directory: Path | None = None,
+                     patches_directory: Path | None = None) -> str | None:
+    """The hash the record would have if it were measured now with its bench version and image (None: unknown)."""
+    prov = record.provenance
+    path = (recipes_directory or recipes_dir()) / f"{prov.recipe or record.implementation}.toml"
+    if not path.exists():
+        return None
+    try:
+        recipe = load_recipe(path)
+    except BenchError:
+        return None  # a recipe that no longer loads cannot be re-run; `bench check` reports it
+    return provenance_hash(recipe, path, patch_files_for(recipe, patches_directory), prov.container_image,
+                           CURRENT_VERSION, prov.bench_version)
+
+
+def staleness(record: RunRecord, recipes_directory: Path | None = None,
+              patches_directory: Path | None = None) -> Staleness:
+    if getattr(record, "origin", "run") != "run" or not record.provenance.hash:
+        return "unknown"
+    current = current_hash_for(record, recipes_directory, patches_directory)
+    if current is None:
+        return "unknown"
+    return "fresh" if current == record.provenance.hash else "stale"
+
+
+def is_stale(record: RunRecord, recipes_directory: Path | None = None, patches_directory: Path | None = None) -> bool:
+    """True when the record's recipe or patches (or the protocol version) changed since it was measured."""
+    return staleness(record, recipes_directory, patches_directory) == "stale"
+
+
+def stale_rows(records: Iterable[RunRecord], recipes_directory: Path | None = None,
+               patches_directory: Path | None = None) -> list[tuple[str, str | None]]:
+    """(recipe, preset) pairs whose latest record is stale: what `bench run --stale` re-runs."""
+    latest: dict[tuple[str, str | None], RunRecord] = {}
+    for record in records:
+        key = (record.implementation, record.preset)
+        if key not in latest or record.created > latest[key].created:
+            latest[key] = record
+    return sorted((key for key, record in latest.items() if is_stale(record, recipes_directory, patches_directory)),
+                  key=lambda k: (k[0], k[1] or ""))
+
+
+def stale_recipes(records: Iterable[RunRecord], recipes_directory: Path | None = None,
+                  patches_directory: Path | None = None) -> list[str]:
+    """Names of the recipes with a stale latest row (sorted, unique)."""
+    return sorted({name for name, _ in stale_rows(records, recipes_directory, patches_directory)})
