@@ -1,8 +1,123 @@
-"""`bench run` (stub)."""
+"""`bench run NAME|all`: launch an implementation, watch its log, stop it after the window, record the run.
+
+Exit status: 0 when every run is ok, 1 when one is not, 130 when bench was interrupted, 2 for usage errors."""
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 
-def run(name: str) -> None:
-    """Launch an implementation, watch its log, stop it after the window, record the run."""
-    raise NotImplementedError
+import typer
+
+from bench.errors import BenchError
+from bench.launch.watch import StopRequest, stop_on_signals
+from bench.logs.types import Status
+
+
+def _window(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    from bench.logs.commands import parse_window
+
+    return parse_window(text)
+
+
+def _say(message: str, err: bool = False) -> None:
+    typer.echo(message, err=err)
+
+
+def _summary(run_dir: Path, record) -> str:
+    ft, hc = record.framework_timing, record.harness_clock
+    line = f"{record.implementation}: {record.status.value}"
+    if record.status is Status.OK and ft.throughput_img_s is not None:
+        line += f"  {ft.throughput_img_s:.2f} img/s over iterations {ft.window[0] + 1}-{ft.window[1]}"
+        if hc is not None and hc.throughput_img_s is not None:
+            line += f" (harness clock {hc.throughput_img_s:.2f} img/s, {record.clock_difference_pct:.2f} % apart)"
+    elif record.reason:
+        line += f" - {record.reason}"
+    line += f"\n  record: {run_dir / 'record.json'}"
+    for w in record.warnings:
+        line += f"\n  warning: {w.message}. Remedy: {w.remedy}"
+    return line
+
+
+def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dry_run: bool,
+            stop: StopRequest) -> list:
+    """Run one recipe `repeat` times; returns the records (empty for a dry run)."""
+    from bench.launch.runner import dry_run_steps, execute, load, resolve
+    from bench.measure.stats import summarize
+
+    recipe, path = load(name, recipe_file)
+    plan = resolve(recipe, path, options)
+    if dry_run:
+        for step in dry_run_steps(plan):
+            _say(step)
+        if repeat > 1:
+            _say(f"repeat   {repeat} times, one repeat group")
+        return []
+    if repeat > 1:
+        options.repeat_group = f"{recipe.name}-{uuid.uuid4().hex[:12]}"
+    records = []
+    for index in range(repeat):
+        if repeat > 1:
+            _say(f"{recipe.name}: run {index + 1} of {repeat}", err=True)
+        run_dir, record = execute(plan, stop)
+        records.append(record)
+        _say(_summary(run_dir, record))
+        if stop.reason is not None:
+            break
+    if repeat > 1:
+        values = [r.framework_timing.throughput_img_s for r in records if r.status is Status.OK]
+        summary = summarize([v for v in values if v is not None])
+        _say(f"{recipe.name}: repeat group {options.repeat_group}: "
+             + (summary.describe() if summary else "no run measured the window")
+             + (f"; {len(records) - len(values)} run(s) not ok" if len(values) < len(records) else ""))
+    return records
+
+
+def run(
+    name: str = typer.Argument(None, help="Recipe name (see `bench list`), or 'all'."),
+    gpus: int = typer.Option(None, "--gpus", help="GPUs to use (fills {gpus}); 0 runs on CPU."),
+    data: Path = typer.Option(None, "--data", help="COCO-format dataset directory (fills {data})."),
+    window: str = typer.Option(None, "--window", help="Iterations A:B to measure (default: the recipe's)."),
+    repeat: int = typer.Option(1, "--repeat", min=1, help="Run K times; print the median and spread."),
+    timeout: float = typer.Option(None, "--timeout", help="Stop the run after S seconds (status timeout)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact steps and run nothing."),
+    recipe: Path = typer.Option(None, "--recipe", help="A recipe file that is not in recipes/."),
+    preset: str = typer.Option(None, "--preset", help="A preset of the recipe (e.g. smoke)."),
+    source: str = typer.Option(None, "--source", help="Clone from this URL or path (a mirror) instead."),
+    keep_going: bool = typer.Option(False, "--keep-going", help="With 'all': go on after a failed run."),
+    grace: float = typer.Option(10.0, "--grace", help="Seconds between SIGTERM and SIGKILL when stopping."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Live display on a terminal."),
+) -> None:
+    """Launch an implementation, watch its log live, stop it after the window, and record the run."""
+    from bench.launch.runner import RunOptions
+
+    if name is None and recipe is None:
+        raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE")
+    options = RunOptions(gpus=gpus, data=data, window=_window(window), timeout=timeout, preset=preset,
+                         source=source, grace=grace, progress=progress)
+    stop = StopRequest()
+    records, failed = [], []
+    with stop_on_signals(stop):
+        if name == "all" and recipe is None:
+            from bench.recipes.loader import recipe_files
+
+            for path in recipe_files():
+                try:
+                    done = run_one(path.stem, None, RunOptions(**vars(options)), repeat, dry_run, stop)
+                except BenchError as exc:
+                    if not keep_going:
+                        raise
+                    _say(f"{path.stem}: error: {exc}", err=True)
+                    failed.append(path.stem)
+                    continue
+                records += done
+                if stop.reason is not None or (not keep_going and any(r.status is not Status.OK for r in done)):
+                    break
+        else:
+            records = run_one(name, recipe, options, repeat, dry_run, stop)
+    if stop.reason is not None:
+        raise typer.Exit(130)
+    if failed or any(r.status is not Status.OK for r in records):
+        raise typer.Exit(1)

@@ -1,0 +1,158 @@
+"""The launcher base class: start a run, stream its lines with their arrival times, stop it, wait for it.
+
+A subclass knows how to start and signal its processes (a local process group, a Kubernetes pod) and feeds
+every line it captures into `_deliver`. The watcher only consumes `lines()`: an iterator of `Line`s, with
+`None` heartbeats when nothing arrived for a while so that it can look at its clocks (timeout, Ctrl-C).
+Arrival times are on `time.monotonic()`: the harness clock.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+CLOCK_NAME = "clock.tsv"  # the sidecar: one row per captured line, "stream<TAB>line_no<TAB>monotonic seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    stream: str  # "stdout", "stderr" or "file"
+    line_no: int  # 1-based within its stream
+    raw: str  # as read (decoded with errors="replace"), newline kept
+    t: float  # time.monotonic() when the line arrived
+
+
+class ClockWriter:
+    """Appends (stream, line_no, t) rows to the sidecar file; shared by the capture threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._handle: TextIO = open(path, "w", encoding="ascii", buffering=1)
+        self._handle.write("# stream\tline_no\tmonotonic_s\n")
+
+    def write(self, stream: str, line_no: int, t: float) -> None:
+        with self._lock:
+            if not self._handle.closed:
+                self._handle.write(f"{stream}\t{line_no}\t{t:.6f}\n")
+
+    def close(self) -> None:
+        with self._lock:
+            self._handle.close()
+
+
+def read_clock(path: Path, stream: str) -> dict[int, float]:
+    """line_no -> arrival time for one stream of a sidecar file (what `measure(arrival=...)` takes)."""
+    arrival: dict[int, float] = {}
+    with open(path, encoding="ascii") as handle:
+        for row in handle:
+            if row.startswith("#"):
+                continue
+            name, line_no, t = row.rstrip("\n").split("\t")
+            if name == stream:
+                arrival[int(line_no)] = float(t)
+    return arrival
+
+
+class Launcher(ABC):
+    """Generic over where the run executes. Subclasses implement `start`, `poll`, `_signal_all`, `_alive`."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.clock = ClockWriter(run_dir / CLOCK_NAME)
+        self._queue: queue.Queue[Line | str] = queue.Queue()
+        self._open_streams: set[str] = set()
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.started_at: float | None = None  # monotonic
+        self.stopped_by_harness = False
+
+    # -- what a subclass provides --------------------------------------------------------------
+    @abstractmethod
+    def start(self) -> None:
+        """Start the run; from now on, captured lines arrive through `_deliver`."""
+
+    @abstractmethod
+    def poll(self) -> int | None:
+        """The exit code once the run's main process has ended, else None."""
+
+    @abstractmethod
+    def _signal_all(self, sig: int) -> None:
+        """Send `sig` to every process of the run."""
+
+    @abstractmethod
+    def _alive(self) -> bool:
+        """True while any process of the run is still running."""
+
+    @abstractmethod
+    def _reap(self, timeout: float) -> int | None:
+        """Wait for the main process to end; its exit code, or None if it did not end in time."""
+
+    # -- capture plumbing for subclasses ---------------------------------------------------------
+    def _open_stream(self, stream: str) -> None:
+        with self._lock:
+            self._open_streams.add(stream)
+            self._counts.setdefault(stream, 0)
+
+    def _deliver(self, stream: str, raw: str, t: float) -> None:
+        """Called by a capture thread for each line, right after it wrote the raw bytes to disk."""
+        with self._lock:
+            self._counts[stream] += 1
+            line_no = self._counts[stream]
+        self.clock.write(stream, line_no, t)
+        self._queue.put(Line(stream, line_no, raw, t))
+
+    def _close_stream(self, stream: str) -> None:
+        self._queue.put(stream)  # a marker: this stream has ended
+
+    # -- what the watcher uses -----------------------------------------------------------------
+    def lines(self, heartbeat: float = 0.2) -> Iterator[Line | None]:
+        """Every captured line in arrival order; `None` after `heartbeat` seconds without one. Ends when
+        every stream has ended (the run's processes are gone and the captures drained)."""
+        while True:
+            with self._lock:
+                if not self._open_streams and self._queue.empty():
+                    return
+            try:
+                item = self._queue.get(timeout=heartbeat)
+            except queue.Empty:
+                yield None
+                continue
+            if isinstance(item, str):
+                with self._lock:
+                    self._open_streams.discard(item)
+                continue
+            yield item
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        """The harness ends the run: SIGTERM to every process of it, `grace` seconds to finish, then SIGKILL.
+        Returns the main process's exit code."""
+        self.stopped_by_harness = True
+        return self.terminate(grace)
+
+    def terminate(self, grace: float = 10.0) -> int | None:
+        """Make sure no process of the run is left (also after the main process ended on its own)."""
+        if self._alive():
+            self._signal_all(signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while self._alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if self._alive():
+                self._signal_all(signal.SIGKILL)
+                deadline = time.monotonic() + 5.0
+                while self._alive() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+        return self._reap(timeout=5.0)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return self._reap(timeout=timeout if timeout is not None else 1e9)
+
+    def close(self) -> None:
+        self.clock.close()

@@ -1,0 +1,343 @@
+"""One `bench run`: recipe (+ preset) -> source -> environment -> launch -> watch -> measure -> record.
+
+`resolve` does everything that can fail before a process is started (recipe, preset, GPUs, data, window),
+`dry_run_steps` says what `execute` would do, and `execute` does it and writes the record atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import __version__
+from bench.errors import BenchError
+from bench.launch.local import LocalLauncher
+from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
+from bench.logs.registry import new_parser
+from bench.logs.types import Status
+from bench.measure.assess import Measurement, measure, split_segments
+from bench.measure.checks import GpuMonitor, clock_check, data_loading_check, steadiness_check
+from bench.measure.warnings import warning
+from bench.measure.window import per_iteration_series, spans_from_records
+from bench.paths import recipes_dir, runs_dir
+from bench.recipes.loader import find_recipe, load_recipe, recipe_hash
+from bench.recipes.render import render_command, render_env
+from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in
+from bench.records.schema import PatchHash, Provenance, RunRecord, Throughput
+from bench.records.store import new_run_id, save_record, utc_now_iso
+
+HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "ANSI_COLORS_DISABLED": "1"}
+SHELL_TOKENS = {"&&", "||", ";", "|", ">", "<", ">>", "2>&1"}
+
+
+@dataclass
+class RunOptions:
+    gpus: int | None = None
+    data: Path | None = None
+    window: tuple[int, int] | None = None
+    timeout: float | None = None
+    preset: str | None = None
+    source: str | None = None
+    grace: float = 10.0
+    progress: bool = True  # a live display, when stderr is a terminal
+    repeat_group: str | None = None
+
+
+@dataclass
+class Plan:
+    """A recipe resolved against the options: what will run, before anything runs."""
+
+    recipe: Recipe  # with the preset applied
+    recipe_path: Path
+    preset: str | None
+    comparable: bool
+    gpus: int
+    images_per_iter: int
+    window: tuple[int, int]
+    data: Path | None
+    synthetic_data: dict | None = None  # generated on first use when no --data is given
+    options: RunOptions = field(default_factory=RunOptions)
+
+    @property
+    def needs_data(self) -> bool:
+        return "data" in placeholders_in(self.recipe.command) or any(
+            "data" in placeholders_in(step) for step in getattr(self.recipe, "prepare_run", []))
+
+
+def load(name: str | None, recipe_file: Path | None) -> tuple[Recipe, Path]:
+    if recipe_file is not None:
+        return load_recipe(recipe_file), recipe_file.resolve()
+    if not name:
+        raise BenchError("name a recipe (see `bench list`) or give --recipe FILE")
+    return find_recipe(name), recipes_dir() / f"{name}.toml"
+
+
+def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gpus: int | None = None) -> Plan:
+    """Everything checked before launching. More GPUs than the machine has is an error (gpus == 0 is CPU)."""
+    try:
+        applied = recipe.with_preset(options.preset)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
+    preset = recipe.presets.get(options.preset) if options.preset else None
+    gpus = options.gpus if options.gpus is not None else applied.gpus
+    if gpus < 0:
+        raise BenchError(f"--gpus {gpus}: must be 0 (CPU) or more")
+    if gpus > 0:
+        if available_gpus is None:
+            from bench.records.environment import gpu_count
+
+            available_gpus = gpu_count()
+        if gpus > available_gpus:
+            fix = f"pass --gpus N with N <= {available_gpus}" if available_gpus else "pass --gpus 0 to run on CPU"
+            raise BenchError(f"{recipe.name} asks for {gpus} GPU(s) but this machine has {available_gpus}: {fix}")
+    window = options.window or (applied.window.start, applied.window.end)
+    data = options.data.resolve() if options.data is not None else None
+    if data is not None and not data.exists():
+        raise BenchError(f"--data {options.data}: no such directory")
+    plan = Plan(recipe=applied, recipe_path=recipe_path, preset=options.preset,
+                comparable=preset.comparable if preset else True, gpus=gpus,
+                # gpus == 0 is one CPU process: its images per iteration are those of one device
+                images_per_iter=applied.images_for(max(gpus, 1)),
+                window=window, data=data, synthetic_data=preset.synthetic_data if preset else None, options=options)
+    if plan.needs_data and data is None and plan.synthetic_data is None:
+        raise BenchError(f"{recipe.name} needs a COCO-format dataset: pass --data DIR")
+    return plan
+
+
+def command_for(recipe: Recipe, **values) -> list[str]:
+    """The argv to launch: the rendered command, through bash when it uses shell syntax."""
+    argv = render_command(recipe, **values)
+    if any(token in SHELL_TOKENS for token in argv) or (argv and "=" in argv[0] and not argv[0].startswith("-")):
+        from bench.recipes.render import render_command_line
+
+        return ["bash", "-c", render_command_line(recipe, **values)]
+    return argv
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    """Placeholders in env values and prepare_run steps (text without known placeholders stays as is)."""
+    fields = placeholders_in(template)
+    if not fields or not fields <= PLACEHOLDERS:
+        return template
+    from bench.recipes.render import placeholder_values, render_template
+
+    return render_template(template, placeholder_values(**values), quote=False)
+
+
+def dry_run_steps(plan: Plan) -> list[str]:
+    r = plan.recipe
+    steps = [f"recipe   {r.name} ({plan.recipe_path})" + (f", preset {plan.preset}" if plan.preset else "")]
+    if r.source is not None:
+        steps.append(f"source   bench setup {r.name}: {plan.options.source or r.source.repo} at {r.source.commit}, "
+                     f"{len(r.patches)} patch step(s), verified")
+    else:
+        steps.append("source   built in (no checkout)")
+    steps.append("env      " + ("install steps: " + "; ".join(r.install) if r.install else "bench's own Python"))
+    data = str(plan.data) if plan.data else (f"synthetic dataset {plan.synthetic_data} (cache)"
+                                             if plan.synthetic_data else "(not used)")
+    values = dict(gpus=plan.gpus, data=data, output="results/runs/<run-id>/output",
+                  source_dir="<checkout>" if r.source else None,
+                  python=sys.executable if not r.install else "<environment python>")
+    for step in getattr(r, "prepare_run", []):
+        steps.append(f"prepare  {_fill(step, values)}")
+    env = {**{k: _fill(v, values) for k, v in render_env(r).items()}, **HARNESS_ENV}
+    steps.append("launch   " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " "
+                 + shlex.join(command_for(r, **values)))
+    where = f"{r.log.stream}" + (f" ({r.log.path} in the output directory)" if r.log.path else "")
+    steps.append(f"watch    {r.log.format} log on {where}; every line stamped on the harness clock (clock.tsv)")
+    a, b = plan.window
+    steps.append(f"stop     after iteration {b} (+1 progress line): SIGTERM to the process group, "
+                 f"{plan.options.grace:g} s grace, SIGKILL" + (f"; --timeout {plan.options.timeout:g} s"
+                                                               if plan.options.timeout else ""))
+    steps.append(f"measure  window {a}:{b}, {plan.images_per_iter} images/iteration on {plan.gpus} GPU(s); "
+                 "framework timings and harness clock")
+    steps.append("record   results/runs/<run-id>/record.json (atomic)")
+    return steps
+
+
+# -- executing ------------------------------------------------------------------------------------------
+def _prepare_source(plan: Plan):
+    from bench.source.setup import prepare
+
+    try:
+        return prepare(plan.recipe, source=plan.options.source)
+    except NotImplementedError:
+        raise BenchError(f"{plan.recipe.name}: source preparation (bench setup) is not available yet") from None
+
+
+def _run_prepare_steps(plan: Plan, values: dict, cwd: Path, env: dict, run_dir: Path) -> None:
+    import subprocess
+
+    for step in getattr(plan.recipe, "prepare_run", []):
+        line = _fill(step, values)
+        with open(run_dir / "prepare.log", "a", encoding="utf-8") as log:
+            log.write(f"$ {line}\n")
+            log.flush()
+            done = subprocess.run(["bash", "-c", line], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            raise BenchError(f"prepare step {line!r} failed with exit status {done.returncode} "
+                             f"(see {run_dir / 'prepare.log'})")
+
+
+def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, RunRecord]:
+    recipe, options = plan.recipe, plan.options
+    prepared = _prepare_source(plan)
+    from bench.envs import ensure_environment
+
+    environment = ensure_environment(recipe, prepared.path)
+    data = plan.data
+    if data is None and plan.synthetic_data is not None:
+        from bench.builtin.synth import ensure_synthetic
+
+        data = ensure_synthetic(dict(plan.synthetic_data))
+    run_id = new_run_id(recipe.name)
+    run_dir = runs_dir() / run_id
+    output = run_dir / "output"
+    output.mkdir(parents=True)
+    if plan.recipe_path.is_file():
+        (run_dir / "recipe.toml").write_bytes(plan.recipe_path.read_bytes())
+    values = dict(gpus=plan.gpus, data=data or "", output=output, source_dir=prepared.path,
+                  python=environment.python)
+    command = command_for(recipe, **values)
+    env = {**os.environ, **{k: _fill(v, values) for k, v in render_env(recipe).items()}, **HARNESS_ENV}
+    cwd = prepared.path / recipe.source.subdir if prepared.path is not None and recipe.source else run_dir
+    _run_prepare_steps(plan, values, cwd, env, run_dir)
+    log_file = output / recipe.log.path if recipe.log.stream == "file" else None
+    launcher = LocalLauncher(command, cwd=cwd, env=env, run_dir=run_dir, log_file=log_file)
+    parser = new_parser(recipe.log.format)
+    stop_request = stop_request or StopRequest()
+    monitor = None
+    try:
+        launcher.start()
+    except OSError as exc:
+        launcher.close()
+        watch = WatchResult(stop_reason="exited", exit_code=None, arrival={}, tail=[f"bench: {exc}"],
+                            started_at=0.0, ended_at=0.0)
+    else:
+        monitor = GpuMonitor(range(plan.gpus) if plan.gpus else [], lambda: {p.pid for p in launcher.members()})
+        monitor.start()
+        progress = Progress(recipe.name, plan.window, plan.images_per_iter, enabled=options.progress)
+        watcher = Watcher(launcher, parser, stream=recipe.log.stream, window=plan.window,
+                          images_per_iter=plan.images_per_iter, timeout=options.timeout, grace=options.grace,
+                          stop_request=stop_request, progress=progress)
+        try:
+            watch = watcher.run()
+        finally:
+            monitor.stop()
+    record = build_record(plan, run_id, command, parser, watch, prepared, environment, monitor, launcher)
+    save_record(record, run_dir)
+    return run_dir, record
+
+
+# -- the record -----------------------------------------------------------------------------------------
+def _throughput(result) -> Throughput:
+    if result is None:
+        return Throughput(throughput_img_s=None, window=None)
+    return Throughput(throughput_img_s=result.throughput_img_s, window=[result.start, result.end],
+                      iterations=result.iterations, seconds=result.seconds, images=result.images,
+                      method=result.method, exact=result.exact)
+
+
+def _error_line(tail: list[str]) -> str | None:
+    """The exception line of the last traceback in the tail ('RuntimeError: ...'), if any."""
+    for text in reversed(tail):
+        head = text.split(":", 1)[0].strip()
+        if ":" in text and head.replace(".", "").isidentifier() and (head.endswith(("Error", "Exception"))
+                                                                    or head in ("KeyboardInterrupt", "SystemExit")):
+            return text.strip()
+    return None
+
+
+def run_status(m: Measurement, watch: WatchResult, parser) -> tuple[Status, str, list]:
+    """The run's status from how it ended and what was measured; extra warnings."""
+    extra = []
+    code = watch.exit_code
+    last = f"last iteration seen {m.last_iteration}" if m.last_iteration is not None else "no progress line seen"
+    if watch.stop_reason == "interrupted":
+        return Status.INTERRUPTED, f"bench was interrupted (Ctrl-C or SIGTERM); {last}", extra
+    if watch.stop_reason == "timeout":
+        return Status.TIMEOUT, f"--timeout reached before the window was measured; {last}", extra
+    if watch.stop_reason == "window" or m.status is not Status.OK and m.status in (Status.CRASHED, Status.DIVERGED,
+                                                                                   Status.MIXED):
+        return m.status, m.reason, extra
+    # The training ended by itself.
+    if m.status is Status.OK:
+        if code not in (0, None):
+            extra.append(warning("exit-after-window", f"the training exited with status {code} after the window",
+                                 "the window was measured before the failure; see stderr.log"))
+        return Status.OK, m.reason, extra
+    if code not in (0, None) or (code is None and not parser.records):
+        error = _error_line(watch.tail) or (watch.tail[-1] if watch.tail else "no output")
+        status = Status.CRASHED if parser.records else Status.FAILED
+        return status, f"exit status {code}: {error}; {last}", extra
+    return m.status, m.reason, extra
+
+
+def _window_times(watch: WatchResult, parser, result) -> tuple[float, float] | None:
+    if result is None:
+        return None
+    by_iteration = {r.iteration: watch.arrival.get(r.line_no) for r in parser.records}
+    t0 = by_iteration.get(result.start) or watch.started_at
+    t1 = by_iteration.get(result.end)
+    return (t0, t1) if t1 else None
+
+
+def provenance_hash(p: Provenance) -> str:
+    return hashlib.sha256(json.dumps(p.model_dump(exclude={"hash"}), sort_keys=True).encode()).hexdigest()
+
+
+def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: WatchResult, prepared, environment,
+                 monitor: GpuMonitor | None, launcher: LocalLauncher) -> RunRecord:
+    from bench.records.environment import capture, gpu_model
+
+    recipe = plan.recipe
+    m = measure(parser, plan.images_per_iter, plan.window, watch.arrival)
+    status, reason, extra_warnings = run_status(m, watch, parser)
+    warnings = list(m.warnings) + extra_warnings
+    diff_pct, clock_warning = clock_check(m.result, m.clock)
+    segments = split_segments(parser.records)
+    measured = segments[-1] if segments else []
+    spans = spans_from_records(measured, plan.images_per_iter)
+    for check in (clock_warning, data_loading_check(measured, m.result),
+                  steadiness_check(spans, m.result, plan.images_per_iter)):
+        if check is not None:
+            warnings.append(check)
+    times = _window_times(watch, parser, m.result)
+    if monitor is not None and times is not None:
+        warnings.extend(monitor.warnings(*times))
+    env_info = capture(environment.python, gpus_used=plan.gpus)
+    if environment.packages:
+        env_info["packages"] = dict(environment.packages)
+    provenance = Provenance(
+        recipe=recipe.name, recipe_path=str(plan.recipe_path),
+        recipe_sha256=recipe_hash(plan.recipe_path) if plan.recipe_path.is_file() else "",
+        repo=recipe.source.repo if recipe.source else None, commit=prepared.commit,
+        patches=[PatchHash(**p) for p in prepared.patch_hashes],
+        container_image=os.environ.get("BENCH_CONTAINER_IMAGE") or None, bench_version=__version__)
+    provenance.hash = provenance_hash(provenance)
+    files = {"stdout": "stdout.log", "stderr": "stderr.log", "clock": "clock.tsv"}
+    if recipe.log.stream == "file":
+        files["log"] = f"output/{recipe.log.path}"
+    else:
+        files["log"] = files[recipe.log.stream]
+    return RunRecord(
+        run_id=run_id, created=utc_now_iso(), implementation=recipe.name, family=recipe.family,
+        variant=recipe.variant, title=recipe.title, framework=f"{recipe.framework.name} {recipe.framework.version}",
+        preset=plan.preset, comparable=plan.comparable, status=status, reason=reason, exit_code=watch.exit_code,
+        command=command, gpus=plan.gpus, gpu_model=gpu_model(env_info, plan.gpus),
+        images_per_iter=plan.images_per_iter, window_requested=list(plan.window), log_format=recipe.log.format,
+        framework_timing=_throughput(m.result), harness_clock=_throughput(m.clock) if m.clock else None,
+        clock_difference_pct=diff_pct, last_iteration=m.last_iteration,
+        series=[[float(i), s] for i, s in per_iteration_series(spans)], warnings=warnings, log_files=files,
+        log_tail=watch.tail if status is not Status.OK else [], environment=env_info, provenance=provenance,
+        reference=recipe.reference.model_dump() if recipe.reference else None,
+        coco_eval=list(parser.coco.summaries), repeat_group=plan.options.repeat_group,
+        extra={"harness": {"stop_reason": watch.stop_reason, "stop_iteration": watch.stop_iteration,
+                           "wall_s": round(watch.ended_at - watch.started_at, 3), "grace_s": plan.options.grace,
+                           "timeout_s": plan.options.timeout, "lines": watch.lines_per_stream,
+                           "clock_stream": recipe.log.stream}})

@@ -1,0 +1,200 @@
+"""The live watcher: feeds the recipe's log stream to its parser, shows progress on a terminal, and decides when
+the run ends: the window measured (plus one more progress line), --timeout, Ctrl-C/SIGTERM to bench, or the
+training ending by itself. Whatever ends it, the launcher makes sure no process of the run is left.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from bench.launch.base import Launcher
+from bench.logs.base import LogParser
+from bench.logs.types import IterationRecord
+from bench.measure.assess import split_segments
+from bench.measure.window import per_iteration_series, spans_from_records, window_throughput
+
+TAIL_LINES = 50
+MARGIN_LINES = 1  # progress lines to see after the one that completes the window
+MARGIN_WAIT_MIN_S = 2.0  # ...or this long (at least 3 line intervals) without one: then stop anyway
+
+
+class StopRequest:
+    """Set from a signal handler (or a test): the watcher stops the run cleanly at its next tick."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.signal: int | None = None
+
+    def request(self, reason: str, sig: int | None = None) -> None:
+        if self.reason is None:
+            self.reason, self.signal = reason, sig
+
+
+@contextmanager
+def stop_on_signals(request: StopRequest) -> Iterator[StopRequest]:
+    """Ctrl-C (SIGINT) or SIGTERM to bench become a clean stop with status `interrupted`, not an exception."""
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+
+    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        request.request("interrupted", signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@dataclass
+class WatchResult:
+    stop_reason: str  # "window", "exited", "timeout", "interrupted"
+    exit_code: int | None
+    arrival: dict[int, float]  # parser line number -> harness-clock arrival time
+    tail: list[str]  # the last lines of all streams, in arrival order
+    started_at: float
+    ended_at: float
+    stop_requested_at: float | None = None
+    stop_iteration: int | None = None  # the last iteration seen when bench decided to stop
+    lines_per_stream: dict[str, int] = field(default_factory=dict)
+
+
+class Progress:
+    """A rich live line on a terminal; nothing at all otherwise."""
+
+    def __init__(self, title: str, window: tuple[int, int], images_per_iter: int, enabled: bool) -> None:
+        self.title, self.window, self.images_per_iter = title, window, images_per_iter
+        self.live = None
+        if enabled:
+            from rich.console import Console
+            from rich.live import Live
+
+            console = Console(stderr=True)
+            if console.is_terminal:
+                self.live = Live(self._render(None, None, "starting"), console=console, refresh_per_second=4,
+                                 transient=False)
+                self.live.start()
+
+    def _render(self, iteration: int | None, seconds_per_iter: float | None, state: str):
+        from rich.text import Text
+
+        a, b = self.window
+        text = Text.assemble((f"{self.title} ", "bold"), f"[{state}]  ")
+        if iteration is not None:
+            text.append(f"iteration {iteration}  ")
+        if seconds_per_iter:
+            text.append(f"{self.images_per_iter / seconds_per_iter:.2f} img/s  ", style="green")
+            if iteration is not None and iteration < b:
+                text.append(f"window {a}-{b} ends in ~{(b - iteration) * seconds_per_iter:.0f} s")
+        return text
+
+    def update(self, iteration: int, seconds_per_iter: float | None, state: str) -> None:
+        if self.live is not None:
+            self.live.update(self._render(iteration, seconds_per_iter, state))
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+class Watcher:
+    def __init__(self, launcher: Launcher, parser: LogParser, *, stream: str, window: tuple[int, int],
+                 images_per_iter: int, timeout: float | None = None, grace: float = 10.0,
+                 stop_request: StopRequest | None = None, progress: Progress | None = None,
+                 margin_lines: int = MARGIN_LINES) -> None:
+        self.launcher, self.parser, self.stream = launcher, parser, stream
+        self.window, self.images_per_iter = window, images_per_iter
+        self.timeout, self.grace, self.margin_lines = timeout, grace, margin_lines
+        self.stop_request = stop_request or StopRequest()
+        self.progress = progress
+        self.window_end: int | None = None  # the window's measured end, once covered
+        self.window_done_at: float | None = None
+        self.arrival: dict[int, float] = {}
+        self.record_times: list[float] = []  # arrival of each progress line (for the margin's patience)
+
+    def _window_covered(self) -> int | None:
+        segments = split_segments(self.parser.records)
+        if not segments:
+            return None
+        result = window_throughput(spans_from_records(segments[-1], self.images_per_iter), *self.window,
+                                   self.images_per_iter)
+        return result.end if result else None
+
+    def _on_records(self, new: list[IterationRecord], t: float) -> None:
+        self.record_times.append(t)
+        if self.window_end is None or any(r.iteration <= self.window_end for r in new):
+            self.window_end = self._window_covered()  # (re)computed while no line beyond it has been seen
+            if self.window_end is not None and self.window_done_at is None:
+                self.window_done_at = t
+        if self.progress is not None:
+            segment = split_segments(self.parser.records)[-1]
+            series = per_iteration_series(spans_from_records(segment[-3:], self.images_per_iter))
+            state = "window measured" if self.window_end else (
+                "in window" if new[-1].iteration > self.window[0] else "warming up")
+            self.progress.update(new[-1].iteration, series[-1][1] if series else None, state)
+
+    def _margin_seen(self, now: float) -> bool:
+        if self.window_end is None:
+            return False
+        beyond = sum(1 for r in self.parser.records[-self.margin_lines - 1:] if r.iteration > self.window_end)
+        if beyond >= self.margin_lines:
+            return True
+        gaps = [b - a for a, b in zip(self.record_times, self.record_times[1:])]
+        patience = max(MARGIN_WAIT_MIN_S, 3 * sorted(gaps)[len(gaps) // 2]) if gaps else MARGIN_WAIT_MIN_S
+        return now - self.window_done_at > patience
+
+    def _why_stop(self, now: float, started: float) -> str | None:
+        if self.stop_request.reason is not None:
+            return self.stop_request.reason
+        if self.timeout is not None and now - started > self.timeout:
+            return "timeout"
+        if self._margin_seen(now):
+            return "window"
+        return None
+
+    def run(self) -> WatchResult:
+        launcher = self.launcher
+        started = launcher.started_at or time.monotonic()
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        reason: str | None = None
+        requested_at: float | None = None
+        stop_iteration: int | None = None
+        try:
+            for line in launcher.lines():
+                if line is not None:
+                    tail.append(line.raw.rstrip("\r\n"))
+                    if line.stream == self.stream:
+                        new = self.parser.feed(line.raw)
+                        self.arrival[self.parser.line_no] = line.t
+                        if new and reason is None:
+                            self._on_records(new, line.t)
+                if reason is not None:
+                    continue
+                now = time.monotonic()
+                why = self._why_stop(now, started)
+                if why is not None:
+                    reason, requested_at = why, now
+                    stop_iteration = self.parser.records[-1].iteration if self.parser.records else None
+                    launcher.stop(self.grace)
+                elif launcher.poll() is not None:
+                    reason, requested_at = "exited", now
+                    launcher.terminate(self.grace)  # anything the main process left behind
+        finally:
+            if reason is None:  # an exception in bench itself: still leave nothing behind
+                launcher.stop(self.grace)
+            if self.progress is not None:
+                self.progress.close()
+        exit_code = launcher.wait(timeout=30)
+        launcher.close()
+        return WatchResult(stop_reason=reason or "exited", exit_code=exit_code, arrival=self.arrival,
+                           tail=list(tail), started_at=started, ended_at=time.monotonic(),
+                           stop_requested_at=requested_at, stop_iteration=stop_iteration,
+                           lines_per_stream=dict(launcher._counts))
