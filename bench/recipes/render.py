@@ -44,6 +44,24 @@ def render_command(recipe: Recipe, *, gpus: int, data: str | Path, output: str |
                                            python=python, nodes=nodes, port=port))
 
 
-def render_env(recipe: Recipe) -> dict[str, str]:
-    """The environment variables the recipe sets for its launch (on top of the inherited environment)."""
-    return dict(recipe.env)
+def render_env(recipe: Recipe, **values: object) -> dict[str, str]:
+    """The environment variables the recipe sets for its launch (on top of the inherited environment).
+
+    Values may use placeholders; pass their values as keywords (gpus=, data=, output=, source_dir=, ...), as for
+    `render_command`. A placeholder used without a value is an error (no published recipe uses one)."""
+    if not values:
+        for key, value in recipe.env.items():
+            if placeholders_in(value):
+                raise ValueError(f"env {key} of recipe {recipe.name!r} uses placeholders; pass their values")
+        return dict(recipe.env)
+    filled = placeholder_values(**values)  # type: ignore[arg-type]
+    return {key: render_template(value, filled, quote=False) for key, value in recipe.env.items()}
+
+
+def render_steps(templates: list[str], *, gpus: int = 8, data: str | Path = "DATA", output: str | Path = "OUTPUT",
+                 source_dir: str | Path | None = None, python: str | Path = "python", nodes: int = 1,
+                 port: int = 29500) -> list[str]:
+    """Shell steps (recipe.install, recipe.prepare_run) with their placeholders filled and shell-quoted."""
+    values = placeholder_values(gpus=gpus, data=data, output=output, source_dir=source_dir, python=python,
+                                nodes=nodes, port=port)
+    return [render_template(step, values) for step in templates]

@@ -1,13 +1,52 @@
-"""`bench plan` and `bench setup` (stubs)."""
+"""`bench plan` and `bench setup`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 
-def plan(name: str) -> None:
-    """Print the exact shell steps setup and run would perform."""
-    raise NotImplementedError
+import typer
+
+from bench.recipes.loader import find_recipe
+from bench.security import redact
 
 
-def setup(name: str) -> None:
-    """Bring the source to its pinned commit and apply and verify its patches."""
-    raise NotImplementedError
+def plan(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."),
+         gpus: int = typer.Option(None, "--gpus", help="GPUs to use (default: the recipe's, 8 for published rows)."),
+         data: str = typer.Option("DATA", "--data", help="COCO root (annotations/, train2017/, ...)."),
+         output: str = typer.Option("OUTPUT", "--output", help="Output directory of the run."),
+         source: str = typer.Option(None, "--source", help="Fetch from this URL or local mirror instead."),
+         workdir: str = typer.Option(None, "--workdir", help="Directory for the checkout (default: the cache).")
+         ) -> None:
+    """Print the exact shell steps setup and run would perform (clone, checkout, each patch, env, launch)."""
+    from bench.source.plan import plan_steps
+
+    recipe = find_recipe(name)
+    for line in plan_steps(recipe, gpus=gpus or recipe.gpus, data=data, output=output, source=source,
+                           workdir=workdir):
+        typer.echo(line)
+
+
+def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."),
+          source: str = typer.Option(None, "--source", help="A URL or local mirror to fetch the commit from."),
+          workdir: Path = typer.Option(None, "--workdir", help="Directory for the checkout (default: the cache)."),
+          allow_missing_blobs: bool = typer.Option(False, "--allow-missing-blobs",
+                                                   help="Check out without files whose blobs the mirror lacks."),
+          no_env: bool = typer.Option(False, "--no-env", help="Prepare the source only, not the environment."),
+          json_output: bool = typer.Option(False, "--json", help="Print the manifest as JSON.")) -> None:
+    """Bring the source to its pinned commit, apply and verify its patches, and write the manifest."""
+    from bench.envs import ensure_environment
+    from bench.source.setup import manifest_summary, prepare
+
+    recipe = find_recipe(name)
+    echo = (lambda message: typer.echo(redact(message), err=True)) if json_output else (
+        lambda message: typer.echo(redact(message)))
+    prepared = prepare(recipe, source=source, workdir=workdir, allow_missing_blobs=allow_missing_blobs, log=echo)
+    if prepared.missing_paths:
+        echo(f"warning: {len(prepared.missing_paths)} files are absent (the source lacks their blobs): "
+             f"{', '.join(prepared.missing_paths[:5])}{' ...' if len(prepared.missing_paths) > 5 else ''}")
+    if not no_env:
+        environment = ensure_environment(recipe, prepared.launch_dir)
+        echo(f"{recipe.name}: environment python {environment.python}")
+    if json_output:
+        typer.echo(json.dumps(manifest_summary(prepared), indent=2, sort_keys=True))
