@@ -78,7 +78,10 @@ def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
         m.reason = "no progress line of this format was found"
         return m
     m.last_iteration = segments[-1][-1].iteration
-    fresh_restart = any(seg[0].span_start == 0 and seg[0].iteration <= window[0] for seg in segments[1:])
+    # A second run starts its first span where the first run did (0 for most formats, 2 for detectron2's
+    # warm-up exclusion, 1 for SimpleDet's timer start); a resumed run starts it at its checkpoint.
+    first_start = segments[0][0].span_start
+    fresh_restart = any(seg[0].span_start <= first_start and seg[0].iteration <= window[0] for seg in segments[1:])
     if fresh_restart:
         m.status = Status.MIXED
         m.reason = f"the log holds {len(segments)} runs (iterations start again at line {segments[1][0].line_no})"
@@ -98,7 +101,8 @@ def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
     m.result = result
     end_line = next(r.line_no for r in chosen if r.iteration >= result.end)
     m.status = Status.OK
-    _failure_status(m, parser.events, first_line, end_line)
+    # A crash of an earlier segment that this resumed one recovered from does not make it crashed.
+    _failure_status(m, parser.events, chosen[0].line_no if chosen is not segments[0] else first_line, end_line)
     if len(segments) > 1:
         m.warnings.append(warning("resumed", f"the log holds {len(segments)} segments (a resumed run); measured "
                                   f"the one starting at line {chosen[0].line_no}",

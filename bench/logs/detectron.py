@@ -1,0 +1,71 @@
+"""Detectron (Caffe2) `json_stats` lines (detectron/utils/logging.py log_json_stats), stdout only, no timestamps.
+
+`json_stats: {"accuracy_cls": "0.901234", "eta": "19:45:12", "iter": 100, ..., "time": "0.843210"}` every 20
+iterations (`cur_iter % 20 == 0`, 0-based) and at the last one; floats are printed as 6-decimal strings. `time`
+is the Timer's `average_time` over `IterTic`..`IterToc` (LR update + `RunNet`), and the timer is reset after
+iteration start_iter + 20 has been logged. So at printed iter k the mean covers completed iterations
+(S, k + 1] for k <= S + 20 and (S + 21, k + 1] after. S is 0, or the `Resuming from checkpoint ... at start iter S`
+of a resumed run (when that line is missing, the first progress line of the restarted run is taken as S).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from bench.logs.base import LogParser
+from bench.logs.common import losses
+from bench.logs.types import IterationRecord, TimeSemantics
+
+LINE = re.compile(r"^json_stats: (\{.*\})\s*$")
+RESUME = re.compile(r"Resuming from checkpoint .* at start iter (\d+)")
+LOG_PERIOD = 20
+
+
+class Parser(LogParser):
+    format = "detectron"
+    title = "Detectron (Caffe2) json_stats"
+    semantics = TimeSemantics.RUNNING_MEAN
+    time_meaning = ("running mean of the timed region (LR update + RunNet), reset after iteration 20 "
+                    "(detectron/utils/train.py, utils/training_stats.py)")
+    divergence = re.compile(r"\bLoss is NaN\b")
+    start_marker = re.compile(r"\bTraining with config:")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start_iter = 0
+        self.resume_at: int | None = None  # from a `Resuming from checkpoint` line, for the next run
+        self.last_index: int | None = None
+
+    def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
+        if not line.startswith("json_stats: "):
+            resume = RESUME.search(line)
+            if resume:
+                self.resume_at = int(resume[1])
+            return None
+        match = LINE.match(line)
+        if not match:
+            return None
+        try:
+            data = json.loads(match[1])
+            index, mean = int(data["iter"]), float(data["time"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        if self.last_index is None or index <= self.last_index or self.resume_at is not None:  # a (new) run
+            self.start_iter = self.resume_at if self.resume_at is not None else index
+            self.resume_at = None
+        self.last_index = index
+        start = self.start_iter if index <= self.start_iter + LOG_PERIOD else self.start_iter + LOG_PERIOD + 1
+        values = {}
+        for key, value in data.items():
+            try:
+                values[key] = float(value)
+            except (TypeError, ValueError):
+                continue
+        return IterationRecord(iteration=index + 1, time=mean, semantics=self.semantics, span_start=start,
+                               line_no=line_no, losses=losses(values), lr=values.get("lr"),
+                               memory_mb=values.get("mem"))
+
+    @classmethod
+    def sniff(cls, line: str) -> bool:
+        return line.startswith("json_stats: {")

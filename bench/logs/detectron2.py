@@ -1,0 +1,66 @@
+"""detectron2 CommonMetricPrinter (v0.1.2 and current releases), console or `OUTPUT_DIR/log.txt`.
+
+Console: `[05/14 10:02:11 d2.utils.events]:  eta: 6:31:05  iter: 99  total_loss: 1.532 ...  time: 0.2641
+data_time: 0.0093  lr: 0.001998  max_mem: 3105M`; log.txt: `[05/14 10:03:55] d2.utils.events INFO:  eta: ...`.
+Current releases add `last_time: ...  last_data_time: ...` (the latest single values) and print losses with
+`.4g`. `iter` is 0-based (19, 39, ...). `time` is fvcore's `HistoryBuffer.global_avg()` of IterationTimer's
+step times, which skip the first two iterations after `start_iter` (warmup_iter=3 with iter_done = iter + 1), in
+an EventStorage created anew by every `train()`: at printed iter k of a run started (or resumed) at iteration S
+it is the mean over completed iterations (S + 2, k + 1]. `Starting training from iteration S` gives S.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bench.logs.base import LogParser
+from bench.logs.common import NUMBER, losses, meters
+from bench.logs.types import Event, IterationRecord, TimeSemantics
+
+LINE = re.compile(r"\biter: (\d+)\s+(.*)$")
+TIME = re.compile(r"(?<![\w])time: (" + NUMBER + ")")
+DATA_TIME = re.compile(r"(?<![\w])data_time: (" + NUMBER + ")")
+MEMORY = re.compile(r"\bmax_mem: (\d+)M")
+START = re.compile(r"Starting training from iteration (\d+)")
+SNIFF = re.compile(r"\b(?:d2|detectron2)\.utils\.events\b.*\biter: \d+\s")
+WARMUP = 2  # IterationTimer(warmup_iter=3) drops the first two iterations of each train() call
+
+
+class Parser(LogParser):
+    format = "detectron2"
+    title = "detectron2 CommonMetricPrinter (console or log.txt)"
+    semantics = TimeSemantics.RUNNING_MEAN
+    time_meaning = ("running mean of every iteration time since start_iter + 2 "
+                    "(detectron2/utils/events.py CommonMetricPrinter: storage.history('time').global_avg())")
+    divergence = re.compile(r"Loss became infinite or NaN at iteration=")
+    start_marker = START
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start_iter = 0
+
+    def parse_line(self, line: str, line_no: int) -> IterationRecord | Event | None:
+        if "iter: " not in line:
+            start = START.search(line)
+            if start:
+                self.start_iter = int(start[1])
+            return None
+        match = LINE.search(line)
+        if not match:
+            return None
+        rest = match[2]
+        time = TIME.search(rest)
+        if time is None and "loss" not in rest:
+            return None  # an `iter:` that is not a progress line
+        data_time = DATA_TIME.search(rest)
+        memory = MEMORY.search(rest)
+        values = meters(rest)
+        return IterationRecord(
+            iteration=int(match[1]) + 1, time=float(time[1]) if time else None, semantics=self.semantics,
+            span_start=self.start_iter + WARMUP, line_no=line_no,
+            data_time=float(data_time[1]) if data_time else None, losses=losses(values), lr=values.get("lr"),
+            memory_mb=float(memory[1]) if memory else None)
+
+    @classmethod
+    def sniff(cls, line: str) -> bool:
+        return bool(SNIFF.search(line))

@@ -1,0 +1,64 @@
+"""maskrcnn-benchmark `do_train` + MetricLogger, stdout and `OUTPUT_DIR/log.txt` (append mode).
+
+`2020-05-14 10:04:55,337 maskrcnn_benchmark.trainer INFO: eta: 6:20:41  iter: 100  loss: 1.6021 (2.1034)  ...
+time: 0.2890 (0.3012)  data: 0.0081 (0.0235)  lr: 0.009333  max mem: 3350`, every 20 iterations, `iter`
+1-based. Each meter is `median of the last 20 (global_avg)`; the parenthesised `time` is the running mean of
+every iteration time since the MetricLogger was created, i.e. since the run's start iteration S (0, or the
+checkpoint's iteration when resumed). S is not printed: after `Start training` the first line at k <= 20 means
+S = 0, a later one means a resumed run, taken to start at the 20-grid point below k (checkpoints are saved at
+multiples of 20 iterations in the stock configs).
+"""
+
+from __future__ import annotations
+
+import re
+
+from bench.logs.base import LogParser
+from bench.logs.common import NUMBER, full_timestamp
+from bench.logs.types import IterationRecord, TimeSemantics
+
+PAIR = r"(" + NUMBER + r") \((" + NUMBER + r")\)"
+LINE = re.compile(r"\biter: (\d+)\s+(.*?)\btime: " + PAIR + r"\s+data: " + PAIR + r"(.*)$")
+LOSS = re.compile(r"(\w*loss\w*): " + PAIR)
+LR = re.compile(r"\blr: (" + NUMBER + ")")
+MEMORY = re.compile(r"\bmax mem: (\d+)")
+START = re.compile(r"\bmaskrcnn_benchmark\.trainer INFO: Start training$|^Start training$")
+PERIOD = 20
+
+
+class Parser(LogParser):
+    format = "maskrcnn-benchmark"
+    title = "maskrcnn-benchmark MetricLogger"
+    semantics = TimeSemantics.RUNNING_MEAN
+    time_meaning = ("running mean of every iteration time since the start of the run: the parenthesised "
+                    "global_avg of `time` (maskrcnn_benchmark/utils/metric_logger.py, engine/trainer.py)")
+    divergence = None  # no NaN check of its own; NaN losses in the line are caught generically
+    start_marker = START
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start_iter: int | None = None
+        self.last_iteration = 0
+
+    def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
+        if "iter: " not in line:
+            if START.search(line):
+                self.start_iter = None  # decided by the first progress line of the run
+            return None
+        match = LINE.search(line)
+        if not match:
+            return None
+        iteration = int(match[1])
+        if self.start_iter is None or iteration <= self.last_iteration:
+            self.start_iter = 0 if iteration <= PERIOD else (iteration - 1) // PERIOD * PERIOD
+        self.last_iteration = iteration
+        lr, memory = LR.search(match[7]), MEMORY.search(match[7])
+        return IterationRecord(  # groups 3/4: time median/global_avg, 5/6: data median/global_avg
+            iteration=iteration, time=float(match[4]), semantics=self.semantics, span_start=self.start_iter,
+            line_no=line_no, timestamp=full_timestamp(line), data_time=float(match[6]),
+            losses={m[1]: float(m[2]) for m in LOSS.finditer(match[2])}, lr=float(lr[1]) if lr else None,
+            memory_mb=float(memory[1]) if memory else None)
+
+    @classmethod
+    def sniff(cls, line: str) -> bool:
+        return "iter: " in line and bool(LINE.search(line))

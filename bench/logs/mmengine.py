@@ -1,0 +1,68 @@
+"""mmdetection 3.x / MMEngine text log: `LoggerHook` + `LogProcessor.get_log_after_iter`.
+
+`2023/03/13 10:31:41 - mmengine - INFO - Epoch(train)  [1][  50/7330]  base_lr: 2.0000e-02 lr: 2.0000e-02  eta:
+...  time: 0.4520  data_time: 0.0100  memory: 4000  grad_norm: ...  loss: ...  loss_rpn_cls: ...` (the file log;
+the console has `03/13 10:31:41` and colours), or `Iter(train) [  50/90000]  ...` for iteration-based loops.
+The inner iteration is `batch_idx + 1` (by epoch) or `runner.iter + 1`, so the global count is
+(epoch - 1) * N + iter. `time` is `HistoryBuffer('train/time').mean(window_size)`: the mean of the last
+`LogProcessor.window_size` iteration times (IterTimerHook: wall time between consecutive `after_train_iter`),
+a buffer that is not cleared at epoch boundaries. `window_size` is 10 by default and 50 in mmdet 3.x's
+default_runtime; it is read from the dumped config (`log_processor = dict(... window_size=50)`) when the log has
+it, and otherwise taken equal to the logging interval seen on the grid (both defaults make them equal).
+"""
+
+from __future__ import annotations
+
+import re
+
+from bench.logs.base import LogParser
+from bench.logs.common import NUMBER, Grid, full_timestamp, losses, meters, position
+from bench.logs.types import IterationRecord, TimeSemantics
+
+LINE = re.compile(r"\b(?:Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]|Iter\(train\)\s*\[\s*(\d+)/(\d+)\])\s+(.*)$")
+TIME = re.compile(r"(?<![\w])time: (" + NUMBER + ")")
+WINDOW_SIZE = re.compile(r"\blog_processor\b.*\bwindow_size=(\d+)")
+SNIFF = re.compile(r"\b(?:Epoch\(train\)\s*\[\d+\]\[\s*\d+/\d+\]|Iter\(train\)\s*\[\s*\d+/\d+\])\s")
+
+
+class Parser(LogParser):
+    format = "mmengine"
+    title = "mmdetection 3.x / MMEngine LoggerHook text log"
+    semantics = TimeSemantics.INTERVAL_MEAN
+    time_meaning = ("mean of the last LogProcessor.window_size iteration times "
+                    "(mmengine/runner/log_processor.py, HistoryBuffer.mean; IterTimerHook)")
+    divergence = re.compile(r"loss become infinite or NaN")
+    start_marker = re.compile(r"\bCheckpoints will be saved to ")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grid = Grid()
+        self.window_size: int | None = None  # from the dumped config, where present
+
+    def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
+        if "time: " not in line:
+            if "window_size=" in line:
+                size = WINDOW_SIZE.search(line)
+                if size:
+                    self.window_size = int(size[1])
+            return None
+        match = LINE.search(line)
+        if not match:
+            return None
+        epoch, inner, offset = position(match)
+        iteration = offset + inner
+        time = TIME.search(match[6])
+        if time is None:
+            return None
+        interval = self.grid.observe(epoch or 0, inner)
+        window = self.window_size or interval
+        start = max(0, iteration - window)  # the buffer is resumed from a checkpoint, so this holds then too
+        values = meters(match[6])
+        return IterationRecord(
+            iteration=iteration, time=float(time[1]), semantics=self.semantics, span_start=start,
+            line_no=line_no, epoch=epoch, timestamp=full_timestamp(line), data_time=values.get("data_time"),
+            losses=losses(values), lr=values.get("lr"), memory_mb=values.get("memory"))
+
+    @classmethod
+    def sniff(cls, line: str) -> bool:
+        return bool(SNIFF.search(line))
