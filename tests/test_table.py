@@ -1,0 +1,237 @@
+"""`bench table`: the README and plots as pure functions of records built here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from statistics import median
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import cli
+from bench.errors import BenchError
+from bench.logs.types import Status
+from bench.report import table as table_module
+from bench.report.generate import build
+from test_table_fixtures import PUBLISHED_SOURCE, V100, make_record, write_recipes
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+STALE_RUNS = {"r07"}
+D2_REPEATS = [58.0, 61.5, 64.0]
+
+
+@pytest.fixture
+def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """results/ with records of several implementations, a repeat group, two protocol versions, a deviation,
+    a stale row, a smoke row, a failed latest attempt, and rows on other hardware."""
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("BENCH_RECIPES", str(tmp_path / "recipes"))
+    monkeypatch.setattr(table_module, "is_stale", lambda record: record.run_id in STALE_RUNS)
+    write_recipes(tmp_path / "recipes")
+    runs = tmp_path / "results" / "runs"
+    series = [[float(i), 0.25 + 0.01 * (i % 3)] for i in range(20, 520, 20)]
+    make_record(runs, "r01", "detectron2", 55.0, created="2026-01-01T00:00:00+00:00", series=series)
+    for k, value in enumerate(D2_REPEATS):  # the latest detectron2 record belongs to this repeat group
+        make_record(runs, f"r0{k + 2}", "detectron2", value, created=f"2026-01-02T00:00:0{k}+00:00",
+                    repeat_group="g1", series=series)
+    make_record(runs, "r05", "mmdetection", 50.0, created="2026-01-03T00:00:00+00:00",
+                deviations=("images_per_gpu: 1 (protocol: 2)",))
+    make_record(runs, "r06", "mmdetection", None, created="2026-01-06T00:00:00+00:00", status=Status.CRASHED,
+                reason="line 900: Traceback (most recent call last): | boom")
+    make_record(runs, "r07", "maskrcnn-benchmark", 52.0, created="2026-01-03T00:00:00+00:00")
+    make_record(runs, "r08", "tensorpack", 70.0, created="2026-01-03T00:00:00+00:00", protocol=2,
+                deviations=("images_per_gpu: 1 (protocol: 2)", "precision: fp16"))
+    make_record(runs, "r09", "builtin", 3.25, created="2026-01-04T00:00:00+00:00", gpus=1, gpu_model=None,
+                comparable=False, preset="smoke", family="builtin", variant="builtin", series=series)
+    make_record(runs, "r10", "detectron2", 40.0, created="2026-01-05T00:00:00+00:00", gpus=2, gpu_model="H100")
+    make_record(runs, "r11", "maskrcnn-benchmark", 30.0, created="2026-01-05T00:00:00+00:00", gpus=2,
+                gpu_model="H100")
+    return tmp_path / "results"
+
+
+def run_table(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["table", *args])
+    return result.exit_code, result.output
+
+
+def readme(results: Path) -> str:
+    """The README text `bench table` would write (in memory, without rendering the plots)."""
+    return build(results / "runs", results / "README.md", with_images=False).text
+
+
+def section(text: str, heading: str) -> str:
+    """The text under `heading` up to the next heading of the same or a higher level."""
+    level = heading.split(" ")[0]
+    start = text.index(heading + "\n") + len(heading) + 1
+    following = re.compile(rf"^#{{1,{len(level)}}} ", re.M)
+    match = following.search(text, start)
+    return text[start: match.start() if match else len(text)]
+
+
+def table_rows(text: str) -> list[dict[str, str]]:
+    """The first markdown table in `text` as dicts."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    split = [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
+    header, body = split[0], split[2:]
+    return [dict(zip(header, row)) for row in body]
+
+
+def by_impl(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {row["Implementation"]: row for row in rows}
+
+
+def test_rows_numbers_ratio_and_published(results: Path) -> None:
+    text = readme(results)
+    v100 = by_impl(table_rows(section(text, f"### Protocol 1: 8 × {V100}")))
+    assert set(v100) == {"Detectron2", "mmdetection", "maskrcnn-benchmark"}
+    d2 = median(D2_REPEATS)
+    detectron2 = v100["Detectron2"]
+    assert detectron2["img/s"] == f"{d2:.1f}" and detectron2["n"] == "3"
+    assert detectron2["Range"] == "58.0–64.0"  # the older single run r01 is not part of the row
+    assert detectron2["Ratio to Detectron2 (same hardware)"] == "1.00"
+    assert v100["mmdetection"]["Ratio to Detectron2 (same hardware)"] == f"{50.0 / d2:.2f}"
+    assert v100["maskrcnn-benchmark"]["Ratio to Detectron2 (same hardware)"] == f"{52.0 / d2:.2f}"
+    assert [v100[n]["#"] for n in ("Detectron2", "maskrcnn-benchmark", "mmdetection")] == ["1", "2", "3"]
+    assert v100["Detectron2"]["Published img/s"] == "[62][published-1] on 8 × V100"
+    assert v100["mmdetection"]["Published img/s"] == "[53][published-1] on 8 × V100"
+    assert f"[published-1]: {PUBLISHED_SOURCE}" in text
+    assert "runs/r04/record.json" in detectron2["Record"] and "plots/r04.png" in detectron2["Record"]
+    assert re.fullmatch(r"\[`[0-9a-f]{7}`\]\(https://github.com/example/detectron2/commit/[0-9a-f]{40}\)",
+                        detectron2["Commit"])
+    assert detectron2["Date"] == "2026-01-02" and detectron2["GPUs"] == f"8 × {V100}"
+
+
+def test_same_hardware_only_and_unknown_gpu(results: Path) -> None:
+    text = readme(results)
+    h100 = by_impl(table_rows(section(text, "### Protocol 1: 2 × H100")))
+    assert h100["maskrcnn-benchmark"]["Ratio to Detectron2 (same hardware)"] == f"{30.0 / 40.0:.2f}"
+    assert h100["Detectron2"]["img/s"] == "40.0"
+    # Protocol 2 has no Detectron2 row: the ratio stays blank rather than borrowing protocol 1's.
+    p2 = by_impl(table_rows(section(text, f"### Protocol 2: 8 × {V100}")))
+    assert p2["tensorpack"]["Ratio to Detectron2 (same hardware)"] == ""
+
+
+def test_protocol_versions_never_ranked_together(results: Path) -> None:
+    text = readme(results)
+    assert text.index("## Protocol 2") < text.index("## Protocol 1")
+    p1 = section(text, "## Protocol 1")
+    p2 = by_impl(table_rows(section(text, "## Protocol 2")))
+    assert "tensorpack" not in p1
+    assert p2["tensorpack"]["#"] == "1"  # 70 img/s, yet not ranked above protocol 1's rows
+
+
+def test_deviation_footnotes_and_stale_mark(results: Path) -> None:
+    text = readme(results)
+    v100 = by_impl(table_rows(section(text, f"### Protocol 1: 8 × {V100}")))
+    notes = dict(re.findall(r"^\[\^(\d+)\]: (.*)$", text, re.M))
+    mark = re.fullmatch(r"images_per_gpu\[\^(\d+)\]", v100["mmdetection"]["Deviations"])
+    assert mark and notes[mark[1]] == "images_per_gpu: 1 (protocol: 2)"
+    p2 = by_impl(table_rows(section(text, "## Protocol 2")))
+    assert p2["tensorpack"]["Deviations"] == f"images_per_gpu[^{mark[1]}], precision[^{int(mark[1]) + 1}]"
+    stale = re.fullmatch(r"\*\*stale\*\*\[\^(\d+)\]", v100["maskrcnn-benchmark"]["Stale"])
+    assert stale and "bench run --stale" in notes[stale[1]]
+    assert v100["Detectron2"]["Stale"] == "" and v100["Detectron2"]["Deviations"] == ""
+
+
+def test_smoke_rows_apart_and_failed_attempts_listed(results: Path) -> None:
+    text = readme(results)
+    smoke_part = section(text, "## Not comparable with the published table")
+    smoke = by_impl(table_rows(smoke_part))
+    assert smoke["builtin"]["img/s"] == f"{3.25:.1f}"
+    assert "#" not in smoke["builtin"] and "not comparable" in smoke_part
+    assert "builtin" not in section(text, "## Protocol 1")
+    failed = by_impl(table_rows(section(text, "## Latest attempts without a measurement")))
+    assert failed["mmdetection"]["Status"] == "crashed"
+    assert failed["mmdetection"]["Reason"].endswith("\\| boom")  # a pipe in a cell is escaped
+
+
+def test_published_table(results: Path) -> None:
+    text = readme(results)
+    published = by_impl(table_rows(section(text, "## Published table")))
+    assert [published[n]["img/s (published)"] for n in ("Detectron2", "mmdetection", "tensorpack")] == \
+        ["62", "53", "50"]
+    assert published["mmdetection"]["Ratio to Detectron2 (published)"] == f"{53 / 62:.2f}"
+    assert all(row["Source"] == f"published, {PUBLISHED_SOURCE}" for row in published.values())
+
+
+def test_regeneration_is_byte_identical(results: Path) -> None:
+    assert run_table()[0] == 0
+    files = sorted(p for p in results.rglob("*") if p.is_file() and "runs" not in p.parts)
+    first = {p: p.read_bytes() for p in files}
+    assert results / "throughput.png" in first and results / "plots" / "r04.png" in first
+    for path in files:
+        path.unlink()
+    assert run_table()[0] == 0
+    assert {p: p.read_bytes() for p in files} == first
+    again = build(results / "runs", results / "README.md")  # in memory, the same again
+    assert again.text.encode() == first[results / "README.md"]
+    assert again.images == {p: first[p] for p in again.images}
+
+
+def test_plots_are_valid_pngs_without_dates(results: Path) -> None:
+    import matplotlib.image
+
+    run_table()
+    pngs = [results / "throughput.png"] + sorted((results / "plots").glob("*.png"))
+    # one timeline per record with a series: r01..r04 (detectron2) and r09 (builtin)
+    assert [p.stem for p in pngs[1:]] == ["r01", "r02", "r03", "r04", "r09"]
+    for png in pngs:
+        data = png.read_bytes()
+        assert data.startswith(PNG_MAGIC)
+        assert b"tIME" not in data and b"Software" not in data
+        assert matplotlib.image.imread(png).shape[0] > 100
+
+
+def test_check_exit_status(results: Path) -> None:
+    code, output = run_table("--check")
+    assert code == 1 and "README.md: missing" in output
+    assert run_table()[0] == 0
+    code, output = run_table("--check")
+    assert code == 0 and "up to date" in output
+    assert run_table()[1].count("wrote") == 0  # nothing changed: nothing rewritten
+    make_record(results / "runs", "r12", "tensorpack", 48.0, created="2026-01-07T00:00:00+00:00")
+    code, output = run_table("--check")
+    assert code == 1 and "README.md: differs" in output
+    assert run_table()[0] == 0 and run_table("--check")[0] == 0
+    (results / "plots" / "r01.png").unlink()
+    code, output = run_table("--check")
+    assert code == 1 and "r01.png: missing" in output
+
+
+def test_orphan_plots_removed_and_reported(results: Path) -> None:
+    run_table()
+    orphan = results / "plots" / "gone.png"
+    orphan.write_bytes(PNG_MAGIC)
+    code, output = run_table("--check")
+    assert code == 1 and "gone.png" in output
+    run_table()
+    assert not orphan.exists()
+
+
+def test_out_and_runs_options(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "elsewhere" / "TABLE.md"
+    code, _ = run_table("--runs", str(results / "runs"), "--out", str(out))
+    assert code == 0 and (out.parent / "throughput.png").exists()
+    assert "../results/runs/r04/record.json" in out.read_text()  # links are relative to the table
+    assert run_table("--runs", str(results / "runs"), "--out", str(out), "--check")[0] == 0
+    missing = CliRunner().invoke(cli, ["table", "--runs", str(tmp_path / "nowhere")])
+    assert isinstance(missing.exception, BenchError) and "no such directory" in str(missing.exception)
+
+
+def test_no_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("BENCH_RECIPES", str(tmp_path / "recipes"))
+    assert run_table()[0] == 0
+    text = (tmp_path / "results" / "README.md").read_text()
+    assert "No run records yet" in text and "## Published table" not in text
+    assert run_table("--check")[0] == 0
+
+
+def test_stale_falls_back_to_false_without_the_protocol_module(results: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the real is_stale, not the fixture's
+    monkeypatch.setattr(table_module.importlib.util, "find_spec", lambda name: None)
+    from bench.records.store import load_record
+
+    assert table_module.is_stale(load_record(results / "runs" / "r07")) is False
