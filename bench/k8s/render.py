@@ -203,6 +203,7 @@ class _Context:
         self.command_env = command_env
         self.labels = {"app.kubernetes.io/name": "bench", "app.kubernetes.io/managed-by": "bench",
                        f"{LABEL_PREFIX}/recipe": dns_name(recipe.name, 63), f"{LABEL_PREFIX}/run": name,
+                       f"{LABEL_PREFIX}/nodes": str(opts.nodes), f"{LABEL_PREFIX}/gpus-per-node": str(gpus),
                        **opts.labels}
         if opts.queue:
             self.labels["kueue.x-k8s.io/queue-name"] = opts.queue
