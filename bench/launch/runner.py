@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shlex
 import sys
@@ -25,9 +23,12 @@ from bench.measure.checks import GpuMonitor, clock_check, data_loading_check, st
 from bench.measure.warnings import warning
 from bench.measure.window import per_iteration_series, spans_from_records
 from bench.paths import recipes_dir, runs_dir
+from bench.protocol.check import deviations_for
+from bench.protocol.provenance import patch_files_for, provenance_hash
+from bench.protocol.spec import CURRENT_VERSION
 from bench.recipes.loader import find_recipe, load_recipe, recipe_hash
 from bench.recipes.render import render_command, render_env
-from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in
+from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
 from bench.records.schema import PatchHash, Provenance, RunRecord, Throughput
 from bench.records.store import new_run_id, save_record, utc_now_iso
 
@@ -185,7 +186,7 @@ def _run_prepare_steps(plan: Plan, values: dict, cwd: Path, env: dict, run_dir: 
 
 
 def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, RunRecord]:
-    recipe, options = plan.recipe, plan.options
+    recipe = plan.recipe
     prepared = _prepare_source(plan)
     from bench.envs import ensure_environment
 
@@ -207,6 +208,22 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     env = {**os.environ, **{k: _fill(v, values) for k, v in render_env(recipe).items()}, **HARNESS_ENV}
     cwd = prepared.path / recipe.source.subdir if prepared.path is not None and recipe.source else run_dir
     _run_prepare_steps(plan, values, cwd, env, run_dir)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.records.environment import capture
+
+    # The fingerprint (a subprocess of the run's interpreter) is taken while the run warms up, not before it.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fingerprint = pool.submit(capture, environment.python, plan.gpus)
+        run_dir, record = _launch_and_record(plan, run_id, run_dir, command, cwd, env, prepared, environment,
+                                             fingerprint, stop_request)
+    return run_dir, record
+
+
+def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: dict,
+                       prepared, environment, fingerprint, stop_request: StopRequest | None):
+    recipe, options = plan.recipe, plan.options
+    output = run_dir / "output"
     log_file = output / recipe.log.path if recipe.log.stream == "file" else None
     launcher = LocalLauncher(command, cwd=cwd, env=env, run_dir=run_dir, log_file=log_file)
     parser = new_parser(recipe.log.format)
@@ -229,7 +246,8 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
             watch = watcher.run()
         finally:
             monitor.stop()
-    record = build_record(plan, run_id, command, parser, watch, prepared, environment, monitor, launcher)
+    record = build_record(plan, run_id, command, parser, watch, prepared, environment, monitor,
+                          fingerprint.result())
     save_record(record, run_dir)
     return run_dir, record
 
@@ -287,13 +305,16 @@ def _window_times(watch: WatchResult, parser, result) -> tuple[float, float] | N
     return (t0, t1) if t1 else None
 
 
-def provenance_hash(p: Provenance) -> str:
-    return hashlib.sha256(json.dumps(p.model_dump(exclude={"hash"}), sort_keys=True).encode()).hexdigest()
+def _deviations(recipe: Recipe) -> list[str]:
+    try:
+        return deviations_for(recipe)
+    except Exception as exc:  # a protocol check must never cost a measured run its record
+        return [f"protocol check failed: {exc}"]
 
 
 def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: WatchResult, prepared, environment,
-                 monitor: GpuMonitor | None, launcher: LocalLauncher) -> RunRecord:
-    from bench.records.environment import capture, gpu_model
+                 monitor: GpuMonitor | None, env_info: dict) -> RunRecord:
+    from bench.records.environment import gpu_model
 
     recipe = plan.recipe
     m = measure(parser, plan.images_per_iter, plan.window, watch.arrival)
@@ -310,7 +331,6 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
     times = _window_times(watch, parser, m.result)
     if monitor is not None and times is not None:
         warnings.extend(monitor.warnings(*times))
-    env_info = capture(environment.python, gpus_used=plan.gpus)
     if environment.packages:
         env_info["packages"] = dict(environment.packages)
     provenance = Provenance(
@@ -318,8 +338,10 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         recipe_sha256=recipe_hash(plan.recipe_path) if plan.recipe_path.is_file() else "",
         repo=recipe.source.repo if recipe.source else None, commit=prepared.commit,
         patches=[PatchHash(**p) for p in prepared.patch_hashes],
-        container_image=os.environ.get("BENCH_CONTAINER_IMAGE") or None, bench_version=__version__)
-    provenance.hash = provenance_hash(provenance)
+        container_image=os.environ.get("BENCH_CONTAINER_IMAGE") or None, protocol_version=CURRENT_VERSION,
+        bench_version=__version__)
+    provenance.hash = provenance_hash(recipe, plan.recipe_path, patch_files_for(recipe), provenance.container_image,
+                                      CURRENT_VERSION, __version__)
     files = {"stdout": "stdout.log", "stderr": "stderr.log", "clock": "clock.tsv"}
     if recipe.log.stream == "file":
         files["log"] = f"output/{recipe.log.path}"
@@ -335,7 +357,8 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         clock_difference_pct=diff_pct, last_iteration=m.last_iteration,
         series=[[float(i), s] for i, s in per_iteration_series(spans)], warnings=warnings, log_files=files,
         log_tail=watch.tail if status is not Status.OK else [], environment=env_info, provenance=provenance,
-        reference=recipe.reference.model_dump() if recipe.reference else None,
+        reference=recipe.reference.model_dump() if recipe.reference else None, deviations=_deviations(
+            recipe.model_copy(update={"gpus": plan.gpus, "window": Window(start=plan.window[0], end=plan.window[1])})),
         coco_eval=list(parser.coco.summaries), repeat_group=plan.options.repeat_group,
         extra={"harness": {"stop_reason": watch.stop_reason, "stop_iteration": watch.stop_iteration,
                            "wall_s": round(watch.ended_at - watch.started_at, 3), "grace_s": plan.options.grace,
