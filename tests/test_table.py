@@ -235,3 +235,16 @@ def test_stale_falls_back_to_false_without_the_protocol_module(results: Path,
     from bench.records.store import load_record
 
     assert table_module.is_stale(load_record(results / "runs" / "r07")) is False
+
+
+def test_measurement_warnings_become_notes_on_the_number(results: Path) -> None:
+    from bench.measure.warnings import warning
+    from bench.records.store import load_record, save_record
+
+    record = load_record(results / "runs" / "r07")
+    caveat = warning("median-based", "the printed times are medians", "parse log.txt instead")
+    save_record(record.model_copy(update={"warnings": [caveat]}), results / "runs" / "r07")
+    text = readme(results)
+    row = by_impl(table_rows(section(text, f"### Protocol 1: 8 × {V100}")))["maskrcnn-benchmark"]
+    mark = re.fullmatch(r"52\.0\[\^(\d+)\]", row["img/s"])
+    assert mark and f"[^{mark[1]}]: the printed times are medians (parse log.txt instead)" in text
