@@ -24,7 +24,7 @@ from bench.paths import patches_dir, recipes_dir
 from bench.protocol.spec import CURRENT_VERSION
 from bench.recipes.loader import load_recipe
 from bench.recipes.schema import DiffPatch, Recipe
-from bench.records.schema import RunRecord
+from bench.records.schema import PatchHash, Provenance, RunRecord
 
 Staleness = Literal["fresh", "stale", "unknown"]
 
@@ -103,3 +103,26 @@ def stale_recipes(records: Iterable[RunRecord], recipes_directory: Path | None =
                   patches_directory: Path | None = None) -> list[str]:
     """Names of the recipes with a stale latest row (sorted, unique)."""
     return sorted({name for name, _ in stale_rows(records, recipes_directory, patches_directory)})
+
+
+def provenance_for(recipe: Recipe, recipe_path: Path | str, container_image: str | None, *,
+                   repo: str | None = None, commit: str | None = None, patches_directory: Path | None = None,
+                   bench_version: str | None = None) -> Provenance:
+    """The record's whole `provenance` block, hash included: what the runner writes for a run of `recipe`."""
+    from bench import __version__
+
+    version = bench_version or __version__
+    files = patch_files_for(recipe, patches_directory)
+    file_hashes = iter(_sha256_file(p) for p in files)
+    patches = []
+    for step_no, step in enumerate(recipe.patches):
+        if isinstance(step, DiffPatch):
+            patches.append(PatchHash(step=step_no, kind="diff", name=step.file, sha256=next(file_hashes)))
+        else:
+            digest = hashlib.sha256(step.model_dump_json().encode()).hexdigest()
+            patches.append(PatchHash(step=step_no, kind=step.kind, name=step.pattern, sha256=digest))
+    return Provenance(recipe=recipe.name, recipe_path=str(recipe_path), recipe_sha256=_sha256_file(Path(recipe_path)),
+                      repo=repo or (recipe.source.repo if recipe.source else None),
+                      commit=commit or (recipe.source.commit if recipe.source else None), patches=patches,
+                      container_image=container_image, protocol_version=CURRENT_VERSION, bench_version=version,
+                      hash=provenance_hash(recipe, recipe_path, files, container_image, CURRENT_VERSION, version))
