@@ -191,3 +191,6 @@ def test_override_syntaxes():
     assert got == {"frozen_stages": "none", "images_per_gpu": 4}
     assert rules_for("simpledet") == [] and rules_for("somebody-else") is None
     assert rules_for("x", "builtin-torchvision") is RULES["builtin"]
+    got = {o.setting: o.value for o in launch_overrides(
+        ["-m", "bench.builtin.train", "--norm", "frozen", "--base-lr=0.01", "--amp"], rules_for("builtin"), 8)}
+    assert got == {"norm": "frozen_bn", "frozen_stages": "stem+res2", "base_lr": 0.01, "precision": "mixed fp16"}

@@ -71,6 +71,9 @@ def convert(conversion: str, text: str, gpus: int) -> Value:
         return _typed(value)
     if conversion.startswith("const:"):
         return _typed(conversion[6:])
+    if conversion.startswith("map:"):  # map:bn=bn,frozen=frozen_bn (a choice flag onto protocol values)
+        choices = dict(pair.split("=", 1) for pair in conversion[4:].split(","))
+        return _typed(choices.get(text.strip("'\""), text))
     simple = {"int": lambda t, g: int(float(t)), "float": lambda t, g: float(t), "str": lambda t, g: t.strip("'\""),
               "sizes": _sizes, "range": _range, "per_gpu": _per_gpu, "freeze_at": _freeze_at,
               "mm_frozen": _mm_frozen, "norm": _norm, "dtype": _dtype}
@@ -200,6 +203,20 @@ _TORCHVISION = _rules("flag", [
     ("weight_decay", "--wd|--weight-decay", "float"),
 ]) + _rules("switch", [("precision", "--amp", "const:mixed fp16")])
 
+# bench's own trainer (python -m bench.builtin.train): argparse flags named after the protocol settings.
+_BUILTIN = _rules("flag", [
+    ("images_per_gpu", "-b|--batch-size", "int"),
+    ("train_short_side", "--min-size", "sizes"),
+    ("train_long_side_max", "--max-size", "int"),
+    ("base_lr", "--base-lr", "float"),  # for a global batch of 16, scaled linearly by the trainer
+    ("momentum", "--momentum", "float"),
+    ("weight_decay", "--weight-decay", "float"),
+    ("warmup_iters", "--warmup-iters", "int"),
+    ("warmup_start_factor", "--warmup-factor", "float"),
+    ("norm", "--norm", "map:bn=bn,frozen=frozen_bn"),
+    ("frozen_stages", "--norm", "map:bn=none,frozen=stem+res2"),
+]) + _rules("switch", [("precision", "--amp", "const:mixed fp16")])
+
 # family (or recipe name) -> rules. Families without launch-time overrides (matterport, SimpleDet: their settings
 # live in config files and patches) have none; their declarations are checked against the protocol only.
 RULES: dict[str, list[Rule]] = {
@@ -209,7 +226,7 @@ RULES: dict[str, list[Rule]] = {
     "tensorpack": _TENSORPACK,
     "mmdetection": _MMDET,
     "torchvision": _TORCHVISION,
-    "builtin": _TORCHVISION,
+    "builtin": _BUILTIN,
     "matterport": [],
     "simpledet": [],
 }
