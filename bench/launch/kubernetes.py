@@ -111,8 +111,9 @@ class KubernetesLauncher(Launcher):
 
     # -- the run's state ------------------------------------------------------------------------------
     def poll(self) -> int | None:
-        if self.logs is None or self.logs.poll() is None:
-            return None
+        if not self._alive() and self.logs is not None:
+            return self._trainer_exit_code()
+        return None
         return self._trainer_exit_code()
 
     def _trainer_exit_code(self) -> int | None:
@@ -136,7 +137,14 @@ class KubernetesLauncher(Launcher):
         return self._exit_code
 
     def _alive(self) -> bool:
-        return self.logs is not None and self.logs.poll() is None
+        if self.logs is None:
+            return False
+        if self._reader is not None and not self._reader.is_alive():  # EOF: kubectl is exiting; let it finish
+            try:
+                self.logs.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        return self.logs.poll() is None
 
     def _signal_all(self, sig: int) -> None:
         """SIGTERM: delete the workload (Kubernetes sends SIGTERM, waits the grace period, then SIGKILL).
