@@ -113,6 +113,11 @@ class Launcher(ABC):
         self._queue.put(stream)  # a marker: this stream has ended
 
     # -- what the watcher uses -----------------------------------------------------------------
+    def line_counts(self) -> dict[str, int]:
+        """Lines captured so far, per stream."""
+        with self._lock:
+            return dict(self._counts)
+
     def lines(self, heartbeat: float = 0.2) -> Iterator[Line | None]:
         """Every captured line in arrival order; `None` after `heartbeat` seconds without one. Ends when
         every stream has ended (the run's processes are gone and the captures drained)."""

@@ -48,7 +48,7 @@ def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dr
     from bench.measure.stats import summarize
 
     recipe, path = load(name, recipe_file)
-    plan = resolve(recipe, path, options)
+    plan = resolve(recipe, path, options, check_gpus=not dry_run)
     if dry_run:
         for step in dry_run_steps(plan):
             _say(step)

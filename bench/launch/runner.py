@@ -63,6 +63,7 @@ class Plan:
     data: Path | None
     synthetic_data: dict | None = None  # generated on first use when no --data is given
     options: RunOptions = field(default_factory=RunOptions)
+    notes: list[str] = field(default_factory=list)  # what a dry run should say besides the steps
 
     @property
     def needs_data(self) -> bool:
@@ -78,13 +79,16 @@ def load(name: str | None, recipe_file: Path | None) -> tuple[Recipe, Path]:
     return find_recipe(name), recipes_dir() / f"{name}.toml"
 
 
-def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gpus: int | None = None) -> Plan:
-    """Everything checked before launching. More GPUs than the machine has is an error (gpus == 0 is CPU)."""
+def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gpus: int | None = None,
+            check_gpus: bool = True) -> Plan:
+    """Everything checked before launching. More GPUs than the machine has is an error (gpus == 0 is CPU);
+    a dry run (`check_gpus=False`) only notes it, so that the steps can be read on any machine."""
     try:
         applied = recipe.with_preset(options.preset)
     except ValueError as exc:
         raise BenchError(str(exc)) from None
     preset = recipe.presets.get(options.preset) if options.preset else None
+    notes: list[str] = []
     gpus = options.gpus if options.gpus is not None else applied.gpus
     if gpus < 0:
         raise BenchError(f"--gpus {gpus}: must be 0 (CPU) or more")
@@ -93,8 +97,10 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
             from bench.records.environment import gpu_count
 
             available_gpus = gpu_count()
-        if gpus > available_gpus:
-            fix = f"pass --gpus N with N <= {available_gpus}" if available_gpus else "pass --gpus 0 to run on CPU"
+        if gpus > available_gpus and not check_gpus:
+            notes.append(f"this machine has {available_gpus} GPU(s): a real run would stop here")
+        elif gpus > available_gpus:
+            fix = f"pass --gpus N with N <= {available_gpus}" if available_gpus else "--gpus 0 runs on CPU, where the recipe supports it (e.g. a smoke preset)"
             raise BenchError(f"{recipe.name} asks for {gpus} GPU(s) but this machine has {available_gpus}: {fix}")
     window = options.window or (applied.window.start, applied.window.end)
     data = options.data.resolve() if options.data is not None else None
@@ -104,7 +110,8 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
                 comparable=preset.comparable if preset else True, gpus=gpus,
                 # gpus == 0 is one CPU process: its images per iteration are those of one device
                 images_per_iter=applied.images_for(max(gpus, 1)),
-                window=window, data=data, synthetic_data=preset.synthetic_data if preset else None, options=options)
+                window=window, data=data, synthetic_data=preset.synthetic_data if preset else None, options=options,
+                notes=notes)
     if plan.needs_data and data is None and plan.synthetic_data is None:
         raise BenchError(f"{recipe.name} needs a COCO-format dataset: pass --data DIR")
     return plan
@@ -158,6 +165,7 @@ def dry_run_steps(plan: Plan) -> list[str]:
     steps.append(f"measure  window {a}:{b}, {plan.images_per_iter} images/iteration on {plan.gpus} GPU(s); "
                  "framework timings and harness clock")
     steps.append("record   results/runs/<run-id>/record.json (atomic)")
+    steps += [f"note     {note}" for note in plan.notes]
     return steps
 
 

@@ -197,4 +197,4 @@ class Watcher:
         return WatchResult(stop_reason=reason or "exited", exit_code=exit_code, arrival=self.arrival,
                            tail=list(tail), started_at=started, ended_at=time.monotonic(),
                            stop_requested_at=requested_at, stop_iteration=stop_iteration,
-                           lines_per_stream=dict(launcher._counts))
+                           lines_per_stream=launcher.line_counts())
