@@ -7,8 +7,6 @@ differ between matplotlib and FreeType builds, the README cannot.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +60,7 @@ def write(outputs: Outputs) -> list[Path]:
         changed.append(outputs.readme)
     for path, data in outputs.images.items():
         if not path.exists() or path.read_bytes() != data:
-            write_bytes_atomic(path, data)
+            write_atomic(path, data)
             changed.append(path)
     for orphan in _orphans(outputs):
         orphan.unlink()
@@ -86,18 +84,3 @@ def _orphans(outputs: Outputs) -> list[Path]:
     directory = outputs.readme.parent / PLOTS_DIR
     expected = set(outputs.image_paths)
     return [p for p in sorted(directory.glob("*.png")) if p not in expected] if directory.is_dir() else []
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Temporary file in the same directory, fsync, rename: a reader never sees half an image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
