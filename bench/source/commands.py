@@ -46,7 +46,7 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
         echo(f"warning: {len(prepared.missing_paths)} files are absent (the source lacks their blobs): "
              f"{', '.join(prepared.missing_paths[:5])}{' ...' if len(prepared.missing_paths) > 5 else ''}")
     if not no_env:
-        environment = ensure_environment(recipe, prepared.launch_dir)
+        environment = ensure_environment(recipe, prepared.path)
         echo(f"{recipe.name}: environment python {environment.python}")
     if json_output:
         typer.echo(json.dumps(manifest_summary(prepared), indent=2, sort_keys=True))
