@@ -78,11 +78,14 @@ _RUN_HEADER = r"""#!/bin/sh
 set -eu
 if [ -n "${COMMIT:-}" ] && [ -f "$IMAGE_SOURCE/.bench-commit" ]; then
   if [ "$(cat "$IMAGE_SOURCE/.bench-commit")" = "$COMMIT" ]; then
-    # Compiled extensions the image built in its own checkout of this commit, at the same relative paths.
-    (cd "$IMAGE_SOURCE" && find . -name .git -prune -o -type f -name '*.so' -print) | while IFS= read -r f; do
-      mkdir -p "$SRC/$(dirname "$f")"
-      cp "$IMAGE_SOURCE/$f" "$SRC/$f"
-    done
+    # What the image's build added to its own checkout of this commit (compiled extensions, downloaded
+    # weights): the untracked files listed in .bench-artifacts, copied to the same relative paths.
+    if [ -f "$IMAGE_SOURCE/.bench-artifacts" ]; then
+      while IFS= read -r f; do
+        mkdir -p "$SRC/$(dirname "$f")"
+        cp "$IMAGE_SOURCE/$f" "$SRC/$f"
+      done < "$IMAGE_SOURCE/.bench-artifacts"
+    fi
   else
     echo "bench-prepare-run: the image was built from $(cat "$IMAGE_SOURCE/.bench-commit"), not $COMMIT" >&2
     exit 1
