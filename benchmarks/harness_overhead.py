@@ -24,37 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN = ROOT / "tests" / "trainer_standin.py"
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(STANDIN.parent)]
+
+from trainer_standin import burn, recipe_text  # noqa: E402
 
 from bench.measure.assess import parse_file  # noqa: E402
 
-RECIPE = """name = "overhead"
-title = "harness overhead stand-in"
-family = "standin"
-variant = "builtin"
-command = "{{python}} {standin} --format torchvision --max-iter {iterations} {args}"
-images_per_iter = "2 * gpus"
-gpus = 0
-[framework]
-name = "stand-in"
-version = "1"
-[log]
-stream = "stdout"
-format = "torchvision"
-[window]
-start = 20
-end = {end}
-[stack]
-python = "3.11"
-framework = "none"
-image = "python:3.11-slim"
-"""
-
-
 def calibrate_busy(target_s: float = 0.01) -> int:
-    sys.path.insert(0, str(STANDIN.parent))
-    from trainer_standin import burn
-
     loops = 100_000
     start = time.perf_counter()
     burn(loops)
@@ -75,7 +51,8 @@ def bare(args: list[str], iterations: int, work: Path, window: tuple[int, int]) 
 
 def under_bench(args: list[str], iterations: int, work: Path, window: tuple[int, int]) -> tuple[float, float, float]:
     recipe = work / "overhead.toml"
-    recipe.write_text(RECIPE.format(standin=STANDIN, iterations=iterations, args=" ".join(args), end=window[1]))
+    recipe.write_text(recipe_text("torchvision", window=window, args=" ".join(["--max-iter", str(iterations), *args]),
+                                  name="overhead"))
     env = {**os.environ, "BENCH_RESULTS": str(work / "results")}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress"],

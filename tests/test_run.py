@@ -18,36 +18,19 @@ import psutil
 import pytest
 
 STANDIN = Path(__file__).with_name("trainer_standin.py")
+sys.path.insert(0, str(STANDIN.parent))
 TIMES = (0.02, 0.03)
 IMAGES = 2  # "2 * gpus" with gpus = 0: one CPU process
 
 
 def write_recipe(directory: Path, fmt: str, *, window: tuple[int, int], args: str = "", stream: str = "stdout",
                  log_path: str | None = None, times: tuple[float, ...] = TIMES, name: str = "standin") -> Path:
-    log = f'stream = "{stream}"\nformat = "{fmt if fmt != "detectron2-file" else "detectron2"}"\n'
-    if log_path:
-        log += f'path = "{log_path}"\n'
-    standin_format = "detectron2" if fmt == "detectron2-file" else fmt
+    from trainer_standin import recipe_text
+
+    log_format = "detectron2" if fmt == "detectron2-file" else fmt
     path = directory / f"{name}.toml"
-    path.write_text(f'''name = "{name}"
-title = "stand-in trainer ({fmt})"
-family = "standin"
-variant = "builtin"
-command = "{{python}} {STANDIN} --format {standin_format} --times {",".join(map(str, times))} {args}"
-images_per_iter = "2 * gpus"
-gpus = 0
-[framework]
-name = "stand-in"
-version = "1"
-[log]
-{log}[window]
-start = {window[0]}
-end = {window[1]}
-[stack]
-python = "3.11"
-framework = "none"
-image = "python:3.11-slim"
-''')
+    path.write_text(recipe_text(log_format, window=window, args=f"--times {','.join(map(str, times))} {args}",
+                                stream=stream, log_path=log_path, name=name))
     return path
 
 

@@ -123,6 +123,32 @@ class Printer:
         self.emit("json_stats: " + json.dumps(stats, sort_keys=True))
 
 
+def recipe_text(log_format: str, *, window: tuple[int, int], args: str = "", stream: str = "stdout",
+                log_path: str | None = None, name: str = "standin") -> str:
+    """A user-written recipe (variant "builtin", no source, CPU) that runs this stand-in: what tests and the
+    overhead benchmark give `bench run --recipe`. `args` are the stand-in's arguments after --format."""
+    log = f'stream = "{stream}"\nformat = "{log_format}"\n' + (f'path = "{log_path}"\n' if log_path else "")
+    return f'''name = "{name}"
+title = "stand-in trainer ({log_format}, {stream})"
+family = "standin"
+variant = "builtin"
+command = "{{python}} {os.path.abspath(__file__)} --format {log_format} {args}"
+images_per_iter = "2 * gpus"
+gpus = 0
+[framework]
+name = "stand-in"
+version = "1"
+[log]
+{log}[window]
+start = {window[0]}
+end = {window[1]}
+[stack]
+python = "3.11"
+framework = "none"
+image = "python:3.11-slim"
+'''
+
+
 def spawn_grandchildren(args) -> list[int]:
     extra = ["stubborn"] if args.ignore_sigterm else []
     pids = []
