@@ -35,13 +35,15 @@ class ClockWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._handle: TextIO = open(path, "w", encoding="ascii", buffering=1)
+        self._handle: TextIO = open(path, "w", encoding="ascii", buffering=1)  # line-buffered: on disk at once
         self._handle.write("# stream\tline_no\tmonotonic_s\n")
 
-    def write(self, stream: str, line_no: int, t: float) -> None:
+    def write(self, stream: str, first_line_no: int, count: int, t: float) -> None:
+        """Rows for lines first_line_no .. first_line_no + count - 1, which all arrived at `t`."""
+        rows = "".join(f"{stream}\t{n}\t{t:.6f}\n" for n in range(first_line_no, first_line_no + count))
         with self._lock:
             if not self._handle.closed:
-                self._handle.write(f"{stream}\t{line_no}\t{t:.6f}\n")
+                self._handle.write(rows)
 
     def close(self) -> None:
         with self._lock:
@@ -103,11 +105,18 @@ class Launcher(ABC):
 
     def _deliver(self, stream: str, raw: str, t: float) -> None:
         """Called by a capture thread for each line, right after it wrote the raw bytes to disk."""
+        self._deliver_lines(stream, [raw], t)
+
+    def _deliver_lines(self, stream: str, raws: list[str], t: float) -> None:
+        """Several lines that arrived together (one read): one clock write, one line number each."""
+        if not raws:
+            return
         with self._lock:
-            self._counts[stream] += 1
-            line_no = self._counts[stream]
-        self.clock.write(stream, line_no, t)
-        self._queue.put(Line(stream, line_no, raw, t))
+            first = self._counts[stream] + 1
+            self._counts[stream] += len(raws)
+        self.clock.write(stream, first, len(raws), t)
+        for offset, raw in enumerate(raws):
+            self._queue.put(Line(stream, first + offset, raw, t))
 
     def _close_stream(self, stream: str) -> None:
         self._queue.put(stream)  # a marker: this stream has ended
