@@ -1,20 +1,185 @@
-"""Isolated software environments per recipe variant (a virtual environment under the cache, keyed by pins).
+"""Isolated software environments per recipe variant: a virtual environment under the cache, keyed by its pins.
 
-Stub until the "real frameworks" issue lands: recipes without install steps run with bench's own Python."""
+`ensure_environment(recipe, source_dir)` gives the interpreter that fills `{python}` and the environment's package
+versions (for the run record). A recipe without install steps runs with bench's own Python. Otherwise:
+
+- the environment lives in `cache_dir()/envs/<recipe name>-<key>`, where the key hashes what pins it: the base
+  interpreter's version and the install steps as rendered (with `{source}` filled and `{python}` symbolic), plus
+  the recipe's `env` table, which install steps see too;
+- it is created with `python -m venv` from bench's base interpreter, then each install step runs in bash, in the
+  source checkout (or the environment's folder when there is none), with the venv's `bin/` first on PATH and
+  `{python}` = the venv's interpreter; their output goes to `install.log` in the environment's folder;
+- a marker file, written only after every step has succeeded, makes the next call reuse the environment as it is;
+  a folder without the marker (a failed or interrupted install) is removed and built again;
+- a failed step raises one clear `BenchError` line after the log's tail has been printed to stderr.
+
+Steps that compile (mmcv's ops, detectron2's `_C`) take minutes: pip's own cache keeps downloaded and built wheels
+(built from sdists) between environments, so a second environment with the same pins builds nothing again.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.errors import BenchError
+from bench.source.setup import _locked
+
+MARKER = "bench-env.json"  # written last: its presence means every install step succeeded
+LOG_NAME = "install.log"
+TAIL_LINES = 30
+VENV_OPTIONS: tuple[str, ...] = ()  # extra `python -m venv` options (tests pass --without-pip: 0.3 s, not 20 s)
+PACKAGES_SCRIPT = ("import importlib.metadata as m, json, sys; "
+                   "json.dump({d.metadata['Name']: d.version for d in m.distributions() if d.metadata['Name']}, "
+                   "sys.stdout, sort_keys=True)")
+
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class Environment:
     python: Path  # the interpreter that fills the {python} placeholder
     packages: dict[str, str] = field(default_factory=dict)  # name -> version, for the run record
+    path: Path | None = None  # the environment's folder (None: bench's own Python)
+    reused: bool = False  # True when an environment built by an earlier call was used as it was
 
 
-def ensure_environment(recipe, source_dir: Path | None) -> Environment:
+def _say_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def base_python() -> Path:
+    """The interpreter environments are made from: bench's own, or the one its venv was made from."""
+    return Path(getattr(sys, "_base_executable", None) or sys.executable)
+
+
+def rendered_steps(recipe, source_dir: Path | None, python: str | Path) -> list[str]:
+    from bench.recipes.render import recipe_patches_dir, render_steps
+
+    return render_steps(list(recipe.install), source_dir=source_dir, python=python, gpus=1,
+                        patches=recipe_patches_dir(recipe))
+
+
+def environment_key(recipe, source_dir: Path | None) -> str:
+    """What pins the environment, hashed: interpreter version, install steps ({python} symbolic), env table."""
+    pins = {"python": f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}",
+            "steps": rendered_steps(recipe, source_dir, "{python}"), "env": dict(sorted(recipe.env.items()))}
+    return hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def environment_dir(recipe, source_dir: Path | None) -> Path:
+    from bench.paths import cache_dir
+
+    return cache_dir() / "envs" / f"{recipe.name}-{environment_key(recipe, source_dir)}"
+
+
+def venv_python(env_dir: Path) -> Path:
+    return env_dir / "bin" / "python"
+
+
+def ensure_environment(recipe, source_dir: Path | None, log: Log | None = None) -> Environment:
     """Create (or reuse) the recipe's environment and run its install steps in it."""
-    return Environment(python=Path(sys.executable))
+    if not recipe.install:
+        return Environment(python=Path(sys.executable))
+    say = log or _say_stderr
+    source_dir = Path(source_dir).resolve() if source_dir is not None else None
+    env_dir = environment_dir(recipe, source_dir)
+    env_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(env_dir):  # one build per environment at a time; a second caller waits, then reuses it
+        python = venv_python(env_dir)
+        if (env_dir / MARKER).is_file() and python.exists():
+            say(f"{recipe.name}: reusing environment {env_dir}")
+            return Environment(python=python, packages=installed_packages(python), path=env_dir, reused=True)
+        if env_dir.exists():
+            say(f"{recipe.name}: removing the unfinished environment {env_dir} (no marker: an install failed "
+                "or was interrupted)")
+            shutil.rmtree(env_dir)
+        _build(recipe, source_dir, env_dir, say)
+        return Environment(python=python, packages=installed_packages(python), path=env_dir, reused=False)
+
+
+def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log) -> None:
+    started = time.monotonic()
+    say(f"{recipe.name}: creating environment {env_dir} (install log: {env_dir / LOG_NAME})")
+    made = subprocess.run([str(base_python()), "-m", "venv", *VENV_OPTIONS, str(env_dir)], capture_output=True, text=True)
+    if made.returncode != 0:
+        message = (made.stderr or made.stdout).strip().splitlines()
+        raise BenchError(f"{recipe.name}: could not create a virtual environment in {env_dir}: "
+                         f"{message[-1] if message else f'exit status {made.returncode}'}")
+    python = venv_python(env_dir)
+    steps = rendered_steps(recipe, source_dir, python)
+    env = _step_environment(recipe, env_dir, source_dir, python)
+    cwd = source_dir if source_dir is not None and source_dir.is_dir() else env_dir
+    log_path = env_dir / LOG_NAME
+    timings = []
+    for number, step in enumerate(steps, 1):
+        say(f"{recipe.name}: install step {number}/{len(steps)}: {step}")
+        t0 = time.monotonic()
+        with open(log_path, "a", encoding="utf-8") as out:
+            out.write(f"\n$ {step}\n")
+            out.flush()
+            done = subprocess.run(["bash", "-c", step], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+        seconds = time.monotonic() - t0
+        timings.append({"step": number, "command": step, "seconds": round(seconds, 1)})
+        if done.returncode != 0:
+            tail = log_tail(log_path)
+            say(f"--- last {len(tail)} lines of {log_path} ---")
+            for line in tail:
+                say(line)
+            say("---")
+            raise BenchError(f"{recipe.name}: install step {number}/{len(steps)} failed with exit status "
+                             f"{done.returncode} after {seconds:.0f} s: {step} (log: {log_path})")
+        say(f"{recipe.name}: install step {number}/{len(steps)} done in {seconds:.0f} s")
+    marker = {"recipe": recipe.name, "key": env_dir.name.rsplit("-", 1)[-1], "python": str(python),
+              "base_python": str(base_python()), "source_dir": str(source_dir) if source_dir else None,
+              "steps": timings, "seconds": round(time.monotonic() - started, 1),
+              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    tmp = env_dir / (MARKER + ".tmp")
+    tmp.write_text(json.dumps(marker, indent=2) + "\n")
+    tmp.replace(env_dir / MARKER)
+    say(f"{recipe.name}: environment ready in {time.monotonic() - started:.0f} s")
+
+
+def _step_environment(recipe, env_dir: Path, source_dir: Path | None, python: Path) -> dict[str, str]:
+    """The inherited environment with the venv activated (its bin/ first on PATH) and the recipe's env table."""
+    from bench.recipes.render import placeholder_values, render_template
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV")}
+    env["VIRTUAL_ENV"] = str(env_dir)
+    env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    values = placeholder_values(gpus=1, data="", output="", source_dir=source_dir, python=python)
+    for key, value in recipe.env.items():
+        try:
+            env[key] = render_template(value, values, quote=False)
+        except (ValueError, KeyError):
+            env[key] = value
+    return env
+
+
+def log_tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return text.rstrip("\n").splitlines()[-lines:]
+
+
+def installed_packages(python: Path) -> dict[str, str]:
+    """Name -> version of every distribution the interpreter sees (importlib.metadata, in a subprocess)."""
+    done = subprocess.run([str(python), "-c", PACKAGES_SCRIPT], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        return {}
+    try:
+        return dict(json.loads(done.stdout))
+    except ValueError:
+        return {}

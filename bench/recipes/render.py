@@ -1,6 +1,6 @@
 """Rendering a recipe's launch command and environment. The runner and the Kubernetes code import these.
 
-Placeholders: {gpus} {data} {output} {source} {python} {nodes} {port} (see `schema.PLACEHOLDERS`).
+Placeholders: {gpus} {data} {output} {source} {python} {nodes} {port} {patches} (see `schema.PLACEHOLDERS`).
 Values are shell-quoted before substitution, so a path with spaces stays one argument after `shlex.split`."""
 
 from __future__ import annotations
@@ -11,12 +11,20 @@ from pathlib import Path
 from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in
 
 
+def recipe_patches_dir(recipe: Recipe) -> Path:
+    """What {patches} stands for: the recipe's folder under patches/ (diffs and overlay files shipped with bench)."""
+    from bench.paths import patches_dir
+
+    return patches_dir() / recipe.name
+
+
 def placeholder_values(*, gpus: int, data: str | Path, output: str | Path, source_dir: str | Path | None = None,
-                       python: str | Path = "python", nodes: int = 1, port: int = 29500) -> dict[str, str]:
+                       python: str | Path = "python", nodes: int = 1, port: int = 29500,
+                       patches: str | Path = "patches") -> dict[str, str]:
     """The text each placeholder stands for ({source} is '.' when no checkout is known yet)."""
     return {"gpus": str(gpus), "data": str(data), "output": str(output),
             "source": str(source_dir) if source_dir is not None else ".", "python": str(python),
-            "nodes": str(nodes), "port": str(port)}
+            "nodes": str(nodes), "port": str(port), "patches": str(patches)}
 
 
 def render_template(template: str, values: dict[str, str], *, quote: bool = True) -> str:
@@ -29,19 +37,19 @@ def render_template(template: str, values: dict[str, str], *, quote: bool = True
 
 def render_command_line(recipe: Recipe, *, gpus: int, data: str | Path, output: str | Path,
                         source_dir: str | Path | None = None, python: str | Path = "python", nodes: int = 1,
-                        port: int = 29500) -> str:
+                        port: int = 29500, patches: str | Path | None = None) -> str:
     """The launch command as one shell line (what `bench plan` prints)."""
     values = placeholder_values(gpus=gpus, data=data, output=output, source_dir=source_dir, python=python,
-                                nodes=nodes, port=port)
+                                nodes=nodes, port=port, patches=patches or recipe_patches_dir(recipe))
     return " ".join(render_template(recipe.command, values).split())
 
 
 def render_command(recipe: Recipe, *, gpus: int, data: str | Path, output: str | Path,
                    source_dir: str | Path | None = None, python: str | Path = "python", nodes: int = 1,
-                   port: int = 29500) -> list[str]:
+                   port: int = 29500, patches: str | Path | None = None) -> list[str]:
     """The launch command as an argv list (shlex-split after filling the placeholders)."""
     return shlex.split(render_command_line(recipe, gpus=gpus, data=data, output=output, source_dir=source_dir,
-                                           python=python, nodes=nodes, port=port))
+                                           python=python, nodes=nodes, port=port, patches=patches))
 
 
 def render_env(recipe: Recipe, **values: object) -> dict[str, str]:
@@ -60,8 +68,8 @@ def render_env(recipe: Recipe, **values: object) -> dict[str, str]:
 
 def render_steps(templates: list[str], *, gpus: int = 8, data: str | Path = "DATA", output: str | Path = "OUTPUT",
                  source_dir: str | Path | None = None, python: str | Path = "python", nodes: int = 1,
-                 port: int = 29500) -> list[str]:
+                 port: int = 29500, patches: str | Path = "patches") -> list[str]:
     """Shell steps (recipe.install, recipe.prepare_run) with their placeholders filled and shell-quoted."""
     values = placeholder_values(gpus=gpus, data=data, output=output, source_dir=source_dir, python=python,
-                                nodes=nodes, port=port)
+                                nodes=nodes, port=port, patches=patches)
     return [render_template(step, values) for step in templates]

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 # Placeholders a launch command (and install steps) may use.
-PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port"})
+# {patches} is the recipe's folder under patches/ (its diffs and the overlay files bench ships, e.g. a smoke config).
+PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches"})
 LogStream = Literal["stdout", "stderr", "file"]
 
 
@@ -145,6 +146,12 @@ class Preset(Strict):
     env: dict[str, str] = {}
     gpus: int | None = None
     synthetic_data: dict[str, int | str] | None = None  # arguments of `bench data synth`, when no --data
+    # A preset may run without the recipe's git checkout (e.g. the package's release from the package index, with
+    # overlay files from patches/<name>/): checkout = false drops `source` and `patches`; the launch runs in the
+    # run's directory. `install` and `prepare_run`, when given, replace the recipe's.
+    checkout: bool = True
+    install: list[str] | None = None
+    prepare_run: list[str] | None = None
 
 
 class DeclaredSetting(Strict):
@@ -222,6 +229,9 @@ class Recipe(Strict):
     def _placeholders(self) -> Recipe:
         templates = {"command": self.command, **{f"presets.{k}.command": p.command for k, p in self.presets.items()
                                                  if p.command}}
+        for key, p in self.presets.items():
+            templates.update({f"presets.{key}.install.{i}": v for i, v in enumerate(p.install or [])})
+            templates.update({f"presets.{key}.prepare_run.{i}": v for i, v in enumerate(p.prepare_run or [])})
         templates.update({f"env.{k}": v for k, v in self.env.items()})
         templates.update({f"install.{i}": v for i, v in enumerate(self.install)})
         templates.update({f"prepare_run.{i}": v for i, v in enumerate(self.prepare_run)})
@@ -251,4 +261,10 @@ class Recipe(Strict):
             update["command"] = p.command
         if p.gpus is not None:
             update["gpus"] = p.gpus
+        if not p.checkout:
+            update.update(source=None, patches=[])
+        if p.install is not None:
+            update["install"] = list(p.install)
+        if p.prepare_run is not None:
+            update["prepare_run"] = list(p.prepare_run)
         return self.model_copy(update=update)

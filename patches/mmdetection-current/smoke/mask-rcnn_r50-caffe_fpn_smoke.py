@@ -1,0 +1,36 @@
+# bench's smoke overlay on mmdetection 3.3.0's own config (from the installed package: the mmdet:: scope reads
+# mmdet/.mim/configs). Same model, optimizer and pipeline; only what a short CPU run on bench's synthetic
+# COCO-format dataset needs is changed. Not comparable with the published table.
+_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50-caffe_fpn_1x_coco.py'
+
+# No pretrained download (the run must work with only the package index): the backbone starts from random weights.
+model = dict(backbone=dict(init_cfg=None))
+
+# bench's synthetic categories (bench/builtin/synth.py CATEGORIES, in id order); the data root comes from the
+# command line (--cfg-options train_dataloader.dataset.data_root=...). Small images: shorter side 320.
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=(533, 320), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=1,  # 2 cores: one loader process beside the training
+    dataset=dict(
+        metainfo=dict(classes=('square', 'disc', 'triangle', 'hexagon', 'star', 'ring')),
+        pipeline=train_pipeline))
+
+# No validation (the synthetic dataset has no val split) and no checkpoint inside the short window.
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
+test_dataloader = None
+test_cfg = None
+test_evaluator = None
+
+# One progress line per iteration, each with that iteration's own time (window_size = interval), so the window
+# can start and end on any iteration.
+default_hooks = dict(logger=dict(type='LoggerHook', interval=1), checkpoint=dict(type='CheckpointHook', interval=1000))
+log_processor = dict(type='LogProcessor', window_size=1, by_epoch=True)
