@@ -125,3 +125,13 @@ def test_steps_see_the_environment_first_on_path_and_run_in_the_source(cache, tm
     cwd, python, venv, var = out.read_text().split()
     assert Path(cwd) == source.resolve() and Path(python) == env.path / "bin" / "python"
     assert Path(venv) == env.path and var == "from-recipe"
+
+
+def test_activation_puts_the_environment_first_on_path(tmp_path):
+    from bench.envs import Environment
+
+    env = Environment(python=tmp_path / "e" / "bin" / "python", path=tmp_path / "e")
+    activated = env.activated({"PATH": "/usr/bin", "VIRTUAL_ENV": "/elsewhere", "HOME": "/root"})
+    assert activated["PATH"] == f"{tmp_path / 'e' / 'bin'}:/usr/bin" and activated["VIRTUAL_ENV"] == str(tmp_path / "e")
+    assert activated["HOME"] == "/root"
+    assert Environment(python=Path(sys.executable)).activated({"PATH": "/usr/bin"}) == {"PATH": "/usr/bin"}

@@ -51,6 +51,14 @@ class Environment:
     path: Path | None = None  # the environment's folder (None: bench's own Python)
     reused: bool = False  # True when an environment built by an earlier call was used as it was
 
+    def activated(self, env: dict[str, str]) -> dict[str, str]:
+        """`env` with this environment activated (its bin/ first on PATH), so that a launch script calling
+        `python` by name (mmdetection's dist_train.sh) gets the environment's interpreter; unchanged without one."""
+        if self.path is None:
+            return dict(env)
+        env = {k: v for k, v in env.items() if k not in ("PYTHONHOME", "VIRTUAL_ENV")}
+        return {**env, "VIRTUAL_ENV": str(self.path), "PATH": f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
+
 
 def _say_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -153,9 +161,8 @@ def _step_environment(recipe, env_dir: Path, source_dir: Path | None, python: Pa
     """The inherited environment with the venv activated (its bin/ first on PATH) and the recipe's env table."""
     from bench.recipes.render import placeholder_values, render_template
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV")}
-    env["VIRTUAL_ENV"] = str(env_dir)
-    env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env = Environment(python=python, path=env_dir).activated(
+        {k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     values = placeholder_values(gpus=1, data="", output="", source_dir=source_dir, python=python)
     for key, value in recipe.env.items():

@@ -213,7 +213,8 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     values = dict(gpus=plan.gpus, data=data or "", output=output, source_dir=prepared.path,
                   python=environment.python)
     command = command_for(recipe, **values)
-    env = {**os.environ, **{k: _fill(v, values) for k, v in render_env(recipe).items()}, **HARNESS_ENV}
+    env = {**environment.activated(dict(os.environ)), **{k: _fill(v, values) for k, v in render_env(recipe).items()},
+           **HARNESS_ENV}
     cwd = prepared.path / recipe.source.subdir if prepared.path is not None and recipe.source else run_dir
     _run_prepare_steps(plan, values, cwd, env, run_dir)
     from concurrent.futures import ThreadPoolExecutor
