@@ -217,6 +217,8 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
            **HARNESS_ENV}
     cwd = prepared.path / recipe.source.subdir if prepared.path is not None and recipe.source else run_dir
     _run_prepare_steps(plan, values, cwd, env, run_dir)
+    if stop_request is not None and stop_request.reason is not None:
+        raise BenchError(f"{recipe.name}: interrupted before the launch; nothing was started ({run_dir})")
     from concurrent.futures import ThreadPoolExecutor
 
     from bench.records.environment import capture
