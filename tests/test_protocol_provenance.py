@@ -62,9 +62,21 @@ def test_record_goes_stale_when_the_recipe_changes(tree):
     record = _record(recipes, patches, "tensorpack")
     assert staleness(record, recipes, patches) == "fresh" and not is_stale(record, recipes, patches)
     path = recipes / "tensorpack.toml"
-    path.write_text(path.read_text().replace("TRAIN.STEPS_PER_EPOCH=50", "TRAIN.STEPS_PER_EPOCH=100", 1))
+    path.write_text(path.read_text().replace("STEPS_PER_EPOCH=50 --load ImageNet-R50-AlignPadding.npz --logdir",
+                                           "STEPS_PER_EPOCH=100 --load ImageNet-R50-AlignPadding.npz --logdir"))
     assert is_stale(record, recipes, patches)
     assert stale_recipes([record], recipes, patches) == ["tensorpack"]
+
+
+def test_descriptive_edits_leave_rows_fresh(tree):
+    recipes, patches = tree
+    record = _record(recipes, patches, "tensorpack")
+    path = recipes / "tensorpack.toml"
+    text = path.read_text()
+    edited = text.replace('notes = """', 'notes = """A note added after the run.\n', 1) + "\n# a comment\n"
+    assert edited != text
+    path.write_text(edited)
+    assert not is_stale(record, recipes, patches)
 
 
 def test_record_goes_stale_when_a_patch_changes(tree):
@@ -97,7 +109,8 @@ def test_stale_rows_look_at_the_latest_record_per_recipe_and_preset(tree):
     old_tp = _record(recipes, patches, "tensorpack", created="2026-01-01T00:00:00Z")
     old_mp = _record(recipes, patches, "matterport", created="2026-01-01T00:00:00Z")
     path = recipes / "tensorpack.toml"
-    path.write_text(path.read_text() + "\n# edited\n")
+    path.write_text(path.read_text().replace("STEPS_PER_EPOCH=50 --load ImageNet-R50-AlignPadding.npz --logdir",
+                                           "STEPS_PER_EPOCH=100 --load ImageNet-R50-AlignPadding.npz --logdir"))
     new_tp = _record(recipes, patches, "tensorpack", created="2026-02-01T00:00:00Z")  # re-measured: fresh
     smoke = old_tp.model_copy(update={"preset": "smoke", "run_id": "smoke"})  # an old smoke row stays stale
     rows = stale_rows([old_tp, old_mp, new_tp, smoke], recipes, patches)

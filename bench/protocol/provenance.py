@@ -1,8 +1,12 @@
 """Provenance hashes and staleness of run records.
 
-The hash covers what decides what was measured: the recipe file's bytes, the bytes of every patch file it applies,
-the container image, the protocol version and the bench version. A row is **stale** when the recipe or its patches
-(or the protocol version) changed since it was measured. Decisions:
+The hash covers what decides what was measured: the recipe's content that decides what runs (every field except
+the descriptive ones: title, notes, published reference, published command text and the protocol declarations), the
+bytes of every patch file it applies, the container image, the protocol version and the bench version. A row is
+**stale** when the recipe or its patches (or the protocol version) changed since it was measured. Decisions:
+
+- Editing a recipe's notes or its protocol evidence does not re-open its measurements; editing its command, env,
+  source, patches, window, stack or presets does. (The record keeps the file's own sha256 as well, for tracing.)
 
 - The bench version is hashed (it is part of the provenance) but a newer bench alone does not make a row stale:
   staleness recomputes the hash with the record's own bench version and container image, and the current recipe
@@ -42,13 +46,24 @@ def patch_files_for(recipe: Recipe, patches_directory: Path | None = None) -> li
     return [base / step.file for step in recipe.patches if isinstance(step, DiffPatch)]
 
 
+# Recipe fields that describe a run without changing it.
+DESCRIPTIVE_FIELDS = frozenset({"title", "notes", "reference", "published_command", "protocol"})
+
+
+def recipe_digest(recipe: Recipe) -> str:
+    """sha256 of the recipe's content that decides what runs (its validated model less the descriptive fields)."""
+    content = recipe.model_dump(mode="json", exclude=set(DESCRIPTIVE_FIELDS))
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def provenance_hash(recipe: Recipe, recipe_path: Path | str, patch_files: Iterable[Path | str],
                     container_image: str | None, protocol_version: int | None, bench_version: str) -> str:
-    """sha256 over the recipe's name and file bytes, the bytes of each patch file (in order), the container image,
-    the protocol version and the bench version. A missing patch file hashes as 'missing' (the run would fail)."""
+    """sha256 over the recipe's name and executed content, the bytes of each patch file (in order), the container
+    image, the protocol version and the bench version. A missing patch file hashes as 'missing' (the run would fail).
+    `recipe_path` is kept in the signature for callers; the file's own bytes are not hashed (see the module doc)."""
     payload = {
         "recipe": recipe.name,
-        "recipe_sha256": _sha256_file(Path(recipe_path)),
+        "recipe_content": recipe_digest(recipe),
         "patches": [_sha256_file(Path(p)) for p in patch_files],
         "container_image": container_image,
         "protocol_version": protocol_version,
