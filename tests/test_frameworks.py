@@ -72,6 +72,7 @@ def test_mmdetection_overlay_matches_the_synthetic_dataset_and_logs_every_iterat
     assert [c.strip(" '") for c in classes.split(",")] == [name for _, name in CATEGORIES]
     assert "interval=1)" in config and "window_size=1" in config and "init_cfg=None" in config
     assert "batch_size=2" in config
+    assert "optimizer=dict(lr=0.0)" in config  # random weights would diverge; every SGD step still runs
     assert tree is not None
     compile((patches_dir() / "mmdetection-current" / "smoke" / "train.py").read_text(), "train.py", "exec")
 
@@ -86,6 +87,7 @@ def test_detectron2_smoke_uses_the_checkout_and_registers_the_synthetic_dataset(
     assert options["MODEL.DEVICE"] == "cpu" and options["MODEL.WEIGHTS"] == ""
     assert options["SOLVER.IMS_PER_BATCH"] == "2" and options["DATASETS.TRAIN"] == "('bench_synth_train',)"
     assert options["OUTPUT_DIR"] == "/out"
+    assert options["SOLVER.BASE_LR"] == "0.0" and options["INPUT.MASK_FORMAT"] == "bitmask"
     # detectron2 prints every 20 iterations: the window is on its grid
     assert recipe.window.start % 20 == 0 and recipe.window.end % 20 == 0
     compile((patches_dir() / "detectron2-current" / "train_synthetic.py").read_text(), "train_synthetic.py", "exec")
