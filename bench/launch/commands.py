@@ -89,6 +89,8 @@ def run(
     keep_going: bool = typer.Option(False, "--keep-going", help="With 'all': go on after a failed run."),
     grace: float = typer.Option(10.0, "--grace", help="Seconds between SIGTERM and SIGKILL when stopping."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live display on a terminal."),
+    no_env: bool = typer.Option(False, "--no-env", help="Skip the recipe's install steps: this Python (e.g. a "
+                                "container image's) already provides the stack."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.launch.runner import RunOptions
@@ -96,7 +98,7 @@ def run(
     if name is None and recipe is None:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE")
     options = RunOptions(gpus=gpus, data=data, window=_window(window), timeout=timeout, preset=preset,
-                         source=source, grace=grace, progress=progress)
+                         source=source, grace=grace, progress=progress, own_python=no_env)
     stop = StopRequest()
     records, failed = [], []
     with stop_on_signals(stop):

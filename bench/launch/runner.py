@@ -47,6 +47,7 @@ class RunOptions:
     grace: float = 10.0
     progress: bool = True  # a live display, when stderr is a terminal
     repeat_group: str | None = None
+    own_python: bool = False  # --no-env: the stack is already here (a container image); skip the install steps
 
 
 @dataclass
@@ -145,12 +146,14 @@ def dry_run_steps(plan: Plan) -> list[str]:
                      f"{len(r.patches)} patch step(s), verified")
     else:
         steps.append("source   built in (no checkout)")
-    steps.append("env      " + ("install steps: " + "; ".join(r.install) if r.install else "bench's own Python"))
+    own = plan.options.own_python or not r.install
+    steps.append("env      " + ("bench's own Python" + (" (--no-env)" if r.install else "") if own
+                                else "install steps: " + "; ".join(r.install)))
     data = str(plan.data) if plan.data else (f"synthetic dataset {plan.synthetic_data} (cache)"
                                              if plan.synthetic_data else "(not used)")
     values = dict(gpus=plan.gpus, data=data, output="results/runs/<run-id>/output",
                   source_dir="<checkout>" if r.source else None,
-                  python=sys.executable if not r.install else "<environment python>")
+                  python=sys.executable if own else "<environment python>")
     for step in getattr(r, "prepare_run", []):
         steps.append(f"prepare  {_fill(step, values)}")
     env = {**{k: _fill(v, values) for k, v in render_env(r).items()}, **HARNESS_ENV}
@@ -198,7 +201,9 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     prepared = _prepare_source(plan)
     from bench.envs import ensure_environment
 
-    environment = ensure_environment(recipe, prepared.path)
+    # --no-env: the machine (a container image, a GPU box) already provides the stack; bench's own Python runs it.
+    environment = ensure_environment(recipe.model_copy(update={"install": []}) if plan.options.own_python else recipe,
+                                     prepared.path)
     data = plan.data
     if data is None and plan.synthetic_data is not None:
         from bench.builtin.synth import ensure_synthetic
