@@ -33,3 +33,11 @@ def cache_dir() -> Path:
     """Source trees, virtual environments and synthetic datasets, keyed by what pins them."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bench"
     return _env_path("BENCH_CACHE", default)
+
+
+def repo_relative(path: Path) -> str:
+    """A path as records store it: relative to the repository when inside it (records travel between machines)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

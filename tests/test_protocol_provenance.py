@@ -30,7 +30,7 @@ def tree(tmp_path: Path) -> tuple[Path, Path]:
 def _record(recipes: Path, patches: Path, name: str, *, created: str = "2026-01-01T00:00:00Z",
             preset: str | None = None, bench_version: str = "0.1.0", origin: str = "run") -> RunRecord:
     path = recipes / f"{name}.toml"
-    recipe = load_recipe(path)
+    recipe = load_recipe(path).with_preset(preset)  # the runner hashes the recipe with its preset applied
     provenance = provenance_for(recipe, path, recipe.stack.image, patches_directory=patches,
                                 bench_version=bench_version)
     return RunRecord(run_id=f"{name}-{created}", created=created, implementation=name, family=recipe.family,
@@ -104,15 +104,19 @@ def test_unknown_rather_than_stale(tree):
     assert staleness(record, recipes, patches) == "unknown" and not is_stale(record, recipes, patches)
 
 
+SMOKE_PRESET = '\n[presets.smoke]\ndescription = "short"\ncomparable = false\nwindow = { start = 10, end = 40 }\n'
+
+
 def test_stale_rows_look_at_the_latest_record_per_recipe_and_preset(tree):
     recipes, patches = tree
+    path = recipes / "tensorpack.toml"
+    path.write_text(path.read_text() + SMOKE_PRESET)
+    smoke = _record(recipes, patches, "tensorpack", preset="smoke")  # an old smoke row stays stale
     old_tp = _record(recipes, patches, "tensorpack", created="2026-01-01T00:00:00Z")
     old_mp = _record(recipes, patches, "matterport", created="2026-01-01T00:00:00Z")
-    path = recipes / "tensorpack.toml"
     path.write_text(path.read_text().replace("STEPS_PER_EPOCH=50 --load ImageNet-R50-AlignPadding.npz --logdir",
                                            "STEPS_PER_EPOCH=100 --load ImageNet-R50-AlignPadding.npz --logdir"))
     new_tp = _record(recipes, patches, "tensorpack", created="2026-02-01T00:00:00Z")  # re-measured: fresh
-    smoke = old_tp.model_copy(update={"preset": "smoke", "run_id": "smoke"})  # an old smoke row stays stale
     rows = stale_rows([old_tp, old_mp, new_tp, smoke], recipes, patches)
     assert rows == [("tensorpack", "smoke")]
     assert stale_recipes([old_tp, old_mp, new_tp], recipes, patches) == []
@@ -124,3 +128,15 @@ def test_record_carries_the_deviations(tree):
     assert "img/GPU 1 (protocol 2)" in record.deviations
     again = RunRecord.model_validate_json(record.model_dump_json())
     assert again.deviations == record.deviations and again.provenance.hash == record.provenance.hash
+
+
+def test_a_preset_row_is_fresh_against_the_recipe_with_that_preset(tree):
+    recipes, patches = tree
+    path = recipes / "tensorpack.toml"
+    path.write_text(path.read_text() + SMOKE_PRESET)
+    smoke = _record(recipes, patches, "tensorpack", preset="smoke")
+    assert staleness(smoke, recipes, patches) == "fresh"
+    path.write_text(path.read_text().replace("end = 40", "end = 50"))
+    assert staleness(smoke, recipes, patches) == "stale"
+    gone = smoke.model_copy(update={"preset": "nightly"})
+    assert staleness(gone, recipes, patches) == "unknown"

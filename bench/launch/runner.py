@@ -22,7 +22,7 @@ from bench.measure.assess import Measurement, measure, split_segments
 from bench.measure.checks import GpuMonitor, clock_check, data_loading_check, steadiness_check
 from bench.measure.warnings import warning
 from bench.measure.window import per_iteration_series, spans_from_records
-from bench.paths import recipes_dir, runs_dir
+from bench.paths import recipes_dir, repo_relative, runs_dir
 from bench.protocol.check import deviations_for
 from bench.protocol.provenance import patch_files_for, provenance_hash
 from bench.protocol.spec import CURRENT_VERSION
@@ -350,7 +350,7 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
     if environment.packages:
         env_info["packages"] = dict(environment.packages)
     provenance = Provenance(
-        recipe=recipe.name, recipe_path=str(plan.recipe_path),
+        recipe=recipe.name, recipe_path=repo_relative(plan.recipe_path),
         recipe_sha256=recipe_hash(plan.recipe_path) if plan.recipe_path.is_file() else "",
         repo=recipe.source.repo if recipe.source else None, commit=prepared.commit,
         patches=[PatchHash(**p) for p in prepared.patch_hashes],

@@ -83,6 +83,10 @@ def current_hash_for(record: RunRecord, recipes_directory: Path | None = None,
         recipe = load_recipe(path)
     except BenchError:
         return None  # a recipe that no longer loads cannot be re-run; `bench check` reports it
+    if record.preset:
+        if record.preset not in recipe.presets:
+            return None  # the preset is gone: nothing to re-run the row from
+        recipe = recipe.with_preset(record.preset)  # the runner hashes the recipe with its preset applied
     return provenance_hash(recipe, path, patch_files_for(recipe, patches_directory), prov.container_image,
                            CURRENT_VERSION, prov.bench_version)
 
