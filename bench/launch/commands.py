@@ -55,6 +55,8 @@ def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dr
         if repeat > 1:
             _say(f"repeat   {repeat} times, one repeat group")
         return []
+    for note in plan.notes:
+        _say(f"{recipe.name}: {note}", err=True)
     if repeat > 1:
         options.repeat_group = f"{recipe.name}-{uuid.uuid4().hex[:12]}"
     records = []

@@ -83,13 +83,24 @@ def load(name: str | None, recipe_file: Path | None) -> tuple[Recipe, Path]:
 def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gpus: int | None = None,
             check_gpus: bool = True) -> Plan:
     """Everything checked before launching. More GPUs than the machine has is an error (gpus == 0 is CPU);
-    a dry run (`check_gpus=False`) only notes it, so that the steps can be read on any machine."""
+    a dry run (`check_gpus=False`) only notes it, so that the steps can be read on any machine.
+    With no --preset and no --gpus on a machine without a GPU, a recipe's `cpu_preset` (e.g. smoke) is used."""
+    notes: list[str] = []
+    if options.preset is None and options.gpus is None and recipe.cpu_preset:
+        if available_gpus is None:
+            from bench.records.environment import gpu_count
+
+            available_gpus = gpu_count()
+        if available_gpus == 0:
+            options.preset = recipe.cpu_preset
+            comparable = recipe.presets[recipe.cpu_preset].comparable
+            notes.append(f"no GPU here: preset {recipe.cpu_preset!r}" + ("" if comparable else
+                         " (NOT comparable with the published table)") + "; name --preset to choose another")
     try:
         applied = recipe.with_preset(options.preset)
     except ValueError as exc:
         raise BenchError(str(exc)) from None
     preset = recipe.presets.get(options.preset) if options.preset else None
-    notes: list[str] = []
     gpus = options.gpus if options.gpus is not None else applied.gpus
     if gpus < 0:
         raise BenchError(f"--gpus {gpus}: must be 0 (CPU) or more")

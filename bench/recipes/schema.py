@@ -200,6 +200,7 @@ class Recipe(Strict):
     stack: Stack
     reference: Reference | None = None
     presets: dict[str, Preset] = {}
+    cpu_preset: str | None = None  # the preset `bench run` picks when none is named and the machine has no GPU
     protocol: dict[str, DeclaredSetting] = {}
     notes: str = ""
 
@@ -240,6 +241,8 @@ class Recipe(Strict):
             if unknown:
                 raise ValueError(f"{where}: unknown placeholder {{{sorted(unknown)[0]}}}; "
                                  f"known: {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}")
+        if self.cpu_preset is not None and self.cpu_preset not in self.presets:
+            raise ValueError(f"cpu_preset {self.cpu_preset!r} is not among the presets ({', '.join(self.presets)})")
         if self.source is None and self.variant != "builtin":
             raise ValueError("source is required unless variant = 'builtin'")
         return self
