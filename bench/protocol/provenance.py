@@ -47,7 +47,8 @@ def patch_files_for(recipe: Recipe, patches_directory: Path | None = None) -> li
 
 
 # Recipe fields that describe a run without changing it.
-DESCRIPTIVE_FIELDS = frozenset({"title", "notes", "reference", "published_command", "protocol"})
+DESCRIPTIVE_FIELDS = frozenset({"title", "notes", "reference", "published_command", "protocol",
+                                "cpu_preset"})  # a record names its preset itself
 
 
 def recipe_digest(recipe: Recipe) -> str:
