@@ -194,3 +194,12 @@ def test_override_syntaxes():
     got = {o.setting: o.value for o in launch_overrides(
         ["-m", "bench.builtin.train", "--norm", "frozen", "--base-lr=0.01", "--amp"], rules_for("builtin"), 8)}
     assert got == {"norm": "frozen_bn", "frozen_stages": "stem+res2", "base_lr": 0.01, "precision": "mixed fp16"}
+
+
+def test_global_batch_on_cpu_is_per_process() -> None:
+    """gpus = 0 is one CPU process: a global IMS_PER_BATCH of 2 is 2 images per process, not a deviation."""
+    from bench.recipes import find_recipe
+
+    smoke = find_recipe("detectron2-current").with_preset("smoke")
+    assert smoke.gpus == 0
+    assert not any(d.startswith("img/GPU") for d in deviations_for(smoke))

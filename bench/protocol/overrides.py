@@ -35,6 +35,7 @@ def _range(text: str, gpus: int) -> list[int]:
 
 
 def _per_gpu(text: str, gpus: int) -> int | float:
+    gpus = max(gpus, 1)  # gpus = 0 is one CPU process
     total = int(float(text))
     return total // gpus if total % gpus == 0 else total / gpus
 
