@@ -140,3 +140,25 @@ def test_a_preset_row_is_fresh_against_the_recipe_with_that_preset(tree):
     assert staleness(smoke, recipes, patches) == "stale"
     gone = smoke.model_copy(update={"preset": "nightly"})
     assert staleness(gone, recipes, patches) == "unknown"
+
+
+def test_bench_run_stale_reruns_only_stale_rows(tree, tmp_path, monkeypatch):
+    """`bench run --stale --dry-run` plans exactly the rows whose recipe changed since they were measured."""
+    from typer.testing import CliRunner
+
+    from bench.cli import cli
+    from bench.records.store import save_record
+
+    recipes, patches = tree
+    monkeypatch.setenv("BENCH_RECIPES", str(recipes))
+    monkeypatch.setenv("BENCH_PATCHES", str(patches))
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
+    for name in ("tensorpack", "matterport"):
+        save_record(_record(recipes, patches, name), tmp_path / "results" / "runs" / name)
+    runner = CliRunner()
+    assert "no stale rows" in runner.invoke(cli, ["run", "--stale", "--dry-run"]).output
+    path = recipes / "tensorpack.toml"
+    path.write_text(path.read_text().replace("STEPS_PER_EPOCH=50 --load ImageNet-R50-AlignPadding.npz --logdir",
+                                           "STEPS_PER_EPOCH=100 --load ImageNet-R50-AlignPadding.npz --logdir"))
+    out = runner.invoke(cli, ["run", "--stale", "--dry-run"]).output
+    assert "recipe   tensorpack" in out and "matterport" not in out

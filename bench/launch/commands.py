@@ -77,6 +77,22 @@ def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dr
     return records
 
 
+def _targets(name: str | None, stale: bool, preset: str | None) -> list[tuple[str, str | None]]:
+    """(recipe, preset) pairs for `all` or `--stale` (the latest row of each recipe and preset, if stale)."""
+    if stale:
+        from bench.protocol.provenance import stale_rows
+        from bench.records.store import load_records
+
+        rows = stale_rows(record for _, record in load_records())
+        rows = [(n, p) for n, p in rows if name in (None, "all", n)]
+        if not rows:
+            _say("no stale rows: every latest record matches its recipe and patches")
+        return rows
+    from bench.recipes.loader import recipe_files
+
+    return [(path.stem, preset) for path in recipe_files()]
+
+
 def run(
     name: str = typer.Argument(None, help="Recipe name (see `bench list`), or 'all'."),
     gpus: int = typer.Option(None, "--gpus", help="GPUs to use (fills {gpus}); 0 runs on CPU."),
@@ -91,30 +107,31 @@ def run(
     keep_going: bool = typer.Option(False, "--keep-going", help="With 'all': go on after a failed run."),
     grace: float = typer.Option(10.0, "--grace", help="Seconds between SIGTERM and SIGKILL when stopping."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live display on a terminal."),
+    stale: bool = typer.Option(False, "--stale", help="Re-run only the rows `bench table` marks stale (each with "
+                               "its preset), or, with NAME, only that recipe's stale rows."),
     no_env: bool = typer.Option(False, "--no-env", help="Skip the recipe's install steps: this Python (e.g. a "
                                 "container image's) already provides the stack."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.launch.runner import RunOptions
 
-    if name is None and recipe is None:
-        raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE")
+    if name is None and recipe is None and not stale:
+        raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
     options = RunOptions(gpus=gpus, data=data, window=_window(window), timeout=timeout, preset=preset,
                          source=source, grace=grace, progress=progress, own_python=no_env)
     stop = StopRequest()
     records, failed = [], []
     with stop_on_signals(stop):
-        if name == "all" and recipe is None:
-            from bench.recipes.loader import recipe_files
-
-            for path in recipe_files():
+        if (name == "all" or stale) and recipe is None:
+            for target, target_preset in _targets(name, stale, preset):
                 try:
-                    done = run_one(path.stem, None, RunOptions(**vars(options)), repeat, dry_run, stop)
+                    done = run_one(target, None, RunOptions(**{**vars(options), "preset": target_preset}), repeat,
+                                   dry_run, stop)
                 except BenchError as exc:
                     if not keep_going:
                         raise
-                    _say(f"{path.stem}: error: {exc}", err=True)
-                    failed.append(path.stem)
+                    _say(f"{target}: error: {exc}", err=True)
+                    failed.append(target)
                     continue
                 records += done
                 if stop.reason is not None or (not keep_going and any(r.status is not Status.OK for r in done)):
