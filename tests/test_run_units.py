@@ -92,3 +92,16 @@ def test_repeat_summary() -> None:
     assert "n=3" in summary.describe()
     assert summarize([]) is None
     assert summarize([5.0]).stdev is None
+
+
+def test_synthetic_data_is_never_comparable_with_the_published_table(tmp_path) -> None:
+    from bench.launch.runner import RunOptions, resolve
+    from bench.paths import recipes_dir
+    from bench.recipes import find_recipe
+
+    recipe, path = find_recipe("builtin"), recipes_dir() / "builtin.toml"
+    assert recipe.presets["full"].comparable and recipe.presets["full"].synthetic_data
+    synthetic = resolve(recipe, path, RunOptions(preset="full", gpus=0), available_gpus=0)
+    assert not synthetic.comparable and any("synthetic data" in note for note in synthetic.notes)
+    coco = resolve(recipe, path, RunOptions(preset="full", gpus=0, data=tmp_path), available_gpus=0)
+    assert coco.comparable

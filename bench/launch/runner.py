@@ -119,8 +119,13 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     data = options.data.resolve() if options.data is not None else None
     if data is not None and not data.exists():
         raise BenchError(f"--data {options.data}: no such directory")
+    synthetic = data is None and preset is not None and preset.synthetic_data is not None
+    if synthetic and preset.comparable:
+        notes.append("synthetic data (no --data): the record is not comparable with the published table, "
+                     "which trained on COCO")
     plan = Plan(recipe=applied, recipe_path=recipe_path, preset=options.preset,
-                comparable=preset.comparable if preset else True, gpus=gpus,
+                # the published table trained on COCO: a run on synthetic data never stands beside it
+                comparable=(preset.comparable if preset else True) and not synthetic, gpus=gpus,
                 # gpus == 0 is one CPU process: its images per iteration are those of one device
                 images_per_iter=applied.images_for(max(gpus, 1)),
                 window=window, data=data, synthetic_data=preset.synthetic_data if preset else None, options=options,
@@ -277,7 +282,7 @@ def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str
         finally:
             monitor.stop()
     record = build_record(plan, run_id, command, parser, watch, prepared, environment, monitor,
-                          fingerprint.result())
+                          fingerprint.result(), data=data)
     save_record(record, run_dir)
     return run_dir, record
 
@@ -342,8 +347,14 @@ def _deviations(recipe: Recipe) -> list[str]:
         return [f"protocol check failed: {exc}"]
 
 
+def _dataset(plan: Plan, data: Path | None) -> dict:
+    synthetic = plan.data is None and plan.synthetic_data is not None
+    return {"path": str(data) if data else None, "synthetic": synthetic,
+            "synthetic_params": dict(plan.synthetic_data) if synthetic else None}
+
+
 def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: WatchResult, prepared, environment,
-                 monitor: GpuMonitor | None, env_info: dict) -> RunRecord:
+                 monitor: GpuMonitor | None, env_info: dict, data: Path | None = None) -> RunRecord:
     from bench.records.environment import gpu_model
 
     recipe = plan.recipe
@@ -390,6 +401,7 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         reference=recipe.reference.model_dump() if recipe.reference else None, deviations=_deviations(
             recipe.model_copy(update={"gpus": plan.gpus, "window": Window(start=plan.window[0], end=plan.window[1])})),
         coco_eval=list(parser.coco.summaries), repeat_group=plan.options.repeat_group,
+        dataset=_dataset(plan, data),
         extra={"harness": {"stop_reason": watch.stop_reason, "stop_iteration": watch.stop_iteration,
                            "wall_s": round(watch.ended_at - watch.started_at, 3), "grace_s": plan.options.grace,
                            "timeout_s": plan.options.timeout, "lines": watch.lines_per_stream,
