@@ -251,12 +251,12 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     with ThreadPoolExecutor(max_workers=1) as pool:
         fingerprint = pool.submit(capture, environment.python, plan.gpus)
         run_dir, record = _launch_and_record(plan, run_id, run_dir, command, cwd, env, prepared, environment,
-                                             fingerprint, stop_request)
+                                             fingerprint, stop_request, data)
     return run_dir, record
 
 
 def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: dict,
-                       prepared, environment, fingerprint, stop_request: StopRequest | None):
+                       prepared, environment, fingerprint, stop_request: StopRequest | None, data: Path | None):
     recipe, options = plan.recipe, plan.options
     output = run_dir / "output"
     log_file = output / recipe.log.path if recipe.log.stream == "file" else None

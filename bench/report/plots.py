@@ -85,7 +85,7 @@ def _other_panel(ax, rows: list[Row]) -> None:
     ax.set_yticks(list(positions), labels, fontsize=7)
     ax.set_xlabel("images / second")
     ax.set_ylim(max(len(labels), 4) - 0.5, -0.5)  # thin bars even for one row
-    ax.set_title("Not comparable with the published table", fontsize=9)
+    ax.set_title("Not comparable (smoke, synthetic data)", fontsize=9)
 
 
 def timeline_png(record: RunRecord) -> bytes:
@@ -108,7 +108,14 @@ def timeline_png(record: RunRecord) -> bytes:
         ax.set_title(f"{record.implementation} · {record.run_id} · {subtitle}", fontsize=9)
         ax.set_xlabel("iteration")
         ax.set_ylabel("seconds / iteration")
-        ax.set_ylim(0, 1.15 * max(y, default=1.0))
+        # Scale to the window: start-up iterations can be 100x slower and would flatten the part that is measured.
+        inside = [v for u, v in zip(x, y) if window and window[0] <= u <= window[1]] or y
+        top = 1.5 * max(inside, default=1.0)
+        ax.set_ylim(0, top)
+        off_scale = [(u, v) for u, v in zip(x, y) if v > top]
+        if off_scale:
+            ax.annotate(f"off scale: up to {max(v for _, v in off_scale):.3g} s at start-up", xy=(0.01, 0.93),
+                        xycoords="axes fraction", fontsize=7, color="grey")
         if window:
             ax.legend(fontsize=7, loc="upper right")
         fig.tight_layout()
