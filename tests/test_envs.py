@@ -135,3 +135,16 @@ def test_activation_puts_the_environment_first_on_path(tmp_path):
     assert activated["PATH"] == f"{tmp_path / 'e' / 'bin'}:/usr/bin" and activated["VIRTUAL_ENV"] == str(tmp_path / "e")
     assert activated["HOME"] == "/root"
     assert Environment(python=Path(sys.executable)).activated({"PATH": "/usr/bin"}) == {"PATH": "/usr/bin"}
+
+
+def test_a_commit_the_user_supplies_is_part_of_the_environment_key(monkeypatch) -> None:
+    """Steps that build at $BENCH_..._COMMIT (no commit was published) get a new environment for a new commit."""
+    from bench.envs import environment_key
+    from bench.recipes import find_recipe
+
+    recipe = find_recipe("maskrcnn-benchmark")
+    assert any("BENCH_APEX_COMMIT" in step for step in recipe.install)
+    monkeypatch.setenv("BENCH_APEX_COMMIT", "a" * 40)
+    first = environment_key(recipe, None)
+    monkeypatch.setenv("BENCH_APEX_COMMIT", "b" * 40)
+    assert environment_key(recipe, None) != first

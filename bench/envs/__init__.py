@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -78,8 +79,12 @@ def rendered_steps(recipe, source_dir: Path | None, python: str | Path) -> list[
 
 def environment_key(recipe, source_dir: Path | None) -> str:
     """What pins the environment, hashed: interpreter version, install steps ({python} symbolic), env table."""
+    steps = rendered_steps(recipe, source_dir, "{python}")
+    # A step may take a commit from the user (e.g. $BENCH_APEX_COMMIT, where none was published): its value pins too.
+    user_pins = sorted({name for step in steps for name in re.findall(r"\$\{?(BENCH_[A-Z0-9_]+)", step)})
     pins = {"python": f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}",
-            "steps": rendered_steps(recipe, source_dir, "{python}"), "env": dict(sorted(recipe.env.items()))}
+            "steps": steps, "env": dict(sorted(recipe.env.items())),
+            "user_pins": {name: os.environ.get(name, "") for name in user_pins}}
     return hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()[:12]
 
 
