@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from bench.atomic import write_atomic
 from bench.source.git import git
 
 MANIFEST_NAME = "bench-manifest.json"
@@ -32,11 +31,7 @@ def read_manifest(tree: Path) -> dict:
 def write_manifest(tree: Path, content: dict) -> Path:
     """Atomic: a crash leaves the old manifest or none, never half of one."""
     path = manifest_path(tree)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bench-manifest-")
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"bench_manifest": MANIFEST_VERSION, **content}, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"bench_manifest": MANIFEST_VERSION, **content}, indent=2, sort_keys=True) + "\n")
     return path
 
 
