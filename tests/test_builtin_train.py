@@ -29,15 +29,30 @@ def tiny_data(tmp_path_factory) -> Path:
     return synth_dataset(tmp_path_factory.mktemp("tiny") / "ds", images=8, width=96, height=96, seed=0)
 
 
-def _train(args: list[str], log: Path, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "bench.builtin.train", *args], stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, env=env, start_new_session=True, **kwargs)
+@pytest.fixture
+def train():
+    """Start the trainer in its own session; whatever a test asserts, its process group is gone afterwards."""
+    started: list[subprocess.Popen] = []
+
+    def start(args: list[str], log: Path) -> subprocess.Popen:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+        proc = subprocess.Popen([sys.executable, "-m", "bench.builtin.train", *args], stdout=log.open("w"),
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
 
 
-def test_a_few_real_iterations_parse_ok(tiny_data: Path, tmp_path: Path) -> None:
+def test_a_few_real_iterations_parse_ok(tiny_data: Path, tmp_path: Path, train) -> None:
     log = tmp_path / "train.log"
-    proc = _train(["--data", str(tiny_data), "--output", str(tmp_path / "out"), "--iterations", "12",
+    proc = train(["--data", str(tiny_data), "--output", str(tmp_path / "out"), "--iterations", "12",
                    "--print-freq", "5", *TINY], log)
     assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
     text = log.read_text()
@@ -53,9 +68,9 @@ def test_a_few_real_iterations_parse_ok(tiny_data: Path, tmp_path: Path) -> None
                                               "loss_objectness", "loss_rpn_box_reg"}
 
 
-def test_sigterm_stops_cleanly(tiny_data: Path, tmp_path: Path) -> None:
+def test_sigterm_stops_cleanly(tiny_data: Path, tmp_path: Path, train) -> None:
     log = tmp_path / "train.log"
-    proc = _train(["--data", str(tiny_data), "--print-freq", "1", *TINY], log)
+    proc = train(["--data", str(tiny_data), "--print-freq", "1", *TINY], log)
     deadline = time.monotonic() + 240
     while not re.search(r"Epoch: \[0\]  \[ *1/", log.read_text()):
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
