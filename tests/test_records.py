@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from bench.logs.types import Status
-from bench import atomic
+from bench import files
 from bench.records.schema import RunRecord
 from bench.records.store import load_record, save_record
 from bench.report.generate import build
@@ -167,7 +167,7 @@ def test_atomic_write_keeps_the_old_record_when_writing_fails(tmp_path: Path,
     def crash_before_rename(handle_fd: int) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(atomic.os, "fsync", crash_before_rename)
+    monkeypatch.setattr(files.os, "fsync", crash_before_rename)
     with pytest.raises(OSError):
         save_record(new, tmp_path / "r1")
     assert (tmp_path / "r1" / "record.json").read_text() == old_text

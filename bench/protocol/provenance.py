@@ -24,18 +24,20 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 from bench.errors import BenchError
+from bench.files import file_sha256
 from bench.paths import patches_dir, recipes_dir
 from bench.protocol.spec import CURRENT_VERSION
 from bench.recipes.loader import load_recipe
 from bench.recipes.schema import DiffPatch, Recipe
 from bench.records.schema import PatchHash, Provenance, RunRecord
+from bench.source.setup import expected_patch_hashes
 
 Staleness = Literal["fresh", "stale", "unknown"]
 
 
 def _sha256_file(path: Path) -> str:
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return file_sha256(path)
     except FileNotFoundError:
         return "missing"
 
@@ -133,14 +135,8 @@ def provenance_for(recipe: Recipe, recipe_path: Path | str, container_image: str
 
     version = bench_version or __version__
     files = patch_files_for(recipe, patches_directory)
-    file_hashes = iter(_sha256_file(p) for p in files)
-    patches = []
-    for step_no, step in enumerate(recipe.patches):
-        if isinstance(step, DiffPatch):
-            patches.append(PatchHash(step=step_no, kind="diff", name=step.file, sha256=next(file_hashes)))
-        else:
-            digest = hashlib.sha256(step.model_dump_json().encode()).hexdigest()
-            patches.append(PatchHash(step=step_no, kind=step.kind, name=step.pattern, sha256=digest))
+    # the same step hashes `bench setup` writes into its manifest and the runner into its records
+    patches = [PatchHash(**entry) for entry in expected_patch_hashes(recipe, patches_directory)]
     return Provenance(recipe=recipe.name, recipe_path=str(recipe_path), recipe_sha256=_sha256_file(Path(recipe_path)),
                       repo=repo or (recipe.source.repo if recipe.source else None),
                       commit=commit or (recipe.source.commit if recipe.source else None), patches=patches,

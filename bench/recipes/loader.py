@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from bench.errors import RecipeError
+from bench.files import file_sha256
 from bench.paths import recipes_dir
 from bench.recipes.schema import Recipe
 
@@ -62,4 +62,4 @@ def find_recipe(name: str, directory: Path | None = None) -> Recipe:
 
 def recipe_hash(path: Path) -> str:
     """sha256 of the recipe file's bytes: what the record's provenance and staleness checks compare."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path)

@@ -9,7 +9,6 @@ recipe, its title, framework, commit, published reference and GPU count are take
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import bench
 from bench.errors import BenchError
+from bench.files import file_sha256
 from bench.logs.base import LogParser
 from bench.logs.types import Status
 from bench.measure.assess import Measurement, split_segments
@@ -70,7 +70,7 @@ def record_from_log(log: Path, parser: LogParser, measurement: Measurement, dire
         reference=recipe.reference.model_dump() if recipe and recipe.reference else None,
         coco_eval=list(parser.coco.summaries),
         origin="imported",
-        extra={"imported": {"log_name": log.name, "log_sha256": _sha256(log), "segments": measurement.segments}},
+        extra={"imported": {"log_name": log.name, "log_sha256": file_sha256(log), "segments": measurement.segments}},
     )
     return save_record(record, directory)
 
@@ -114,14 +114,6 @@ def _copy_log(log: Path, directory: Path) -> str:
     return log.name
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _throughput(m: Measurement) -> Throughput:
     r = m.result
     if r is None:
@@ -148,6 +140,6 @@ def _provenance(recipe: Recipe | None, label: str) -> Provenance:
     if recipe is None:
         return Provenance(recipe=label, recipe_path="", recipe_sha256="", bench_version=bench.__version__)
     path = recipes_dir() / f"{recipe.name}.toml"
-    return Provenance(recipe=recipe.name, recipe_path=f"{path.parent.name}/{path.name}", recipe_sha256=_sha256(path),
+    return Provenance(recipe=recipe.name, recipe_path=f"{path.parent.name}/{path.name}", recipe_sha256=file_sha256(path),
                       repo=recipe.source.repo if recipe.source else None,
                       commit=recipe.source.commit if recipe.source else None, bench_version=bench.__version__)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bench.atomic import write_atomic
+from bench.files import write_atomic
 from bench.errors import BenchError
 from bench.paths import runs_dir
 from bench.records.schema import RunRecord

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.recipes import Recipe, load_all
 from bench.records.schema import RunRecord
-from bench.atomic import write_atomic
+from bench.files import write_atomic
 from bench.records.store import load_records
 from bench.report import plots
 from bench.report.table import hardware_label, render, select_rows

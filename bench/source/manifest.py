@@ -9,7 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from bench.atomic import write_atomic
+from bench.files import write_atomic
 from bench.source.git import git
 
 MANIFEST_NAME = "bench-manifest.json"
