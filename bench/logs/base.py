@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from bench.logs.lines import logical_lines
-from bench.logs.types import Event, IterationRecord, TimeSemantics
+from bench.logs.types import BatchReport, Event, IterationRecord, TimeSemantics
 
 TRACEBACK = re.compile(r"^(?:.*\] )?Traceback \(most recent call last\):")
 
@@ -33,6 +33,9 @@ class LogParser(ABC):
         self.records: list[IterationRecord] = []
         self.events: list[Event] = []
         self.tail: list[str] = []  # last logical lines, for a failed run's record
+        # What the trainer says about its own batch, once it has said it (a config dump, printed arguments).
+        # The runner compares it with the recipe's formula the moment it appears; `bench parse` uses it.
+        self.batch: BatchReport | None = None
         from bench.logs.cocoeval import CocoEvalCollector  # late: keeps the import graph one-way
 
         self.coco = CocoEvalCollector()

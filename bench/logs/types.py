@@ -61,6 +61,20 @@ class IterationRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchReport:
+    """What the trainer printed about its own batch (never assumed): the global images per iteration and the
+    world size it actually used. A field the trainer did not print is None. `line_no` and `text` point at the
+    raw log line the number came from, so a record can cite it."""
+
+    images_per_iter: int | None  # global: all devices of all nodes
+    world_size: int | None = None  # processes/devices training
+    images_per_device: int | None = None
+    nodes: int | None = None
+    line_no: int = 0
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """Something other than progress that a parser noticed."""
 
