@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
 
     global_batch = args.batch_size * world
     lr = args.base_lr * global_batch / 16
+    # The reference's init_distributed_mode sets these on args before `print(args)`: the printed Namespace is
+    # where the log says its batch (batch_size per process x world_size), read by bench.logs.torchvision.
+    args.world_size, args.distributed = world, world > 1
     print(args, flush=True)
     print(f"bench builtin: device {device_kind}, {world} process(es) x {args.batch_size} images = global batch "
           f"{global_batch}, lr {lr:g}, torch {torch.__version__}", flush=True)

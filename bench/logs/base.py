@@ -12,9 +12,11 @@ import re
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from bench.logs.lines import logical_lines
+from bench.logs.batch import BatchFacts
+from bench.logs.lines import MAX_LINE, logical_lines
 from bench.logs.types import BatchReport, Event, IterationRecord, TimeSemantics
 
+MALFORMED_KEPT = 100
 TRACEBACK = re.compile(r"^(?:.*\] )?Traceback \(most recent call last\):")
 
 
@@ -27,6 +29,10 @@ class LogParser(ABC):
     divergence: ClassVar[re.Pattern[str] | None] = None
     # A line that marks the start of training (a second one in the same file is a second run).
     start_marker: ClassVar[re.Pattern[str] | None] = None
+    # Lines that say an evaluation or a checkpoint save began, where the format prints one: inside the
+    # measured window either one spends time that is not training (the compliance check refuses it).
+    evaluation: ClassVar[re.Pattern[str] | None] = None
+    checkpoint: ClassVar[re.Pattern[str] | None] = None
 
     def __init__(self) -> None:
         self.line_no = 0
@@ -36,6 +42,10 @@ class LogParser(ABC):
         # What the trainer says about its own batch, once it has said it (a config dump, printed arguments).
         # The runner compares it with the recipe's formula the moment it appears; `bench parse` uses it.
         self.batch: BatchReport | None = None
+        self.facts = BatchFacts()  # what `read_batch` has gathered so far
+        self.malformed: list[tuple[int, str]] = []  # (line, why) of progress lines skipped, the first MALFORMED_KEPT
+        self.malformed_count = 0
+        self.truncated_lines = 0  # raw lines cut at MAX_LINE characters
         from bench.logs.cocoeval import CocoEvalCollector  # late: keeps the import graph one-way
 
         self.coco = CocoEvalCollector()
@@ -44,6 +54,10 @@ class LogParser(ABC):
     @abstractmethod
     def parse_line(self, line: str, line_no: int) -> IterationRecord | Event | None:
         """One logical line (ANSI stripped, `\\r` renders split) into a record, an event or nothing."""
+
+    def read_batch(self, line: str, line_no: int) -> None:
+        """Note in `self.facts` what this logical line says about the batch (a config dump, printed arguments).
+        Called for every line: a subclass guards each regex with a substring test."""
 
     @classmethod
     def sniff(cls, line: str) -> bool:
@@ -54,6 +68,9 @@ class LogParser(ABC):
     def feed(self, raw: str) -> list[IterationRecord]:
         """Feed one raw line (as read, with or without its newline); returns the new iteration records."""
         self.line_no += 1
+        if len(raw) > MAX_LINE:  # the live runner's lines are not capped by the reader
+            raw = raw[:MAX_LINE]
+            self.truncated_lines += 1
         new: list[IterationRecord] = []
         for line in logical_lines(raw):
             if not line:
@@ -62,14 +79,31 @@ class LogParser(ABC):
             if len(self.tail) > 200:
                 del self.tail[:100]
             self._generic(line)
-            result = self.parse_line(line, self.line_no)
+            before = self.facts.line_no
+            self.read_batch(line, self.line_no)
+            if self.facts.line_no != before:
+                self.batch = self.facts.report()
+            try:
+                result = self.parse_line(line, self.line_no)
+            except (ValueError, ArithmeticError) as exc:  # `time: 1.2.3`, an iteration of 1e999
+                self._malformed(f"unreadable progress line ({exc})")
+                continue
             if isinstance(result, IterationRecord):
+                if result.time is not None and not (math.isfinite(result.time) and result.time > 0):
+                    self._malformed(f"printed time {result.time!r} is not a finite positive number")
+                    continue
                 self._check_losses(result)
                 self.records.append(result)
                 new.append(result)
             elif isinstance(result, Event):
                 self.events.append(result)
         return new
+
+    def _malformed(self, why: str) -> None:
+        """Count a progress line that cannot be used and keep where it was: skipped, never fatal."""
+        self.malformed_count += 1
+        if len(self.malformed) < MALFORMED_KEPT:
+            self.malformed.append((self.line_no, why))
 
     def _generic(self, line: str) -> None:
         if TRACEBACK.match(line):
@@ -78,6 +112,10 @@ class LogParser(ABC):
             self.events.append(Event("diverged", self.line_no, line))
         elif self.start_marker is not None and self.start_marker.search(line):
             self.events.append(Event("start", self.line_no, line))
+        elif self.evaluation is not None and self.evaluation.search(line):
+            self.events.append(Event("evaluation", self.line_no, line[:200]))
+        elif self.checkpoint is not None and self.checkpoint.search(line):
+            self.events.append(Event("checkpoint", self.line_no, line[:200]))
         self.coco.feed(line, self.line_no)
 
     def _check_losses(self, record: IterationRecord) -> None:

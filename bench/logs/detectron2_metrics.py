@@ -5,7 +5,8 @@ mean, so a window built from it is an approximation and is flagged inexact. Reco
 cover completed iterations (k + 1 - 20, k + 1]; the first one, (S + 2, S + 20], because the first two step
 times of a run are not recorded. The file is opened in append mode: a resumed run continues it, and the
 iteration count going backwards marks the restart (its start is taken as the 20-grid point before the first
-record). Evaluation records (no `time`) are skipped.
+record). Evaluation records (no `time`) are skipped. The file holds scalars only (JSONWriter.write): nothing
+about the batch, so `self.batch` stays None.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Parser(LogParser):
         try:
             data = json.loads(line)
             index, step = int(data["iteration"]), float(data["time"])
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):  # not a training record; an unreadable number is counted by the base
             return None  # a truncated last line, or not a training record
         if index <= self.last_iteration:  # a resumed or a new run appended to the same file
             self.start_iter = max(0, (index + 1) // WINDOW * WINDOW - WINDOW)

@@ -7,6 +7,11 @@ wall time from the Progbar's creation (`on_epoch_begin`) to its last update: ela
 elapsed/steps as `%.0f` s, ms or us. Where the per-step time is printed in ms or us it is the more precise
 (x steps); in whole seconds the elapsed is used. The epoch covers completed steps ((e - 1) * n, e * n].
 Checkpointing (ModelCheckpoint, after the progress bar's epoch end) falls outside these spans.
+
+Batch: `config.display()` (samples/coco/coco.py) prints `Configurations:` and one `{:30} {}` line per attribute
+(mrcnn/config.py Config.display), among them `BATCH_SIZE`, `GPU_COUNT` and `IMAGES_PER_GPU`; `Config.__init__`
+sets BATCH_SIZE = IMAGES_PER_GPU x GPU_COUNT, the batch `train()` gives the generator. One process drives all
+GPUs (ParallelModel).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ HEADER = re.compile(r"^Epoch (\d+)/(\d+)$")
 FINAL = re.compile(r"^\s*(\d+)/(\d+) \[=+\] - (\d+)s(?: (\d+)(s|ms|us)/step)?(.*)$")
 METRIC = re.compile(r" - (\w+): (" + NUMBER + ")")
 STEP = re.compile(r"^\s*\d+/\d+ \[[=>.]+\] - ETA: ")
+CONFIG = re.compile(r"^(BATCH_SIZE|GPU_COUNT|IMAGES_PER_GPU) +(\d+)$")
 UNIT = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 
 
@@ -30,12 +36,20 @@ class Parser(LogParser):
     semantics = TimeSemantics.INTERVAL_TOTAL
     time_meaning = ("seconds per epoch from the Progbar's final render: elapsed (whole s) or per-step time "
                     "x steps when printed in ms/us (keras/utils/generic_utils.py Progbar.update)")
-    divergence = re.compile(r"\] - .*\bloss: (?:nan|-?inf)\b")
+    divergence = re.compile(r" - loss: (?:nan|-?inf)\b")
     start_marker = re.compile(r"^Starting at epoch \d+\. LR=")
 
     def __init__(self) -> None:
         super().__init__()
         self.epoch: int | None = None
+
+    def read_batch(self, line: str, line_no: int) -> None:
+        if line[:1] in "BGI" and (entry := CONFIG.match(line)):
+            name, value = entry[1], int(entry[2])
+            if name == "BATCH_SIZE":
+                self.facts.note(line_no, line, images=value)
+            else:
+                self.facts.note(line_no, line, **{"world" if name == "GPU_COUNT" else "per_device": value})
 
     def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
         if line.startswith("Epoch "):

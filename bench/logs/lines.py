@@ -1,13 +1,20 @@
-"""Turning raw bytes into logical lines: ANSI colours, CRLF, `\r`/`\b` progress-bar overwrites, gzip."""
+"""Turning raw bytes into logical lines: ANSI colours, CRLF, `\r`/`\b` progress-bar overwrites, gzip.
+
+Reading is bounded: a raw line longer than `MAX_LINE` characters is cut there (the rest of it is skipped and
+counted), and a gzip file is decompressed as a stream, so neither a 50 MB line nor a gzip bomb takes more
+memory than one capped line. A gzip file that is corrupt or cut short yields the lines read before the damage
+and says where it stopped (`LogText.damage`); what was measured up to there is still reported."""
 
 from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+MAX_LINE = 64 * 1024  # characters of one raw line kept; no trainer prints a progress line anywhere near this
 
 
 def apply_backspaces(text: str) -> str:
@@ -28,13 +35,44 @@ def clean(segment: str) -> str:
     return apply_backspaces(ANSI.sub("", segment)).rstrip()
 
 
-def open_text(path: Path) -> Iterator[str]:
-    """Raw lines of a log, gzip-compressed or not; undecodable bytes are replaced, never fatal."""
-    with open(path, "rb") as probe:
-        magic = probe.read(2)
-    opener = gzip.open if magic == b"\x1f\x8b" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
-        yield from handle
+class LogText:
+    """The raw lines of a log file, gzip-compressed or not; undecodable bytes are replaced, never fatal.
+
+    Iterating yields each raw line (its newline kept) cut to `MAX_LINE` characters. Afterwards `truncated`
+    counts the lines that were cut and `damage` names the damage that ended a gzip stream early (None when
+    the file read to its end)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.truncated = 0
+        self.lines = 0
+        self.damage: str | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        with open(self.path, "rb") as probe:
+            compressed = probe.read(2) == b"\x1f\x8b"
+        opener = gzip.open if compressed else open
+        with opener(self.path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+            try:
+                yield from self._bounded(handle)
+            except (EOFError, OSError, zlib.error) as exc:  # a corrupt or truncated gzip stream
+                self.damage = (f"{self.path}: the gzip data is damaged after line {self.lines} "
+                               f"({exc or type(exc).__name__}); measured what came before it")
+
+    def _bounded(self, handle) -> Iterator[str]:
+        while piece := handle.readline(MAX_LINE):
+            self.lines += 1
+            if len(piece) == MAX_LINE and piece[-1] not in "\r\n":
+                self.truncated += 1
+                while (rest := handle.readline(MAX_LINE)) and rest[-1] not in "\r\n":
+                    pass  # skip the rest of an overlong line without holding it
+                piece += "\n"
+            yield piece
+
+
+def open_text(path: Path) -> LogText:
+    """Raw lines of a log, bounded and streamed (see `LogText`)."""
+    return LogText(path)
 
 
 def logical_lines(raw: str) -> list[str]:

@@ -7,6 +7,12 @@ every iteration time since the MetricLogger was created, i.e. since the run's st
 checkpoint's iteration when resumed). S is not printed: after `Start training` the first line at k <= 20 means
 S = 0, a later one means a resumed run, taken to start at the 20-grid point below k (checkpoints are saved at
 multiples of 20 iterations in the stock configs).
+
+Batch (tools/train_net.py main): `Using N GPUs` (N = $WORLD_SIZE, one process per GPU), then `Running with
+config:` and the merged yacs config (`str(cfg)`, command-line opts applied). `SOLVER.IMS_PER_BATCH` is global:
+"8 GPUs and IMS_PER_BATCH = 16 -> 2 images per GPU" (config/defaults.py; data/build.py make_data_loader divides
+it by the GPU count). Checkpoints: `Saving checkpoint to ...` (utils/checkpoint.py Checkpointer.save);
+evaluation: `Start evaluation on ...` (engine/inference.py inference).
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from __future__ import annotations
 import re
 
 from bench.logs.base import LogParser
+from bench.logs.batch import YamlDump
 from bench.logs.common import NUMBER, full_timestamp
 from bench.logs.types import IterationRecord, TimeSemantics
 
 PAIR = r"(" + NUMBER + r") \((" + NUMBER + r")\)"
-LINE = re.compile(r"\biter: (\d+)\s+(.*?)\btime: " + PAIR + r"\s+data: " + PAIR + r"(.*)$")
-LOSS = re.compile(r"(\w*loss\w*): " + PAIR)
+ITER = re.compile(r"\biter: \d+\s")
+LINE = re.compile(r"iter: (\d+)\s+(.*?)\btime: " + PAIR + r"\s+data: " + PAIR + r"(.*)$")
+METER = re.compile(r"(?<!\w)(\w+): " + PAIR)  # losses are the meters whose name holds "loss"
+GPUS = re.compile(r"\bUsing (\d+) GPUs\b")
 LR = re.compile(r"\blr: (" + NUMBER + ")")
 MEMORY = re.compile(r"\bmax mem: (\d+)")
 START = re.compile(r"\bmaskrcnn_benchmark\.trainer INFO: Start training$|^Start training$")
@@ -34,18 +43,28 @@ class Parser(LogParser):
                     "global_avg of `time` (maskrcnn_benchmark/utils/metric_logger.py, engine/trainer.py)")
     divergence = None  # no NaN check of its own; NaN losses in the line are caught generically
     start_marker = START
+    evaluation = re.compile(r"\bStart evaluation on ")
+    checkpoint = re.compile(r"\bSaving checkpoint to ")
 
     def __init__(self) -> None:
         super().__init__()
         self.start_iter: int | None = None
         self.last_iteration = 0
+        self.dump = YamlDump("Running with config:")
+
+    def read_batch(self, line: str, line_no: int) -> None:
+        if "Using " in line and (gpus := GPUS.search(line)):
+            self.facts.note(line_no, line, world=int(gpus[1]))
+        elif (entry := self.dump.feed(line)) and entry[:2] == ("SOLVER", "IMS_PER_BATCH") and entry[2].isdigit():
+            self.facts.note(line_no, line, images=int(entry[2]))
 
     def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
         if "iter: " not in line:
             if START.search(line):
                 self.start_iter = None  # decided by the first progress line of the run
             return None
-        match = LINE.search(line)
+        first = ITER.search(line)  # one anchored attempt: linear in the line's length
+        match = LINE.match(line, first.start()) if first else None
         if not match:
             return None
         iteration = int(match[1])
@@ -56,9 +75,9 @@ class Parser(LogParser):
         return IterationRecord(  # groups 3/4: time median/global_avg, 5/6: data median/global_avg
             iteration=iteration, time=float(match[4]), semantics=self.semantics, span_start=self.start_iter,
             line_no=line_no, timestamp=full_timestamp(line), data_time=float(match[6]),
-            losses={m[1]: float(m[2]) for m in LOSS.finditer(match[2])}, lr=float(lr[1]) if lr else None,
+            losses={m[1]: float(m[2]) for m in METER.finditer(match[2]) if "loss" in m[1]}, lr=float(lr[1]) if lr else None,
             memory_mb=float(memory[1]) if memory else None)
 
     @classmethod
     def sniff(cls, line: str) -> bool:
-        return "iter: " in line and bool(LINE.search(line))
+        return "iter: " in line and bool((first := ITER.search(line)) and LINE.match(line, first.start()))

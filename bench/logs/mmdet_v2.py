@@ -6,6 +6,13 @@ data_time: 0.011, memory: 3712, loss_rpn_cls: ..., loss: 2.2378` (lr `.5f` in mm
 global count is (epoch - 1) * N + iter. `time` is `LogBuffer.average(interval)`: the mean of the last `interval`
 iteration times, the history being cleared at every epoch start; the interval (50 in mmdet's default runtime) is
 not printed, so it is taken from the grid (the first line of a run is at iteration `interval`).
+
+Batch (tools/train.py main, read at 1c471257, a later v2.x; not checked at b0d845f): `Config:` and
+`cfg.pretty_text`, after `cfg.gpu_ids = range(world_size)` in distributed mode (`range(1)` or `--gpus N`
+otherwise). `data = dict(samples_per_gpu=2, ...)` is images per GPU (`imgs_per_gpu` in older configs), and the
+GPU count is `len(gpu_ids)`: one process per GPU under `dist_train.sh`, MMDataParallel over gpu_ids without it.
+Evaluation: `Evaluating bbox...` (datasets/coco.py CocoDataset.evaluate); checkpoints: `Saving checkpoint at`
+(mmcv CheckpointHook, where the version prints it).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import re
 
 from bench.logs.base import LogParser
+from bench.logs.batch import PythonConfigDump
 from bench.logs.common import NUMBER, Grid, full_timestamp, losses, meters, position
 from bench.logs.types import IterationRecord, TimeSemantics
 
@@ -21,6 +29,20 @@ TIME = re.compile(r"(?<![\w])time: (" + NUMBER + ")")
 SNIFF = re.compile(r"\b(?:Epoch \[\d+\]\[\d+/\d+\]|Iter \[\d+/\d+\])\t(?:lr|eta): ")
 DIVERGENCE = re.compile(r"loss become infinite or NaN")
 START = re.compile(r"\bStart running, host: ")
+EVALUATION = re.compile(r"\bEvaluating (?:bbox|segm|proposal_fast|proposal)\.\.\.")
+CHECKPOINT = re.compile(r"\bSaving checkpoint at \d+ ")
+GPU_IDS = re.compile(r"^gpu_ids = (?:range\((\d+), (\d+)\)|\[([\d, ]*)\])")
+PER_GPU_KEYS = ("samples_per_gpu", "imgs_per_gpu")
+
+
+def read_mmcv_config(parser: LogParser, dump: PythonConfigDump, line: str, line_no: int) -> None:
+    """`gpu_ids = range(0, 8)` and `data = dict(samples_per_gpu=2, ...)` of an mmcv `Config.pretty_text`."""
+    if line.startswith("gpu_ids = ") and (ids := GPU_IDS.match(line)):
+        count = int(ids[2]) - int(ids[1]) if ids[1] is not None else len([i for i in ids[3].split(",") if i.strip()])
+        parser.facts.note(line_no, line, world=count)
+    for _, key, value in dump.feed(line):
+        if key in PER_GPU_KEYS:
+            parser.facts.note(line_no, line, per_device=value)
 
 
 def interval_record(parser: LogParser, grid: Grid, line_no: int, epoch: int | None, inner: int, offset: int,
@@ -45,10 +67,16 @@ class Parser(LogParser):
                     "(mmcv/runner/hooks/logger/text.py TextLoggerHook, LogBuffer.average)")
     divergence = DIVERGENCE
     start_marker = START
+    evaluation = EVALUATION
+    checkpoint = CHECKPOINT
 
     def __init__(self) -> None:
         super().__init__()
         self.grid = Grid()
+        self.dump = PythonConfigDump(frozenset({"data"}))
+
+    def read_batch(self, line: str, line_no: int) -> None:
+        read_mmcv_config(self, self.dump, line, line_no)
 
     def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
         if "time: " not in line:

@@ -6,6 +6,9 @@ rounded to 5 decimals, so better than the text log's `.3f`), and `"mode": "val"`
 means in the text log: the mean of the last `interval` iteration times of the epoch. The file does not carry
 the epoch length; epoch 1 is exact and later epochs are placed after the largest iteration seen in the epoch
 before (see `EpochOffsets`). An iteration-based runner (iter keeps growing across `epoch`) is global already.
+
+Batch: the first line's `"config"` is `cfg.pretty_text` (tools/train.py `meta['config']`, read at 1c471257), read
+as the text log's dump is (`mmdet_v2.read_mmcv_config`). A `"mode": "val"` record is an evaluation.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import re
 
 from bench.logs.base import LogParser
 from bench.logs.common import EpochOffsets, Grid
-from bench.logs.mmdet_v2 import DIVERGENCE, interval_record
-from bench.logs.types import IterationRecord, TimeSemantics
+from bench.logs.batch import PythonConfigDump
+from bench.logs.mmdet_v2 import DIVERGENCE, interval_record, read_mmcv_config
+from bench.logs.types import Event, IterationRecord, TimeSemantics
 
 SNIFF = re.compile(r'^\{"mode": "train", "epoch": \d+, "iter": \d+')
 
@@ -36,16 +40,35 @@ class Parser(LogParser):
         self.offsets = EpochOffsets()
         self.previous: tuple[int, int] | None = None  # (epoch, iter) of the previous train record
 
-    def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
-        if not line.startswith("{") or '"train"' not in line:
+    def read_batch(self, line: str, line_no: int) -> None:
+        if not line.startswith('{"env_info"') or '"config"' not in line:
+            return
+        try:
+            config = json.loads(line).get("config")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(config, str):
+            dump = PythonConfigDump(frozenset({"data"}))
+            for text in config.splitlines():
+                read_mmcv_config(self, dump, text, line_no)
+
+    def parse_line(self, line: str, line_no: int) -> IterationRecord | Event | None:
+        if not line.startswith("{") or ('"train"' not in line and '"val"' not in line):
             return None
         try:
             data = json.loads(line)
         except ValueError:
             return None  # a truncated last line
+        if not isinstance(data, dict):
+            return None
+        if data.get("mode") == "val":
+            return Event("evaluation", line_no, line[:200])
         if data.get("mode") != "train" or "iter" not in data:
             return None
-        epoch, inner = int(data.get("epoch", 1)), int(data["iter"])
+        try:
+            epoch, inner = int(data.get("epoch", 1)), int(data["iter"])
+        except TypeError:
+            return None
         if self.previous and epoch > self.previous[0] and inner > self.previous[1]:
             epoch = self.previous[0]  # iteration-based runner: `iter` is global, the epoch only counts loader passes
         offset = self.offsets.offset(epoch)

@@ -9,6 +9,12 @@ The inner iteration is `batch_idx + 1` (by epoch) or `runner.iter + 1`, so the g
 a buffer that is not cleared at epoch boundaries. `window_size` is 10 by default and 50 in mmdet 3.x's
 default_runtime; it is read from the dumped config (`log_processor = dict(... window_size=50)`) when the log has
 it, and otherwise taken equal to the logging interval seen on the grid (both defaults make them equal).
+
+Batch (mmengine 0.10.7 runner/runner.py Runner._log_env): `Runtime environment:` with `    GPU number: W`
+(the world size, one process per GPU), then `Config:` and `cfg.pretty_text`, whose `train_dataloader =
+dict(... batch_size=2 ...)` is images per process (Runner.auto_scale_lr: real batch = world_size x batch_size).
+Checkpoints: `Saving checkpoint at N iterations|epochs` (hooks/checkpoint_hook.py); evaluation: the
+`Epoch(val)`/`Iter(val)` progress lines (ValLoop via LoggerHook).
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from __future__ import annotations
 import re
 
 from bench.logs.base import LogParser
+from bench.logs.batch import PythonConfigDump
 from bench.logs.common import NUMBER, Grid, full_timestamp, losses, meters, position
 from bench.logs.types import IterationRecord, TimeSemantics
 
 LINE = re.compile(r"\b(?:Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]|Iter\(train\)\s*\[\s*(\d+)/(\d+)\])\s+(.*)$")
 TIME = re.compile(r"(?<![\w])time: (" + NUMBER + ")")
-WINDOW_SIZE = re.compile(r"\blog_processor\b.*\bwindow_size=(\d+)")
+WINDOW_SIZE = re.compile(r"\bwindow_size=(\d+)")
+GPU_NUMBER = re.compile(r"^\s*GPU number: (\d+)\s*$")
 SNIFF = re.compile(r"\b(?:Epoch\(train\)\s*\[\d+\]\[\s*\d+/\d+\]|Iter\(train\)\s*\[\s*\d+/\d+\])\s")
 
 
@@ -33,16 +41,26 @@ class Parser(LogParser):
                     "(mmengine/runner/log_processor.py, HistoryBuffer.mean; IterTimerHook)")
     divergence = re.compile(r"loss become infinite or NaN")
     start_marker = re.compile(r"\bCheckpoints will be saved to ")
+    evaluation = re.compile(r"\b(?:Epoch|Iter)\(val\)\s*\[")
+    checkpoint = re.compile(r"\bSaving checkpoint at \d+ (?:iterations|epochs)")
 
     def __init__(self) -> None:
         super().__init__()
         self.grid = Grid()
         self.window_size: int | None = None  # from the dumped config, where present
+        self.dump = PythonConfigDump(frozenset({"train_dataloader"}))
+
+    def read_batch(self, line: str, line_no: int) -> None:
+        if "GPU number: " in line and (gpus := GPU_NUMBER.match(line)):
+            self.facts.note(line_no, line, world=int(gpus[1]))
+        for _, key, value in self.dump.feed(line):
+            if key == "batch_size":
+                self.facts.note(line_no, line, per_device=value)
 
     def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
         if "time: " not in line:
-            if "window_size=" in line:
-                size = WINDOW_SIZE.search(line)
+            if "window_size=" in line and "log_processor" in line:
+                size = WINDOW_SIZE.search(line, line.index("log_processor"))
                 if size:
                     self.window_size = int(size[1])
             return None

@@ -6,6 +6,11 @@ The first call of an epoch (nbatch 0) only starts the timer, and each print rest
 samples/s over batches k-9..k (0-based), i.e. completed batches (k + 1 - frequent, k + 1]. The interval is not
 printed; the first line of an epoch is at k = frequent. Epoch lengths are not printed either (see
 `EpochOffsets`); the benchmark window lies in epoch 0.
+
+Batch: not printed. detection_train.py train_net at 9187a10 computes `input_batch_size = pKv.batch_image *
+len(ctx)` and leaves its `logger.info(pprint.pformat(config))` commented out, so `self.batch` stays None and
+the images per iteration come from the recipe (or `--images-per-iter`). Checkpoints: MXNet's
+`Saved checkpoint to "..."` (mx.model.save_checkpoint, from the epoch-end callback).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from bench.logs.common import NUMBER, EpochOffsets, Grid
 from bench.logs.types import IterationRecord, TimeSemantics
 
 LINE = re.compile(r"\bEpoch\[(\d+)\] Batch \[(\d+)\]\s+Speed: (" + NUMBER + r") samples/sec(.*)$")
-METRIC = re.compile(r"(?:Train-)?(\w+)=(" + NUMBER + ")")
+METRIC = re.compile(r"(?<![\w-])(?:Train-)?(\w+)=(" + NUMBER + ")")
 
 
 class Parser(LogParser):
@@ -27,6 +32,7 @@ class Parser(LogParser):
     time_meaning = "samples/s over the last `frequent` (10) batches (SimpleDet utils/callback.py Speedometer)"
     divergence = None  # no NaN check of its own; NaN metrics in the line are caught generically
     start_marker = re.compile(r"\blr mode: ")
+    checkpoint = re.compile(r"\bSaved checkpoint to ")
 
     def __init__(self) -> None:
         super().__init__()

@@ -10,6 +10,12 @@ Every rank has a stdout handler, so a captured stdout holds 8 interleaved copies
 (`[1,3]<stdout>:` prefixes) only rank 0 is read. Untagged, each epoch is counted once: the first `finished` line of
 a global step opens it and the first Throughput line after it closes it; copies of the same step (or of the step
 before it, from a rank still printing) are ignored. Ranks run in lock step, so their rates agree closely.
+
+Batch (examples/FasterRCNN at caafda8): one image per GPU per step, and `ThroughputTracker(samples_per_step=
+cfg.TRAIN.NUM_GPUS)` (train.py); config.py finalize_configs sets `NUM_GPUS = hvd.size()` under Horovod, logging
+`Horovod Rank=R, Size=N, LocalRank=L`, then `Config: ----...` and `pprint.pformat(cfg.to_dict())`, which holds
+`'NUM_GPUS': N` (in `'TRAIN'`). Images per iteration = NUM_GPUS. Checkpoints: `Model saved to ...`
+(callbacks/saver.py ModelSaver); evaluation: `Running evaluation ...` (examples/FasterRCNN/eval.py EvalCallback).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from bench.logs.types import IterationRecord, TimeSemantics
 TAG = re.compile(r"^\[\d+,(\d+)\]<std(?:out|err)>:")
 FINISHED = re.compile(r"\bEpoch (\d+) \(global_step (\d+)\) finished, time:")
 THROUGHPUT = re.compile(r"\bThroughput \(samples/sec\): (" + NUMBER + r")\s*$")
+HOROVOD = re.compile(r"\bHorovod Rank=\d+, Size=(\d+),")
+NUM_GPUS = re.compile(r"'NUM_GPUS': (\d+)\b")
 SNIFF = re.compile(r"\] (?:Epoch \d+ \(global_step \d+\) finished, time:|Throughput \(samples/sec\): )")
 
 
@@ -34,6 +42,14 @@ class Parser(LogParser):
                     "(tensorpack/callbacks/prof.py ThroughputTracker)")
     divergence = re.compile(r"\] (?:total_cost|[\w/]*loss[\w/]*): (?:nan|-?inf)\s*$")
     start_marker = re.compile(r"\] Start Epoch 1 \.\.\.$")
+    evaluation = re.compile(r"\] Running evaluation \.\.\.")
+    checkpoint = re.compile(r"\] Model saved to ")
+
+    def read_batch(self, line: str, line_no: int) -> None:
+        if "Horovod Rank=" in line and (size := HOROVOD.search(line)):
+            self.facts.note(line_no, line, world=int(size[1]), per_device=1)
+        elif "'NUM_GPUS': " in line and (gpus := NUM_GPUS.search(line)):
+            self.facts.note(line_no, line, images=int(gpus[1]), per_device=1, world=int(gpus[1]))
 
     def __init__(self) -> None:
         super().__init__()

@@ -3,6 +3,13 @@
 `Epoch: [0]  [ 100/7329]  eta: 0:44:12  lr: 0.002018  loss: 1.5234 (2.0123)  ...  time: 0.3621  data: 0.0112
 max mem: 4412`. The index is 0-based within the epoch; `time` is the mean of the last 20 iteration times
 (SmoothedValue(window_size=20), a new MetricLogger each epoch), printed every `--print-freq` (20) iterations.
+
+Batch (references/detection/train.py main: `utils.init_distributed_mode(args)` then `print(args)`): the printed
+`Namespace(... batch_size=2 ... world_size=8 ... distributed=True ...)`, `batch_size` being images per GPU ("the
+total batch size is $NGPU x batch_size"). utils.py init_distributed_mode sets `world_size` from $WORLD_SIZE,
+prints `| distributed init (rank R): URL` on every rank, and `Not using distributed mode` (distributed=False)
+otherwise; under SLURM it leaves `world_size` at its default, so the distinct ranks seen count too. The
+built-in trainer prints the same Namespace. Evaluation: the `Test:` MetricLogger header (engine.py evaluate).
 """
 
 from __future__ import annotations
@@ -10,11 +17,15 @@ from __future__ import annotations
 import re
 
 from bench.logs.base import LogParser
+from bench.logs.batch import namespace_int
 from bench.logs.types import IterationRecord, TimeSemantics
 
-LINE = re.compile(r"^Epoch: \[(\d+)\]\s+\[\s*(\d+)/(\d+)\]\s+eta: (.+?)\s{2}(.*?)\s{2}time: ([0-9.]+)\s{2}"
-                  r"data: ([0-9.]+)(?:\s{2}max mem: (\d+))?")
-METER = re.compile(r"(\w+): (-?[0-9.]+|nan|inf|-inf)(?: \((-?[0-9.]+|nan|inf|-inf)\))?")
+# Two steps, each linear in the line's length: the fixed head, then the first `  time: T  data: D` after it
+# (one regex with lazy groups between two-space separators was quadratic in runs of whitespace).
+HEAD = re.compile(r"^Epoch: \[(\d+)\]\s+\[\s*(\d+)/(\d+)\]\s+eta: ")
+TAIL = re.compile(r"\s{2}time: ([0-9.]+)\s{2}data: ([0-9.]+)(?:\s{2}max mem: (\d+))?")
+METER = re.compile(r"(?<!\w)(\w+): (-?[0-9.]+|nan|inf|-inf)(?: \((-?[0-9.]+|nan|inf|-inf)\))?")
+DIST_INIT = re.compile(r"^\| distributed init \(rank (\d+)\)")
 WINDOW = 20  # SmoothedValue's window in log_every
 
 
@@ -25,22 +36,44 @@ class Parser(LogParser):
     time_meaning = "mean of the last 20 iteration times (references/detection/utils.py MetricLogger.log_every)"
     divergence = re.compile(r"Loss is \S+, stopping training")
     start_marker = re.compile(r"^Start training$")
+    evaluation = re.compile(r"^Test: +\[")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ranks: set[int] = set()  # from `| distributed init (rank R)` lines
+        self.namespace_world: int | None = None
+
+    def read_batch(self, line: str, line_no: int) -> None:
+        if line.startswith("| distributed init") and (rank := DIST_INIT.match(line)):
+            self.ranks.add(int(rank[1]))
+            self._world(line_no, line)
+        elif line.startswith("Namespace(") and "batch_size=" in line:
+            distributed = "distributed=True" in line
+            self.namespace_world = (namespace_int(line, "world_size") or 1) if distributed else 1
+            self.facts.note(line_no, line, per_device=namespace_int(line, "batch_size"))
+            self._world(line_no, line)
+
+    def _world(self, line_no: int, line: str) -> None:
+        if self.namespace_world is not None:
+            self.facts.note(line_no, line, world=max(self.namespace_world, len(self.ranks)))
 
     def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
-        match = LINE.match(line)
-        if not match:
+        match = HEAD.match(line) if line.startswith("Epoch: ") else None
+        tail = TAIL.search(line, match.end()) if match else None
+        if not tail:
             return None
         epoch, index, length = int(match[1]), int(match[2]), int(match[3])
         offset = epoch * length
         done = index + 1
-        meters = {m[1]: float(m[2]) for m in METER.finditer(match[5])}
+        meters = {m[1]: float(m[2]) for m in METER.finditer(line, match.end(), tail.start())}
         lr = meters.pop("lr", None)
         return IterationRecord(
-            iteration=offset + done, time=float(match[6]), semantics=self.semantics,
+            iteration=offset + done, time=float(tail[1]), semantics=self.semantics,
             span_start=offset + max(0, done - WINDOW), line_no=line_no, epoch=epoch,
-            data_time=float(match[7]), losses={k: v for k, v in meters.items() if k.startswith("loss")},
-            lr=lr, memory_mb=float(match[8]) if match[8] else None)
+            data_time=float(tail[2]), losses={k: v for k, v in meters.items() if k.startswith("loss")},
+            lr=lr, memory_mb=float(tail[3]) if tail[3] else None)
 
     @classmethod
     def sniff(cls, line: str) -> bool:
-        return bool(LINE.match(line))
+        match = HEAD.match(line) if line.startswith("Epoch: ") else None
+        return bool(match and TAIL.search(line, match.end()))
