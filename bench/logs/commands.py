@@ -9,7 +9,7 @@ import typer
 
 from bench.errors import BenchError
 from bench.logs.registry import known_formats
-from bench.measure.assess import parse_file
+from bench.measure.assess import images_from_log, measure, note_damage, read_log
 
 
 def parse_window(text: str) -> tuple[int, int]:
@@ -26,7 +26,8 @@ def parse_window(text: str) -> tuple[int, int]:
 def parse(
     log: Path = typer.Argument(..., help="The log file (plain or gzip-compressed)."),
     format_name: str = typer.Option("auto", "--format", "-f", help="Log format name, or 'auto'."),
-    images_per_iter: int = typer.Option(16, "--images-per-iter", "-n", help="Images per iteration (global)."),
+    images_per_iter: int = typer.Option(None, "--images-per-iter", "-n", help="Images per iteration (global, all "
+                                        "GPUs); needed only when the log does not print its batch."),
     window: str = typer.Option("100:500", "--window", "-w", help="Iterations A:B (the A+1th to the Bth)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     record: Path = typer.Option(None, "--record", help="Also write a run record into this run directory "
@@ -48,7 +49,17 @@ def parse(
     elif format_name not in known_formats():
         raise BenchError(f"--format {format_name!r}: unknown; known: auto, {', '.join(sorted(known_formats()))}")
     span = parse_window(window)
-    parser, measurement = parse_file(log, format_name, images_per_iter, span)
+    if images_per_iter is not None and images_per_iter <= 0:
+        raise BenchError(f"--images-per-iter {images_per_iter}: need a positive number of images")
+    parser, damage = read_log(log, format_name)
+    images, source, note = images_from_log(parser, images_per_iter, log)
+    if note is not None:
+        typer.echo(f"warning: {note}", err=True)
+    measurement = measure(parser, images, span)
+    measurement.images_per_iter_source = source
+    note_damage(measurement, damage)
+    if damage is not None:
+        typer.echo(damage, err=True)
     if record is not None:
         from bench.records.imported import record_from_log
 
@@ -56,7 +67,7 @@ def parse(
                                preset=preset)
         typer.echo(f"record written: {path}", err=True)
     if as_json:
-        typer.echo(json.dumps(measurement.to_json(), indent=2))
+        typer.echo(json.dumps(measurement.to_json(), indent=2, allow_nan=False))
     else:
         _print_human(log, measurement)
     raise typer.Exit(0 if measurement.throughput_img_s is not None else 1)
@@ -69,10 +80,12 @@ def _print_human(log: Path, m) -> None:
     r = m.result
     console.print(f"[bold]{log}[/] ({m.format}): status [bold]{m.status.value}[/]"
                   + (f" - {m.reason}" if m.reason else ""))
+    console.print(f"  images/iter    {m.images_per_iter} ({m.images_per_iter_source})")
     if r is not None:
         console.print(f"  window used    iterations {r.start + 1}-{r.end} ({r.iterations} iterations, "
                       f"{r.images} images)")
         console.print(f"  wall time      {r.seconds:.3f} s  ({r.method})")
-        console.print(f"  throughput     [bold]{r.throughput_img_s:.2f} img/s[/]")
+    if m.throughput_img_s is not None:
+        console.print(f"  throughput     [bold]{m.throughput_img_s:.2f} img/s[/]")
     for w in m.warnings:
         console.print(f"  [yellow]warning[/]: {w.message}. Remedy: {w.remedy}")

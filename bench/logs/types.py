@@ -18,6 +18,7 @@ class Status(str, Enum):
     TIMEOUT = "timeout"  # bench stopped the run at --timeout
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM to bench
     FAILED = "failed"  # the launch itself failed (non-zero exit before any progress)
+    NONCOMPLIANT = "noncompliant"  # the window holds what is not training (see bench.measure.compliance)
 
 
 class TimeSemantics(str, Enum):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.errors import BenchError
 from bench.logs.base import LogParser
-from bench.logs.lines import open_text
+from bench.logs.lines import MAX_LINE, open_text
 from bench.logs.registry import new_parser
 from bench.logs.types import Event, IterationRecord, Status
+from bench.measure.compliance import check_window
 from bench.measure.warnings import Warning_, warning
 from bench.measure.window import (WindowResult, spans_from_clock, spans_from_records,
                                   window_throughput)
@@ -27,12 +30,19 @@ class Measurement:
     segments: int = 0
     reason: str = ""  # why the status is not ok, in one sentence
     warnings: list[Warning_] = field(default_factory=list)
+    images_per_iter_source: str = ""  # "log line 311", "--images-per-iter option", "recipe formula ..."
+    damage: str | None = None  # a gzip log damaged part-way: what was measured came before this
 
     @property
     def throughput_img_s(self) -> float | None:
-        return self.result.throughput_img_s if self.status is Status.OK and self.result else None
+        value = self.result.throughput_img_s if self.status is Status.OK and self.result else None
+        return value if value is not None and math.isfinite(value) and value > 0 else None
 
     def to_json(self) -> dict:
+        """One JSON object: every non-finite number becomes null, so the text is always valid JSON."""
+        return _finite(self._fields())
+
+    def _fields(self) -> dict:
         r, c = self.result, self.clock
         return {
             "format": self.format,
@@ -45,6 +55,7 @@ class Measurement:
             "seconds": r.seconds if r else None,
             "images": r.images if r else None,
             "images_per_iter": self.images_per_iter,
+            "images_per_iter_source": self.images_per_iter_source,
             "method": r.method if r else None,
             "exact": r.exact if r else None,
             "last_iteration": self.last_iteration,
@@ -52,7 +63,19 @@ class Measurement:
             "harness_clock_img_s": c.throughput_img_s if c else None,
             "harness_clock_window": [c.start, c.end] if c else None,
             "warnings": [w.model_dump() for w in self.warnings],
+            "damage": self.damage,
         }
+
+
+def _finite(value):
+    """`value` with every NaN or infinity (at any depth) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def split_segments(records: Sequence[IterationRecord]) -> list[list[IterationRecord]]:
@@ -71,7 +94,10 @@ def _first_after(events: Sequence[Event], kind: str, line_no: int) -> Event | No
 
 def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
             arrival: dict[int, float] | None = None) -> Measurement:
+    if images_per_iter <= 0:
+        raise BenchError(f"images per iteration {images_per_iter}: need a positive number")
     m = Measurement(parser.format, Status.NO_DATA, images_per_iter, window)
+    _reading_warnings(m, parser)
     segments = split_segments(parser.records)
     m.segments = len(segments)
     if not segments:
@@ -103,6 +129,8 @@ def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
     m.status = Status.OK
     # A crash of an earlier segment that this resumed one recovered from does not make it crashed.
     _failure_status(m, parser.events, chosen[0].line_no if chosen is not segments[0] else first_line, end_line)
+    if m.status is Status.OK and (broken := check_window(parser, chosen, result, window)):
+        m.status, m.reason = broken
     if len(segments) > 1:
         m.warnings.append(warning("resumed", f"the log holds {len(segments)} segments (a resumed run); measured "
                                   f"the one starting at line {chosen[0].line_no}",
@@ -129,9 +157,58 @@ def _failure_status(m: Measurement, events: Sequence[Event], first_line: int, en
                                   "the window was measured before this happened; check the run's log"))
 
 
+def _reading_warnings(m: Measurement, parser: LogParser) -> None:
+    """Progress lines skipped as malformed, and lines cut at the length cap: counted, never fatal."""
+    if parser.malformed_count:
+        line, why = parser.malformed[0]
+        m.warnings.append(warning("malformed-lines", f"{parser.malformed_count} progress line(s) could not be used "
+                                  f"and were skipped (first: line {line}, {why})",
+                                  "check the trainer's output at those lines; a window holding one is not ok"))
+    if parser.truncated_lines:
+        m.warnings.append(warning("long-lines", f"{parser.truncated_lines} line(s) longer than {MAX_LINE} characters "
+                                  "were cut there", "check what wrote such lines into the log"))
+
+
+def images_from_log(parser: LogParser, given: int | None, log: Path) -> tuple[int, str, str | None]:
+    """(images per iteration, where the number came from, a note when the option disagrees with the log).
+
+    The log's own number wins; `given` (the --images-per-iter option) is needed only where the log is silent.
+    Neither is an error: a throughput is never computed from an assumed batch."""
+    if given is not None and given <= 0:
+        raise BenchError(f"--images-per-iter {given}: need a positive number of images")
+    batch = parser.batch
+    if batch is not None and batch.images_per_iter is not None and batch.images_per_iter > 0:
+        source = f"log line {batch.line_no}"
+        note = None
+        if given is not None and given != batch.images_per_iter:
+            note = (f"--images-per-iter {given} differs from the {batch.images_per_iter} images per iteration "
+                    f"{log} says at line {batch.line_no}; using the log's {batch.images_per_iter}")
+        return batch.images_per_iter, source, note
+    if given is None:
+        raise BenchError(f"{log}: the log does not say how many images an iteration trains; "
+                         "give --images-per-iter N (global, all GPUs)")
+    return given, "--images-per-iter option", None
+
+
+def read_log(path: Path, format_name: str) -> tuple[LogParser, str | None]:
+    """The parser fed with every line of `path`, and the damage that ended a gzip log early (or None)."""
+    parser = new_parser(format_name)
+    text = open_text(path)
+    for raw in text:
+        parser.feed(raw)
+    parser.truncated_lines += text.truncated
+    return parser, text.damage
+
+
 def parse_file(path: Path, format_name: str, images_per_iter: int, window: tuple[int, int],
                arrival: dict[int, float] | None = None) -> tuple[LogParser, Measurement]:
-    parser = new_parser(format_name)
-    for raw in open_text(path):
-        parser.feed(raw)
-    return parser, measure(parser, images_per_iter, window, arrival)
+    parser, damage = read_log(path, format_name)
+    m = measure(parser, images_per_iter, window, arrival)
+    note_damage(m, damage)
+    return parser, m
+
+
+def note_damage(m: Measurement, damage: str | None) -> None:
+    if damage is not None:
+        m.damage = damage
+        m.warnings.append(warning("log-damaged", damage, "measure an undamaged copy of the log"))

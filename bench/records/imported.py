@@ -34,6 +34,8 @@ def record_from_log(log: Path, parser: LogParser, measurement: Measurement, dire
                     preset: str | None = None) -> Path:
     """Write `directory`/record.json (and a copy of `log`) from a parsed log; returns the record's path."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise BenchError(f"--record {directory}: is a file, not a run directory")
     recipe = _recipe_named(name)
     gpus = gpus if gpus is not None else (recipe.gpus if recipe else None)
     if gpus is None:
@@ -58,6 +60,7 @@ def record_from_log(log: Path, parser: LogParser, measurement: Measurement, dire
         gpus=gpus,
         gpu_model=gpu_model,
         images_per_iter=measurement.images_per_iter,
+        images_per_iter_source=measurement.images_per_iter_source or None,
         window_requested=list(measurement.window_requested),
         log_format=measurement.format,
         framework_timing=_throughput(measurement),

@@ -65,6 +65,7 @@ class RunRecord(Model):
     gpu_model: str | None = None  # e.g. "Tesla V100-SXM2-16GB": the table compares rows on the same model x count
     nodes: int = 1
     images_per_iter: int
+    images_per_iter_source: str | None = None
     window_requested: list[int]
     log_format: str
     framework_timing: Throughput  # from the framework's own printed times
