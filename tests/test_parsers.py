@@ -216,12 +216,12 @@ def test_cli_exit_status(tmp_path: Path) -> None:
     times = step_times()
     ok = write(tmp_path / "ok.txt", detectron2_lines(times))
     short = write(tmp_path / "short.txt", detectron2_lines(times[:300]))
-    done = run_cli(str(ok), "--format", "auto", "--json")
+    done = run_cli(str(ok), "--format", "auto", "--json", "-n", "16")  # the log prints no config: -n is needed
     assert done.returncode == 0
     data = json.loads(done.stdout)
     assert data["format"] == "detectron2" and data["window"] == [100, 500] and data["iterations"] == 400
     assert abs(data["throughput_img_s"] - expected_img_s(times, 100, 500)) / data["throughput_img_s"] < 1e-3
-    short_run = run_cli(str(short), "--format", "detectron2", "--json")
+    short_run = run_cli(str(short), "--format", "detectron2", "--json", "-n", "16")
     assert short_run.returncode == 1 and json.loads(short_run.stdout)["status"] == "incomplete"
     assert run_cli(str(ok), "--format", "nonsense").returncode == 2
     assert run_cli(str(ok), "--window", "500:100").returncode == 2

@@ -15,7 +15,12 @@ def write_torchvision_log(path: Path, step_time: callable, iterations: int, leng
     """Print exactly what MetricLogger.log_every prints: at 0-based i with i % 20 == 0, the mean of the last
     20 iteration times."""
     times = [step_time(i) for i in range(iterations)]
-    lines = ["Start training"]
+    # train.py main prints its args after init_distributed_mode: 2 images per GPU x world size 8 = 16
+    lines = ["| distributed init (rank 0): env://",
+             "Namespace(data_path='/data/coco', dataset='coco', model='maskrcnn_resnet50_fpn', device='cuda', "
+             "batch_size=2, epochs=26, workers=4, lr=0.02, print_freq=20, world_size=8, dist_url='env://', rank=0, "
+             "gpu=0, distributed=True, dist_backend='nccl')",
+             "Start training"]
     for i in range(iterations):
         if i % 20 == 0:
             window = times[max(0, i - 19): i + 1]
