@@ -68,7 +68,7 @@ class LogParser(ABC):
     def feed(self, raw: str) -> list[IterationRecord]:
         """Feed one raw line (as read, with or without its newline); returns the new iteration records."""
         self.line_no += 1
-        if len(raw) > MAX_LINE:  # the live runner's lines are not capped by the reader
+        if len(raw) > MAX_LINE + 2:  # the live runner's lines are not capped by the reader (+2: its newline)
             raw = raw[:MAX_LINE]
             self.truncated_lines += 1
         new: list[IterationRecord] = []
@@ -89,8 +89,8 @@ class LogParser(ABC):
                 self._malformed(f"unreadable progress line ({exc})")
                 continue
             if isinstance(result, IterationRecord):
-                if result.time is not None and not (math.isfinite(result.time) and result.time > 0):
-                    self._malformed(f"printed time {result.time!r} is not a finite positive number")
+                if result.time is not None and not _usable_time(result):
+                    self._malformed(f"printed time {result.time!r} is not a finite positive number of seconds")
                     continue
                 self._check_losses(result)
                 self.records.append(result)
@@ -122,6 +122,13 @@ class LogParser(ABC):
         bad = [k for k, v in record.losses.items() if math.isnan(v) or math.isinf(v)]
         if bad:
             self.events.append(Event("diverged", record.line_no, f"{bad[0]} is {record.losses[bad[0]]}"))
+
+
+def _usable_time(record: IterationRecord) -> bool:
+    """Finite and positive, and still finite as the seconds of its span (`1e308` x 400 iterations is not)."""
+    value = record.time
+    return (value is not None and math.isfinite(value) and value > 0
+            and math.isfinite(value * max(1, record.iteration - record.span_start)))
 
 
 def to_float(text: str) -> float:
