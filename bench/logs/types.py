@@ -18,6 +18,7 @@ class Status(str, Enum):
     TIMEOUT = "timeout"  # bench stopped the run at --timeout
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM to bench
     FAILED = "failed"  # the launch itself failed (non-zero exit before any progress)
+    BATCH_MISMATCH = "batch_mismatch"  # the trainer's printed batch contradicts the recipe: stopped at once
 
 
 class TimeSemantics(str, Enum):
