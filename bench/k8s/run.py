@@ -48,7 +48,7 @@ def run_on_cluster(name: str, opts: RenderOptions, *, window: str | None = None,
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "manifests.yaml").write_text(manifests, encoding="utf-8")
     span = parse_window(window) if window else (applied.window.start, applied.window.end)
-    images_per_iter = applied.planned_images(rendered.gpus, rendered.nodes)
+    images_per_iter = planned_images_for(applied, rendered)
     planned = PlannedBatch(images_per_iter, devices(rendered.gpus, rendered.nodes), applied.images_per_iter)
     launcher = KubernetesLauncher(rendered, manifests, run_dir, kubectl=os.environ.get("BENCH_KUBECTL", "kubectl"),
                                   start_timeout=start_timeout)
@@ -82,6 +82,11 @@ def run_on_cluster(name: str, opts: RenderOptions, *, window: str | None = None,
                      clock_difference_pct=diff_pct)
     save_record(record, run_dir)
     return run_dir, record
+
+
+def planned_images_for(recipe: Recipe, rendered: Rendered) -> int:
+    """Images per iteration over every pod of the job (rendered.gpus is per node)."""
+    return recipe.planned_images(rendered.gpus, rendered.nodes)
 
 
 def collect_pod(pod: str, *, namespace: str = "default", container: str | None = None,
