@@ -168,3 +168,26 @@ def test_k8s_refuses_two_nodes_where_one_process_drives_every_gpu() -> None:
     for name in ("simpledet", "matterport", "detectron", "mmdetection"):
         with pytest.raises(BenchError, match=rf"^{name}: --nodes 2: it runs on 1 node"):
             render(find_recipe(name), RenderOptions(nodes=2))
+
+
+def bench_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+
+
+@pytest.mark.parametrize("formula,gpus,why", [
+    ("2 *", 8, "is not an expression"),
+    ("gpus // 0", 8, "divides by zero"),
+    ("4 - gpus", 8, "gives -4 images"),
+    ("gpus - 1", 1, "gives 0 images"),  # valid at the recipe's 8 GPUs, refused at --gpus 1
+    ("2.5 * gpus", 8, "is not an integer"),
+    ("2 ** gpus", 8, "only integers, gpus, nodes"),
+])
+def test_a_bad_formula_is_one_line_naming_the_file_and_field(tmp_path, formula, gpus, why) -> None:
+    text = (recipes_dir() / "torchvision.toml").read_text()
+    path = tmp_path / "torchvision.toml"
+    path.write_text(re.sub(r'^images_per_iter = .*$', f'images_per_iter = "{formula}"', text, count=1, flags=re.M))
+    done = bench_cli("run", "--recipe", str(path), "--gpus", str(gpus), "--dry-run")
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "images_per_iter" in lines[0] and why in lines[0], lines
