@@ -77,12 +77,13 @@ def assert_pattern(obj: dict, *, gpus: int | None, grace: int = 5, uid: int = 10
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.name for r in RECIPES])
 def test_every_recipe_renders_validates_and_follows_the_pattern(recipe) -> None:
-    rendered = render(recipe, RenderOptions(gpus=2, namespace="bench", data_pvc="coco-2017"))
+    gpus = 2 if recipe.allowed.gpus is None else recipe.allowed.gpus[0]  # simpledet, matterport: 8 only
+    rendered = render(recipe, RenderOptions(gpus=gpus, namespace="bench", data_pvc="coco-2017"))
     kinds = [o["kind"] for o in rendered.objects]
     assert set(kinds) == SINGLE_NODE_KINDS
     for obj in rendered.objects:
         validate(obj)
-        assert_pattern(obj, gpus=2)
+        assert_pattern(obj, gpus=gpus)
     job = next(o for o in rendered.objects if o["kind"] == "Job")
     assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["backoffLimit"] == 0
     trainer = job["spec"]["template"]["spec"]["containers"][0]
@@ -191,7 +192,7 @@ def test_several_nodes_kubeflow_pytorchjob_and_mpijob() -> None:
     worker = job["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
     assert worker["resources"]["limits"]["nvidia.com/gpu"] == 8
     validate(job)
-    with pytest.raises(BenchError, match="several nodes"):
+    with pytest.raises(BenchError, match="simpledet: --nodes 2: it runs on 1 node"):
         render(find_recipe("simpledet"), RenderOptions(nodes=2))
 
 

@@ -70,8 +70,10 @@ def test_imported_record_lands_in_the_table(tv_log: Path, tmp_path: Path,
     assert bench("parse", str(tv_log), "-f", "torchvision", "--record", str(runs / "a"), "--gpus", "8",
                  "--gpu-model", "V100").returncode == 0
     text = build(runs, tmp_path / "results" / "README.md", recipes=[], with_images=False).text
-    part = text[text.index("## Protocol version not recorded"):]
-    assert "(torchvision log)" in part and "runs/a/record.json" in part and "plots/a.png" in part
+    # an imported log does not say what data it trained on: listed, never ranked
+    part = text[text.index("## Not comparable with the published table"):]
+    assert "dataset not recorded" in part and "runs/a/record.json" in part and "plots/a.png" in part
+    assert "## Protocol version not recorded" not in text
 
 
 def test_name_of_a_recipe_fills_framework_reference_and_gpus(tv_log: Path, tmp_path: Path) -> None:
@@ -133,7 +135,7 @@ def test_schema_round_trip_and_extra_fields_refused(tmp_path: Path) -> None:
     record = make_record(tmp_path, "r1", "detectron2", 60.0, created="2026-01-01T00:00:00+00:00")
     assert load_record(tmp_path / "r1") == record
     data = json.loads((tmp_path / "r1" / "record.json").read_text())
-    assert data["schema_version"] == 1 and data["origin"] == "run" and data["gpu_model"]
+    assert data["schema_version"] == 2 and data["origin"] == "run" and data["gpu_model"]
     with pytest.raises(ValidationError):
         RunRecord.model_validate({**data, "unknown_field": 1})
 

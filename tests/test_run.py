@@ -184,6 +184,7 @@ def test_repeat_shares_a_group_and_prints_the_median(tmp_path) -> None:
 
 def test_more_gpus_than_the_machine_has_is_an_error_before_launch(tmp_path) -> None:
     recipe = write_recipe(tmp_path, "torchvision", window=(20, 40))
+    recipe.write_text(recipe.read_text().replace("allowed = { gpus = [0] }", "allowed = { gpus = [0, 4096] }"))
     done = bench_run(tmp_path, recipe, "--gpus", "4096")
     assert done.returncode == 2
     assert "4096 GPU(s)" in done.stderr

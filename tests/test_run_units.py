@@ -101,7 +101,7 @@ def test_synthetic_data_is_never_comparable_with_the_published_table(tmp_path) -
 
     recipe, path = find_recipe("builtin"), recipes_dir() / "builtin.toml"
     assert recipe.presets["full"].comparable and recipe.presets["full"].synthetic_data
-    synthetic = resolve(recipe, path, RunOptions(preset="full", gpus=0), available_gpus=0)
+    synthetic = resolve(recipe, path, RunOptions(preset="full", gpus=1), available_gpus=1)
     assert not synthetic.comparable and any("synthetic data" in note for note in synthetic.notes)
-    coco = resolve(recipe, path, RunOptions(preset="full", gpus=0, data=tmp_path), available_gpus=0)
+    coco = resolve(recipe, path, RunOptions(preset="full", gpus=1, data=tmp_path), available_gpus=1)
     assert coco.comparable

@@ -28,6 +28,12 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("BENCH_RECIPES", str(tmp_path / "recipes"))
     monkeypatch.setattr(table_module, "is_stale", lambda record: record.run_id in STALE_RUNS)
+    # the records below include a protocol 2, which this bench does not ship: one of the same shape as protocol 1
+    from bench.protocol.spec import load_protocol
+    from bench.report import comparability
+
+    monkeypatch.setattr(comparability, "load_protocol",
+                        lambda version: load_protocol(1).model_copy(update={"version": version}))
     write_recipes(tmp_path / "recipes")
     runs = tmp_path / "results" / "runs"
     series = [[float(i), 0.25 + 0.01 * (i % 3)] for i in range(20, 520, 20)]
@@ -44,9 +50,8 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                 deviations=("images_per_gpu: 1 (protocol: 2)", "precision: fp16"))
     make_record(runs, "r09", "builtin", 3.25, created="2026-01-04T00:00:00+00:00", gpus=1, gpu_model=None,
                 comparable=False, preset="smoke", family="builtin", variant="builtin", series=series)
-    make_record(runs, "r10", "detectron2", 40.0, created="2026-01-05T00:00:00+00:00", gpus=2, gpu_model="H100")
-    make_record(runs, "r11", "maskrcnn-benchmark", 30.0, created="2026-01-05T00:00:00+00:00", gpus=2,
-                gpu_model="H100")
+    make_record(runs, "r10", "detectron2", 40.0, created="2026-01-05T00:00:00+00:00", gpu_model="H100")
+    make_record(runs, "r11", "maskrcnn-benchmark", 30.0, created="2026-01-05T00:00:00+00:00", gpu_model="H100")
     return tmp_path / "results"
 
 
@@ -104,7 +109,7 @@ def test_rows_numbers_ratio_and_published(results: Path) -> None:
 
 def test_same_hardware_only_and_unknown_gpu(results: Path) -> None:
     text = readme(results)
-    h100 = by_impl(table_rows(section(text, "### Protocol 1: 2 × H100")))
+    h100 = by_impl(table_rows(section(text, "### Protocol 1: 8 × H100")))
     assert h100["maskrcnn-benchmark"]["Ratio to Detectron2 (same hardware)"] == f"{30.0 / 40.0:.2f}"
     assert h100["Detectron2"]["img/s"] == "40.0"
     # Protocol 2 has no Detectron2 row: the ratio stays blank rather than borrowing protocol 1's.

@@ -24,7 +24,7 @@ def make_record(runs: Path, run_id: str, name: str, img_s: float | None, *, crea
                 gpu_model: str | None = V100, protocol: int | None = 1, comparable: bool = True,
                 preset: str | None = None, repeat_group: str | None = None, deviations: tuple[str, ...] = (),
                 status: Status = Status.OK, family: str | None = None, variant: str = "published",
-                series: list[list[float]] | None = None, reason: str = "") -> RunRecord:
+                series: list[list[float]] | None = None, reason: str = "", dataset: dict | None = None) -> RunRecord:
     title, fam, _ = PUBLISHED.get(name, (name, name, 0))
     seconds = 6400 / img_s if img_s else None
     record = RunRecord(
@@ -37,7 +37,7 @@ def make_record(runs: Path, run_id: str, name: str, img_s: float | None, *, crea
         provenance=Provenance(recipe=name, recipe_path=f"recipes/{name}.toml", recipe_sha256="0" * 64,
                               repo=REPO.format(name=name), commit=hashlib.sha1(name.encode()).hexdigest(),
                               protocol_version=protocol, bench_version="0.1.0"),
-        reference=None, repeat_group=repeat_group)
+        reference=None, repeat_group=repeat_group, dataset=dataset or {"path": "/data/coco", "synthetic": False})
     save_record(record, runs / run_id)
     return record
 

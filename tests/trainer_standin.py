@@ -8,7 +8,11 @@ exactly as that framework smooths them. Runs a 90,000-iteration schedule unless 
 
     python tests/trainer_standin.py --format torchvision --times 0.02,0.03
         [--log-file PATH] [--crash-at N] [--grandchild] [--escaped-grandchild] [--ignore-sigterm]
-        [--pid-file PATH] [--data-fraction F] [--chatter K] [--busy] [--max-iter N]
+        [--pid-file PATH] [--data-fraction F] [--chatter K] [--busy] [--max-iter N] [--print-batch B,W]
+
+--print-batch B,W prints, before training starts, the line in which the real trainer states its batch: B images
+per process on W processes (torchvision's `print(args)` Namespace; detectron2's "Command line arguments" line
+with the global SOLVER.IMS_PER_BATCH = B * W).
 """
 
 from __future__ import annotations
@@ -47,6 +51,23 @@ class Printer:
         if self.log_file is not None:
             self.log_file.write((file_line if file_line is not None else console) + "\n")
             self.log_file.flush()
+
+    def batch(self, per_process: int, world: int) -> None:
+        """The trainer's own statement of its batch, in its format (torchvision references/detection/train.py
+        main: print(args) after init_distributed_mode; detectron2 engine/defaults.py default_setup)."""
+        if self.fmt == "torchvision":
+            self.emit(f"Namespace(data_path='/data/coco', dataset='coco', model='maskrcnn_resnet50_fpn', device='cuda', "
+                      f"batch_size={per_process}, epochs=26, workers=4, lr=0.02, momentum=0.9, weight_decay=0.0001, "
+                      f"print_freq=20, output_dir='.', world_size={world}, dist_url='env://', rank=0, gpu=0, "
+                      f"distributed={world > 1}, dist_backend='nccl')")
+        elif self.fmt == "detectron2":
+            args = (f"Namespace(config_file='configs/Detectron1-Comparisons/mask_rcnn_R_50_FPN_noaug_1x.yaml', "
+                    f"resume=False, eval_only=False, num_gpus={world}, num_machines=1, machine_rank=0, "
+                    f"dist_url='tcp://127.0.0.1:50152', opts=['SOLVER.IMS_PER_BATCH', '{per_process * world}'])")
+            self.emit(f"[{d2_time()} detectron2]: Command line arguments: {args}",
+                      f"[{d2_time()}] detectron2 INFO: Command line arguments: {args}")
+        else:
+            raise SystemExit(f"--print-batch: not written for format {self.fmt}")
 
     def start(self) -> None:
         if self.fmt == "torchvision":
@@ -135,6 +156,7 @@ variant = "builtin"
 command = "{{python}} {os.path.abspath(__file__)} --format {log_format} {args}"
 images_per_iter = "2 * gpus"
 gpus = 0
+allowed = {{ gpus = [0] }}
 [framework]
 name = "stand-in"
 version = "1"
@@ -181,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pid-file")
     ap.add_argument("--chatter", type=int, default=0, help="other-logger lines printed per iteration")
     ap.add_argument("--busy", type=int, default=0, help="fixed CPU work per iteration instead of a paced sleep")
+    ap.add_argument("--print-batch", help="B,W: print the trainer's batch line (B per process, W processes)")
     args = ap.parse_args(argv)
 
     if args.ignore_sigterm:
@@ -194,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     measured: list[float] = []
     data: list[float] = []
     printer = Printer(args.format, measured, data, log_file, args.epoch_len)
+    if args.print_batch:
+        printer.batch(*(int(x) for x in args.print_batch.split(",")))
     printer.start()
     t0 = last = time.time()
     deadline = time.perf_counter()

@@ -161,6 +161,9 @@ def _check_options(recipe: Recipe, opts: RenderOptions) -> None:
         raise BenchError(f"--run-as {opts.run_as}: must be a non-root user id (> 0)")
     if opts.nodes < 1 or (opts.gpus is not None and opts.gpus < 1):
         raise BenchError("--nodes and --gpus must be at least 1")
+    refusal = recipe.refusal(opts.gpus or recipe.gpus, opts.nodes, preset=opts.preset)
+    if refusal is not None:
+        raise BenchError(refusal)
     if opts.grace < 0:
         raise BenchError(f"--grace {opts.grace}: must be 0 or more seconds")
     if opts.operator not in ("native", "kubeflow"):

@@ -11,7 +11,8 @@ from bench import __version__
 from bench.errors import BenchError
 from bench.k8s.render import RenderOptions, Rendered, dns_name, render, to_yaml
 from bench.launch.kubernetes import LOG_NAME, STREAM, KubernetesLauncher
-from bench.launch.runner import _throughput, run_status
+from bench.launch.batch import PlannedBatch
+from bench.launch.runner import _throughput, images_per_iter_source, run_status
 from bench.launch.watch import Progress, StopRequest, Watcher, stop_on_signals
 from bench.logs.commands import parse_window
 from bench.logs.registry import new_parser
@@ -22,6 +23,7 @@ from bench.measure.window import per_iteration_series, spans_from_records
 from bench.paths import recipes_dir, runs_dir
 from bench.recipes import Recipe, find_recipe
 from bench.recipes.loader import recipe_hash
+from bench.recipes.schema import devices
 from bench.source.setup import expected_patch_hashes
 from bench.protocol.provenance import patch_files_for, provenance_hash
 from bench.protocol.spec import CURRENT_VERSION
@@ -46,8 +48,8 @@ def run_on_cluster(name: str, opts: RenderOptions, *, window: str | None = None,
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "manifests.yaml").write_text(manifests, encoding="utf-8")
     span = parse_window(window) if window else (applied.window.start, applied.window.end)
-    gpus = rendered.gpus * rendered.nodes
-    images_per_iter = applied.images_for(gpus, rendered.nodes)
+    images_per_iter = planned_images_for(applied, rendered)
+    planned = PlannedBatch(images_per_iter, devices(rendered.gpus, rendered.nodes), applied.images_per_iter)
     launcher = KubernetesLauncher(rendered, manifests, run_dir, kubectl=os.environ.get("BENCH_KUBECTL", "kubectl"),
                                   start_timeout=start_timeout)
     parser = new_parser(applied.log.format)
@@ -57,7 +59,8 @@ def run_on_cluster(name: str, opts: RenderOptions, *, window: str | None = None,
         try:
             watcher = Watcher(launcher, parser, stream=STREAM, window=span, images_per_iter=images_per_iter,
                               timeout=timeout, grace=opts.grace + KUBECTL_GRACE_SLACK_S, stop_request=stop_request,
-                              progress=Progress(recipe.name, span, images_per_iter, enabled=progress))
+                              progress=Progress(recipe.name, span, images_per_iter, enabled=progress),
+                              planned_batch=planned)
             watch = watcher.run()
         finally:
             launcher.cleanup()
@@ -74,9 +77,16 @@ def run_on_cluster(name: str, opts: RenderOptions, *, window: str | None = None,
                                         "timeout_s": timeout, "lines": watch.lines_per_stream,
                                         "clock_stream": STREAM},
                             "kubernetes": _where(rendered, launcher.pod)},
+                     images_per_iter_source=images_per_iter_source(parser, planned),
+                     dataset={"path": f"PersistentVolumeClaim {opts.data_pvc}", "synthetic": False},
                      clock_difference_pct=diff_pct)
     save_record(record, run_dir)
     return run_dir, record
+
+
+def planned_images_for(recipe: Recipe, rendered: Rendered) -> int:
+    """Images per iteration over every pod of the job (rendered.gpus is per node)."""
+    return recipe.planned_images(rendered.gpus, rendered.nodes)
 
 
 def collect_pod(pod: str, *, namespace: str = "default", container: str | None = None,
@@ -115,7 +125,7 @@ no harness clock; the pod is only read)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / LOG_NAME).write_text(text, encoding="utf-8")
     span = parse_window(window) if window else (recipe.window.start, recipe.window.end)
-    images_per_iter = recipe.images_for(gpus, nodes)
+    images_per_iter = recipe.planned_images(max(per_pod, 1), nodes)
     parser, m = parse_file(run_dir / LOG_NAME, recipe.log.format, images_per_iter, span)
     exit_code = _terminated_exit_code(meta, container)
     status, reason = m.status, m.reason
@@ -155,7 +165,8 @@ def _where(rendered: Rendered, pod: str | None) -> dict:
 def _record(recipe: Recipe, rendered: Rendered | None, run_id: str, preset: str | None, status: Status, reason: str,
             *, warnings: list, measurement, parser, images_per_iter: int, span: tuple[int, int], log_files: dict,
             exit_code: int | None, tail: list[str], extra: dict, gpus: int | None = None, nodes: int | None = None,
-            clock_difference_pct: float | None = None, origin: str = "run") -> RunRecord:
+            clock_difference_pct: float | None = None, origin: str = "run", images_per_iter_source: str | None = None,
+            dataset: dict | None = None) -> RunRecord:
     m = measurement
     path = recipes_dir() / f"{recipe.name}.toml"
     provenance = Provenance(
@@ -177,6 +188,7 @@ def _record(recipe: Recipe, rendered: Rendered | None, run_id: str, preset: str 
         command=list(rendered.argv) if rendered else [],
         gpus=gpus if gpus is not None else rendered.gpus * rendered.nodes,
         nodes=nodes if nodes is not None else rendered.nodes, images_per_iter=images_per_iter,
+        images_per_iter_source=images_per_iter_source, dataset=dataset,
         window_requested=list(span), log_format=recipe.log.format, framework_timing=_throughput(m.result),
         harness_clock=_throughput(m.clock) if m.clock else None, clock_difference_pct=clock_difference_pct,
         last_iteration=m.last_iteration, series=[[float(i), s] for i, s in per_iteration_series(spans)],

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench import __version__
 from bench.errors import BenchError
+from bench.launch.batch import PlannedBatch, formula_source, log_source
 from bench.launch.local import LocalLauncher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
@@ -67,6 +68,10 @@ class Plan:
     notes: list[str] = field(default_factory=list)  # what a dry run should say besides the steps
 
     @property
+    def planned_batch(self) -> PlannedBatch:
+        return PlannedBatch(self.images_per_iter, max(self.gpus, 1), self.recipe.images_per_iter)
+
+    @property
     def needs_data(self) -> bool:
         return "data" in placeholders_in(self.recipe.command) or any(
             "data" in placeholders_in(step) for step in getattr(self.recipe, "prepare_run", []))
@@ -105,6 +110,10 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     gpus = options.gpus if options.gpus is not None else applied.gpus
     if gpus < 0:
         raise BenchError(f"--gpus {gpus}: must be 0 (CPU) or more")
+    refusal = applied.refusal(gpus, preset=options.preset)
+    if refusal is not None:
+        raise BenchError(refusal)
+    images_per_iter = planned_images(applied, recipe_path, gpus)
     if gpus > 0:
         if available_gpus is None:
             from bench.records.environment import gpu_count
@@ -126,8 +135,7 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     plan = Plan(recipe=applied, recipe_path=recipe_path, preset=options.preset,
                 # the published table trained on COCO: a run on synthetic data never stands beside it
                 comparable=(preset.comparable if preset else True) and not synthetic, gpus=gpus,
-                # gpus == 0 is one CPU process: its images per iteration are those of one device
-                images_per_iter=applied.images_for(max(gpus, 1)),
+                images_per_iter=images_per_iter,
                 window=window, data=data, synthetic_data=preset.synthetic_data if preset else None, options=options,
                 notes=notes)
     if plan.needs_data and data is None and plan.synthetic_data is None:
@@ -135,6 +143,14 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
             raise BenchError(f"{recipe.name} needs a COCO-format dataset: pass --data DIR")
         notes.append("a real run needs a COCO-format dataset: pass --data DIR")
     return plan
+
+
+def planned_images(recipe: Recipe, recipe_path: Path, gpus: int, nodes: int = 1) -> int:
+    """The recipe's images per iteration at this count, or one line naming the file and the field."""
+    try:
+        return recipe.planned_images(gpus, nodes)
+    except ValueError as exc:
+        raise BenchError(f"{recipe_path}: field 'images_per_iter': {exc}") from None
 
 
 def command_for(recipe: Recipe, **values) -> list[str]:
@@ -276,7 +292,7 @@ def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str
         progress = Progress(recipe.name, plan.window, plan.images_per_iter, enabled=options.progress)
         watcher = Watcher(launcher, parser, stream=recipe.log.stream, window=plan.window,
                           images_per_iter=plan.images_per_iter, timeout=options.timeout, grace=options.grace,
-                          stop_request=stop_request, progress=progress)
+                          stop_request=stop_request, progress=progress, planned_batch=plan.planned_batch)
         try:
             watch = watcher.run()
         finally:
@@ -311,6 +327,8 @@ def run_status(m: Measurement, watch: WatchResult, parser) -> tuple[Status, str,
     extra = []
     code = watch.exit_code
     last = f"last iteration seen {m.last_iteration}" if m.last_iteration is not None else "no progress line seen"
+    if watch.stop_reason == "batch_mismatch":
+        return Status.BATCH_MISMATCH, watch.batch_mismatch or "the trainer's batch contradicts the recipe", extra
     if watch.stop_reason == "interrupted":
         return Status.INTERRUPTED, f"bench was interrupted (Ctrl-C or SIGTERM); {last}", extra
     if watch.stop_reason == "timeout":
@@ -329,6 +347,15 @@ def run_status(m: Measurement, watch: WatchResult, parser) -> tuple[Status, str,
         status = Status.CRASHED if parser.records else Status.FAILED
         return status, f"exit status {code}: {error}; {last}", extra
     return m.status, m.reason, extra
+
+
+def images_per_iter_source(parser, planned: PlannedBatch) -> str:
+    """Where the record's images per iteration come from: the trainer's own line when it printed the same number,
+    else the recipe's formula (a contradiction stops the run, and its reason cites the line)."""
+    report = parser.batch
+    if report is not None and report.images_per_iter == planned.images_per_iter:
+        return log_source(report)
+    return formula_source(planned)
 
 
 def _window_times(watch: WatchResult, parser, result) -> tuple[float, float] | None:
@@ -393,7 +420,8 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         variant=recipe.variant, title=recipe.title, framework=f"{recipe.framework.name} {recipe.framework.version}",
         preset=plan.preset, comparable=plan.comparable, status=status, reason=reason, exit_code=watch.exit_code,
         command=command, gpus=plan.gpus, gpu_model=gpu_model(env_info, plan.gpus),
-        images_per_iter=plan.images_per_iter, window_requested=list(plan.window), log_format=recipe.log.format,
+        images_per_iter=plan.images_per_iter, images_per_iter_source=images_per_iter_source(parser, plan.planned_batch),
+        window_requested=list(plan.window), log_format=recipe.log.format,
         framework_timing=_throughput(m.result), harness_clock=_throughput(m.clock) if m.clock else None,
         clock_difference_pct=diff_pct, last_iteration=m.last_iteration,
         series=[[float(i), s] for i, s in per_iteration_series(spans)], warnings=warnings, log_files=files,

@@ -1,5 +1,6 @@
 """The live watcher: feeds the recipe's log stream to its parser, shows progress on a terminal, and decides when
-the run ends: the window measured (plus one more progress line), --timeout, Ctrl-C/SIGTERM to bench, or the
+the run ends: the window measured (plus one more progress line), --timeout, Ctrl-C/SIGTERM to bench, the trainer
+printing a batch that contradicts the plan (at once: no GPU time is spent on a number that would be wrong), or the
 training ending by itself. Whatever ends it, the launcher makes sure no process of the run is left.
 """
 
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from bench.launch.base import Launcher
+from bench.launch.batch import PlannedBatch
 from bench.logs.base import LogParser
 from bench.logs.types import IterationRecord
 from bench.measure.assess import split_segments
@@ -56,7 +58,7 @@ def stop_on_signals(request: StopRequest) -> Iterator[StopRequest]:
 
 @dataclass
 class WatchResult:
-    stop_reason: str  # "window", "exited", "timeout", "interrupted"
+    stop_reason: str  # "window", "exited", "timeout", "interrupted", "batch_mismatch"
     exit_code: int | None
     arrival: dict[int, float]  # parser line number -> harness-clock arrival time
     tail: list[str]  # the last lines of all streams, in arrival order
@@ -65,6 +67,7 @@ class WatchResult:
     stop_requested_at: float | None = None
     stop_iteration: int | None = None  # the last iteration seen when bench decided to stop
     lines_per_stream: dict[str, int] = field(default_factory=dict)
+    batch_mismatch: str | None = None  # why the trainer's printed batch contradicts the plan
 
 
 class Progress:
@@ -109,7 +112,7 @@ class Watcher:
     def __init__(self, launcher: Launcher, parser: LogParser, *, stream: str, window: tuple[int, int],
                  images_per_iter: int, timeout: float | None = None, grace: float = 10.0,
                  stop_request: StopRequest | None = None, progress: Progress | None = None,
-                 margin_lines: int = MARGIN_LINES) -> None:
+                 margin_lines: int = MARGIN_LINES, planned_batch: PlannedBatch | None = None) -> None:
         self.launcher, self.parser, self.stream = launcher, parser, stream
         self.window, self.images_per_iter = window, images_per_iter
         self.timeout, self.grace, self.margin_lines = timeout, grace, margin_lines
@@ -119,6 +122,9 @@ class Watcher:
         self.window_done_at: float | None = None
         self.arrival: dict[int, float] = {}
         self.record_times: list[float] = []  # arrival of each progress line (for the margin's patience)
+        self.planned_batch = planned_batch
+        self.batch_checked = False
+        self.batch_mismatch: str | None = None
 
     def _window_covered(self) -> int | None:
         segments = split_segments(self.parser.records)
@@ -151,7 +157,16 @@ class Watcher:
         patience = max(MARGIN_WAIT_MIN_S, 3 * sorted(gaps)[len(gaps) // 2]) if gaps else MARGIN_WAIT_MIN_S
         return now - self.window_done_at > patience
 
+    def _check_batch(self) -> None:
+        """Once, as soon as the trainer has printed its batch."""
+        if self.batch_checked or self.planned_batch is None or self.parser.batch is None:
+            return
+        self.batch_checked = True
+        self.batch_mismatch = self.planned_batch.disagreement(self.parser.batch)
+
     def _why_stop(self, now: float, started: float) -> str | None:
+        if self.batch_mismatch is not None:
+            return "batch_mismatch"
         if self.stop_request.reason is not None:
             return self.stop_request.reason
         if self.timeout is not None and now - started > self.timeout:
@@ -174,6 +189,7 @@ class Watcher:
                     if line.stream == self.stream:
                         new = self.parser.feed(line.raw)
                         self.arrival[self.parser.line_no] = line.t
+                        self._check_batch()
                         if new and reason is None:
                             self._on_records(new, line.t)
                 if reason is not None:
@@ -197,4 +213,4 @@ class Watcher:
         return WatchResult(stop_reason=reason or "exited", exit_code=exit_code, arrival=self.arrival,
                            tail=list(tail), started_at=started, ended_at=time.monotonic(),
                            stop_requested_at=requested_at, stop_iteration=stop_iteration,
-                           lines_per_stream=launcher.line_counts())
+                           lines_per_stream=launcher.line_counts(), batch_mismatch=self.batch_mismatch)

@@ -19,6 +19,7 @@ class Status(str, Enum):
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM to bench
     FAILED = "failed"  # the launch itself failed (non-zero exit before any progress)
     NONCOMPLIANT = "noncompliant"  # the window holds what is not training (see bench.measure.compliance)
+    BATCH_MISMATCH = "batch_mismatch"  # the trainer's printed batch contradicts the recipe: stopped at once
 
 
 class TimeSemantics(str, Enum):

@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.protocol.overrides import Override, launch_overrides, rules_for
 from bench.protocol.spec import Protocol, Value, format_value, load_protocol, same_value
 from bench.recipes.render import render_command_line
-from bench.recipes.schema import Recipe
+from bench.recipes.schema import Recipe, devices
 
 
 @dataclass(frozen=True)
@@ -105,12 +105,12 @@ def check_recipe(recipe: Recipe, path: Path | None = None, protocol: Protocol | 
     # The global batch formula must agree with images per GPU.
     per_gpu = declared.get("images_per_gpu")
     if per_gpu is not None and isinstance(per_gpu.value, (int, float)) and not isinstance(per_gpu.value, bool):
-        formula = recipe.images_for(recipe.gpus)
-        if not same_value(formula, per_gpu.value * recipe.gpus):
+        formula = recipe.planned_images(recipe.gpus)
+        if not same_value(formula, per_gpu.value * devices(recipe.gpus)):
             result.errors.append(
                 f"{where}: images_per_iter = {recipe.images_per_iter!r} gives {formula} images on {recipe.gpus} GPUs, "
                 f"but [protocol.images_per_gpu] declares {format_value(per_gpu.value)} per GPU "
-                f"({format_value(per_gpu.value * recipe.gpus)} in all)")
+                f"({format_value(per_gpu.value * devices(recipe.gpus))} in all)")
 
     # Deviations: the effective value (launch argument if any, else the declaration) against the protocol.
     if recipe.gpus != protocol.gpus:

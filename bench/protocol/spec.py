@@ -44,6 +44,7 @@ class Protocol(BaseModel):
     title: str
     source: str
     gpus: int
+    nodes: int = 1  # the published comparison ran on one machine
     window: tuple[int, int]
     settings: dict[str, ProtocolSetting]
 

@@ -74,7 +74,7 @@ def show(name: str = typer.Argument(..., help="Recipe name (see `bench list`).")
         rows.append(("published command", recipe.published_command))
     rows += [("command", recipe.command),
              ("log", f"{recipe.log.stream}{' ' + recipe.log.path if recipe.log.path else ''}, format {recipe.log.format}"),
-             ("images/iteration", f"{recipe.images_per_iter} (= {recipe.images_for(recipe.gpus)} on {recipe.gpus} GPUs)"),
+             ("images/iteration", f"{recipe.images_per_iter} (= {recipe.planned_images(recipe.gpus)} on {recipe.gpus} GPUs)"),
              ("window", f"iterations {recipe.window.start}-{recipe.window.end}"),
              ("stack", f"Python {recipe.stack.python}, {recipe.stack.framework}, CUDA {recipe.stack.cuda or '-'}, "
                        f"cuDNN {recipe.stack.cudnn or '-'}"),

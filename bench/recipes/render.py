@@ -1,6 +1,7 @@
 """Rendering a recipe's launch command and environment. The runner and the Kubernetes code import these.
 
-Placeholders: {gpus} {data} {output} {source} {python} {nodes} {port} {patches} (see `schema.PLACEHOLDERS`).
+Placeholders: {gpus} {data} {output} {source} {python} {nodes} {port} {patches} (see `schema.PLACEHOLDERS`), and in
+launch commands {images_per_iter}: the recipe's formula at the run's GPUs and nodes.
 Values are shell-quoted before substitution, so a path with spaces stays one argument after `shlex.split`."""
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ def recipe_patches_dir(recipe: Recipe) -> Path:
 
 def placeholder_values(*, gpus: int, data: str | Path, output: str | Path, source_dir: str | Path | None = None,
                        python: str | Path = "python", nodes: int = 1, port: int = 29500,
-                       patches: str | Path = "patches") -> dict[str, str]:
+                       patches: str | Path = "patches", images_per_iter: int | None = None) -> dict[str, str]:
     """The text each placeholder stands for ({source} is '.' when no checkout is known yet)."""
-    return {"gpus": str(gpus), "data": str(data), "output": str(output),
-            "source": str(source_dir) if source_dir is not None else ".", "python": str(python),
-            "nodes": str(nodes), "port": str(port), "patches": str(patches)}
+    values = {"gpus": str(gpus), "data": str(data), "output": str(output),
+              "source": str(source_dir) if source_dir is not None else ".", "python": str(python),
+              "nodes": str(nodes), "port": str(port), "patches": str(patches)}
+    if images_per_iter is not None:
+        values["images_per_iter"] = str(images_per_iter)
+    return values
 
 
 def render_template(template: str, values: dict[str, str], *, quote: bool = True) -> str:
@@ -32,6 +36,9 @@ def render_template(template: str, values: dict[str, str], *, quote: bool = True
     unknown = placeholders_in(template) - PLACEHOLDERS
     if unknown:
         raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in {template!r}")
+    missing = placeholders_in(template) - values.keys()
+    if missing:
+        raise ValueError(f"placeholder {{{sorted(missing)[0]}}} has no value here, in {template!r}")
     return template.format(**{k: shlex.quote(v) if quote else v for k, v in values.items()})
 
 
@@ -40,7 +47,8 @@ def render_command_line(recipe: Recipe, *, gpus: int, data: str | Path, output: 
                         port: int = 29500, patches: str | Path | None = None) -> str:
     """The launch command as one shell line (what `bench plan` prints)."""
     values = placeholder_values(gpus=gpus, data=data, output=output, source_dir=source_dir, python=python,
-                                nodes=nodes, port=port, patches=patches or recipe_patches_dir(recipe))
+                                nodes=nodes, port=port, patches=patches or recipe_patches_dir(recipe),
+                                images_per_iter=recipe.planned_images(gpus, nodes))
     return " ".join(render_template(recipe.command, values).split())
 
 

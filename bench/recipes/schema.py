@@ -12,7 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 # Placeholders a launch command (and install steps) may use.
 # {patches} is the recipe's folder under patches/ (its diffs and the overlay files bench ships, e.g. a smoke config).
-PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches"})
+PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches", "images_per_iter"})
+# {images_per_iter}: the recipe's formula at this run's counts, for trainers whose batch setting is global
+# (detectron2's SOLVER.IMS_PER_BATCH): the command then trains exactly what bench counts. Launch commands only.
+COMMAND_ONLY = frozenset({"images_per_iter"})
 LogStream = Literal["stdout", "stderr", "file"]
 
 
@@ -136,6 +139,75 @@ class Window(Strict):
         return self
 
 
+def placeholders_in(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+
+
+_ALLOWED_FORMULA_NODES = (ast.Expression, ast.BinOp, ast.Constant, ast.Name, ast.Load, ast.Mult, ast.Add, ast.Sub,
+                          ast.FloorDiv)
+FORMULA_NAMES = ("gpus", "nodes")
+
+
+def parse_formula(formula: str) -> ast.Expression:
+    """A formula of `gpus` (all devices of all nodes) and `nodes` such as `2 * gpus`: integers, + - * // only.
+    Anything else is a ValueError that says what is wrong (never a SyntaxError or a traceback)."""
+    try:
+        tree = ast.parse(formula.strip(), mode="eval")
+    except SyntaxError:
+        raise ValueError(f"formula {formula!r} is not an expression such as '2 * gpus'") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED_FORMULA_NODES):
+            raise ValueError(f"formula {formula!r} may use only integers, gpus, nodes and + - * //")
+        if isinstance(node, ast.Constant) and (type(node.value) is not int):
+            raise ValueError(f"formula {formula!r}: {node.value!r} is not an integer")
+        if isinstance(node, ast.Name) and node.id not in FORMULA_NAMES:
+            raise ValueError(f"formula {formula!r} names {node.id!r}; only 'gpus' and 'nodes' are known")
+    return tree
+
+
+def evaluate_formula(formula: str, gpus: int, nodes: int = 1) -> int:
+    """Images per iteration (global) from the formula at `gpus` devices in all over `nodes` nodes: a positive
+    integer, or a ValueError naming the formula and the counts."""
+    tree = parse_formula(formula)
+    try:
+        value = eval(compile(tree, "<formula>", "eval"), {"__builtins__": {}}, {"gpus": gpus, "nodes": nodes})
+    except ZeroDivisionError:
+        raise ValueError(f"formula {formula!r} divides by zero at gpus={gpus}, nodes={nodes}") from None
+    if value < 1:
+        raise ValueError(f"formula {formula!r} gives {value} images per iteration at gpus={gpus}, nodes={nodes}; "
+                         "it must be at least 1")
+    return int(value)
+
+
+def devices(gpus_per_node: int, nodes: int = 1) -> int:
+    """Devices training in all: gpus == 0 is one CPU process."""
+    return max(gpus_per_node, 1) * nodes
+
+
+class AllowedCounts(Strict):
+    """The GPU and node counts a command honours, declared as data: any other is refused before anything starts
+    (a command that ignores {gpus} would otherwise be labelled with a GPU count it never used)."""
+
+    gpus: list[int] | None = None  # GPUs per node; None: any count >= 1 (0, the CPU, only where listed)
+    nodes: list[int] | None = None  # None: any count >= 1
+    why: str = ""  # shown when a count is refused
+
+    def refusal(self, gpus: int, nodes: int) -> str | None:
+        """Why (gpus, nodes) cannot be honoured, or None when it can."""
+        if self.gpus is None and gpus < 1:
+            return f"--gpus {gpus}: it runs on 1 or more GPUs" + (f" ({self.why})" if self.why else "")
+        if self.gpus is not None and gpus not in self.gpus:
+            return f"--gpus {gpus}: it runs on {_counts(self.gpus)} GPU(s) only" + (f" ({self.why})" if self.why else "")
+        if nodes < 1 or (self.nodes is not None and nodes not in self.nodes):
+            allowed = _counts(self.nodes) if self.nodes is not None else "1 or more"
+            return f"--nodes {nodes}: it runs on {allowed} node(s) only" + (f" ({self.why})" if self.why else "")
+        return None
+
+
+def _counts(values: list[int]) -> str:
+    return " or ".join(str(v) for v in values)
+
+
 class Preset(Strict):
     """A named set of overrides (e.g. `smoke`: small, short, not comparable with the published table)."""
 
@@ -145,6 +217,7 @@ class Preset(Strict):
     command: str | None = None
     env: dict[str, str] = {}
     gpus: int | None = None
+    allowed: AllowedCounts | None = None  # replaces the recipe's when given
     synthetic_data: dict[str, int | str] | None = None  # arguments of `bench data synth`, when no --data
     # A preset may run without the recipe's git checkout (e.g. the package's release from the package index, with
     # overlay files from patches/<name>/): checkout = false drops `source` and `patches`; the launch runs in the
@@ -161,25 +234,6 @@ class DeclaredSetting(Strict):
     evidence: str
 
 
-def placeholders_in(template: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
-
-
-_ALLOWED_FORMULA_NODES = (ast.Expression, ast.BinOp, ast.Constant, ast.Name, ast.Load, ast.Mult, ast.Add, ast.Sub,
-                          ast.FloorDiv)
-
-
-def evaluate_formula(formula: str, gpus: int, nodes: int = 1) -> int:
-    """Images per iteration from a formula of `gpus` such as `2 * gpus` (integers, + - * // only)."""
-    tree = ast.parse(formula, mode="eval")
-    for node in ast.walk(tree):
-        if not isinstance(node, _ALLOWED_FORMULA_NODES):
-            raise ValueError(f"formula {formula!r} may use only integers, gpus, nodes and + - * //")
-        if isinstance(node, ast.Name) and node.id not in ("gpus", "nodes"):
-            raise ValueError(f"formula {formula!r} names {node.id!r}; only 'gpus' and 'nodes' are known")
-    return int(eval(compile(tree, "<formula>", "eval"), {"__builtins__": {}}, {"gpus": gpus, "nodes": nodes}))
-
-
 class Recipe(Strict):
     name: str
     title: str
@@ -194,8 +248,9 @@ class Recipe(Strict):
     published_command: str | None = None  # the launch command exactly as published (provenance; not run)
     prepare_run: list[str] = []  # shell steps run in the launch directory before launching (link {data}, caches)
     log: LogSpec
-    images_per_iter: str = "2 * gpus"
+    images_per_iter: str = "2 * gpus"  # global images per iteration; `gpus` counts the devices of all nodes
     gpus: int = 8
+    allowed: AllowedCounts = AllowedCounts()
     window: Window = Window()
     stack: Stack
     reference: Reference | None = None
@@ -241,11 +296,37 @@ class Recipe(Strict):
             if unknown:
                 raise ValueError(f"{where}: unknown placeholder {{{sorted(unknown)[0]}}}; "
                                  f"known: {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}")
+            misplaced = placeholders_in(template) & COMMAND_ONLY
+            if misplaced and not where.endswith("command"):
+                raise ValueError(f"{where}: {{{sorted(misplaced)[0]}}} may be used only in a launch command")
         if self.cpu_preset is not None and self.cpu_preset not in self.presets:
             raise ValueError(f"cpu_preset {self.cpu_preset!r} is not among the presets ({', '.join(self.presets)})")
         if self.source is None and self.variant != "builtin":
             raise ValueError("source is required unless variant = 'builtin'")
+        self._check_declared_counts()
         return self
+
+    def _check_declared_counts(self) -> None:
+        """Each default GPU count (the recipe's, each preset's) is one its command honours, and the formula gives
+        a positive number of images there."""
+        for where, applied in [("gpus", self), *((f"presets.{k}.gpus", self.with_preset(k)) for k in self.presets)]:
+            refusal = applied.allowed.refusal(applied.gpus, 1)
+            if refusal is not None:
+                raise ValueError(f"{where} = {applied.gpus} is not among the allowed counts: {refusal}")
+            try:
+                applied.planned_images(applied.gpus)
+            except ValueError as exc:
+                raise ValueError(f"images_per_iter: {exc}") from None
+
+    def refusal(self, gpus: int, nodes: int = 1, preset: str | None = None) -> str | None:
+        """Why this recipe (with `preset` applied) cannot run on `gpus` GPUs per node and `nodes` nodes, as one
+        line naming it, or None when it can."""
+        why = self.allowed.refusal(gpus, nodes)
+        return f"{self.name}" + (f" (preset {preset})" if preset else "") + f": {why}" if why else None
+
+    def planned_images(self, gpus_per_node: int, nodes: int = 1) -> int:
+        """Global images per iteration at `gpus_per_node` GPUs (0: one CPU process) on `nodes` nodes."""
+        return self.images_for(devices(gpus_per_node, nodes), nodes)
 
     def images_for(self, gpus: int, nodes: int = 1) -> int:
         return evaluate_formula(self.images_per_iter, gpus=gpus, nodes=nodes)
@@ -264,6 +345,8 @@ class Recipe(Strict):
             update["command"] = p.command
         if p.gpus is not None:
             update["gpus"] = p.gpus
+        if p.allowed is not None:
+            update["allowed"] = p.allowed
         if not p.checkout:
             update.update(source=None, patches=[])
         if p.install is not None:

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bench.logs.types import Status
 from bench.measure.warnings import Warning_
 
-SCHEMA_VERSION = 1
+# 2: images_per_iter_source; `comparable` is no longer trusted (the table decides from the record's facts).
+SCHEMA_VERSION = 2
+
+
+def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 record read as version 2: where its images per iteration came from was not recorded."""
+    return {**data, "schema_version": 2, "images_per_iter_source": None}
+
+
+MIGRATIONS = {1: migrate_v1}  # version -> the step to the next version
 
 
 class Model(BaseModel):
@@ -56,7 +65,9 @@ class RunRecord(Model):
     title: str
     framework: str  # "detectron2 0.1.2"
     preset: str | None = None
-    comparable: bool = True  # False for smoke presets: never ranked beside the published table
+    # What the run believed at the time (its preset's flag). Kept for reading, never for ranking: the table decides
+    # comparability from the facts below (bench.report.comparability).
+    comparable: bool = True
     status: Status
     reason: str = ""
     exit_code: int | None = None
@@ -65,7 +76,7 @@ class RunRecord(Model):
     gpu_model: str | None = None  # e.g. "Tesla V100-SXM2-16GB": the table compares rows on the same model x count
     nodes: int = 1
     images_per_iter: int
-    images_per_iter_source: str | None = None
+    images_per_iter_source: str | None = None  # "log line 12: <text>" or "recipe formula 2 * gpus at gpus = 8"
     window_requested: list[int]
     log_format: str
     framework_timing: Throughput  # from the framework's own printed times
@@ -87,6 +98,21 @@ class RunRecord(Model):
     # command, environment and harness clock are unknown (see bench.records.imported).
     origin: Literal["run", "imported"] = "run"
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        """Older versions are migrated on read; a version this bench does not know is refused."""
+        if not isinstance(data, dict):
+            return data
+        version = data.get("schema_version", SCHEMA_VERSION)
+        while version in MIGRATIONS:
+            data = MIGRATIONS[version](data)
+            version = data["schema_version"]
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {version!r} is not one this bench reads (1 to {SCHEMA_VERSION}); "
+                             "a newer bench wrote it")
+        return data
 
     @property
     def throughput_img_s(self) -> float | None:

@@ -32,7 +32,8 @@ def load_record(path: Path) -> RunRecord:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise BenchError(f"{path}: field '{field}': {err['msg']}") from None
+        message = err["msg"].removeprefix("Value error, ")
+        raise BenchError(f"{path}: " + (f"field '{field}': " if field else "") + message) from None
     except json.JSONDecodeError as exc:
         raise BenchError(f"{path}: not valid JSON: {exc}") from None
 

@@ -44,7 +44,7 @@ def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_im
 
 def _images(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], out_dir: Path,
             plotted: dict[str, RunRecord]) -> dict[Path, bytes]:
-    measured, _ = select_rows(records)
+    measured, _ = select_rows(records, recipes)
     published = sorted(((r.name, r.reference.img_s, hardware_label(r.reference.gpus, r.reference.gpu_model))
                         for r in recipes if r.reference), key=lambda p: (-p[1], p[0]))
     images = {out_dir / THROUGHPUT_PNG: plots.throughput_png(measured, published)}

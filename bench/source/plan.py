@@ -21,7 +21,7 @@ def plan_steps(recipe: Recipe, *, gpus: int, data: str, output: str = "OUTPUT", 
     lines = [f"# bench plan {recipe.name} --gpus {gpus} --data {data}: {recipe.title}"]
     if gpus != recipe.gpus:
         lines.append(f"# note: the published setting is {recipe.gpus} GPUs; {gpus} GPUs give "
-                     f"{recipe.images_for(gpus)} images per iteration ({recipe.images_per_iter})")
+                     f"{recipe.planned_images(gpus)} images per iteration ({recipe.images_per_iter})")
     tree = None
     if recipe.source is not None:
         ctx = split_credentials(source or recipe.source.repo)
@@ -66,6 +66,6 @@ def plan_steps(recipe: Recipe, *, gpus: int, data: str, output: str = "OUTPUT", 
     lines += [f"export {key}={q(value)}" for key, value in render_env(recipe, **values).items()]
     log = recipe.log.stream if recipe.log.stream != "file" else f"{output}/{recipe.log.path}"
     lines.append(f"# log: {log}, format {recipe.log.format}; window iterations {recipe.window.start}-"
-                 f"{recipe.window.end}; {recipe.images_for(gpus)} images per iteration")
+                 f"{recipe.window.end}; {recipe.planned_images(gpus)} images per iteration")
     lines.append(render_command_line(recipe, **values))
     return lines
