@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bench.errors import BenchError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,3 +43,21 @@ def repo_relative(path: Path) -> str:
         return str(Path(path).resolve().relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
+
+
+def check_relative(value: str) -> str:
+    """A path a recipe or a record names relative to some root: not absolute, no `..`, no empty name, no NUL.
+    Raises ValueError (pydantic validators turn it into a field error)."""
+    parts = value.replace("\\", "/").split("/")
+    if not value or "\0" in value or value.startswith(("/", "~")) or ".." in parts:
+        raise ValueError(f"{value!r} must be a relative path inside its directory (no '..', not absolute)")
+    return value
+
+
+def inside(root: Path, path: Path | str, what: str) -> Path:
+    """`root / path` resolved (symbolic links followed); a `BenchError` naming `what` when it leaves `root`."""
+    base = Path(root).resolve()
+    target = (base / path).resolve()
+    if target != base and base not in target.parents:
+        raise BenchError(f"{what}: {str(path)!r} leaves {base}; refused")
+    return target

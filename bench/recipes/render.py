@@ -8,6 +8,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from bench.security import shell_quote
+
 from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in
 
 
@@ -32,7 +34,7 @@ def render_template(template: str, values: dict[str, str], *, quote: bool = True
     unknown = placeholders_in(template) - PLACEHOLDERS
     if unknown:
         raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in {template!r}")
-    return template.format(**{k: shlex.quote(v) if quote else v for k, v in values.items()})
+    return template.format(**{k: shell_quote(v) if quote else v for k, v in values.items()})
 
 
 def render_command_line(recipe: Recipe, *, gpus: int, data: str | Path, output: str | Path,
