@@ -61,3 +61,22 @@ def inside(root: Path, path: Path | str, what: str) -> Path:
     if target != base and base not in target.parents:
         raise BenchError(f"{what}: {str(path)!r} leaves {base}; refused")
     return target
+
+
+def output_file(path: Path, option: str) -> Path:
+    """A file an option names for bench to write: a directory (or a parent that is a file) is refused."""
+    path = Path(path)
+    if path.is_dir():
+        raise BenchError(f"{option} {path}: is a directory; name the file to write")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise BenchError(f"{option} {path}: {parent} is not a directory")
+    return path
+
+
+def output_dir(path: Path, option: str) -> Path:
+    """A directory an option names for bench to write into: an existing file (or a parent that is one) is refused."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BenchError(f"{option} {path}: is not a directory")
+    return output_file(path / "_", option).parent
