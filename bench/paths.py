@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bench.errors import BenchError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,3 +43,40 @@ def repo_relative(path: Path) -> str:
         return str(Path(path).resolve().relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
+
+
+def check_relative(value: str) -> str:
+    """A path a recipe or a record names relative to some root: not absolute, no `..`, no empty name, no NUL.
+    Raises ValueError (pydantic validators turn it into a field error)."""
+    parts = value.replace("\\", "/").split("/")
+    if not value or "\0" in value or value.startswith(("/", "~")) or ".." in parts:
+        raise ValueError(f"{value!r} must be a relative path inside its directory (no '..', not absolute)")
+    return value
+
+
+def inside(root: Path, path: Path | str, what: str) -> Path:
+    """`root / path` resolved (symbolic links followed); a `BenchError` naming `what` when it leaves `root`."""
+    base = Path(root).resolve()
+    target = (base / path).resolve()
+    if target != base and base not in target.parents:
+        raise BenchError(f"{what}: {str(path)!r} leaves {base}; refused")
+    return target
+
+
+def output_file(path: Path, option: str) -> Path:
+    """A file an option names for bench to write: a directory (or a parent that is a file) is refused."""
+    path = Path(path)
+    if path.is_dir():
+        raise BenchError(f"{option} {path}: is a directory; name the file to write")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise BenchError(f"{option} {path}: {parent} is not a directory")
+    return path
+
+
+def output_dir(path: Path, option: str) -> Path:
+    """A directory an option names for bench to write into: an existing file (or a parent that is one) is refused."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BenchError(f"{option} {path}: is not a directory")
+    return output_file(path / "_", option).parent

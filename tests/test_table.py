@@ -206,12 +206,14 @@ def test_check_exit_status(results: Path) -> None:
 
 def test_orphan_plots_removed_and_reported(results: Path) -> None:
     run_table()
-    orphan = results / "plots" / "gone.png"
-    orphan.write_bytes(PNG_MAGIC)
+    orphan = results / "plots" / "gone.png"  # a plot bench generated for a record that is gone
+    orphan.write_bytes((results / "plots" / "r01.png").read_bytes())
+    users = results / "plots" / "mine.png"  # a file bench did not generate: never reported, never removed
+    users.write_bytes(PNG_MAGIC)
     code, output = run_table("--check")
-    assert code == 1 and "gone.png" in output
+    assert code == 1 and "gone.png" in output and "mine.png" not in output
     run_table()
-    assert not orphan.exists()
+    assert not orphan.exists() and users.read_bytes() == PNG_MAGIC
 
 
 def test_out_and_runs_options(results: Path, tmp_path: Path) -> None:

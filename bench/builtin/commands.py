@@ -17,6 +17,7 @@ def synth(
 ) -> None:
     """Write a deterministic synthetic COCO-format dataset (JPEG images, instances JSON)."""
     from bench.builtin.synth import ANNOTATIONS, parse_size, synth_dataset
+    from bench.paths import output_dir
 
     try:
         width, height = parse_size(size)
@@ -24,5 +25,6 @@ def synth(
             raise ValueError("--images must be at least 1")
     except ValueError as exc:
         raise BenchError(str(exc)) from None
+    output_dir(out, "OUT")
     synth_dataset(out, images=images, width=width, height=height, seed=seed)
     typer.echo(f"wrote {images} images ({width}x{height}, seed {seed}) to {out}; annotations: {out / ANNOTATIONS}")

@@ -31,6 +31,9 @@ def stats(
 ) -> None:
     """Describe a COCO-format dataset's area distribution."""
     from bench.coco.stats import dataset_stats, format_stats
+    from bench.paths import output_file
 
+    if plot is not None:
+        output_file(plot, "--plot")
     result = dataset_stats(annotations, plot)
     typer.echo(json.dumps(result, indent=2) if as_json else format_stats(result))

@@ -44,19 +44,25 @@ def evaluate(gt_path: Path, dt_path: Path, iou_type: str = "bbox", area_rng: str
     """One summary block (the run record's `coco_eval` shape) plus the ranges and ground-truth counts."""
     if iou_type not in IOU_TYPES:
         raise BenchError(f"--iou-type {iou_type!r}: expected one of {', '.join(IOU_TYPES)}")
-    gt = load_ground_truth(gt_path, iou_type)
+    warnings: list[str] = []
+    gt = load_ground_truth(gt_path, iou_type, warnings)
     if not gt["annotations"]:
         raise BenchError(f"{gt_path}: 'annotations' is empty: nothing to evaluate against")
-    detections = load_detections(dt_path, gt, gt_path, iou_type)
+    detections = load_detections(dt_path, gt, gt_path, iou_type, warnings)
     areas = evaluated_areas(gt)
     mode, area_ranges = ranges.parse(area_rng, areas)
-    values = run_cocoeval(gt, detections, iou_type, area_ranges)
+    try:
+        values = run_cocoeval(gt, detections, iou_type, area_ranges)
+    except (AssertionError, KeyError, IndexError, TypeError, ValueError) as exc:  # what pycocotools raises
+        raise BenchError(f"{dt_path}: COCOeval could not evaluate it against {gt_path}: "
+                         f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
     block = summary.new_block(iou_type, "bench eval", area_ranges=area_ranges)
     for (kind, iou, area, max_dets, _), value in zip(summary.DETECTION_LINES, values):
         summary.add_metric(block, kind, iou, area, max_dets, value)
     block.update({"gt": str(gt_path), "dt": str(dt_path), "area_rng_mode": mode,
                   "ground_truth_per_range": ranges.counts(areas, area_ranges),
-                  "detections": len(detections), "evaluator": f"pycocotools {version('pycocotools')}"})
+                  "detections": len(detections), "evaluator": f"pycocotools {version('pycocotools')}",
+                  "warnings": warnings})
     if mode != "coco":
         block["caveat"] = ranges.COMPARABILITY_CAVEAT
     return block
@@ -83,4 +89,5 @@ def format_block(block: dict[str, Any]) -> str:
             lines.append(ranges.empty_sentence(label, rng).replace("will print", "prints"))
     if block.get("caveat"):
         lines.append(block["caveat"])
+    lines += [f"warning: {w}" for w in block.get("warnings", [])]
     return "\n".join(lines)

@@ -18,7 +18,8 @@ PERCENTILES = (0, 5, 25, 50, 75, 95, 100)
 
 def dataset_stats(path: Path, plot: Path | None = None) -> dict[str, Any]:
     """Everything `bench data stats` prints, as one JSON-ready dict; with `plot`, also the histogram PNG."""
-    gt = load_ground_truth(path)
+    warnings: list[str] = []
+    gt = load_ground_truth(path, warnings=warnings)
     areas = evaluated_areas(gt)
     annotated = {ann["image_id"] for ann in gt["annotations"]}
     coco_counts = ranges.counts(areas, ranges.COCO_RANGES)
@@ -49,6 +50,7 @@ def dataset_stats(path: Path, plot: Path | None = None) -> dict[str, Any]:
         "suggested_counts": ranges.counts(areas, suggested) if suggested else None,
         "suggested_python": ranges.python_literal(suggested) if suggested else None,
         "caveat": ranges.COMPARABILITY_CAVEAT,
+        "warnings": warnings,
     }
     if plot is not None:
         plot_histogram(plot, result, areas)
@@ -77,6 +79,7 @@ def format_stats(s: dict[str, Any]) -> str:
                      f"objects per bucket: {counts}):")
         lines.append(f"  {s['suggested_python']}")
         lines.append(f"  {s['caveat']}")
+    lines += [f"warning: {w}" for w in s.get("warnings", [])]
     if s.get("plot"):
         lines.append(f"histogram written to {s['plot']}")
     return "\n".join(lines)

@@ -63,6 +63,9 @@ def run(name: str = typer.Argument(..., help="Recipe name."), gpus: int = _GPUS,
         ) -> None:
     """Apply the manifests, follow the pod's log live, stop after the window (kubectl delete), write the record."""
     from bench.k8s.run import run_on_cluster
+    from bench.paths import output_dir
+
+    out = output_dir(out, "--out") if out is not None else None
 
     opts = _options(gpus=gpus, nodes=nodes, image=image, namespace=namespace, data_pvc=data_pvc, grace=grace,
                     run_as=run_as, operator=operator, token_secret=token_secret, token_key=token_key, preset=preset,
@@ -81,6 +84,9 @@ def collect(pod: str = typer.Argument(..., help="A finished pod (its log is the 
             ) -> None:
     """Turn a finished pod's log (`kubectl logs POD`) into a run record."""
     from bench.k8s.run import collect_pod
+    from bench.paths import output_dir
+
+    out = output_dir(out, "--out") if out is not None else None
 
     path, record = collect_pod(pod, namespace=namespace, container=container, recipe_name=recipe, window=window,
                                out=out)

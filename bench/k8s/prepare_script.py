@@ -9,11 +9,12 @@ pattern whose meaning would differ between the two is refused (express it as a d
 from __future__ import annotations
 
 import re
-import shlex
 
 from bench.errors import BenchError
-from bench.paths import patches_dir
 from bench.recipes.schema import DiffPatch, Recipe, Substitution
+from bench.security import shell_comment
+from bench.security import shell_quote as quote
+from bench.source.patches import diff_path
 
 SCRIPT_KEY = "prepare.sh"
 RUN_SCRIPT_KEY = "prepare-run.sh"
@@ -113,7 +114,7 @@ def diff_files(recipe: Recipe) -> dict[str, str]:
     files = {}
     for index, step in enumerate(recipe.patches, start=1):
         if isinstance(step, DiffPatch):
-            path = patches_dir() / step.file
+            path = diff_path(step)  # never a file outside patches/
             if not path.is_file():
                 raise BenchError(f"recipe {recipe.name!r} step {index}: no diff file {path}")
             files[configmap_key(index, step)] = path.read_text(encoding="utf-8")
@@ -134,11 +135,11 @@ def prepare_script(recipe: Recipe) -> str:
 
 def _diff_lines(index: int, step: DiffPatch) -> list[str]:
     flags = " --ignore-whitespace" if step.ignore_whitespace else ""
-    path = shlex.quote(f"{PATCH_MOUNT}/{configmap_key(index, step)}")
-    lines = [f"# step {index}: git apply {step.file}",
-             f"git apply{flags} {path} || fail 'step {index}: {step.file} does not apply'"]
+    path = quote(f"{PATCH_MOUNT}/{configmap_key(index, step)}")
+    lines = [shell_comment(f"step {index}: git apply {step.file}"),
+             f"git apply{flags} {path} || fail {quote(f'step {index}: {step.file} does not apply')}"]
     for file, blob in sorted(step.expected_blobs.items()):
-        lines.append(f"blob {index} {shlex.quote(file)} {shlex.quote(blob)}")
+        lines.append(f"blob {index} {quote(file)} {quote(blob)}")
     return lines
 
 
@@ -149,13 +150,13 @@ def _substitution_lines(recipe: str, index: int, step: Substitution) -> list[str
     if delimiter is None:
         raise BenchError(f"recipe {recipe!r} step {index}: no sed delimiter left for this pattern; use a diff")
     expression = f"s{delimiter}{ere}{delimiter}{replacement}{delimiter}g"
-    lines = [f"# step {index}: substitute {step.pattern!r} -> {step.replacement!r}"]
+    lines = [shell_comment(f"step {index}: substitute {step.pattern!r} -> {step.replacement!r}")]
     expected_files = getattr(step, "expected_files", {})
     for glob, expected in step.expected.items():
         files = str(int(expected_files[glob])) if glob in expected_files else "-"
         lines.append(f"{find_command(glob, where=f'recipe {recipe!r} step {index}')} | "
-                     f"substitute {index} {shlex.quote(glob)} {int(expected)} {shlex.quote(ere)} "
-                     f"{shlex.quote(expression)} {files}")
+                     f"substitute {index} {quote(glob)} {int(expected)} {quote(ere)} "
+                     f"{quote(expression)} {files}")
     return lines
 
 
@@ -178,7 +179,7 @@ def find_command(glob: str, *, where: str) -> str:
                          f"the in-cluster patch script cannot express it")
     root = "./" + "/".join(dirs) if dirs else "."
     depth = "" if recursive else " -maxdepth 1"
-    return (f"find {shlex.quote(root)}{depth} -name .git -prune -o -type f -name {shlex.quote(name)} -print 2>/dev/null "
+    return (f"find {quote(root)}{depth} -name .git -prune -o -type f -name {quote(name)} -print 2>/dev/null "
             f"| LC_ALL=C sort")
 
 

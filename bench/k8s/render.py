@@ -11,7 +11,6 @@ Kubeflow PyTorchJob, or, for MPI recipes, a Kubeflow MPIJob."""
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,6 +20,7 @@ from bench.errors import BenchError
 from bench.k8s import distributed, prepare_script
 from bench.recipes.render import placeholder_values, render_command, render_env
 from bench.recipes.schema import Recipe
+from bench.security import redact, shell_join, url_has_credentials
 
 WORKSPACE = "/workspace"
 SOURCE_DIR = prepare_script.SOURCE_DIR
@@ -97,18 +97,10 @@ def check_image(image: str) -> str:
 
 def check_repo_url(url: str) -> str:
     """A URL carrying credentials is refused (the message redacts it): tokens come from a Secret only."""
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]+@", url):
+    if url_has_credentials(url):
         raise BenchError(f"repository URL {redact(url)} carries credentials; put the token in a Kubernetes Secret "
                          f"and pass --token-secret NAME")
     return url
-
-
-def redact(text: str) -> str:
-    try:
-        from bench.security import redact as shared_redact  # the shared rule, once it exists
-    except ImportError:  # pragma: no cover - until bench.security lands
-        return re.sub(r"(://)[^/@\s]+@", r"\1***@", text)
-    return shared_redact(text)
 
 
 def dns_name(text: str, limit: int = 52) -> str:
@@ -390,4 +382,4 @@ def to_yaml(objects: list[dict]) -> str:
 
 
 def command_line(rendered: Rendered) -> str:
-    return redact(shlex.join(rendered.argv))
+    return redact(shell_join(rendered.argv))

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.k8s.render import Rendered, redact
+from bench.k8s.render import Rendered
 from bench.launch.base import Launcher
+from bench.security import redact
 
 STREAM = "log"
 LOG_NAME = "pod.log"

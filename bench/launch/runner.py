@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +27,11 @@ from bench.protocol.check import deviations_for
 from bench.protocol.provenance import patch_files_for, provenance_hash
 from bench.protocol.spec import CURRENT_VERSION
 from bench.recipes.loader import find_recipe, load_recipe, recipe_hash
-from bench.recipes.render import render_command, render_env
+from bench.recipes.render import render_command, render_env, render_steps
 from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
 from bench.records.schema import PatchHash, Provenance, RunRecord, Throughput
 from bench.records.store import new_run_id, save_record, utc_now_iso
+from bench.security import redact, shell_assignment, shell_join
 
 HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "ANSI_COLORS_DISABLED": "1"}
 SHELL_TOKENS = {"&&", "||", ";", "|", ">", "<", ">>", "2>&1"}
@@ -177,8 +177,9 @@ def dry_run_steps(plan: Plan) -> list[str]:
     r = plan.recipe
     steps = [f"recipe   {r.name} ({plan.recipe_path})" + (f", preset {plan.preset}" if plan.preset else "")]
     if r.source is not None:
-        steps.append(f"source   bench setup {r.name}: {plan.options.source or r.source.repo} at {r.source.commit}, "
-                     f"{len(r.patches)} patch step(s), verified")
+        source = redact(plan.options.source or r.source.repo)
+        steps.append(f"source   bench setup {r.name}: {source} at {r.source.commit}, {len(r.patches)} patch step(s), "
+                     "verified")
     else:
         steps.append("source   built in (no checkout)")
     own = plan.options.own_python or not r.install
@@ -189,11 +190,10 @@ def dry_run_steps(plan: Plan) -> list[str]:
     values = dict(gpus=plan.gpus, data=data, output="results/runs/<run-id>/output",
                   source_dir="<checkout>" if r.source else None,
                   python=sys.executable if own else "<environment python>")
-    for step in getattr(r, "prepare_run", []):
-        steps.append(f"prepare  {_fill(step, values)}")
+    steps += [f"prepare  {line}" for line in render_steps(getattr(r, "prepare_run", []), **values)]
     env = {**{k: _fill(v, values) for k, v in render_env(r).items()}, **HARNESS_ENV}
-    steps.append("launch   " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " "
-                 + shlex.join(command_for(r, **values)))
+    steps.append("launch   " + " ".join(shell_assignment(k, v) for k, v in env.items()) + " "
+                 + shell_join(command_for(r, **values)))
     where = f"{r.log.stream}" + (f" ({r.log.path} in the output directory)" if r.log.path else "")
     steps.append(f"watch    {r.log.format} log on {where}; every line stamped on the harness clock (clock.tsv)")
     a, b = plan.window
@@ -220,8 +220,7 @@ def _prepare_source(plan: Plan):
 def _run_prepare_steps(plan: Plan, values: dict, cwd: Path, env: dict, run_dir: Path) -> None:
     import subprocess
 
-    for step in getattr(plan.recipe, "prepare_run", []):
-        line = _fill(step, values)
+    for line in render_steps(getattr(plan.recipe, "prepare_run", []), **values):  # values shell-quoted
         with open(run_dir / "prepare.log", "a", encoding="utf-8") as log:
             log.write(f"$ {line}\n")
             log.flush()

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from bench.errors import RecipeError
 from bench.files import file_sha256
 from bench.paths import recipes_dir
-from bench.recipes.schema import Recipe
+from bench.recipes.schema import RECIPE_NAME, Recipe
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -21,23 +21,49 @@ else:  # pragma: no cover
 def _first_error(path: Path, exc: ValidationError) -> RecipeError:
     err = exc.errors()[0]
     field = ".".join(str(part) for part in err["loc"]) or "(top level)"
-    message = err["msg"].removeprefix("Value error, ")
+    message = " ".join(err["msg"].removeprefix("Value error, ").split())  # one line, whatever the value held
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return RecipeError(f"{path}: field '{field}': {message}{more}")
 
 
-def load_recipe(path: Path | str) -> Recipe:
-    path = Path(path)
+MAX_RECIPE_BYTES = 1 << 20  # a recipe is a page of TOML; anything far larger is not one (and is not read whole)
+
+
+def read_recipe_text(path: Path) -> str:
+    """The recipe file's text, or a one-line `RecipeError` naming the file (missing, a directory, not UTF-8)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_RECIPE_BYTES + 1)
     except FileNotFoundError:
         raise RecipeError(f"{path}: no such recipe file") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{path}: is a directory, not a recipe file") from None
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read the recipe: {exc.strerror or exc}") from None
+    if len(raw) > MAX_RECIPE_BYTES:
+        raise RecipeError(f"{path}: larger than {MAX_RECIPE_BYTES} bytes; not a recipe")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise RecipeError(f"{path}: line {line}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
+
+
+def load_recipe(path: Path | str) -> Recipe:
+    path = Path(path)
+    text = read_recipe_text(path)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise RecipeError(f"{path}: not valid TOML: nested too deeply") from None
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
         raise _first_error(path, exc) from None
+    except RecursionError:
+        raise RecipeError(f"{path}: nested too deeply to be a recipe") from None
 
 
 def recipe_files(directory: Path | None = None) -> list[Path]:
@@ -51,7 +77,7 @@ def load_all(directory: Path | None = None) -> list[Recipe]:
 def find_recipe(name: str, directory: Path | None = None) -> Recipe:
     """A recipe by name (the file `recipes/<name>.toml`), or a clear error listing the names that exist."""
     path = (directory or recipes_dir()) / f"{name}.toml"
-    if path.exists():
+    if RECIPE_NAME.fullmatch(name) and path.is_file():  # a name, never a path that leaves recipes/
         recipe = load_recipe(path)
         if recipe.name != name:
             raise RecipeError(f"{path}: field 'name': is {recipe.name!r} but the file is named {name!r}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from bench.security import shell_quote
+
 from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in
 
 
@@ -39,7 +41,7 @@ def render_template(template: str, values: dict[str, str], *, quote: bool = True
     missing = placeholders_in(template) - values.keys()
     if missing:
         raise ValueError(f"placeholder {{{sorted(missing)[0]}}} has no value here, in {template!r}")
-    return template.format(**{k: shlex.quote(v) if quote else v for k, v in values.items()})
+    return template.format(**{k: shell_quote(v) if quote else v for k, v in values.items()})
 
 
 def render_command_line(recipe: Recipe, *, gpus: int, data: str | Path, output: str | Path,

@@ -9,7 +9,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bench.paths import check_relative
+from bench.security import ENV_NAME, url_has_credentials
+
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+BLOB_PREFIX = re.compile(r"[0-9a-fA-F]{4,40}")
 # Placeholders a launch command (and install steps) may use.
 # {patches} is the recipe's folder under patches/ (its diffs and the overlay files bench ships, e.g. a smoke config).
 PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches", "images_per_iter"})
@@ -46,9 +51,19 @@ class Source(Strict):
     @field_validator("repo")
     @classmethod
     def _no_credentials(cls, value: str) -> str:
-        if re.match(r"^[a-z+]+://[^/@]+@", value):
+        if url_has_credentials(value):
             raise ValueError("must not carry credentials; name an environment variable in token_env instead")
         return value
+
+    @field_validator("subdir")
+    @classmethod
+    def _subdir_inside(cls, value: str) -> str:
+        return check_relative(value) if value else value
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return _env_name(value) if value is not None else value
 
 
 class DiffPatch(Strict):
@@ -59,6 +74,20 @@ class DiffPatch(Strict):
     ignore_whitespace: bool = False  # whitespace-tolerant apply, only where declared
     expected_blobs: dict[str, str] = {}  # path -> git blob SHA (prefix) the patched file must have
     why: str = ""
+
+    @field_validator("file")
+    @classmethod
+    def _file_inside(cls, value: str) -> str:
+        return check_relative(value)
+
+    @field_validator("expected_blobs")
+    @classmethod
+    def _blobs(cls, value: dict[str, str]) -> dict[str, str]:
+        for path, blob in value.items():
+            check_relative(path)
+            if not BLOB_PREFIX.fullmatch(blob):
+                raise ValueError(f"{path}: blob {blob!r} must be 4 to 40 hex digits")
+        return value
 
 
 class Substitution(Strict):
@@ -78,12 +107,21 @@ class Substitution(Strict):
         extra = set(self.expected_files) - set(self.expected)
         if extra:
             raise ValueError(f"expected_files: glob {sorted(extra)[0]!r} is not among the globs of 'expected'")
+        for glob in self.expected:
+            check_relative(glob)
+        try:  # the replacement template is checked against the pattern's groups before any file is read
+            re.compile(self.pattern).sub(self.replacement, "")
+        except (re.error, IndexError) as exc:
+            raise ValueError(f"replacement {self.replacement!r}: {exc}") from None
         return self
 
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        re.compile(value)
+        try:
+            re.compile(value)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise ValueError(f"pattern {value!r} is not a valid regular expression: {exc}") from None
         return value
 
 
@@ -99,6 +137,8 @@ class LogSpec(Strict):
     def _path_for_file(self) -> LogSpec:
         if (self.stream == "file") != (self.path is not None):
             raise ValueError("a path is needed exactly when stream = 'file'")
+        if self.path is not None:
+            check_relative(self.path)
         return self
 
 
@@ -117,6 +157,11 @@ class Stack(Strict):
         if "@sha256:" not in value and (":" not in value.rsplit("/", 1)[-1] or value.endswith(":latest")):
             raise ValueError(f"image {value!r} must be pinned to a tag other than latest, or a digest")
         return value
+
+    @field_validator("dockerfile")
+    @classmethod
+    def _dockerfile_inside(cls, value: str | None) -> str | None:
+        return check_relative(value) if value is not None else value
 
 
 class Reference(Strict):
@@ -226,12 +271,29 @@ class Preset(Strict):
     install: list[str] | None = None
     prepare_run: list[str] | None = None
 
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        return _env_names(value)
+
 
 class DeclaredSetting(Strict):
     """The effective value of a protocol setting at the pinned commit, with its evidence."""
 
     value: str | int | float | bool | list[int] | list[str]
     evidence: str
+
+
+def _env_name(name: str) -> str:
+    if not ENV_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+    return name
+
+
+def _env_names(env: dict[str, str]) -> dict[str, str]:
+    for name in env:
+        _env_name(name)
+    return env
 
 
 class Recipe(Strict):
@@ -262,9 +324,14 @@ class Recipe(Strict):
     @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9][a-z0-9_-]*$", value):
+        if not RECIPE_NAME.fullmatch(value):
             raise ValueError(f"must be lower-case letters, digits, '-' or '_', got {value!r}")
         return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        return _env_names(value)
 
     @field_validator("images_per_iter")
     @classmethod

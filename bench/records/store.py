@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,30 +13,55 @@ from bench.files import write_atomic
 from bench.errors import BenchError
 from bench.paths import runs_dir
 from bench.records.schema import RunRecord
+from bench.security import redact
 
 RECORD_NAME = "record.json"
+MAX_RECORD_BYTES = 64 << 20  # a record holds a per-iteration series and a log tail: megabytes, never more
+# A run id names a directory under results/runs and a plot under results/plots: one plain name, never a path.
+RUN_ID = re.compile(r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,199}")
 
 
 def save_record(record: RunRecord, directory: Path) -> Path:
+    """Write the record atomically, with every credential in it redacted (a URL's user-info, tokens)."""
     path = directory / RECORD_NAME
-    write_atomic(path, record.model_dump_json(indent=2) + "\n")
+    write_atomic(path, redact(record.model_dump_json(indent=2)) + "\n")
     return path
+
+
+def _read_record_text(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_RECORD_BYTES + 1)
+    except FileNotFoundError:
+        raise BenchError(f"{path}: no such record") from None
+    except OSError as exc:
+        raise BenchError(f"{path}: cannot read the record: {exc.strerror or exc}") from None
+    if len(raw) > MAX_RECORD_BYTES:
+        raise BenchError(f"{path}: larger than {MAX_RECORD_BYTES} bytes; not a run record")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise BenchError(f"{path}: line {line}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
 
 
 def load_record(path: Path) -> RunRecord:
     if path.is_dir():
         path = path / RECORD_NAME
+    text = _read_record_text(path)
     try:
-        return RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BenchError(f"{path}: no such record") from None
+        record = RunRecord.model_validate_json(text)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
+        message = " ".join(str(err["msg"]).removeprefix("Value error, ").split())
         raise BenchError(f"{path}: " + (f"field '{field}': " if field else "") + message) from None
-    except json.JSONDecodeError as exc:
-        raise BenchError(f"{path}: not valid JSON: {exc}") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise BenchError(f"{path}: not valid JSON: {' '.join(str(exc).split())}") from None
+    if not RUN_ID.fullmatch(record.run_id):
+        raise BenchError(f"{path}: field 'run_id': {record.run_id[:80]!r} is not a plain name "
+                         "(one path component, no '/', not starting with '.'); refused")
+    return record
 
 
 def load_records(directory: Path | None = None) -> list[tuple[Path, RunRecord]]:

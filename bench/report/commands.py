@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from bench.errors import BenchError
-from bench.paths import results_dir, runs_dir
+from bench.paths import output_file, results_dir, runs_dir
 
 
 def table(
@@ -21,7 +21,7 @@ def table(
     from bench.report.generate import build, out_of_date, write
 
     runs = runs or runs_dir()
-    out = out or results_dir() / "README.md"
+    out = output_file(out, "--out") if out is not None else results_dir() / "README.md"
     if not runs.is_dir() and runs != runs_dir():
         raise BenchError(f"--runs {runs}: no such directory")
     if check:

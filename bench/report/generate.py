@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.errors import BenchError
 from bench.recipes import Recipe, load_all
 from bench.records.schema import RunRecord
 from bench.files import write_atomic
@@ -36,7 +37,7 @@ def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_im
     plotted = {r.run_id: r for _, r in records if r.series}
     text = render(records, recipes, out_dir, set(plotted), THROUGHPUT_PNG)
     outputs = Outputs(readme, text)
-    outputs.image_paths = [out_dir / THROUGHPUT_PNG] + [out_dir / PLOTS_DIR / f"{rid}.png" for rid in sorted(plotted)]
+    outputs.image_paths = [out_dir / THROUGHPUT_PNG] + [_plot_path(out_dir, rid) for rid in sorted(plotted)]
     if with_images:
         outputs.images = _images(records, recipes, out_dir, plotted)
     return outputs
@@ -49,8 +50,16 @@ def _images(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], out_di
                         for r in recipes if r.reference), key=lambda p: (-p[1], p[0]))
     images = {out_dir / THROUGHPUT_PNG: plots.throughput_png(measured, published)}
     for run_id in sorted(plotted):
-        images[out_dir / PLOTS_DIR / f"{run_id}.png"] = plots.timeline_png(plotted[run_id])
+        images[_plot_path(out_dir, run_id)] = plots.timeline_png(plotted[run_id])
     return images
+
+
+def _plot_path(out_dir: Path, run_id: str) -> Path:
+    """plots/<run-id>.png; a run id that would place it anywhere else is refused (records are input too)."""
+    path = out_dir / PLOTS_DIR / f"{run_id}.png"
+    if path.parent != out_dir / PLOTS_DIR or ".." in path.parts:
+        raise BenchError(f"run id {run_id!r}: not a plain name; its plot would leave {out_dir / PLOTS_DIR}")
+    return path
 
 
 def write(outputs: Outputs) -> list[Path]:
@@ -82,6 +91,11 @@ def out_of_date(outputs: Outputs) -> list[str]:
 
 
 def _orphans(outputs: Outputs) -> list[Path]:
+    """Plots bench generated for records that are gone. A file bench did not write (no `bench table` entry in
+    its PNG metadata, or not a PNG) is never one, whatever its name."""
     directory = outputs.readme.parent / PLOTS_DIR
     expected = set(outputs.image_paths)
-    return [p for p in sorted(directory.glob("*.png")) if p not in expected] if directory.is_dir() else []
+    if not directory.is_dir():
+        return []
+    return [p for p in sorted(directory.glob("*.png"))
+            if p not in expected and p.is_file() and not p.is_symlink() and plots.generated_by_bench(p)]

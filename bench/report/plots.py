@@ -5,8 +5,9 @@
 * `plots/<run-id>.png`: seconds per iteration against iteration for every record with a series, the measured
   window shaded. They live beside the generated README (not in the run directories), so that `bench table`
   writes only generated files and a run directory keeps exactly what the run wrote.
-Same inputs -> same bytes on one matplotlib installation: default style, fixed size and dpi, no metadata
-(matplotlib's PNG writer embeds no date; the "Software" entry is removed).
+Same inputs -> same bytes on one matplotlib installation: default style, fixed size and dpi, one fixed metadata
+entry (matplotlib's PNG writer embeds no date; "Software" is removed; "Generator: bench table", without a version,
+is added): that entry is how `bench table` knows a PNG in plots/ is one it generated, the only kind it removes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from bench.records.schema import RunRecord  # noqa: E402
 from bench.report.table import Row, hardware_label  # noqa: E402
 
 DPI = 100
-PNG_METADATA = {"Software": None}
+GENERATOR = ("Generator", "bench table")  # the PNG text entry that marks a plot `bench table` made
+PNG_METADATA = {"Software": None, GENERATOR[0]: GENERATOR[1]}
 MEASURED, PUBLISHED, SMOKE = "#1f77b4", "#bbbbbb", "#ff7f0e"
 
 
@@ -31,6 +33,17 @@ def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata=PNG_METADATA)
     return buffer.getvalue()
+
+
+def generated_by_bench(path) -> bool:
+    """True when the PNG at `path` carries the entry `bench table` writes into every plot it makes."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.text.get(GENERATOR[0]) == GENERATOR[1]
+    except (OSError, UnidentifiedImageError, ValueError):
+        return False
 
 
 def _style():

@@ -11,10 +11,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from bench.errors import BenchError
-from bench.security import redact
+from bench.security import redact, split_url_credentials
 
 # The askpass helper holds no secret: it prints the value of an environment variable git's child inherits.
 _ASKPASS = """#!/bin/sh
@@ -42,15 +41,7 @@ class GitContext:
 def split_credentials(url: str, token: str | None = None) -> GitContext:
     """A `GitContext` for `url`: user-info in the URL is moved out of it; `token` (from recipe.source.token_env)
     becomes the password when the URL carries none."""
-    username = password = None
-    parts = urlsplit(url)
-    if parts.scheme and "@" in parts.netloc:
-        userinfo, host = parts.netloc.rsplit("@", 1)
-        user, _, pw = userinfo.partition(":")
-        username, password = unquote(user) or None, unquote(pw) or None
-        if password is None:  # https://TOKEN@host: the token alone
-            username, password = None, username
-        url = urlunsplit(parts._replace(netloc=host))
+    url, username, password = split_url_credentials(url)
     return GitContext(url=url, username=username, password=password or token)
 
 

@@ -15,8 +15,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import PatchError
-from bench.paths import patches_dir
+from pydantic import ValidationError
+
+from bench.errors import BenchError, PatchError
+from bench.paths import check_relative, inside, patches_dir
 from bench.recipes.schema import DiffPatch, PatchStep, Substitution
 from bench.source.git import git
 
@@ -40,10 +42,19 @@ def step_name(step: PatchStep) -> str:
     return f"s/{step.pattern}/{step.replacement}/ in {', '.join(step.expected)}"
 
 
+def diff_path(step: DiffPatch, patches: Path | None = None) -> Path:
+    """The diff file of a step, resolved; a path that leaves the patches directory is refused."""
+    root = patches or patches_dir()
+    try:
+        return inside(root, step.file, "patch file")
+    except BenchError as exc:
+        raise PatchError(str(exc)) from None
+
+
 def step_hash(step: PatchStep, patches: Path | None = None) -> str:
     """sha256 of what the step does: the diff file's bytes (plus its apply options), or the substitution's fields."""
     if isinstance(step, DiffPatch):
-        path = (patches or patches_dir()) / step.file
+        path = diff_path(step, patches)
         try:
             content = path.read_bytes()
         except FileNotFoundError:
@@ -55,7 +66,7 @@ def step_hash(step: PatchStep, patches: Path | None = None) -> str:
 
 
 def apply_diff(tree: Path, step: DiffPatch, *, number: int, recipe: str, patches: Path | None = None) -> StepResult:
-    path = (patches or patches_dir()) / step.file
+    path = diff_path(step, patches)
     where = f"{recipe}: patch step {number} (diff {step.file})"
     options = ["--whitespace=nowarn"] + (["--ignore-whitespace"] if step.ignore_whitespace else [])
     digest = step_hash(step, patches)
@@ -66,7 +77,7 @@ def apply_diff(tree: Path, step: DiffPatch, *, number: int, recipe: str, patches
     git(["apply", *options, str(path)], cwd=tree, what=f"{where}: git apply")
     blobs = {}
     for file, expected in step.expected_blobs.items():
-        target = tree / file
+        target = inside(tree, file, f"{where}: expected_blobs")
         if not target.is_file():
             raise PatchError(f"{where}: {file} does not exist after the patch (expected blob {expected})")
         blob = git(["hash-object", "--", file], cwd=tree).stdout.strip()
@@ -76,22 +87,38 @@ def apply_diff(tree: Path, step: DiffPatch, *, number: int, recipe: str, patches
     return StepResult(number, "diff", step.file, digest, {"blobs": blobs} if blobs else {})
 
 
-def _files_for(tree: Path, pattern: str) -> list[Path]:
-    return sorted(p for p in tree.glob(pattern) if p.is_file() and not p.is_symlink()
-                  and ".git" not in p.relative_to(tree).parts)
+def _files_for(tree: Path, pattern: str, where: str) -> list[Path]:
+    """The regular files `pattern` matches inside `tree`; a glob that reaches outside it (`../*.py`, an absolute
+    path, a directory that is a link out of the tree) is refused before anything is read."""
+    try:
+        check_relative(pattern)
+        matches = [p for p in tree.glob(pattern) if p.is_file() and not p.is_symlink()]
+    except (ValueError, NotImplementedError) as exc:
+        raise PatchError(f"{where}: glob {pattern!r}: {exc}") from None
+    for path in matches:
+        inside(tree, path.relative_to(tree), f"{where}: glob {pattern!r}")
+    return sorted(p for p in matches if ".git" not in p.relative_to(tree).parts)
 
 
-def plan_substitution(tree: Path, step: Substitution) -> tuple[dict[Path, tuple[int, str]], dict[str, dict]]:
+def plan_substitution(tree: Path, step: Substitution, where: str = "substitution"
+                      ) -> tuple[dict[Path, tuple[int, str]], dict[str, dict]]:
     """What the substitution would do, without writing: new text per changed file, and counts per glob."""
-    regex = re.compile(step.pattern)
+    try:
+        regex = re.compile(step.pattern)
+    except re.error as exc:
+        raise PatchError(f"{where}: pattern {step.pattern!r} is not a valid regular expression: {exc}") from None
+    tree = tree.resolve()
     changes: dict[Path, tuple[int, str]] = {}
     per_glob: dict[str, dict] = {}
     for pattern in step.expected:
         total, files = 0, {}
-        for path in _files_for(tree, pattern):
+        for path in _files_for(tree, pattern, where):
             if path not in changes:
                 text = path.read_bytes().decode("utf-8", errors="surrogateescape")
-                new_text, count = regex.subn(step.replacement, text)
+                try:
+                    new_text, count = regex.subn(step.replacement, text)
+                except (re.error, IndexError) as exc:
+                    raise PatchError(f"{where}: replacement {step.replacement!r}: {exc}") from None
                 changes[path] = (count, new_text)
             count = changes[path][0]
             if count:
@@ -103,7 +130,7 @@ def plan_substitution(tree: Path, step: Substitution) -> tuple[dict[Path, tuple[
 
 def apply_substitution(tree: Path, step: Substitution, *, number: int, recipe: str) -> StepResult:
     where = f"{recipe}: patch step {number} (substitute {step.pattern!r} -> {step.replacement!r})"
-    changes, per_glob = plan_substitution(tree, step)
+    changes, per_glob = plan_substitution(tree, step, where)
     for pattern, expected in step.expected.items():
         found = per_glob[pattern]
         expected_files = step.expected_files.get(pattern)
@@ -138,11 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     def pairs(items: list[str]) -> dict[str, int]:
         return {k: int(v) for k, v in (item.rsplit("=", 1) for item in items)}
 
-    step = Substitution(kind="substitute", pattern=args.pattern, replacement=args.replacement,
-                        expected=pairs(args.expect), expected_files=pairs(args.expect_files))
     try:
+        step = Substitution(kind="substitute", pattern=args.pattern, replacement=args.replacement,
+                            expected=pairs(args.expect), expected_files=pairs(args.expect_files))
         result = apply_substitution(Path(args.tree), step, number=1, recipe="(command line)")
-    except PatchError as exc:
+    except ValidationError as exc:
+        print(f"error: {' '.join(exc.errors()[0]['msg'].split())}", file=sys.stderr)
+        return 2
+    except (BenchError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for pattern, found in result.detail["globs"].items():
