@@ -37,7 +37,7 @@ def hostile_recipe(tmp: Path, hostile_args: str, *, window: tuple[int, int] = WI
 def start_bench(tmp: Path, recipe: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress",
                              "--grace", GRACE, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "BENCH_RESULTS": str(tmp / "results")})
+                            env={**os.environ, "BENCH_RESULTS": str(tmp / "results"), "PYTHONFAULTHANDLER": "1"})
 
 
 def finish(bench: subprocess.Popen, timeout: float = 20) -> tuple[int, str]:
@@ -45,9 +45,9 @@ def finish(bench: subprocess.Popen, timeout: float = 20) -> tuple[int, str]:
     try:
         out, err = bench.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        bench.kill()
-        bench.communicate()
-        pytest.fail(f"bench run did not end within {timeout} s")
+        bench.send_signal(signal.SIGABRT)  # with PYTHONFAULTHANDLER: where each of bench's threads was waiting
+        out, err = bench.communicate()
+        pytest.fail(f"bench run did not end within {timeout} s:\n{err[-3000:]}")
     return bench.returncode, out + err
 
 
