@@ -170,3 +170,103 @@ def test_a_malformed_progress_line_mid_run_is_skipped(tmp) -> None:
     stdout_log = next((tmp / "results" / "runs").glob("*/stdout.log")).read_text()
     assert "time: 1.2.3" in stdout_log  # the log is kept as printed
     assert survivors(the_pids(tmp)) == []
+
+
+def test_a_second_ctrl_c_cuts_the_grace_period_short(tmp) -> None:
+    """The trainer and its daemon ignore SIGTERM; with a 60 s grace, the second Ctrl-C means SIGKILL now."""
+    recipe = hostile_recipe(tmp, "--daemon pipe", window=(20, 50_000))
+    bench = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress",
+                              "--grace", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "BENCH_RESULTS": str(tmp / "results")})
+    wait_for(lambda: progress_lines(tmp) >= 2)
+    bench.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    started = time.monotonic()
+    bench.send_signal(signal.SIGINT)
+    code, output = finish(bench)
+    assert time.monotonic() - started < 15, "the second Ctrl-C did not cut the 60 s grace period short"
+    assert code == 130, output
+    assert the_record(tmp)["status"] == "interrupted"
+    assert survivors(the_pids(tmp)) == []
+
+
+def test_an_internal_error_of_bench_after_the_launch_still_writes_a_record(tmp, monkeypatch) -> None:
+    """An exception in bench's own code (here: the window arithmetic) stops the run, writes a record that says
+    so, and reaches the user as one BenchError line."""
+    import bench.launch.runner as runner
+    from bench.errors import BenchError
+
+    measure = runner.measure
+
+    def broken_measure(parser, *args, **kwargs):
+        if parser.records:  # the measured run (the record prepared before the launch has none)
+            raise ZeroDivisionError("a bug in bench")
+        return measure(parser, *args, **kwargs)
+
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp / "results"))
+    plan = runner.resolve(*runner.load(None, hostile_recipe(tmp, "--daemon redirect --sleeper")),
+                          runner.RunOptions(progress=False, grace=0.3))
+    monkeypatch.setattr(runner, "measure", broken_measure)
+    with pytest.raises(BenchError) as error:
+        runner.execute(plan)
+    assert "\n" not in str(error.value) and "ZeroDivisionError: a bug in bench" in str(error.value)
+    record = the_record(tmp)
+    assert record["status"] == "failed"
+    assert record["extra"]["harness"]["stop_reason"] == "bench-error"
+    assert "internal error of bench" in record["reason"]
+    run_dir = next((tmp / "results" / "runs").glob("*"))
+    assert "ZeroDivisionError" in (run_dir / "bench-error.log").read_text()
+    assert not (run_dir / ".record.fallback.json").exists()
+    assert survivors(the_pids(tmp)) == []
+
+
+def test_the_trainer_dies_with_its_supervisor(tmp) -> None:
+    """PR_SET_PDEATHSIG: even the supervisor's own death (SIGKILL, no cleanup) takes the trainer with it."""
+    from bench.launch.local import LocalLauncher
+
+    launcher = LocalLauncher([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+                             cwd=tmp, env=dict(os.environ), run_dir=tmp)
+    launcher.start()
+    assert launcher.containment == "subreaper"
+    trainer = launcher.pgid
+    launcher.supervisor.kill()
+    assert survivors([trainer]) == []
+    assert launcher.wait(10) is not None  # the launcher notices: the run has ended
+    launcher.close()
+    launcher.release()
+
+
+def test_without_a_subreaper_the_record_says_what_is_contained(monkeypatch) -> None:
+    from bench.launch import supervisor
+
+    monkeypatch.setattr(supervisor, "LIBC", None)
+    assert supervisor.containment().startswith("process-group-only(")
+
+
+def test_a_parser_exception_is_counted_and_skipped(tmp) -> None:
+    """Whatever a parser raises on one line, the live run goes on (and the record counts the line)."""
+    from bench.launch.local import LocalLauncher
+    from bench.launch.watch import Watcher
+    from bench.logs.registry import new_parser
+
+    class Fragile:
+        def __init__(self) -> None:
+            self.inner = new_parser("torchvision")
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def feed(self, raw: str):
+            if "boom" in raw:
+                self.inner.line_no += 1
+                raise ValueError("cannot read this")
+            return self.inner.feed(raw)
+
+    launcher = LocalLauncher([sys.executable, "-c", "print('boom'); print('boom'); print('fine')"], cwd=tmp,
+                             env=dict(os.environ), run_dir=tmp)
+    launcher.start()
+    result = Watcher(launcher, Fragile(), stream="stdout", window=(20, 40), images_per_iter=2, grace=0.3).run()
+    launcher.release()
+    assert result.stop_reason == "exited" and result.exit_code == 0
+    assert result.unparsed_lines == 2
+    assert result.first_unparsed == "line 1: ValueError: cannot read this"
