@@ -183,7 +183,7 @@ def dry_run_steps(plan: Plan) -> list[str]:
     where = f"{r.log.stream}" + (f" ({r.log.path} in the output directory)" if r.log.path else "")
     steps.append(f"watch    {r.log.format} log on {where}; every line stamped on the harness clock (clock.tsv)")
     a, b = plan.window
-    steps.append(f"stop     after iteration {b} (+1 progress line): SIGTERM to the process group, "
+    steps.append(f"stop     after iteration {b} (+1 progress line): SIGTERM to every process of the run, "
                  f"{plan.options.grace:g} s grace, SIGKILL" + (f"; --timeout {plan.options.timeout:g} s"
                                                                if plan.options.timeout else ""))
     steps.append(f"measure  window {a}:{b}, {plan.images_per_iter} images/iteration on {plan.gpus} GPU(s); "
