@@ -270,3 +270,15 @@ def test_a_parser_exception_is_counted_and_skipped(tmp) -> None:
     assert result.stop_reason == "exited" and result.exit_code == 0
     assert result.unparsed_lines == 2
     assert result.first_unparsed == "line 1: ValueError: cannot read this"
+
+
+def test_an_environment_the_system_refuses_is_a_failed_launch_not_a_traceback(tmp) -> None:
+    """execve refuses a variable name with '=' (a recipe `env` key): the launch fails with a reason, like a
+    missing command, and the runner records it as `failed`."""
+    from bench.launch.local import LocalLauncher
+
+    launcher = LocalLauncher([sys.executable, "-c", "pass"], cwd=tmp, env={**os.environ, "A=B": "1"}, run_dir=tmp)
+    with pytest.raises(OSError, match="environment variable"):
+        launcher.start()
+    launcher.close()
+    launcher.release()
