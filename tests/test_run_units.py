@@ -36,6 +36,7 @@ def test_capture_is_byte_exact_with_a_clock_row_per_line(tmp_path: Path) -> None
     seen = list(line for line in launcher.lines() if line is not None)
     assert launcher.wait(5) == 0
     launcher.close()
+    launcher.release()
     assert (tmp_path / "stdout.log").read_bytes() == (b"plain\ncrlf\r\nbar 1\rbar 2\rbar 3\n\xff\xfe bytes\n"
                                                       b"last without newline")
     assert (tmp_path / "stderr.log").read_bytes() == b"to stderr\n"

@@ -13,12 +13,15 @@ import signal
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 CLOCK_NAME = "clock.tsv"  # the sidecar: one row per captured line, "stream<TAB>line_no<TAB>monotonic seconds"
+KILL_WAIT_S = 5.0  # after SIGKILL: how long to keep killing (a process forked meanwhile) before giving up
+KILL_REPEAT_S = 0.2
+DRAIN_S = 1.0  # after the run's processes are gone: how long its captured output may still take to arrive
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,28 @@ def read_clock(path: Path, stream: str) -> dict[int, float]:
     return arrival
 
 
+def never() -> bool:
+    return False
+
+
+def escalate(signal_all: Callable[[int], None], alive: Callable[[], bool], grace: float,
+             cut_short: Callable[[], bool] = never) -> None:
+    """SIGTERM to every process, up to `grace` seconds to end (less if `cut_short()` turns true: a second Ctrl-C),
+    then SIGKILL, repeated until none is left or KILL_WAIT_S passed. Every wait here is bounded."""
+    if not alive():
+        return
+    signal_all(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while alive() and time.monotonic() < deadline and not cut_short():
+        time.sleep(0.02)
+    deadline, next_kill = time.monotonic() + KILL_WAIT_S, 0.0
+    while alive() and time.monotonic() < deadline:
+        if time.monotonic() >= next_kill:  # again every KILL_REPEAT_S: a process forked meanwhile dies too
+            signal_all(signal.SIGKILL)
+            next_kill = time.monotonic() + KILL_REPEAT_S
+        time.sleep(0.02)
+
+
 class Launcher(ABC):
     """Generic over where the run executes. Subclasses implement `start`, `poll`, `_signal_all`, `_alive`."""
 
@@ -75,6 +100,7 @@ class Launcher(ABC):
         self._lock = threading.Lock()
         self.started_at: float | None = None  # monotonic
         self.stopped_by_harness = False
+        self.drain_deadline: float | None = None  # once the processes are gone: when to stop reading
 
     # -- what a subclass provides --------------------------------------------------------------
     @abstractmethod
@@ -129,11 +155,14 @@ class Launcher(ABC):
 
     def lines(self, heartbeat: float = 0.2) -> Iterator[Line | None]:
         """Every captured line in arrival order; `None` after `heartbeat` seconds without one. Ends when
-        every stream has ended (the run's processes are gone and the captures drained)."""
+        every stream has ended (the run's processes are gone and the captures drained), or DRAIN_S after the
+        processes were stopped: a process that escaped with a copy of the pipe cannot hold the watcher."""
         while True:
             with self._lock:
                 if not self._open_streams and self._queue.empty():
                     return
+            if self.drain_deadline is not None and time.monotonic() > self.drain_deadline:
+                return
             try:
                 item = self._queue.get(timeout=heartbeat)
             except queue.Empty:
@@ -145,28 +174,24 @@ class Launcher(ABC):
                 continue
             yield item
 
-    def stop(self, grace: float = 10.0) -> int | None:
+    def stop(self, grace: float = 10.0, cut_short: Callable[[], bool] = never) -> int | None:
         """The harness ends the run: SIGTERM to every process of it, `grace` seconds to finish, then SIGKILL.
         Returns the main process's exit code."""
         self.stopped_by_harness = True
-        return self.terminate(grace)
+        return self.terminate(grace, cut_short)
 
-    def terminate(self, grace: float = 10.0) -> int | None:
+    def terminate(self, grace: float = 10.0, cut_short: Callable[[], bool] = never) -> int | None:
         """Make sure no process of the run is left (also after the main process ended on its own)."""
-        if self._alive():
-            self._signal_all(signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while self._alive() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if self._alive():
-                self._signal_all(signal.SIGKILL)
-                deadline = time.monotonic() + 5.0
-                while self._alive() and time.monotonic() < deadline:
-                    time.sleep(0.02)
-        return self._reap(timeout=5.0)
+        escalate(self._signal_all, self._alive, grace, cut_short)
+        if self.drain_deadline is None:
+            self.drain_deadline = time.monotonic() + DRAIN_S
+        return self._reap(timeout=KILL_WAIT_S)
 
     def wait(self, timeout: float | None = None) -> int | None:
         return self._reap(timeout=timeout if timeout is not None else 1e9)
 
     def close(self) -> None:
         self.clock.close()
+
+    def release(self) -> None:
+        """The run's record is written: whatever still watches over the run (a supervisor) may go."""

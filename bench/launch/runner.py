@@ -14,6 +14,7 @@ from pathlib import Path
 from bench import __version__
 from bench.errors import BenchError
 from bench.launch.batch import PlannedBatch, formula_source, log_source
+from bench.files import write_atomic
 from bench.launch.local import LocalLauncher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
@@ -30,11 +31,12 @@ from bench.recipes.loader import find_recipe, load_recipe, recipe_hash
 from bench.recipes.render import render_command, render_env, render_steps
 from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
 from bench.records.schema import PatchHash, Provenance, RunRecord, Throughput
-from bench.records.store import new_run_id, save_record, utc_now_iso
+from bench.records.store import RECORD_NAME, new_run_id, save_record, utc_now_iso
 from bench.security import redact, shell_assignment, shell_join
 
 HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "ANSI_COLORS_DISABLED": "1"}
 SHELL_TOKENS = {"&&", "||", ";", "|", ">", "<", ">>", "2>&1"}
+FALLBACK_NAME = ".record.fallback.json"  # the record bench's supervisor installs if bench dies mid-run
 
 
 @dataclass
@@ -197,7 +199,7 @@ def dry_run_steps(plan: Plan) -> list[str]:
     where = f"{r.log.stream}" + (f" ({r.log.path} in the output directory)" if r.log.path else "")
     steps.append(f"watch    {r.log.format} log on {where}; every line stamped on the harness clock (clock.tsv)")
     a, b = plan.window
-    steps.append(f"stop     after iteration {b} (+1 progress line): SIGTERM to the process group, "
+    steps.append(f"stop     after iteration {b} (+1 progress line): SIGTERM to every process of the run, "
                  f"{plan.options.grace:g} s grace, SIGKILL" + (f"; --timeout {plan.options.timeout:g} s"
                                                                if plan.options.timeout else ""))
     steps.append(f"measure  window {a}:{b}, {plan.images_per_iter} images/iteration on {plan.gpus} GPU(s); "
@@ -272,12 +274,32 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
 
 def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: dict,
                        prepared, environment, fingerprint, stop_request: StopRequest | None, data: Path | None):
+    """Launch, watch, record. Every ending writes a record: bench's supervisor installs the fallback one if bench
+    is killed, and an internal error of bench after the launch writes one saying so (then is shown in one line)."""
+    recipe = plan.recipe
+    log_file = run_dir / "output" / recipe.log.path if recipe.log.stream == "file" else None
+    fallback = provisional_record(plan, run_id, command, prepared, environment, data)
+    fallback_path = run_dir / FALLBACK_NAME
+    write_atomic(fallback_path, fallback.model_dump_json(indent=2) + "\n")
+    launcher = LocalLauncher(command, cwd=cwd, env=env, run_dir=run_dir, log_file=log_file, grace=plan.options.grace,
+                             record=run_dir / RECORD_NAME, fallback_record=fallback_path)
+    try:
+        record = _watch_and_build(plan, run_id, command, launcher, prepared, environment, fingerprint,
+                                  stop_request or StopRequest(), data)
+        save_record(record, run_dir)
+    except Exception as exc:
+        launcher.stop(plan.options.grace)  # (the watcher stops the run itself when the error is in it)
+        raise _record_internal_error(fallback, run_dir, exc) from None
+    finally:
+        launcher.release()
+        fallback_path.unlink(missing_ok=True)
+    return run_dir, record
+
+
+def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: LocalLauncher, prepared, environment,
+                     fingerprint, stop_request: StopRequest, data: Path | None) -> RunRecord:
     recipe, options = plan.recipe, plan.options
-    output = run_dir / "output"
-    log_file = output / recipe.log.path if recipe.log.stream == "file" else None
-    launcher = LocalLauncher(command, cwd=cwd, env=env, run_dir=run_dir, log_file=log_file)
     parser = new_parser(recipe.log.format)
-    stop_request = stop_request or StopRequest()
     monitor = None
     try:
         launcher.start()
@@ -298,8 +320,40 @@ def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str
             monitor.stop()
     record = build_record(plan, run_id, command, parser, watch, prepared, environment, monitor,
                           fingerprint.result(), data=data)
-    save_record(record, run_dir)
-    return run_dir, record
+    record.extra["harness"].update(containment=launcher.containment, unparsed_lines=watch.unparsed_lines,
+                                   first_unparsed=watch.first_unparsed)
+    return record
+
+
+def provisional_record(plan: Plan, run_id: str, command: list[str], prepared, environment,
+                       data: Path | None) -> RunRecord:
+    """The record of a run that bench does not live to record, written before the launch: status interrupted;
+    the supervisor completes it (reason, exit code) if bench is killed, `_record_internal_error` if bench fails."""
+    nothing = WatchResult(stop_reason="bench-killed", exit_code=None, arrival={}, tail=[], started_at=0.0,
+                          ended_at=0.0)
+    record = build_record(plan, run_id, command, new_parser(plan.recipe.log.format), nothing, prepared, environment,
+                          None, {}, data=data)
+    return record.model_copy(update={"status": Status.INTERRUPTED, "log_tail": [], "reason": (
+        "bench itself was killed mid-run: its supervisor stopped the run (the log up to then is kept; "
+        "`bench parse` reads it)")})
+
+
+def _record_internal_error(fallback: RunRecord, run_dir: Path, exc: Exception) -> BenchError:
+    """Write the record of a run that an error in bench's own code ended (the traceback goes to a file beside it);
+    returns the one-line error to show."""
+    import traceback
+
+    where = run_dir / "bench-error.log"
+    where.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    harness = {**fallback.extra.get("harness", {}), "stop_reason": "bench-error"}
+    record = fallback.model_copy(update={
+        "status": Status.FAILED, "reason": f"internal error of bench after the launch ({message}); the run was "
+        "stopped; traceback in bench-error.log", "extra": {**fallback.extra, "harness": harness}})
+    if not (run_dir / RECORD_NAME).exists():
+        save_record(record, run_dir)
+    return BenchError(f"internal error of bench after the launch: {message} (run stopped; record "
+                      f"{run_dir / RECORD_NAME}, traceback {where})")
 
 
 # -- the record -----------------------------------------------------------------------------------------

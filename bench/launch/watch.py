@@ -1,7 +1,8 @@
 """The live watcher: feeds the recipe's log stream to its parser, shows progress on a terminal, and decides when
-the run ends: the window measured (plus one more progress line), --timeout, Ctrl-C/SIGTERM to bench, the trainer
-printing a batch that contradicts the plan (at once: no GPU time is spent on a number that would be wrong), or the
-training ending by itself. Whatever ends it, the launcher makes sure no process of the run is left.
+the run ends: the window measured (plus one more progress line), --timeout, Ctrl-C/SIGTERM/SIGHUP to bench, the
+trainer printing a batch that contradicts the plan (at once: no GPU time is spent on a number that would be wrong),
+or the training ending by itself. Whatever ends it, the launcher makes sure no process of the run is left, and every
+wait after the decision is bounded. A line the parser cannot read is counted and skipped: never fatal to a live run.
 """
 
 from __future__ import annotations
@@ -27,20 +28,24 @@ MARGIN_WAIT_MIN_S = 2.0  # ...or this long (at least 3 line intervals) without o
 
 
 class StopRequest:
-    """Set from a signal handler (or a test): the watcher stops the run cleanly at its next tick."""
+    """Set from a signal handler (or a test): the watcher stops the run cleanly at its next tick. A second signal
+    cuts the grace period short (SIGKILL at once)."""
 
     def __init__(self) -> None:
         self.reason: str | None = None
         self.signal: int | None = None
+        self.count = 0  # requests so far
 
     def request(self, reason: str, sig: int | None = None) -> None:
+        self.count += 1
         if self.reason is None:
             self.reason, self.signal = reason, sig
 
 
 @contextmanager
 def stop_on_signals(request: StopRequest) -> Iterator[StopRequest]:
-    """Ctrl-C (SIGINT) or SIGTERM to bench become a clean stop with status `interrupted`, not an exception."""
+    """Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed) to bench become a clean stop with status
+    `interrupted`, not an exception."""
     if threading.current_thread() is not threading.main_thread():
         yield request
         return
@@ -48,7 +53,7 @@ def stop_on_signals(request: StopRequest) -> Iterator[StopRequest]:
     def handler(signum, frame):  # noqa: ARG001 - signal handler signature
         request.request("interrupted", signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield request
     finally:
@@ -68,6 +73,8 @@ class WatchResult:
     stop_iteration: int | None = None  # the last iteration seen when bench decided to stop
     lines_per_stream: dict[str, int] = field(default_factory=dict)
     batch_mismatch: str | None = None  # why the trainer's printed batch contradicts the plan
+    unparsed_lines: int = 0  # lines of the log stream the parser failed on (skipped)
+    first_unparsed: str | None = None  # "line N: the error", for the record
 
 
 class Progress:
@@ -125,6 +132,18 @@ class Watcher:
         self.planned_batch = planned_batch
         self.batch_checked = False
         self.batch_mismatch: str | None = None
+        self.unparsed_lines = 0
+        self.first_unparsed: str | None = None
+
+    def _feed(self, raw: str) -> list[IterationRecord]:
+        """The parser's records for one line; a line it fails on is counted and skipped, never fatal."""
+        try:
+            return self.parser.feed(raw)
+        except Exception as exc:  # noqa: BLE001 - whatever a parser raises, the run and its record go on
+            self.unparsed_lines += 1
+            if self.first_unparsed is None:
+                self.first_unparsed = f"line {self.parser.line_no}: {type(exc).__name__}: {exc}"[:300]
+            return []
 
     def _window_covered(self) -> int | None:
         segments = split_segments(self.parser.records)
@@ -187,7 +206,7 @@ class Watcher:
                 if line is not None:
                     tail.append(line.raw.rstrip("\r\n"))
                     if line.stream == self.stream:
-                        new = self.parser.feed(line.raw)
+                        new = self._feed(line.raw)
                         self.arrival[self.parser.line_no] = line.t
                         self._check_batch()
                         if new and reason is None:
@@ -199,13 +218,13 @@ class Watcher:
                 if why is not None:
                     reason, requested_at = why, now
                     stop_iteration = self.parser.records[-1].iteration if self.parser.records else None
-                    launcher.stop(self.grace)
+                    launcher.stop(self.grace, self._another_signal())
                 elif launcher.poll() is not None:
                     reason, requested_at = "exited", now
-                    launcher.terminate(self.grace)  # anything the main process left behind
+                    launcher.terminate(self.grace, self._another_signal())  # what the main process left behind
         finally:
             if reason is None:  # an exception in bench itself: still leave nothing behind
-                launcher.stop(self.grace)
+                launcher.stop(self.grace, self._another_signal())
             if self.progress is not None:
                 self.progress.close()
         exit_code = launcher.wait(timeout=30)
@@ -213,4 +232,11 @@ class Watcher:
         return WatchResult(stop_reason=reason or "exited", exit_code=exit_code, arrival=self.arrival,
                            tail=list(tail), started_at=started, ended_at=time.monotonic(),
                            stop_requested_at=requested_at, stop_iteration=stop_iteration,
-                           lines_per_stream=launcher.line_counts(), batch_mismatch=self.batch_mismatch)
+                           lines_per_stream=launcher.line_counts(), batch_mismatch=self.batch_mismatch,
+                           unparsed_lines=self.unparsed_lines,
+                           first_unparsed=self.first_unparsed)
+
+    def _another_signal(self):
+        """True once a signal arrives after this moment: Ctrl-C again during the grace period means now."""
+        seen = self.stop_request.count
+        return lambda: self.stop_request.count > seen
