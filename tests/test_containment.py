@@ -161,12 +161,16 @@ def test_a_crash_leaves_no_daemon(tmp) -> None:
     assert survivors(the_pids(tmp)) == []
 
 
-def test_a_malformed_progress_line_mid_run_is_skipped(tmp) -> None:
-    """`time: 1.2.3` is not a number: the line is skipped, the run goes on and measures the window."""
-    code, output = finish(start_bench(tmp, hostile_recipe(tmp, "--malformed-at 2 --sleeper")))
+@pytest.mark.parametrize(("after", "status"), [(1, "ok"), (2, "noncompliant")])
+def test_a_malformed_progress_line_mid_run_is_skipped(tmp, after, status) -> None:
+    """`time: 1.2.3` is not a number: the line is skipped and the run goes on to its window stop and record. Before
+    the window it costs nothing (ok); inside it, the window's time cannot be vouched for (noncompliant, naming it)."""
+    code, output = finish(start_bench(tmp, hostile_recipe(tmp, f"--malformed-at {after} --sleeper")))
     record = the_record(tmp)
-    assert record["status"] == "ok", output
-    assert code == 0
+    assert record["status"] == status, output
+    assert record["extra"]["harness"]["stop_reason"] == "window"
+    if status != "ok":
+        assert "1.2.3" in record["reason"] and "inside the window" in record["reason"]
     stdout_log = next((tmp / "results" / "runs").glob("*/stdout.log")).read_text()
     assert "time: 1.2.3" in stdout_log  # the log is kept as printed
     assert survivors(the_pids(tmp)) == []

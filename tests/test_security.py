@@ -131,7 +131,7 @@ def test_dry_run_launch_and_prepare_lines_are_quoted(tmp_path: Path, monkeypatch
     path = hostile_recipe(tmp_path)
     data = tmp_path / f"data;touch {CANARY};$(touch {CANARY})"
     data.mkdir()
-    plan = resolve(load_recipe(path), path, RunOptions(gpus=0, data=data), available_gpus=0, check_gpus=False)
+    plan = resolve(load_recipe(path), path, RunOptions(gpus=1, data=data), available_gpus=0, check_gpus=False)
     steps = dry_run_steps(plan)
     lines = [s.split(None, 1)[1] for s in steps if s.startswith(("prepare ", "launch "))]
     assert len(lines) == 2
@@ -294,7 +294,7 @@ def test_run_dry_run_with_credentials_in_source_prints_none(tmp_path: Path) -> N
     from bench.cli import app
 
     recipe = Path("recipes/detectron2.toml").resolve()
-    code, out, err = invoke(app, ["run", "--recipe", str(recipe), "--source", URLS[0], "--dry-run", "--gpus", "0"])
+    code, out, err = invoke(app, ["run", "--recipe", str(recipe), "--source", URLS[0], "--dry-run", "--gpus", "8"])
     assert code == 0 and "source   bench setup detectron2: HTTP://***@host/x.git" in out
     assert "TOKEN123" not in out + err
 
