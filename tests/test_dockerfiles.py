@@ -1,6 +1,6 @@
 """docker/: every recipe's Dockerfile, its base image and the base's scripts, checked as text (no Docker engine).
 
-The layout (docker/base/README.md): docker/<name>/Dockerfile starts `ARG BASE=ghcr.io/bench-images/base-<kind>:<tag>`
+The layout (docker/base/README.md): docker/<name>/Dockerfile starts `ARG BASE=localhost/bench/base-<kind>:<tag>`
 / `FROM ${BASE}`, where docker/base/<kind>/Dockerfile documents the build of that tag; the bases install
 bench-checkout and bench-finalize (docker/base/scripts/) into /usr/local/bin.
 """
@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 SCRIPTS = DOCKER / "base" / "scripts"
 SCRIPT_NAMES = ("bench-checkout", "bench-finalize")
-REGISTRY = "ghcr.io/bench-images/"
+REGISTRY = "localhost/bench/"
+LOCAL_BASE = REGISTRY + "debian-py:bookworm"
 # Variables the FROM images define (nvidia/cuda sets CUDA_VERSION; PATH is everywhere), usable without an ARG.
 INHERITED_ENV = {"PATH", "CUDA_VERSION"}
 VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
@@ -98,7 +99,7 @@ def recipe_dockerfiles() -> dict[str, Path]:
 
 
 def child_dockerfiles() -> list[Path]:
-    return sorted(p for p in DOCKER.glob("*/Dockerfile") if p.parent.name != "base")
+    return sorted(p for p in DOCKER.glob("*/Dockerfile") if p.parent.name not in ("base", "local-base"))
 
 
 def base_dockerfiles() -> list[Path]:
@@ -119,6 +120,9 @@ def test_child_builds_on_a_documented_base(path):
     keywords = instructions(path)
     assert keywords[:2] == [("ARG", keywords[0][1]), ("FROM", "${BASE}")], f"{path}: must start ARG BASE=... / FROM ${{BASE}}"
     base = global_args.get("BASE")
+    if base == LOCAL_BASE:  # made by `bench image base` from Debian's archive (docker/local-base/README.md)
+        assert (DOCKER / "local-base" / "README.md").is_file()
+        return
     assert base and base.startswith(REGISTRY + "base-"), f"{path}: ARG BASE={base!r}"
     kind, _, tag = base[len(REGISTRY + "base-"):].partition(":")
     base_file = DOCKER / "base" / kind / "Dockerfile"
@@ -135,7 +139,24 @@ def test_child_builds_on_a_documented_base(path):
     guarded_args(path)
 
 
-@pytest.mark.parametrize("path", child_dockerfiles(), ids=lambda p: p.parent.name)
+def wheelhouse_dockerfiles() -> set[Path]:
+    """Images built from a prepared context (bench's wheel and pinned wheels), not from a checkout."""
+    return {ROOT / r.stack.dockerfile for r in load_all() if r.stack.dockerfile and r.stack.wheels}
+
+
+def checkout_dockerfiles() -> list[Path]:
+    return [p for p in child_dockerfiles() if p not in wheelhouse_dockerfiles()]
+
+
+@pytest.mark.parametrize("path", sorted(wheelhouse_dockerfiles()), ids=lambda p: p.parent.name)
+def test_wheelhouse_image_installs_offline_and_runs_as_bench(path):
+    keywords = instructions(path)
+    assert ("COPY", "wheels /wheels") in keywords
+    assert any(k == "RUN" and "--no-index --find-links /wheels" in a for k, a in keywords), path
+    assert ("USER", "1000:1000") in keywords and ("WORKDIR", "/workspace") in keywords
+
+
+@pytest.mark.parametrize("path", checkout_dockerfiles(), ids=lambda p: p.parent.name)
 def test_child_keeps_the_conventions(path):
     """bench/k8s/render.py: /opt/bench/src checked out and finalized, user bench 1000, HOME=/workspace."""
     keywords = instructions(path)
@@ -171,7 +192,7 @@ def test_base(path):
 
 
 def test_every_copy_source_exists():
-    for path in child_dockerfiles() + base_dockerfiles():
+    for path in checkout_dockerfiles() + base_dockerfiles():
         for keyword, args in instructions(path):
             if keyword == "COPY":
                 *sources, _dest = [a for a in args.split() if not a.startswith("--")]

@@ -1,16 +1,13 @@
 """Container images for recipes: a local base from Debian's archive, then base and child builds with Docker or
 Podman, tags derived from the recipe and its pins.
 
-An image reference in a recipe (`stack.image`) names a repository and a tag without a registry
-(`bench/detectron2-current:02b5c4e-...`); where it lives is the user's choice: `--registry R` or `BENCH_REGISTRY`,
-else `localhost` (an image built here and never pushed). A child Dockerfile takes its base through `ARG BASE`; the
+Image references come from bench.images.refs. A child Dockerfile takes its base through `ARG BASE`; the
 recipe's `[stack.base]` says which Dockerfile and build arguments make that base.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shlex
 import shutil
 import subprocess
@@ -19,25 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.launch.container import engine_argv, engine_options
+from bench.images.engine import engine_argv, engine_options
+from bench.images.refs import image_ref
 from bench.paths import REPO_ROOT, cache_dir
 from bench.recipes.schema import Recipe
 
 LOCAL_BASE = "bench/debian-py:bookworm"
 LOCAL_BASE_PACKAGES = "python3,python3-venv,ca-certificates,tini"
-DEFAULT_REGISTRY = "localhost"
-
-
-def registry_for(registry: str | None) -> str:
-    return (registry or os.environ.get("BENCH_REGISTRY") or DEFAULT_REGISTRY).rstrip("/")
-
-
-def image_ref(name_tag: str, registry: str | None = None) -> str:
-    """`bench/x:tag` -> `<registry>/bench/x:tag`; a reference that already names a registry or a digest is kept."""
-    first = name_tag.split("/", 1)[0]
-    if "@sha256:" in name_tag or "." in first or ":" in first or first == "localhost":
-        return name_tag
-    return f"{registry_for(registry)}/{name_tag}"
 
 
 @dataclass(frozen=True)
@@ -129,6 +114,15 @@ def prepared_context(recipe: Recipe) -> Path | None:
     context = cache_dir() / "images" / f"{recipe.name}-{key}"
     wheelhouse(recipe, context / "wheels")
     return context
+
+
+def push(recipe: Recipe, engine: str, registry: str | None = None, tag: str | None = None) -> str:
+    """Push the child image to its registry (credentials are the engine's own login, never bench's)."""
+    child = build_steps(recipe, registry, tag)[-1].tag
+    if child.startswith("localhost/"):
+        raise BenchError(f"{child}: a localhost image cannot be pushed; give --registry R or set BENCH_REGISTRY")
+    _run(engine_argv(engine, "push", child), f"{engine} push {child}")
+    return child
 
 
 def build(recipe: Recipe, engine: str, registry: str | None = None, tag: str | None = None,

@@ -12,7 +12,7 @@ app = typer.Typer(no_args_is_help=True, help="Container images: the local Debian
 
 
 def _engine(engine: str) -> str:
-    from bench.launch.container import ENGINES
+    from bench.images.engine import ENGINES
 
     if engine not in ENGINES:
         raise BenchError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
@@ -25,7 +25,8 @@ def base(engine: str = typer.Option("docker", "--engine", help="docker or podman
                                       "localhost)."),
          ) -> None:
     """Build the local base (Debian bookworm + python3 + tini) from Debian's archive, no registry needed."""
-    from bench.images.build import LOCAL_BASE, build_local_base, image_ref
+    from bench.images.build import LOCAL_BASE, build_local_base
+    from bench.images.refs import image_ref
 
     image = build_local_base(_engine(engine), registry)
     typer.echo(f"{image_ref(LOCAL_BASE, registry)} {image}")
@@ -43,7 +44,7 @@ def build(name: str = typer.Argument(None, help="Recipe name."),
           ) -> None:
     """Build a recipe's base then its child image; print the steps and the child's image ID."""
     from bench.images.build import build as build_image
-    from bench.launch.container import engine_argv
+    from bench.images.build import push as push_image
     from bench.launch.runner import load
 
     loaded, _ = load(name, recipe)
@@ -51,9 +52,6 @@ def build(name: str = typer.Argument(None, help="Recipe name."),
     for line in lines:
         typer.echo(line)
     if push and not dry_run:
-        from bench.images.build import _run, build_steps
-
-        child = build_steps(loaded, registry, tag)[-1].tag
-        _run(engine_argv(engine, "push", child), f"{engine} push {child}")
+        typer.echo(push_image(loaded, engine, registry, tag))
     if image:
         typer.echo(image)

@@ -8,35 +8,21 @@ read-only), so the recipe's rendered command, its log file and the record's path
 Stopping goes through the engine (`stop --time GRACE`: SIGTERM to the container's PID 1, SIGKILL after the grace)
 because signalling the client would leave the container running; the container is removed when the run ends.
 
-Engine quirks of a particular host (Podman's `--runtime runc`, explicit `--ulimit`s where the process may not
-raise limits) are options, never hard-coded: `BENCH_ENGINE_OPTIONS` (global, before the subcommand) and
-`BENCH_CONTAINER_OPTIONS` (given to `run` and `build`), both split like a shell would.
+Engine quirks of a particular host are options (bench.images.engine).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.images.engine import ENGINES, engine_argv, engine_call, engine_options
 from bench.launch.local import LocalLauncher
 
-ENGINES = ("docker", "podman")
 NON_ROOT_USER = "1000:1000"  # the images' `bench` user (docker/base/README.md), used when bench itself runs as root
-ENGINE_TIMEOUT_S = 120.0  # any engine command other than `run` (stop, rm, inspect) is bounded
-
-
-def engine_options(variable: str) -> list[str]:
-    """Extra engine arguments from the environment (empty when unset)."""
-    try:
-        return shlex.split(os.environ.get(variable, ""))
-    except ValueError as exc:
-        raise BenchError(f"{variable}: not a valid argument list ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -83,10 +69,6 @@ def gpu_flags(engine: str, gpus: int) -> list[str]:
     return [arg for i in range(gpus) for arg in ("--device", f"nvidia.com/gpu={i}")]
 
 
-def engine_argv(engine: str, *args: str) -> list[str]:
-    return [engine, *engine_options("BENCH_ENGINE_OPTIONS"), *args]
-
-
 def run_argv(spec: ContainerSpec, command: Sequence[str]) -> list[str]:
     """`engine run` for the spec. Environment values are passed by name only (`--env KEY`): the client reads them
     from its own environment, so no value (a token) appears in the argv, `ps` or the record's command."""
@@ -109,31 +91,6 @@ def run_user() -> str:
     """Never root inside the container: bench's own uid:gid, or the images' non-root user when bench is root."""
     uid, gid = os.getuid(), os.getgid()
     return NON_ROOT_USER if uid == 0 else f"{uid}:{gid}"
-
-
-def engine_call(engine: str, *args: str, check: bool = True) -> str:
-    """One bounded engine command (not `run`); its stdout. Failures are one line."""
-    argv = engine_argv(engine, *args)
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S)
-    except FileNotFoundError:
-        raise BenchError(f"{engine}: not found on PATH (install it, or choose another --launcher)") from None
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"{shlex.join(argv)}: no answer in {ENGINE_TIMEOUT_S:g} s") from None
-    if check and done.returncode != 0:
-        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
-        raise BenchError(f"{engine} {args[0]}: {last}")
-    return done.stdout
-
-
-def image_facts(engine: str, image: str) -> dict[str, object]:
-    """The image's ID and digests as the engine reports them (what the record holds)."""
-    out = engine_call(engine, "image", "inspect", image)
-    try:
-        info = json.loads(out)[0]
-    except (ValueError, IndexError, KeyError):
-        raise BenchError(f"{engine} image inspect {image}: unexpected output") from None
-    return {"engine": engine, "image": image, "id": info.get("Id"), "digests": info.get("RepoDigests") or []}
 
 
 class ContainerLauncher(LocalLauncher):

@@ -151,8 +151,8 @@ def container_for(recipe: Recipe, options: RunOptions) -> ContainerRun | None:
         if options.image:
             raise BenchError("--image needs a container launcher: add --launcher docker or --launcher podman")
         return None
-    from bench.images.build import image_ref
-    from bench.launch.container import ENGINES
+    from bench.images.engine import ENGINES
+    from bench.images.refs import image_ref
 
     if options.launcher not in ENGINES:
         raise BenchError(f"--launcher {options.launcher}: choose local, {', '.join(ENGINES)}")
