@@ -10,6 +10,7 @@ import typer
 from bench.builtin import commands as builtin_commands
 from bench.coco import commands as coco_commands
 from bench.errors import BenchError
+from bench.images import commands as image_commands
 from bench.k8s import commands as k8s_commands
 from bench.launch import commands as launch_commands
 from bench.logs import commands as log_commands
@@ -36,6 +37,7 @@ data.command("synth")(builtin_commands.synth)
 data.command("stats")(coco_commands.stats)
 cli.add_typer(data, name="data")
 cli.add_typer(k8s_commands.app, name="k8s")
+cli.add_typer(image_commands.app, name="image")
 
 
 def app() -> None:

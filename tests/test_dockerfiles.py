@@ -1,6 +1,6 @@
 """docker/: every recipe's Dockerfile, its base image and the base's scripts, checked as text (no Docker engine).
 
-The layout (docker/base/README.md): docker/<name>/Dockerfile starts `ARG BASE=ghcr.io/bench-images/base-<kind>:<tag>`
+The layout (docker/base/README.md): docker/<name>/Dockerfile starts `ARG BASE=localhost/bench/base-<kind>:<tag>`
 / `FROM ${BASE}`, where docker/base/<kind>/Dockerfile documents the build of that tag; the bases install
 bench-checkout and bench-finalize (docker/base/scripts/) into /usr/local/bin.
 """
@@ -16,32 +16,20 @@ from pathlib import Path
 import pytest
 
 from bench.recipes.loader import load_all
+from package_pins import instructions
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 SCRIPTS = DOCKER / "base" / "scripts"
 SCRIPT_NAMES = ("bench-checkout", "bench-finalize")
-REGISTRY = "ghcr.io/bench-images/"
+REGISTRY = "localhost/bench/"
+LOCAL_BASE = REGISTRY + "debian-py:bookworm"
 # Variables the FROM images define (nvidia/cuda sets CUDA_VERSION; PATH is everywhere), usable without an ARG.
 INHERITED_ENV = {"PATH", "CUDA_VERSION"}
 VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def instructions(path: Path) -> list[tuple[str, str]]:
-    """(KEYWORD, arguments) per instruction: comments dropped, backslash continuations joined."""
-    out, pending = [], ""
-    for line in path.read_text().splitlines():
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        full = (pending + line).strip()
-        pending = ""
-        keyword, _, args = full.partition(" ")
-        out.append((keyword.upper(), args.strip()))
-    assert not pending, f"{path}: a continuation runs past the end"
-    return out
+SHELL_ASSIGNMENT = re.compile(r"(?:^|[\s;&|(])([A-Za-z_][A-Za-z0-9_]*)=")
+# What each base is built FROM: a tag that exists today (NVIDIA deleted every nvidia/cuda:10.x tag in 2023).
+BASE_FROM = {"py37": "ubuntu:18.04", "current": "nvidia/cuda:${CUDA_TAG}"}
 
 
 def arg_declaration(args: str) -> tuple[str, str | None]:
@@ -66,8 +54,9 @@ def check_variables(path: Path) -> dict[str, str | None]:
             undeclared = used - set(global_args)  # only ARGs declared before FROM reach FROM
             seen_from = True
             stage_args, env = {}, set()
-        else:
-            undeclared = used - set(stage_args) - env - INHERITED_ENV
+        else:  # a RUN may use the shell variables it assigns itself
+            local = set(SHELL_ASSIGNMENT.findall(args)) if keyword == "RUN" else set()
+            undeclared = used - set(stage_args) - env - INHERITED_ENV - local
         if keyword == "ENV":
             env |= {m.group(1) for m in re.finditer(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=", args)}
         problems += [f"{keyword} {args[:60]}...: ${name} not declared" for name in sorted(undeclared)]
@@ -98,7 +87,7 @@ def recipe_dockerfiles() -> dict[str, Path]:
 
 
 def child_dockerfiles() -> list[Path]:
-    return sorted(p for p in DOCKER.glob("*/Dockerfile") if p.parent.name != "base")
+    return sorted(p for p in DOCKER.glob("*/Dockerfile") if p.parent.name not in ("base", "local-base"))
 
 
 def base_dockerfiles() -> list[Path]:
@@ -119,6 +108,9 @@ def test_child_builds_on_a_documented_base(path):
     keywords = instructions(path)
     assert keywords[:2] == [("ARG", keywords[0][1]), ("FROM", "${BASE}")], f"{path}: must start ARG BASE=... / FROM ${{BASE}}"
     base = global_args.get("BASE")
+    if base == LOCAL_BASE:  # made by `bench image base` from Debian's archive (docker/local-base/README.md)
+        assert (DOCKER / "local-base" / "README.md").is_file()
+        return
     assert base and base.startswith(REGISTRY + "base-"), f"{path}: ARG BASE={base!r}"
     kind, _, tag = base[len(REGISTRY + "base-"):].partition(":")
     base_file = DOCKER / "base" / kind / "Dockerfile"
@@ -135,7 +127,24 @@ def test_child_builds_on_a_documented_base(path):
     guarded_args(path)
 
 
-@pytest.mark.parametrize("path", child_dockerfiles(), ids=lambda p: p.parent.name)
+def wheelhouse_dockerfiles() -> set[Path]:
+    """Images built from a prepared context (bench's wheel and pinned wheels), not from a checkout."""
+    return {ROOT / r.stack.dockerfile for r in load_all() if r.stack.dockerfile and r.stack.wheels}
+
+
+def checkout_dockerfiles() -> list[Path]:
+    return [p for p in child_dockerfiles() if p not in wheelhouse_dockerfiles()]
+
+
+@pytest.mark.parametrize("path", sorted(wheelhouse_dockerfiles()), ids=lambda p: p.parent.name)
+def test_wheelhouse_image_installs_offline_and_runs_as_bench(path):
+    keywords = instructions(path)
+    assert ("COPY", "wheels /wheels") in keywords
+    assert any(k == "RUN" and "--no-index --find-links /wheels" in a for k, a in keywords), path
+    assert ("USER", "1000:1000") in keywords and ("WORKDIR", "/workspace") in keywords
+
+
+@pytest.mark.parametrize("path", checkout_dockerfiles(), ids=lambda p: p.parent.name)
 def test_child_keeps_the_conventions(path):
     """bench/k8s/render.py: /opt/bench/src checked out and finalized, user bench 1000, HOME=/workspace."""
     keywords = instructions(path)
@@ -151,27 +160,53 @@ def test_child_keeps_the_conventions(path):
 @pytest.mark.parametrize("path", base_dockerfiles(), ids=lambda p: p.parent.name)
 def test_base(path):
     global_args = check_variables(path)
-    assert "CUDA_TAG" in global_args
     guarded_args(path)
     keywords = instructions(path)
-    assert ("FROM", "nvidia/cuda:${CUDA_TAG}") in keywords
+    assert [args for keyword, args in keywords if keyword == "FROM"] == [BASE_FROM[path.parent.name]], path
     assert ("ENV", "PATH=/opt/venv/bin:$PATH") in keywords
     assert ("ENTRYPOINT", '["/usr/bin/tini", "-g", "--"]') in keywords
     copies = [args.split() for keyword, args in keywords if keyword == "COPY"]
     assert copies == [[f"docker/base/scripts/{name}" for name in SCRIPT_NAMES] + ["/usr/local/bin/"]], path
     # Every documented tag builds this file, from the repository root, with the ARGs it declares.
+    declared = set(global_args) | {arg_declaration(a)[0] for k, a in keywords if k == "ARG"}
     builds = [line.lstrip("# ").strip() for line in path.read_text().splitlines()
               if line.startswith("#") and "docker build" in line]
     assert builds, f"{path}: no documented build"
     for build in builds:
         assert build.startswith(f"docker build -f {path.relative_to(ROOT)} ") and build.endswith(" ."), build
         passed = set(re.findall(r"--build-arg (\w+)=\S+", build))
-        assert "CUDA_TAG" in passed and passed <= set(global_args) | {
-            arg_declaration(a)[0] for k, a in keywords if k == "ARG"}, build
+        assert passed and passed <= declared, build
+
+
+def test_no_image_builds_from_a_deleted_cuda_10_tag():
+    """NVIDIA deleted every nvidia/cuda:10.x tag from Docker Hub and NGC in 2023: a FROM naming one cannot build."""
+    for path in child_dockerfiles() + base_dockerfiles():
+        for keyword, args in instructions(path):
+            assert not (keyword == "FROM" and re.search(r"nvidia/cuda:10\.", args)), f"{path}: FROM {args}"
+        assert "CUDA_TAG=10." not in path.read_text(), f"{path}: documents a build FROM a deleted nvidia/cuda:10.x tag"
+    for recipe in load_all():
+        base = recipe.stack.base
+        tag = base.args.get("CUDA_TAG", "") if base else ""
+        assert not tag.startswith("10."), f"recipe {recipe.name}: [stack.base] CUDA_TAG {tag} names a deleted tag"
+
+
+def test_py37_base_builds_the_published_cuda_and_cudnn():
+    """The recipes' [stack] cuda/cudnn are what their base's build arguments install (no silent deviation)."""
+    case = next(args for keyword, args in instructions(DOCKER / "base" / "py37" / "Dockerfile")
+                if keyword == "RUN" and "CUDA_VERSION" in args)
+    for recipe in load_all():
+        base = recipe.stack.base
+        if base is None or base.dockerfile != "docker/base/py37/Dockerfile":
+            continue
+        cuda, cudnn = base.args["CUDA_VERSION"], base.args["CUDNN_PIN"]
+        assert f"{cuda})" in case, f"{recipe.name}: the base does not build CUDA {cuda}"
+        assert recipe.stack.cuda.split()[0] == cuda.rsplit(".", 1)[0], f"{recipe.name}: [stack] cuda vs {cuda}"
+        assert cudnn == f"{recipe.stack.cudnn}.32-1+cuda{cuda.rsplit('.', 1)[0]}", f"{recipe.name}: CUDNN_PIN {cudnn}"
+        assert base.image.endswith(f"cu{cuda.rsplit('.', 1)[0].replace('.', '')}-cudnn{recipe.stack.cudnn}"), base.image
 
 
 def test_every_copy_source_exists():
-    for path in child_dockerfiles() + base_dockerfiles():
+    for path in checkout_dockerfiles() + base_dockerfiles():
         for keyword, args in instructions(path):
             if keyword == "COPY":
                 *sources, _dest = [a for a in args.split() if not a.startswith("--")]

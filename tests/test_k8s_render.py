@@ -14,6 +14,7 @@ from kubernetes_validate import utils as kv
 
 from bench.errors import BenchError
 from bench.k8s.render import RenderOptions, check_image, render, to_yaml
+from bench.images.refs import image_ref
 from bench.recipes import find_recipe, load_all
 
 K8S_VERSION = "1.33.0"  # a current release; kubernetes-validate ships schemas up to its own latest
@@ -87,7 +88,7 @@ def test_every_recipe_renders_validates_and_follows_the_pattern(recipe) -> None:
     job = next(o for o in rendered.objects if o["kind"] == "Job")
     assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["backoffLimit"] == 0
     trainer = job["spec"]["template"]["spec"]["containers"][0]
-    assert trainer["image"] == recipe.stack.image
+    assert trainer["image"] == image_ref(recipe.stack.image)
     recipe_env = {e["name"]: e["value"] for e in trainer["env"] if "value" in e}
     assert all(recipe_env[k] == v for k, v in recipe.env.items())
     # the YAML is what was rendered, document for document

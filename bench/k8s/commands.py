@@ -24,6 +24,8 @@ _QUEUE = typer.Option(None, "--queue", help="Kueue LocalQueue: admit all pods of
 _NAME = typer.Option(None, "--name", help="Name of the Kubernetes objects (default bench-<recipe>).")
 _GIT_IMAGE = typer.Option(None, "--git-image", help="Image for the clone-and-patch initContainer (pinned).")
 _SHM = typer.Option("16Gi", "--shm-size", help="Size limit of the in-memory /dev/shm.")
+_REGISTRY = typer.Option(None, "--registry", help="Registry of the recipe's image (default BENCH_REGISTRY, else "
+                         "localhost: what `bench image build` made here).")
 
 
 def _options(**kwargs):
@@ -37,7 +39,7 @@ def render(name: str = typer.Argument(..., help="Recipe name."), gpus: int = _GP
            image: str = _IMAGE, namespace: str = _NAMESPACE, data_pvc: str = _PVC, grace: int = _GRACE,
            run_as: int = _RUN_AS, operator: str = _OPERATOR, token_secret: str = _TOKEN, token_key: str = _TOKEN_KEY,
            preset: str = _PRESET, source: str = _SOURCE, queue: str = _QUEUE, object_name: str = _NAME,
-           git_image: str = _GIT_IMAGE, shm_size: str = _SHM) -> None:
+           git_image: str = _GIT_IMAGE, shm_size: str = _SHM, registry: str = _REGISTRY) -> None:
     """Print the manifests for a recipe (multi-document YAML)."""
     from bench.k8s.render import render as render_manifests
     from bench.k8s.render import to_yaml
@@ -45,7 +47,8 @@ def render(name: str = typer.Argument(..., help="Recipe name."), gpus: int = _GP
 
     opts = _options(gpus=gpus, nodes=nodes, image=image, namespace=namespace, data_pvc=data_pvc, grace=grace,
                     run_as=run_as, operator=operator, token_secret=token_secret, token_key=token_key, preset=preset,
-                    source=source, queue=queue, name=object_name, git_image=git_image, shm_size=shm_size)
+                    source=source, queue=queue, name=object_name, git_image=git_image, shm_size=shm_size,
+                    registry=registry)
     rendered = render_manifests(find_recipe(name), opts)
     typer.echo(to_yaml(rendered.objects), nl=False)
 
@@ -54,6 +57,7 @@ def run(name: str = typer.Argument(..., help="Recipe name."), gpus: int = _GPUS,
         image: str = _IMAGE, namespace: str = _NAMESPACE, data_pvc: str = _PVC, grace: int = _GRACE,
         run_as: int = _RUN_AS, operator: str = _OPERATOR, token_secret: str = _TOKEN, token_key: str = _TOKEN_KEY,
         preset: str = _PRESET, source: str = _SOURCE, queue: str = _QUEUE, git_image: str = _GIT_IMAGE,
+        registry: str = _REGISTRY,
         shm_size: str = _SHM,
         window: str = typer.Option(None, "--window", "-w", help="Iterations A:B (default: the recipe's)."),
         timeout: float = typer.Option(None, "--timeout", help="Stop after this many seconds of training."),
@@ -69,7 +73,7 @@ def run(name: str = typer.Argument(..., help="Recipe name."), gpus: int = _GPUS,
 
     opts = _options(gpus=gpus, nodes=nodes, image=image, namespace=namespace, data_pvc=data_pvc, grace=grace,
                     run_as=run_as, operator=operator, token_secret=token_secret, token_key=token_key, preset=preset,
-                    source=source, queue=queue, git_image=git_image, shm_size=shm_size)
+                    source=source, queue=queue, git_image=git_image, shm_size=shm_size, registry=registry)
     path, record = run_on_cluster(name, opts, window=window, timeout=timeout, start_timeout=start_timeout, out=out,
                                   progress=progress)
     _report(path, record)

@@ -17,6 +17,7 @@ from typing import Literal
 import yaml
 
 from bench.errors import BenchError
+from bench.images.refs import image_ref
 from bench.k8s import distributed, prepare_script
 from bench.recipes.render import placeholder_values, render_command, render_env
 from bench.recipes.schema import Recipe
@@ -43,7 +44,8 @@ _SHELL_TOKENS = {"&&", "||", ";", "|", ">", ">>", "<", "&", "2>&1", "cd", "expor
 class RenderOptions:
     gpus: int | None = None  # per node; default: the recipe's (after its preset)
     nodes: int = 1
-    image: str | None = None  # default: the recipe's stack image
+    image: str | None = None  # default: the recipe's stack image in `registry`
+    registry: str | None = None  # default: BENCH_REGISTRY, else localhost (bench.images.refs)
     namespace: str = "default"
     data_pvc: str = "coco"
     grace: int = 5  # seconds between SIGTERM and SIGKILL: enough for the trainer to flush its log
@@ -116,7 +118,7 @@ def render(recipe: Recipe, opts: RenderOptions) -> Rendered:
     _check_options(recipe, opts)
     name = dns_name(opts.name or f"bench-{recipe.name}")
     gpus = opts.gpus or recipe.gpus
-    image = check_image(opts.image or recipe.stack.image)
+    image = check_image(opts.image or image_ref(recipe.stack.image, opts.registry))
     check_image(opts.git_image)
     argv = render_command(recipe, gpus=gpus, data=DATA_DIR, output=OUTPUT_DIR, source_dir=SOURCE_DIR,
                           nodes=opts.nodes, port=opts.port)

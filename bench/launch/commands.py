@@ -4,6 +4,7 @@ Exit status: 0 when every run is ok, 1 when one is not, 130 when bench was inter
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -111,6 +112,10 @@ def run(
                                "its preset), or, with NAME, only that recipe's stale rows."),
     no_env: bool = typer.Option(False, "--no-env", help="Skip the recipe's install steps: this Python (e.g. a "
                                 "container image's) already provides the stack."),
+    launcher: str = typer.Option(None, "--launcher", help="Where the trainer runs: local (default), docker or "
+                                 "podman (the recipe's image; default from BENCH_LAUNCHER)."),
+    image: str = typer.Option(None, "--image", help="With a container launcher: the image (default: the "
+                              "recipe's stack image under BENCH_REGISTRY or localhost)."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.launch.runner import RunOptions
@@ -118,7 +123,8 @@ def run(
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
     options = RunOptions(gpus=gpus, data=data, window=_window(window), timeout=timeout, preset=preset,
-                         source=source, grace=grace, progress=progress, own_python=no_env)
+                         source=source, grace=grace, progress=progress, own_python=no_env,
+                         launcher=launcher or os.environ.get("BENCH_LAUNCHER") or "local", image=image)
     stop = StopRequest()
     records, failed = [], []
     with stop_on_signals(stop):

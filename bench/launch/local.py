@@ -58,6 +58,10 @@ class LocalLauncher(Launcher):
         self._pipes_done = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    def cleanup_argv(self) -> list[str] | None:
+        """A command that removes what outlives the run's process tree if bench dies (None: nothing does)."""
+        return None
+
     # -- starting and capturing -------------------------------------------------------------------
     def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +101,8 @@ class LocalLauncher(Launcher):
             os.close(status_write)
         spec = {"argv": self.command, "cwd": str(self.cwd), "env": self.env, "grace": self.grace,
                 "record": str(self.record) if self.record else None,
-                "fallback": str(self.fallback_record) if self.fallback_record else None}
+                "fallback": str(self.fallback_record) if self.fallback_record else None,
+                "cleanup": self.cleanup_argv()}
         status = os.fdopen(status_read, "rb", buffering=0)
         try:
             self.supervisor.stdin.write(json.dumps(spec).encode() + b"\n")

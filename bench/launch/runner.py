@@ -15,6 +15,7 @@ from bench import __version__
 from bench.errors import BenchError
 from bench.launch.batch import PlannedBatch, formula_source, log_source
 from bench.files import write_atomic
+from bench.launch.container import ContainerRun
 from bench.launch.local import LocalLauncher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
@@ -35,6 +36,7 @@ from bench.records.store import RECORD_NAME, new_run_id, save_record, utc_now_is
 from bench.security import redact, shell_assignment, shell_join
 
 HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "ANSI_COLORS_DISABLED": "1"}
+CONTAINER_PYTHON = "python"  # every bench image puts its stack's interpreter first on PATH (docker/base/README.md)
 SHELL_TOKENS = {"&&", "||", ";", "|", ">", "<", ">>", "2>&1"}
 FALLBACK_NAME = ".record.fallback.json"  # the record bench's supervisor installs if bench dies mid-run
 
@@ -51,6 +53,8 @@ class RunOptions:
     progress: bool = True  # a live display, when stderr is a terminal
     repeat_group: str | None = None
     own_python: bool = False  # --no-env: the stack is already here (a container image); skip the install steps
+    launcher: str = "local"  # "local", or a container engine ("docker", "podman"): the trainer runs in an image
+    image: str | None = None  # the container image (default: the recipe's stack image, see bench.images.build)
 
 
 @dataclass
@@ -68,6 +72,7 @@ class Plan:
     synthetic_data: dict | None = None  # generated on first use when no --data is given
     options: RunOptions = field(default_factory=RunOptions)
     notes: list[str] = field(default_factory=list)  # what a dry run should say besides the steps
+    container: ContainerRun | None = None  # --launcher docker|podman: the engine and image the trainer runs in
 
     @property
     def planned_batch(self) -> PlannedBatch:
@@ -139,7 +144,9 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
                 comparable=(preset.comparable if preset else True) and not synthetic, gpus=gpus,
                 images_per_iter=images_per_iter,
                 window=window, data=data, synthetic_data=preset.synthetic_data if preset else None, options=options,
-                notes=notes)
+                notes=notes, container=container_for(applied, options))
+    if plan.container is None and not options.own_python:
+        host_stack_problem(applied, gpus, notes, strict=check_gpus)
     if plan.needs_data and data is None and plan.synthetic_data is None:
         if check_gpus:
             raise BenchError(f"{recipe.name} needs a COCO-format dataset: pass --data DIR")
@@ -153,6 +160,50 @@ def planned_images(recipe: Recipe, recipe_path: Path, gpus: int, nodes: int = 1)
         return recipe.planned_images(gpus, nodes)
     except ValueError as exc:
         raise BenchError(f"{recipe_path}: field 'images_per_iter': {exc}") from None
+
+
+def container_for(recipe: Recipe, options: RunOptions) -> ContainerRun | None:
+    """--launcher docker|podman: the engine and the image (--image, else the recipe's, with the registry that
+    BENCH_REGISTRY names or localhost)."""
+    if options.launcher == "local":
+        if options.image:
+            raise BenchError("--image needs a container launcher: add --launcher docker or --launcher podman")
+        return None
+    from bench.images.engine import ENGINES
+    from bench.images.refs import image_ref
+
+    if options.launcher not in ENGINES:
+        raise BenchError(f"--launcher {options.launcher}: choose local, {', '.join(ENGINES)}")
+    return ContainerRun(engine=options.launcher, image=options.image or image_ref(recipe.stack.image))
+
+
+CUDA10_MAX_CAPABILITY = 7.5  # CUDA 10.x ships no sm_80/sm_86/sm_90 code: Ampere and Hopper need CUDA >= 11
+
+
+def host_stack_problem(recipe: Recipe, gpus: int, notes: list[str], strict: bool) -> None:
+    """A published stack that cannot run on this host (its Python is not bench's, its CUDA cannot drive this GPU)
+    is refused before anything starts, naming what can run it; a dry run only notes it."""
+    problems = []
+    host_python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if recipe.install and recipe.variant == "published" and recipe.stack.python != host_python:
+        problems.append(f"its stack is Python {recipe.stack.python}, bench's environments are built from Python "
+                        f"{host_python}")
+    if gpus > 0 and recipe.stack.cuda and recipe.stack.cuda.startswith("10."):
+        from bench.records.environment import compute_capabilities
+
+        newer = [c for c in compute_capabilities() if c > CUDA10_MAX_CAPABILITY]
+        if newer:
+            problems.append(f"CUDA {recipe.stack.cuda} has no kernels for this GPU (compute capability "
+                            f"{max(newer):g})")
+    if not problems:
+        return
+    remedy = "run it in its image: --launcher docker (or podman)"
+    if (recipes_dir() / f"{recipe.family}-current.toml").is_file():
+        remedy += f", or run the maintained stack: {recipe.family}-current"
+    message = f"{recipe.name} cannot run on this host: {'; '.join(problems)}; {remedy}"
+    if strict:
+        raise BenchError(message)
+    notes.append(message)
 
 
 def command_for(recipe: Recipe, **values) -> list[str]:
@@ -184,18 +235,31 @@ def dry_run_steps(plan: Plan) -> list[str]:
                      "verified")
     else:
         steps.append("source   built in (no checkout)")
-    own = plan.options.own_python or not r.install
-    steps.append("env      " + ("bench's own Python" + (" (--no-env)" if r.install else "") if own
-                                else "install steps: " + "; ".join(r.install)))
+    own = plan.options.own_python or not r.install or plan.container is not None
+    if plan.container is not None:
+        steps.append(f"env      the image {plan.container.image} ({plan.container.engine}): its `python`")
+    else:
+        steps.append("env      " + ("bench's own Python" + (" (--no-env)" if r.install else "") if own
+                                    else "install steps: " + "; ".join(r.install)))
     data = str(plan.data) if plan.data else (f"synthetic dataset {plan.synthetic_data} (cache)"
                                              if plan.synthetic_data else "(not used)")
     values = dict(gpus=plan.gpus, data=data, output="results/runs/<run-id>/output",
                   source_dir="<checkout>" if r.source else None,
-                  python=sys.executable if own else "<environment python>")
+                  python=CONTAINER_PYTHON if plan.container else sys.executable if own else "<environment python>")
     steps += [f"prepare  {line}" for line in render_steps(getattr(r, "prepare_run", []), **values)]
     env = {**{k: _fill(v, values) for k, v in render_env(r).items()}, **HARNESS_ENV}
-    steps.append("launch   " + " ".join(shell_assignment(k, v) for k, v in env.items()) + " "
-                 + shell_join(command_for(r, **values)))
+    launch = " ".join(shell_assignment(k, v) for k, v in env.items()) + " "
+    if plan.container is not None:
+        from bench.launch.container import ContainerSpec, run_argv
+
+        spec = ContainerSpec(engine=plan.container.engine, image=plan.container.image, name="bench-<run-id>",
+                             workdir=Path("<checkout or run directory>"), env=env, gpus=plan.gpus)
+        launch += shell_join(run_argv(spec, command_for(r, **values)))
+        steps.append("mounts   the checkout and the output directory (read-write), the data (read-only), each at "
+                     "its own path; the container is removed when the run ends")
+    else:
+        launch += shell_join(command_for(r, **values))
+    steps.append("launch   " + launch)
     where = f"{r.log.stream}" + (f" ({r.log.path} in the output directory)" if r.log.path else "")
     steps.append(f"watch    {r.log.format} log on {where}; every line stamped on the harness clock (clock.tsv)")
     a, b = plan.window
@@ -235,11 +299,13 @@ def _run_prepare_steps(plan: Plan, values: dict, cwd: Path, env: dict, run_dir: 
 def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, RunRecord]:
     recipe = plan.recipe
     prepared = _prepare_source(plan)
-    from bench.envs import ensure_environment
+    from bench.envs import Environment, ensure_environment
 
-    # --no-env: the machine (a container image, a GPU box) already provides the stack; bench's own Python runs it.
-    environment = ensure_environment(recipe.model_copy(update={"install": []}) if plan.options.own_python else recipe,
-                                     prepared.path)
+    if plan.container is not None:  # the image provides the stack; `python` on its PATH is the stack's interpreter
+        environment = Environment(python=Path(CONTAINER_PYTHON))
+    else:  # --no-env: the machine already provides the stack; bench's own Python runs it
+        environment = ensure_environment(recipe.model_copy(update={"install": []}) if plan.options.own_python
+                                         else recipe, prepared.path)
     data = plan.data
     if data is None and plan.synthetic_data is not None:
         from bench.builtin.synth import ensure_synthetic
@@ -265,8 +331,9 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     from bench.records.environment import capture
 
     # The fingerprint (a subprocess of the run's interpreter) is taken while the run warms up, not before it.
+    interpreter = plan.container.python_argv() if plan.container is not None else environment.python
     with ThreadPoolExecutor(max_workers=1) as pool:
-        fingerprint = pool.submit(capture, environment.python, plan.gpus)
+        fingerprint = pool.submit(capture, interpreter, plan.gpus)
         run_dir, record = _launch_and_record(plan, run_id, run_dir, command, cwd, env, prepared, environment,
                                              fingerprint, stop_request, data)
     return run_dir, record
@@ -281,8 +348,8 @@ def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str
     fallback = provisional_record(plan, run_id, command, prepared, environment, data)
     fallback_path = run_dir / FALLBACK_NAME
     write_atomic(fallback_path, fallback.model_dump_json(indent=2) + "\n")
-    launcher = LocalLauncher(command, cwd=cwd, env=env, run_dir=run_dir, log_file=log_file, grace=plan.options.grace,
-                             record=run_dir / RECORD_NAME, fallback_record=fallback_path)
+    launcher = _launcher(plan, run_id, run_dir, command, cwd, env, prepared, data, log_file,
+                         record=run_dir / RECORD_NAME, fallback_record=fallback_path)
     try:
         record = _watch_and_build(plan, run_id, command, launcher, prepared, environment, fingerprint,
                                   stop_request or StopRequest(), data)
@@ -294,6 +361,22 @@ def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str
         launcher.release()
         fallback_path.unlink(missing_ok=True)
     return run_dir, record
+
+
+def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: dict, prepared,
+              data: Path | None, log_file: Path | None, **supervision) -> LocalLauncher:
+    """The local launcher, or the container launcher when the plan names an engine and image."""
+    if plan.container is None:
+        return LocalLauncher(command, cwd=cwd, env=env, run_dir=run_dir, log_file=log_file, grace=plan.options.grace,
+                             **supervision)
+    from bench.launch.container import ContainerLauncher, give_to_container_user
+
+    writable = [p for p in (prepared.path, run_dir / "output") if p is not None]
+    spec = plan.container.spec(run_id, cwd, writable, [data] if data else [],
+                               {k: env[k] for k in (*render_env(plan.recipe), *HARNESS_ENV)}, plan.gpus)
+    give_to_container_user([run_dir], spec.user)
+    return ContainerLauncher(spec, command, run_dir=run_dir, env=env, log_file=log_file, grace=plan.options.grace,
+                             **supervision)
 
 
 def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: LocalLauncher, prepared, environment,
@@ -459,7 +542,8 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         recipe_sha256=recipe_hash(plan.recipe_path) if plan.recipe_path.is_file() else "",
         repo=recipe.source.repo if recipe.source else None, commit=prepared.commit,
         patches=[PatchHash(**p) for p in prepared.patch_hashes],
-        container_image=os.environ.get("BENCH_CONTAINER_IMAGE") or None, protocol_version=CURRENT_VERSION,
+        container_image=(plan.container.image if plan.container is not None
+                         else os.environ.get("BENCH_CONTAINER_IMAGE")) or None, protocol_version=CURRENT_VERSION,
         bench_version=__version__)
     provenance.hash = provenance_hash(recipe, plan.recipe_path, patch_files_for(recipe), provenance.container_image,
                                       CURRENT_VERSION, __version__)

@@ -12,7 +12,8 @@ may hold a token. Then the supervisor
 - reports on STATUS_FD: `started PID CONTAINMENT`, then `exit CODE` when the trainer ends (or `error MESSAGE`);
 - reaps every process re-parented to it;
 - on end of file on stdin (`release` first: bench has written the record; no `release`: bench died) or on
-  SIGTERM/SIGINT/SIGHUP, stops what is left (SIGTERM, grace, SIGKILL) and, if there is still no record,
+  SIGTERM/SIGINT/SIGHUP, stops what is left (SIGTERM, grace, SIGKILL), runs the launcher's cleanup command
+  when bench did not release the run (a container the engine still runs), and, if there is still no record,
   installs the fallback record bench prepared at launch, saying what happened. Then it exits.
 Where the platform has no subreaper, it says so in CONTAINMENT and contains what a process group can.
 """
@@ -36,6 +37,7 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 RELEASE = b"release\n"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+CLEANUP_TIMEOUT_S = 60.0
 
 
 def _libc():
@@ -169,6 +171,18 @@ class Supervisor:
         escalate(signal_all, alive, float(self.spec.get("grace", 10.0)))
         self.reap()
 
+    def clean_up(self, released: bool) -> None:
+        """What outlives the process tree when bench cannot remove it itself (a container, which the engine's
+        daemon runs, not this tree): the launcher's cleanup command, bounded."""
+        cleanup = self.spec.get("cleanup")
+        if released or not cleanup:
+            return
+        try:
+            subprocess.run(cleanup, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=CLEANUP_TIMEOUT_S, env=self.spec["env"])
+        except (OSError, subprocess.SubprocessError):
+            pass
+
     def install_fallback(self, released: bool) -> None:
         """The record bench prepared at launch, completed with what happened, unless bench wrote one."""
         record, fallback = self.spec.get("record"), self.spec.get("fallback")
@@ -220,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         return 127
     released = supervisor.watch(control, rest)
     supervisor.stop_all()
+    supervisor.clean_up(released)
     supervisor.install_fallback(released)
     return 0
 

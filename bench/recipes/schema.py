@@ -142,6 +142,14 @@ class LogSpec(Strict):
         return self
 
 
+class BaseImage(Strict):
+    """The image a child Dockerfile's `ARG BASE` names, and how to make it."""
+
+    image: str  # repository:tag without a registry (bench.images.build.image_ref adds one)
+    dockerfile: str | None = None  # relative to the repository root; None: made by `bench image base` or pulled
+    args: dict[str, str] = {}  # build arguments of the base
+
+
 class Stack(Strict):
     python: str
     framework: str
@@ -150,6 +158,8 @@ class Stack(Strict):
     others: dict[str, str] = {}
     image: str  # a container image that provides this stack (tag pinned, or a digest)
     dockerfile: str | None = None  # relative to the repository root
+    base: BaseImage | None = None
+    wheels: list[str] = []  # pins installed from a host wheelhouse into the image (see docker/builtin)
 
     @field_validator("image")
     @classmethod

@@ -106,6 +106,26 @@ def _gpu_info_smi() -> dict[str, Any]:
     return {"source": "nvidia-smi", "driver": driver, "cuda": cuda, "devices": devices}
 
 
+def compute_capabilities() -> list[float]:
+    """The CUDA compute capability of each visible GPU (e.g. 9.0 for Hopper); empty without NVML or devices."""
+    nvml = _nvml()
+    if nvml is None:
+        return []
+    try:
+        found = []
+        for index in visible_indices(nvml.nvmlDeviceGetCount()):
+            major, minor = nvml.nvmlDeviceGetCudaComputeCapability(nvml.nvmlDeviceGetHandleByIndex(index))
+            found.append(major + minor / 10)
+        return found
+    except Exception:
+        return []
+    finally:
+        try:
+            nvml.nvmlShutdown()
+        except Exception:
+            pass
+
+
 def gpu_count() -> int:
     """GPUs this machine offers a run (after CUDA_VISIBLE_DEVICES); 0 without NVML/nvidia-smi or devices."""
     return len(visible_indices(len(gpu_info()["devices"])))
@@ -122,11 +142,13 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def interpreter_versions(python: Path | str | None) -> dict[str, Any]:
-    """Ask the run's interpreter (not bench's) which frameworks it can import, via importlib.metadata."""
-    python = str(python or sys.executable)
+def interpreter_versions(python: Path | str | list[str] | None) -> dict[str, Any]:
+    """Ask the run's interpreter (not bench's) which frameworks it can import, via importlib.metadata. `python`
+    may be an argv prefix (a container image's interpreter: `docker run --rm IMAGE python`)."""
+    argv = list(python) if isinstance(python, list) else [str(python or sys.executable)]
+    python = argv[-1] if isinstance(python, list) else argv[0]
     try:
-        out = subprocess.run([python, "-c", _VERSIONS_SCRIPT, ",".join(FRAMEWORK_PREFIXES)], capture_output=True,
+        out = subprocess.run([*argv, "-c", _VERSIONS_SCRIPT, ",".join(FRAMEWORK_PREFIXES)], capture_output=True,
                              text=True, timeout=60, check=True).stdout
         return json.loads(out)
     except (OSError, subprocess.SubprocessError, json.JSONDecodeError) as exc:
@@ -149,7 +171,7 @@ def bench_commit() -> str | None:
     return sha + ("+dirty" if dirty else "")
 
 
-def capture(python: Path | str | None = None, gpus_used: int | None = None) -> dict[str, Any]:
+def capture(python: Path | str | list[str] | None = None, gpus_used: int | None = None) -> dict[str, Any]:
     gpus = gpu_info()
     memory = psutil.virtual_memory()
     run_python = interpreter_versions(python)
