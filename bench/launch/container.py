@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.images.engine import ENGINES, engine_argv, engine_call, engine_options
+from bench.images.engine import ENGINES, engine_argv, engine_call, engine_options, image_facts
 from bench.launch.base import never
 from bench.launch.local import LocalLauncher
 
@@ -172,6 +172,18 @@ class ContainerRun:
         """The image's interpreter, for the environment fingerprint (which packages the run really had)."""
         return [*engine_argv(self.engine, "run", "--rm", "--network", "none", "--user", run_user(),
                              *engine_options("BENCH_CONTAINER_OPTIONS"), self.image), "python"]
+
+    def facts(self, gpus: int) -> dict[str, object]:
+        """The image's ID and digests; with GPUs, the devices and driver `nvidia-smi` sees inside the container."""
+        facts = image_facts(self.engine, self.image)
+        if gpus > 0:
+            argv = ["run", "--rm", "--network", "none", *gpu_flags(self.engine, gpus), self.image, "nvidia-smi",
+                    "--query-gpu=index,name,driver_version", "--format=csv,noheader"]
+            try:
+                facts["gpus_inside"] = engine_call(self.engine, *argv).strip().splitlines()
+            except BenchError as exc:
+                facts["gpus_inside_error"] = str(exc)
+        return facts
 
     def spec(self, run_id: str, workdir: Path, writable: list[Path], read_only: list[Path],
              env: Mapping[str, str], gpus: int) -> ContainerSpec:

@@ -328,15 +328,24 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
         raise BenchError(f"{recipe.name}: interrupted before the launch; nothing was started ({run_dir})")
     from concurrent.futures import ThreadPoolExecutor
 
-    from bench.records.environment import capture
-
     # The fingerprint (a subprocess of the run's interpreter) is taken while the run warms up, not before it.
-    interpreter = plan.container.python_argv() if plan.container is not None else environment.python
     with ThreadPoolExecutor(max_workers=1) as pool:
-        fingerprint = pool.submit(capture, interpreter, plan.gpus)
+        fingerprint = pool.submit(_fingerprint, plan, environment.python)
         run_dir, record = _launch_and_record(plan, run_id, run_dir, command, cwd, env, prepared, environment,
                                              fingerprint, stop_request, data)
     return run_dir, record
+
+
+def _fingerprint(plan: Plan, python: Path) -> dict:
+    """The environment the run really had: the run's interpreter (inside the image for a container run), the
+    host's GPUs, and for a container run the image's ID and the GPUs and driver seen inside it."""
+    from bench.records.environment import capture
+
+    if plan.container is None:
+        return capture(python, plan.gpus)
+    info = capture(plan.container.python_argv(), plan.gpus)
+    info["container"] = plan.container.facts(plan.gpus)
+    return info
 
 
 def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: dict,
