@@ -19,6 +19,7 @@ from pathlib import Path
 
 APT_PACKAGES = {"dockerd": "docker.io", "podman": "podman", "runc": "runc", "mmdebstrap": "mmdebstrap"}
 _apt_updated = False
+_podman_options: str | None = None
 
 
 def apt_install(*binaries: str) -> None:
@@ -77,12 +78,29 @@ class DockerDaemon:
             self.proc.wait(timeout=10)
 
 
-def engine_env(engine: str) -> dict[str, str]:
-    """The environment bench needs for `engine` on this host."""
-    env = {"BENCH_CONTAINER_OPTIONS": " ".join(current_limits())}
-    if engine == "podman":
-        env["BENCH_ENGINE_OPTIONS"] = "--runtime runc"
-    return env
+def podman_limits(image: str) -> list[str]:
+    """The first `--ulimit` set Podman's runtime can apply here: this process's own limits where that works, else
+    lower ones (in this sandbox the runtime's init may not set more than nproc 32768, nofile 20000: engines.md)."""
+    current = {name: value for option in current_limits() for name, value in [option.split()[1].split("=")]}
+    for nofile in dict.fromkeys([current.get("nofile"), "20000:20000", "16384:16384"]):
+        for nproc in dict.fromkeys([current.get("nproc"), "32768:32768", "16384:16384"]):
+            options = [f"--ulimit nofile={nofile}"] * bool(nofile) + [f"--ulimit nproc={nproc}"] * bool(nproc)
+            argv = ["podman", "--runtime", "runc", "run", "--rm", "--network", "none",
+                    *shlex.split(" ".join(options)), image, "true"]
+            if subprocess.run(argv, capture_output=True).returncode == 0:
+                return options
+    raise RuntimeError("podman could not start a container with any --ulimit set tried")
+
+
+def engine_env(engine: str, base_image: str = "localhost/bench/debian-py:bookworm") -> dict[str, str]:
+    """The environment bench needs for `engine` on this host: Podman with runc (crun refuses this sandbox's
+    cgroup layout) and limits its runtime can set; Docker as it is."""
+    if engine != "podman":
+        return {}
+    global _podman_options
+    if _podman_options is None:
+        _podman_options = " ".join(podman_limits(base_image))
+    return {"BENCH_ENGINE_OPTIONS": "--runtime runc", "BENCH_CONTAINER_OPTIONS": _podman_options}
 
 
 def containers_of_bench(engine: str, env: dict[str, str]) -> list[str]:
