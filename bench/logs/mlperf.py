@@ -95,6 +95,7 @@ class Parser(LogParser):
         self.precision_line = 0
         self.run_stop: dict | None = None
         self.runs = 0
+        self.first_event_seconds: float | None = None
         self.seen_steps: set[int] = set()
         self.tracked_start = 0
         self.trainer_lines: set[int] = set()  # line numbers of the trainer records yielded
@@ -126,6 +127,8 @@ class Parser(LogParser):
 
     def _event(self, event: MlperfEvent) -> IterationRecord | Event | None:
         key = event.key
+        if self.first_event_seconds is None:
+            self.first_event_seconds = event.seconds
         if key == TRACKED_STATS:
             return self._tracked(event)
         if key == constants.GLOBAL_BATCH_SIZE and self.batch is None and isinstance(event.value, (int, float)):
