@@ -114,7 +114,7 @@ def read_system(path: Path) -> dict[str, Any]:
             raise BenchError(f"{path}: not a system description (not JSON: {exc})") from None
     if not isinstance(data, dict):
         raise BenchError(f"{path}: not a system description (a JSON {type(data).__name__})")
-    return data
+    return {re.sub(r"[\s-]+", "_", str(key).strip()).lower(): value for key, value in data.items()}  # "number of nodes"
 
 
 def _v06_system(text: str) -> dict[str, Any]:
@@ -226,7 +226,8 @@ def build_record(log: Path, source: Source, parser: Parser, measured: tuple[Meas
     accelerators = (env["nodes"] * env["accelerators_per_node"]
                     if env.get("nodes") and env.get("accelerators_per_node") else None)
     if accelerators is None:
-        raise BenchError(f"{rel}: the system description gives no number_of_nodes x accelerators_per_node")
+        raise BenchError(f"{submitter_dir}/systems/{system_name}.json: no number_of_nodes or accelerators_per_node "
+                         "(and the log's submission_entry names none)")
     env["accelerators"] = accelerators
     batch = parser.batch.images_per_iter if parser.batch else None
     if batch is not None and batch % accelerators:
