@@ -232,7 +232,9 @@ def build_record(log: Path, source: Source, parser: Parser, measured: tuple[Meas
     batch = parser.batch.images_per_iter if parser.batch else None
     if batch is not None and batch % accelerators:
         m.warnings.append(_warning("batch-not-divisible",
-                                   f"global batch {batch} is not a multiple of the {accelerators} accelerators"))
+                                   f"global batch {batch} is not a multiple of the {accelerators} accelerators: "
+                                   "several accelerators share an image (spatial parallelism), or the system "
+                                   "description does not match the run"))
     group = UNSAFE.sub("_", f"mlperf-v{source.version}-{submitter_dir}-{system_name}")
     return RunRecord(
         run_id=run_id_for(source, submitter_dir, system_name, log),
@@ -263,7 +265,8 @@ def build_record(log: Path, source: Source, parser: Parser, measured: tuple[Meas
 def _warning(code: str, message: str):
     from bench.measure.warnings import warning
 
-    return warning(code, message, "check the system description against the log")
+    return warning(code, message, "no images per accelerator is given; read the run's own per-device settings "
+                   "in its log before comparing per-accelerator numbers")
 
 
 def _run_date(parser: Parser) -> str:

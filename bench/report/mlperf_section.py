@@ -19,9 +19,9 @@ FAMILY = "mlperf"
 PLOT_NAME = "mlperf.png"
 # Accelerator generations in the order they appeared; the first pattern found in the model name wins.
 GENERATIONS = [("TPU v3", r"tpu[- ]?v3"), ("TPU v4", r"tpu[- ]?v4"), ("V100 (Volta)", r"v100"),
-               ("A100 (Ampere)", r"a100"), ("A30 (Ampere)", r"a30"), ("L40S (Ada)", r"l40s"), ("L40 (Ada)", r"l40"),
+               ("A100 (Ampere)", r"a100"), ("A30 (Ampere)", r"a30"), ("A40 (Ampere)", r"a40"), ("L40S (Ada)", r"l40s"), ("L40 (Ada)", r"l40"),
                ("H100 (Hopper)", r"h100")]
-ORDER = ["TPU v3", "TPU v4", "V100 (Volta)", "A100 (Ampere)", "A30 (Ampere)", "L40 (Ada)", "L40S (Ada)",
+ORDER = ["TPU v3", "TPU v4", "V100 (Volta)", "A100 (Ampere)", "A30 (Ampere)", "A40 (Ampere)", "L40 (Ada)", "L40S (Ada)",
          "H100 (Hopper)"]
 
 
