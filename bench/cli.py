@@ -16,6 +16,7 @@ from bench.launch import commands as launch_commands
 from bench.logs import commands as log_commands
 from bench.protocol import commands as protocol_commands
 from bench.recipes import commands as recipe_commands
+from bench.records import import_commands
 from bench.report import commands as report_commands
 from bench.source import commands as source_commands
 
@@ -38,6 +39,7 @@ data.command("stats")(coco_commands.stats)
 cli.add_typer(data, name="data")
 cli.add_typer(k8s_commands.app, name="k8s")
 cli.add_typer(image_commands.app, name="image")
+cli.add_typer(import_commands.app, name="import")
 
 
 def app() -> None:

@@ -8,6 +8,7 @@ from bench.logs.base import LogParser
 
 # format name -> module under bench.logs that defines exactly one LogParser subclass named `Parser`
 FORMAT_MODULES: dict[str, str] = {
+    "mlperf": "mlperf",  # before maskrcnn-benchmark: MLPerf logs carry its trainer lines too
     "detectron2": "detectron2",
     "detectron2-metrics-json": "detectron2_metrics",
     "mmdet-v2": "mmdet_v2",

@@ -16,6 +16,7 @@ from bench.records.schema import RunRecord
 from bench.files import write_atomic
 from bench.records.store import load_records
 from bench.report import plots
+from bench.report.mlperf_section import PLOT_NAME as MLPERF_PNG, is_mlperf, plot_png as mlperf_png
 from bench.report.table import hardware_label, render, select_rows
 
 THROUGHPUT_PNG = "throughput.png"
@@ -38,6 +39,8 @@ def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_im
     text = render(records, recipes, out_dir, set(plotted), THROUGHPUT_PNG)
     outputs = Outputs(readme, text)
     outputs.image_paths = [out_dir / THROUGHPUT_PNG] + [_plot_path(out_dir, rid) for rid in sorted(plotted)]
+    if any(is_mlperf(r) for _, r in records):
+        outputs.image_paths.append(out_dir / MLPERF_PNG)
     if with_images:
         outputs.images = _images(records, recipes, out_dir, plotted)
     return outputs
@@ -49,6 +52,9 @@ def _images(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], out_di
     published = sorted(((r.name, r.reference.img_s, hardware_label(r.reference.gpus, r.reference.gpu_model))
                         for r in recipes if r.reference), key=lambda p: (-p[1], p[0]))
     images = {out_dir / THROUGHPUT_PNG: plots.throughput_png(measured, published)}
+    mlperf = [r for _, r in records if is_mlperf(r)]
+    if mlperf:
+        images[out_dir / MLPERF_PNG] = mlperf_png(mlperf)
     for run_id in sorted(plotted):
         images[_plot_path(out_dir, run_id)] = plots.timeline_png(plotted[run_id])
     return images

@@ -1,0 +1,325 @@
+"""`bench import mlperf PATH`: run records from MLPerf Training results (mlcommons/training_results_v*).
+
+PATH is a results folder of one system (`<submitter>/results/<system>[/maskrcnn]`), of a submitter, or a whole
+repository checkout; every `<submitter>/results/<system>/mask*/result_N.txt` below it is one run. A run's record
+says what the log says (global batch, window throughput from the printed times, the events' own timestamps as the
+harness clock, cross-checked as for a live run) and what the system description `<submitter>/systems/<system>.json`
+says (accelerator model and count, nodes, host CPU, framework, submitter, division, status). The logs are not
+copied: the record cites repository, commit, path and sha256. Records are never comparable with protocol rows
+(`comparable` False; the MLPerf settings that differ from protocol 1 are its deviations), and the runs of one
+system share a repeat group.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import bench
+from bench.errors import BenchError
+from bench.files import file_sha256
+from bench.logs.lines import open_text
+from bench.logs.mlperf import Parser
+from bench.logs.types import Status
+from bench.measure.assess import Measurement, measure, split_segments
+from bench.measure.checks import clock_check, data_loading_check, steadiness_check
+from bench.measure.window import WindowResult, spans_from_records
+from bench.protocol.spec import load_protocol
+from bench.records.schema import Provenance, RunRecord, Throughput
+from bench.records.imported import _refuse_to_replace_a_run
+from bench.records.store import save_record
+
+FAMILY = "mlperf"
+LOG_NAME = re.compile(r"^result_\d+\.txt$")
+VERSION_IN_REPO = re.compile(r"training_results_v(\d+\.\d+)")
+UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+V06_SYSTEM_LINE = re.compile(r"^(\w+): (\{.*\})\s*$")  # v0.6 NVIDIA systems/*.json are `key: {"value": ...}` lines
+
+
+@dataclass
+class ImportReport:
+    written: list[Path] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (log path in the repository, why)
+    systems: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the logs come from: the repository they are cited by."""
+
+    root: Path  # the checkout's top folder (holds <submitter>/results/...)
+    repo: str
+    commit: str
+    version: str  # MLPerf Training round, e.g. "0.6"
+
+
+# -- finding the runs ------------------------------------------------------------------------------
+def find_logs(path: Path) -> list[Path]:
+    """Every MLPerf Mask R-CNN run log under `path`: `<submitter>/results/<system>/mask*/result_N.txt`."""
+    if path.is_file():
+        candidates = [path]
+    else:
+        candidates = sorted(p for p in path.rglob("result_*.txt"))
+    return [p for p in candidates if LOG_NAME.match(p.name) and p.parent.name.lower().startswith("mask")
+            and p.parent.parent.parent.name == "results"]
+
+
+def repository_root(log: Path) -> Path:
+    return log.parents[4]  # <root>/<submitter>/results/<system>/<benchmark>/result_N.txt
+
+
+def source_for(path: Path, repo: str | None, commit: str | None, version: str | None) -> Source:
+    """The repository, commit and MLPerf round, from the options or from the checkout's own git metadata."""
+    logs = find_logs(path)
+    if not logs:
+        raise BenchError(f"{path}: no MLPerf Mask R-CNN log (<submitter>/results/<system>/maskrcnn/result_N.txt) "
+                         "below it")
+    root = repository_root(logs[0])
+    repo = repo or _git(root, "remote", "get-url", "origin")
+    commit = commit or _git(root, "rev-parse", "HEAD")
+    if not repo or not commit:
+        raise BenchError(f"{root}: not a git checkout; give --repo URL and --commit SHA of the results repository")
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise BenchError(f"--commit {commit!r}: expected a full 40-character commit sha")
+    found = VERSION_IN_REPO.search(repo) or VERSION_IN_REPO.search(root.name)
+    version = version or (found[1] if found else None)
+    if version is None:
+        raise BenchError(f"--repo {repo}: the MLPerf round cannot be read from it; give --mlperf-version (e.g. 3.0)")
+    return Source(root, repo.removesuffix(".git"), commit, version)
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+# -- the system description ------------------------------------------------------------------------
+def read_system(path: Path) -> dict[str, Any]:
+    """A system description as a dict; v0.6's `key: {"value": ...}` files included. Raises BenchError."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        data = _v06_system(text)
+        if not data:
+            raise BenchError(f"{path}: not a system description (not JSON: {exc})") from None
+    if not isinstance(data, dict):
+        raise BenchError(f"{path}: not a system description (a JSON {type(data).__name__})")
+    return {re.sub(r"[\s-]+", "_", str(key).strip()).lower(): value for key, value in data.items()}  # "number of nodes"
+
+
+def _v06_system(text: str) -> dict[str, Any]:
+    values = {}
+    for line in text.splitlines():
+        if m := V06_SYSTEM_LINE.match(line.strip()):
+            values[m[1]] = json.loads(m[2]).get("value")
+    return values
+
+
+def _literal(value: Any) -> dict:
+    """v0.6 `entry`/`nodes`: a Python dict printed as a string."""
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = ast.literal_eval(value) if isinstance(value, str) else None
+    except (ValueError, SyntaxError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def system_environment(system: dict[str, Any], submission: dict[str, Any]) -> dict[str, Any]:
+    """The environment fields of a record from a system description (any round) and the log's submission events."""
+    entry = _literal(system.get("entry") or submission.get("entry"))
+    node = _literal(entry.get("nodes"))
+    framework = system.get("framework") or entry.get("framework") or ""
+    release = re.search(r"NVIDIA Release (\d+\.\d+)", framework)
+    env = {
+        "submitter": system.get("submitter") or system.get("sumitter") or system.get("org")
+        or submission.get("submitter"),
+        "division": system.get("division") or submission.get("division"),
+        "mlperf_status": system.get("status") or submission.get("status"),
+        "system_name": system.get("system_name") or entry.get("hardware") or submission.get("platform"),
+        "nodes": _int(system.get("number_of_nodes") or node.get("num_nodes")),
+        "accelerators_per_node": _int(system.get("accelerators_per_node") or node.get("num_accelerators")),
+        "accelerator_model": system.get("accelerator_model_name") or node.get("accelerator"),
+        "host_cpu": system.get("host_processor_model_name") or node.get("cpu"),
+        "host_processors_per_node": _int(system.get("host_processors_per_node")),
+        "framework": framework,
+        "container": f"NGC {framework.split()[0]} {release[1]}" if release else None,
+        "operating_system": system.get("operating_system") or entry.get("os"),
+    }
+    return {k: v for k, v in env.items() if v not in (None, "")}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+# -- one run ---------------------------------------------------------------------------------------
+def parse_log(log: Path) -> Parser:
+    parser = Parser()
+    for raw in open_text(log):
+        parser.feed(raw)
+    return parser
+
+
+def measure_run(parser: Parser, window: tuple[int, int]) -> tuple[Measurement, float | None]:
+    """The window throughput from the printed times and, as a live run's harness clock, from the progress
+    records' own timestamps; the two cross-checked (`clock_check`), as `bench run` does."""
+    images = parser.batch.images_per_iter if parser.batch else None
+    if images is None:
+        m = Measurement(parser.format, Status.NO_DATA, 0, window)
+        m.reason = "the log has no global_batch_size event: the images per iteration are unknown"
+        return m, None
+    clock = {r.line_no: r.timestamp for r in parser.records if r.timestamp is not None}
+    m = measure(parser, images, window, clock)
+    diff, warning = clock_check(m.result, m.clock)
+    segments = split_segments(parser.records)
+    measured = segments[-1] if segments else []
+    extra = [warning, data_loading_check(measured, m.result),
+             steadiness_check(spans_from_records(measured, images), m.result, images)]
+    m.warnings.extend(w for w in extra if w is not None)
+    return m, diff
+
+
+def deviations(global_batch: int | None, accelerators: int | None, precision: str | None) -> list[str]:
+    """The MLPerf settings that differ from protocol 1, in the form of `bench.protocol.check.Deviation.short`."""
+    protocol = load_protocol(1)
+    per_gpu = protocol.settings["images_per_gpu"].value
+    out = []
+    if global_batch is not None and global_batch != per_gpu * protocol.gpus:
+        out.append(f"global batch {global_batch} (protocol {per_gpu * protocol.gpus})")
+    if global_batch is not None and accelerators and global_batch % accelerators == 0 \
+            and global_batch // accelerators != per_gpu:
+        out.append(f"{protocol.settings['images_per_gpu'].label} {global_batch // accelerators} (protocol {per_gpu})")
+    if accelerators is not None and accelerators != protocol.gpus:
+        out.append(f"GPUs {accelerators} (protocol {protocol.gpus})")
+    expected = protocol.settings["precision"]
+    if precision is not None and precision.lower() not in ("fp32", "float32"):
+        out.append(f"{expected.label} {precision} (protocol {expected.value})")
+    return out
+
+
+def run_id_for(source: Source, submitter: str, system: str, log: Path) -> str:
+    return UNSAFE.sub("_", f"mlperf-v{source.version}-{submitter}-{system}-{log.stem}")
+
+
+def build_record(log: Path, source: Source, parser: Parser, measured: tuple[Measurement, float | None],
+                 system: dict[str, Any], window: tuple[int, int]) -> RunRecord:
+    m, clock_difference_pct = measured
+    rel = log.relative_to(source.root).as_posix()
+    submitter_dir, system_name = log.parents[3].name, log.parents[1].name
+    env = system_environment(system, parser.submission)
+    env["mlperf_version"] = source.version
+    accelerators = (env["nodes"] * env["accelerators_per_node"]
+                    if env.get("nodes") and env.get("accelerators_per_node") else None)
+    if accelerators is None:
+        raise BenchError(f"{submitter_dir}/systems/{system_name}.json: no number_of_nodes or accelerators_per_node "
+                         "(and the log's submission_entry names none)")
+    env["accelerators"] = accelerators
+    batch = parser.batch.images_per_iter if parser.batch else None
+    if batch is not None and batch % accelerators:
+        m.warnings.append(_warning("batch-not-divisible",
+                                   f"global batch {batch} is not a multiple of the {accelerators} accelerators: "
+                                   "several accelerators share an image (spatial parallelism), or the system "
+                                   "description does not match the run"))
+    group = UNSAFE.sub("_", f"mlperf-v{source.version}-{submitter_dir}-{system_name}")
+    return RunRecord(
+        run_id=run_id_for(source, submitter_dir, system_name, log),
+        created=_run_date(parser),
+        implementation=group, family=FAMILY, variant="imported",
+        title=f"{env.get('submitter', submitter_dir)} {system_name}",
+        framework=env.get("framework", ""), preset=None, comparable=False,
+        status=m.status, reason=m.reason, gpus=accelerators, gpu_model=env.get("accelerator_model"),
+        nodes=env.get("nodes", 1), images_per_iter=m.images_per_iter, window_requested=list(window),
+        log_format=parser.format, framework_timing=_throughput(m.result),
+        harness_clock=_throughput(m.clock) if m.clock else None,
+        clock_difference_pct=clock_difference_pct, last_iteration=m.last_iteration,
+        warnings=m.warnings, environment=env,
+        provenance=Provenance(recipe=FAMILY, recipe_path="", recipe_sha256="", repo=source.repo,
+                              commit=source.commit, bench_version=bench.__version__),
+        deviations=deviations(batch, accelerators, parser.precision),
+        repeat_group=group, origin="imported",
+        extra={"mlperf": {
+            "version": source.version, "submitter": env.get("submitter", submitter_dir), "system": system_name,
+            "log_path": rel, "log_url": f"{source.repo}/blob/{source.commit}/{rel}", "log_sha256": file_sha256(log),
+            "system_json": f"{submitter_dir}/systems/{system_name}.json",
+            "global_batch": batch, "global_batch_line": parser.batch.line_no if parser.batch else None,
+            "images_per_device": batch // accelerators if batch and batch % accelerators == 0 else None,
+            "precision": parser.precision, "precision_line": parser.precision_line or None,
+            "timing_source": parser.source, "run_stop": parser.run_stop}})
+
+
+def _warning(code: str, message: str):
+    from bench.measure.warnings import warning
+
+    return warning(code, message, "no images per accelerator is given; read the run's own per-device settings "
+                   "in its log before comparing per-accelerator numbers")
+
+
+def _run_date(parser: Parser) -> str:
+    """The run's own date (its first MLPerf event, epoch seconds), so that re-importing gives the same record."""
+    seconds = parser.first_event_seconds
+    if seconds is None:
+        return "1970-01-01T00:00:00+00:00"
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+
+
+def _throughput(r: WindowResult | None) -> Throughput:
+    if r is None:
+        return Throughput(throughput_img_s=None, window=None)
+    return Throughput(throughput_img_s=r.throughput_img_s, window=[r.start, r.end], iterations=r.iterations,
+                      seconds=r.seconds, images=r.images, method=r.method, exact=r.exact)
+
+
+# -- the command -----------------------------------------------------------------------------------
+def import_results(path: Path, runs: Path, *, repo: str | None = None, commit: str | None = None,
+                   version: str | None = None, window: tuple[int, int] = (100, 500)) -> ImportReport:
+    source = source_for(path, repo, commit, version)
+    report = ImportReport()
+    systems: dict[Path, dict[str, Any] | str] = {}
+    for log in find_logs(path):
+        rel = log.relative_to(source.root).as_posix()
+        system_json = log.parents[3] / "systems" / f"{log.parents[1].name}.json"
+        if system_json not in systems:
+            systems[system_json] = _system_or_reason(system_json)
+        system = systems[system_json]
+        parser = parse_log(log)
+        if not parser.submission and not parser.batch:
+            report.rejected.append((rel, "no MLPerf logging event in the file"))
+            continue
+        if isinstance(system, str) and not parser.submission.get("entry"):
+            report.rejected.append((rel, system))
+            continue
+        try:
+            record = build_record(log, source, parser, measure_run(parser, window),
+                                  system if isinstance(system, dict) else {}, window)
+        except BenchError as exc:
+            report.rejected.append((rel, str(exc)))
+            continue
+        directory = runs / record.run_id
+        _refuse_to_replace_a_run(directory)
+        report.written.append(save_record(record, directory))
+        report.systems.add(record.repeat_group or "")
+    return report
+
+
+def _system_or_reason(path: Path) -> dict[str, Any] | str:
+    if not path.is_file():
+        return f"no system description {path.parent.parent.name}/systems/{path.name}"
+    try:
+        return read_system(path)
+    except BenchError as exc:
+        return str(exc)
