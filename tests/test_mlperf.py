@@ -222,7 +222,7 @@ def test_import_mlperf_records_groups_and_table(tmp_path):
     assert row.per_accelerator == pytest.approx(values[1] / 32)
     assert rows["mlperf-v3.0-Google-tpu-v4-16"].img_s is None
     loaded = load_records(runs)
-    assert select_rows(loaded) == ([], [])  # never among the protocol rows, measured or not
+    assert select_rows(loaded, []) == ([], [])  # never among the protocol rows, measured or not
     text = render(loaded, [], tmp_path)
     assert "## MLPerf Training (imported)" in text and f"{values[1]:.1f}" in text and f"{values[1] / 32:.2f}" in text
     assert "4 × 8" in text and "no per-iteration timing" in text

@@ -105,6 +105,7 @@ NAN_EDITS = {
     "detectron": ('"loss": "1.534567"', '"loss": "nan"'),
     "keras": ("- loss: 2.0345", "- loss: nan"),
     "torchvision": ("loss: 1.5234 (2.0123)", "loss: nan (nan)"),
+    "mlperf": ('"loss": 1.0', '"loss": NaN'),
 }
 
 

@@ -251,6 +251,24 @@ def torchvision_lines(times: list[float], length: int = 7329) -> list[str]:
 
 # Format -> (writer, completed-iteration window its grid covers, images per iteration, iterations to write)
 KERAS_BASES = [1.2, 1.14, 1.16, 1.1, 1.18, 1.12, 1.14, 1.16]
+def mlperf_lines(times: list[float], batch: int = 16, start_s: float = 1_684_011_440.0) -> list[str]:
+    """MLPerf v0.7+ `:::MLLOG` events as NVIDIA's Mask R-CNN prints them: global_batch_size, run_start, and
+    tracked_stats every 50 steps whose value.time is the running mean since the start (see tests/test_mlperf.py)."""
+    def event(key: str, value, t_s: float, **metadata) -> str:
+        return ":::MLLOG " + json.dumps({"namespace": "", "time_ms": round(t_s * 1000), "event_type": "POINT_IN_TIME",
+                                         "key": key, "value": value, "metadata": {"file": "t.py", "lineno": 1,
+                                                                                  **metadata}})
+    lines = [event("global_batch_size", batch, start_s - 30), event("run_start", None, start_s)]
+    elapsed = 0.0
+    for step, seconds in enumerate(times, 1):
+        elapsed += seconds
+        if step % 50 == 0:
+            lines.append(event("tracked_stats", {"time": elapsed / step, "loss": 1.0,
+                                                 "throughput": batch * step / elapsed},
+                               start_s + elapsed, step=step))
+    return lines
+
+
 FORMATS: dict[str, tuple[Callable[[list[float]], list[str]], tuple[int, int], int]] = {
     "detectron2": (detectron2_lines, (100, 500), 16),
     "detectron2-metrics-json": (detectron2_metrics_lines, (100, 500), 16),
@@ -263,6 +281,7 @@ FORMATS: dict[str, tuple[Callable[[list[float]], list[str]], tuple[int, int], in
     "detectron": (detectron_lines, (101, 501), 16),
     "keras": (keras_lines, (100, 500), 16),
     "torchvision": (torchvision_lines, (101, 501), 16),
+    "mlperf": (mlperf_lines, (100, 500), 16),
 }
 
 
