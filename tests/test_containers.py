@@ -14,7 +14,7 @@ from bench.errors import BenchError
 from bench.images.build import build_steps
 from bench.images.refs import image_ref
 from bench.launch.container import ContainerSpec, Mount, gpu_flags, mounts_for, run_argv
-from bench.launch.runner import RunOptions, dry_run_steps, host_stack_problem, load, resolve
+from bench.pipeline.run import RunOptions, dry_run_steps, host_stack_problem, load, resolve
 from bench.paths import recipes_dir
 
 RECIPES = sorted(p.stem for p in recipes_dir().glob("*.toml"))

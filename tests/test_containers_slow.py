@@ -18,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from engines import DockerDaemon, apt_install, containers_of_bench, engine_env  # noqa: E402
+from test_one_builder import LIVE_FIELDS, filled  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN_RECIPE = ROOT / "tests" / "recipes" / "standin-container.toml"
@@ -80,6 +81,7 @@ def test_standin_runs_in_a_container_to_its_window_stop(engine, base_images, tmp
     assert container["engine"] == engine and container["id"].removeprefix("sha256:")
     assert record["environment"]["python_executable"] == "/opt/venv/bin/python"  # the image's, not bench's
     assert record["provenance"]["container_image"] == "localhost/bench/standin:test"
+    assert LIVE_FIELDS <= filled(record), LIVE_FIELDS - filled(record)  # the same builder as local and k8s runs
     assert_nothing_left(engine, before)
 
 

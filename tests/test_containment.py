@@ -197,7 +197,7 @@ def test_a_second_ctrl_c_cuts_the_grace_period_short(tmp) -> None:
 def test_an_internal_error_of_bench_after_the_launch_still_writes_a_record(tmp, monkeypatch) -> None:
     """An exception in bench's own code (here: the window arithmetic) stops the run, writes a record that says
     so, and reaches the user as one BenchError line."""
-    import bench.launch.runner as runner
+    import bench.pipeline.run as runner
     from bench.errors import BenchError
 
     measure = runner.measure

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.launch.runner import RunOptions, command_for, dry_run_steps, resolve
+from bench.pipeline.run import RunOptions, command_for, dry_run_steps, resolve
 from bench.paths import patches_dir
 from bench.recipes.loader import find_recipe, recipes_dir
 

@@ -15,7 +15,7 @@ import pytest
 
 from bench.errors import BenchError
 from bench.k8s.render import RenderOptions, render
-from bench.launch.runner import RunOptions, command_for, dry_run_steps, resolve
+from bench.pipeline.run import RunOptions, command_for, dry_run_steps, resolve
 from bench.paths import patches_dir, recipes_dir
 from bench.recipes.loader import load_all
 
@@ -123,7 +123,7 @@ K8S_CASES = [(r, p) for r, p in CASES if (r.with_preset(p).allowed.gpus or [1]) 
 @pytest.mark.parametrize("recipe,preset", K8S_CASES, ids=[f"{r.name}-{p or 'default'}" for r, p in K8S_CASES])
 @pytest.mark.parametrize("nodes", [1, 2])
 def test_k8s_counts_what_the_pods_train(recipe, preset, nodes) -> None:
-    from bench.k8s import run as k8s_run
+    from bench.pipeline import kubernetes as k8s_run
 
     for gpus in GPU_COUNTS[1:]:
         try:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from bench.cli import cli
 from bench.logs.detect import detect_format
+from bench.records.builder import measured_segment, quality_warnings
 from bench.records.mlperf import import_results, measure_run, parse_log
 from bench.records.store import load_records
 from bench.report.mlperf_section import generation, system_rows
@@ -112,6 +113,13 @@ def write_run(root: Path, submitter: str, system: str, index: int, text: str) ->
 
 
 # -- the parser ----------------------------------------------------------------------------------------
+def checked(parser, window=(100, 500)):
+    """The measurement, and the harness-clock difference and quality warnings the record builder adds to it."""
+    m = measure_run(parser, window)
+    diff, warnings = quality_warnings(measured_segment(parser, m), m)
+    return m, diff, warnings
+
+
 def test_tracked_stats_window_is_exact_and_not_the_printed_throughput(tmp_path):
     times = step_times(600)
     log = tmp_path / "result_0.txt"
@@ -119,7 +127,7 @@ def test_tracked_stats_window_is_exact_and_not_the_printed_throughput(tmp_path):
     assert detect_format(log) == "mlperf"
     parser = parse_log(log)
     assert parser.batch.images_per_iter == 96 and parser.batch.line_no == 4
-    m, diff = measure_run(parser, (100, 500))
+    m, diff, warnings = checked(parser)
     expected = expected_window(times, 96)  # 400 * 96 / (200 * 0.25 + 200 * 0.2) = 426.67
     assert expected == pytest.approx(38400 / 90)
     assert m.status.value == "ok"
@@ -127,18 +135,18 @@ def test_tracked_stats_window_is_exact_and_not_the_printed_throughput(tmp_path):
     running_mean_at_500 = 96 * 500 / sum(times[:500])  # what tracked_stats' throughput says at step 500
     assert abs(m.throughput_img_s - running_mean_at_500) > 50
     assert m.clock.throughput_img_s == pytest.approx(expected, rel=1e-4)  # from time_ms (millisecond stamps)
-    assert diff < 0.01 and not [w for w in m.warnings if w.code == "clock-disagrees"]
+    assert diff < 0.01 and not [w for w in warnings if w.code == "clock-disagrees"]
 
 
 def test_clock_disagreement_is_flagged(tmp_path):
     times = step_times(600)
     log = tmp_path / "result_0.txt"
     log.write_text(tracked_stats_log(32, times, clock_scale=1.05))  # the events' clock runs 5 % slow
-    m, diff = measure_run(parse_log(log), (100, 500))
+    m, diff, warnings = checked(parse_log(log))
     assert m.throughput_img_s == pytest.approx(expected_window(times, 32))
     assert m.clock.throughput_img_s == pytest.approx(expected_window(times, 32) / 1.05, rel=1e-4)
     assert diff == pytest.approx(100 * (1 - 1 / 1.05), rel=1e-3)
-    assert [w.code for w in m.warnings if w.code == "clock-disagrees"] == ["clock-disagrees"]
+    assert [w.code for w in warnings if w.code == "clock-disagrees"] == ["clock-disagrees"]
 
 
 def test_v06_events_with_trainer_lines(tmp_path):
@@ -148,7 +156,7 @@ def test_v06_events_with_trainer_lines(tmp_path):
     assert detect_format(log) == "mlperf"
     parser = parse_log(log)
     assert parser.batch.images_per_iter == 48 and parser.source == "trainer" and parser.precision == "float16"
-    m, diff = measure_run(parser, (100, 500))
+    m, diff, warnings = checked(parser)
     assert m.throughput_img_s == pytest.approx(expected_window(times, 48), rel=1e-5)  # 6-digit running means
     assert m.clock.throughput_img_s == pytest.approx(expected_window(times, 48), rel=1e-4)  # asctime, ms
 
@@ -159,7 +167,7 @@ def test_multi_node_labels_and_duplicate_ranks(tmp_path):
     log.write_text(tracked_stats_log(256, times, prefixes=(" 0: ", " 1: ")))
     parser = parse_log(log)
     assert [r.iteration for r in parser.records] == list(range(50, 601, 50))  # each step once
-    m, _ = measure_run(parser, (100, 500))
+    m, _, warnings = checked(parser)
     assert m.status.value == "ok" and m.segments == 1
     assert m.throughput_img_s == pytest.approx(expected_window(times, 256))
 
@@ -168,7 +176,7 @@ def test_tpu_log_without_steps_is_not_ok_and_says_why(tmp_path):
     log = tmp_path / "result_0.txt"
     log.write_text(tpu_log())
     assert detect_format(log) == "mlperf"
-    m, diff = measure_run(parse_log(log), (100, 500))
+    m, diff, warnings = checked(parse_log(log))
     assert m.status.value == "no_data" and m.throughput_img_s is None and diff is None
     assert "no per-iteration timing" in m.reason and "TPU" in m.reason
 
@@ -179,7 +187,7 @@ def test_bench_parse_reads_the_global_batch_not_16(tmp_path):
     log = tmp_path / "result_0.txt"
     log.write_text(v06_log(96, times))
     parser = parse_log(log)
-    m, _ = measure_run(parser, (100, 500))
+    m, _, warnings = checked(parser)
     assert m.images_per_iter == 96
     assert m.throughput_img_s == pytest.approx(expected_window(times, 96), rel=1e-5)
 

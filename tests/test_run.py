@@ -45,7 +45,7 @@ def bench_run(tmp: Path, recipe: Path, *extra: str, timeout: float = 60) -> subp
 
 def run_in_process(tmp: Path, recipe: Path, monkeypatch, **options) -> tuple[Path, dict]:
     """One run through the same code as the CLI, without a new interpreter's start-up per test."""
-    from bench.launch.runner import RunOptions, execute, load, resolve
+    from bench.pipeline.run import RunOptions, execute, load, resolve
 
     monkeypatch.setenv("BENCH_RESULTS", str(tmp / "results"))
     plan = resolve(*load(None, recipe), RunOptions(progress=False, **options))

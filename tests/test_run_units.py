@@ -96,7 +96,7 @@ def test_repeat_summary() -> None:
 
 
 def test_synthetic_data_is_never_comparable_with_the_published_table(tmp_path) -> None:
-    from bench.launch.runner import RunOptions, resolve
+    from bench.pipeline.run import RunOptions, resolve
     from bench.paths import recipes_dir
     from bench.recipes import find_recipe
 

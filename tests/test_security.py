@@ -15,7 +15,7 @@ import pytest
 
 from bench.errors import BenchError, RecipeError
 from bench.k8s import prepare_script
-from bench.launch.runner import RunOptions, dry_run_steps, resolve
+from bench.pipeline.run import RunOptions, dry_run_steps, resolve
 from bench.recipes.loader import load_recipe
 from bench.recipes.schema import DiffPatch, Substitution
 from bench.security import redact, shell_assignment, shell_comment, shell_quote, split_url_credentials, \

@@ -45,7 +45,7 @@ def build(name: str = typer.Argument(None, help="Recipe name."),
     """Build a recipe's base then its child image; print the steps and the child's image ID."""
     from bench.images.build import build as build_image
     from bench.images.build import push as push_image
-    from bench.launch.runner import load
+    from bench.pipeline.run import load
 
     loaded, _ = load(name, recipe)
     lines, image = build_image(loaded, _engine(engine), registry, tag, dry_run=dry_run)

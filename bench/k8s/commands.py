@@ -66,7 +66,7 @@ def run(name: str = typer.Argument(..., help="Recipe name."), gpus: int = _GPUS,
         progress: bool = typer.Option(True, "--progress/--no-progress", help="A live progress line on a terminal."),
         ) -> None:
     """Apply the manifests, follow the pod's log live, stop after the window (kubectl delete), write the record."""
-    from bench.k8s.run import run_on_cluster
+    from bench.pipeline.kubernetes import run_on_cluster
     from bench.paths import output_dir
 
     out = output_dir(out, "--out") if out is not None else None
@@ -87,7 +87,7 @@ def collect(pod: str = typer.Argument(..., help="A finished pod (its log is the 
             out: Path = typer.Option(None, "--out", help="Run directory (default results/runs/<run-id>)."),
             ) -> None:
     """Turn a finished pod's log (`kubectl logs POD`) into a run record."""
-    from bench.k8s.run import collect_pod
+    from bench.pipeline.kubernetes import collect_pod
     from bench.paths import output_dir
 
     out = output_dir(out, "--out") if out is not None else None

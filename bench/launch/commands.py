@@ -45,7 +45,7 @@ def _summary(run_dir: Path, record) -> str:
 def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dry_run: bool,
             stop: StopRequest) -> list:
     """Run one recipe `repeat` times; returns the records (empty for a dry run)."""
-    from bench.launch.runner import dry_run_steps, execute, load, resolve
+    from bench.pipeline.run import dry_run_steps, execute, load, resolve
     from bench.measure.stats import summarize
 
     recipe, path = load(name, recipe_file)
@@ -118,7 +118,7 @@ def run(
                               "recipe's stack image under BENCH_REGISTRY or localhost)."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
-    from bench.launch.runner import RunOptions
+    from bench.pipeline.run import RunOptions
 
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")

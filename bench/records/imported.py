@@ -18,15 +18,12 @@ import bench
 from bench.errors import BenchError
 from bench.files import file_sha256
 from bench.logs.base import LogParser
-from bench.logs.types import Status
-from bench.measure.assess import Measurement, split_segments
-from bench.measure.window import per_iteration_series, spans_from_records
+from bench.measure.assess import Measurement
 from bench.paths import recipes_dir
 from bench.recipes import Recipe, find_recipe
-from bench.records.schema import Provenance, RunRecord, Throughput
-from bench.records.store import RECORD_NAME, load_record, save_record, utc_now_iso
-
-TAIL_LINES = 50
+from bench.records.builder import Ending, Identity, RecordFacts, build_record
+from bench.records.schema import Provenance
+from bench.records.store import RECORD_NAME, load_record, save_record
 
 
 def record_from_log(log: Path, parser: LogParser, measurement: Measurement, directory: Path, *,
@@ -45,36 +42,14 @@ def record_from_log(log: Path, parser: LogParser, measurement: Measurement, dire
         raise BenchError(f"--gpus {gpus}: need at least 1")
     _refuse_to_replace_a_run(directory)
     log_name = _copy_log(log, directory)
-    record = RunRecord(
-        run_id=directory.resolve().name,
-        created=utc_now_iso(),
-        implementation=recipe.name if recipe else (name or measurement.format),
-        family=recipe.family if recipe else (name or measurement.format),
-        variant=recipe.variant if recipe else "imported",
-        title=recipe.title if recipe else (name or measurement.format),
-        framework=f"{recipe.framework.name} {recipe.framework.version}" if recipe else "",
-        preset=preset,
-        comparable=_comparable(recipe, preset),
-        status=measurement.status,
-        reason=measurement.reason,
-        gpus=gpus,
-        gpu_model=gpu_model,
-        images_per_iter=measurement.images_per_iter,
-        images_per_iter_source=measurement.images_per_iter_source or None,
-        window_requested=list(measurement.window_requested),
-        log_format=measurement.format,
-        framework_timing=_throughput(measurement),
-        last_iteration=measurement.last_iteration,
-        series=_series(parser, measurement),
-        warnings=measurement.warnings,
-        log_files={"log": log_name},
-        log_tail=[] if measurement.status is Status.OK else parser.tail[-TAIL_LINES:],
-        provenance=_provenance(recipe, name or measurement.format),
-        reference=recipe.reference.model_dump() if recipe and recipe.reference else None,
-        coco_eval=list(parser.coco.summaries),
-        origin="imported",
-        extra={"imported": {"log_name": log.name, "log_sha256": file_sha256(log), "segments": measurement.segments}},
-    )
+    identity = Identity.of(recipe) if recipe else Identity(name or measurement.format, name or measurement.format,
+                                                           "imported", name or measurement.format, "")
+    facts = RecordFacts(
+        run_id=directory.resolve().name, identity=identity, provenance=_provenance(recipe, name or measurement.format),
+        gpus=gpus, gpu_model=gpu_model, window=measurement.window_requested, log_format=measurement.format,
+        preset=preset, comparable=_comparable(recipe, preset), log_files={"log": log_name}, origin="imported",
+        extra={"imported": {"log_name": log.name, "log_sha256": file_sha256(log), "segments": measurement.segments}})
+    record = build_record(facts, parser, measurement, Ending.of_log(measurement, parser))
     return save_record(record, directory)
 
 
@@ -115,28 +90,6 @@ def _copy_log(log: Path, directory: Path) -> str:
         Path(tmp).unlink(missing_ok=True)
         raise
     return log.name
-
-
-def _throughput(m: Measurement) -> Throughput:
-    r = m.result
-    if r is None:
-        return Throughput(throughput_img_s=None, window=None)
-    return Throughput(throughput_img_s=m.throughput_img_s, window=[r.start, r.end], iterations=r.iterations,
-                      seconds=r.seconds, images=r.images, method=r.method, exact=r.exact)
-
-
-def _series(parser: LogParser, m: Measurement) -> list[list[float]]:
-    """Seconds per iteration of the measured segment (the last one when no window was measured)."""
-    segments = split_segments(parser.records)
-    if not segments:
-        return []
-    chosen = segments[-1]
-    if m.result is not None:
-        covering = [seg for seg in segments if seg[0].span_start <= m.result.start
-                    and seg[-1].iteration >= m.result.end]
-        chosen = covering[-1] if covering else chosen
-    spans = spans_from_records(chosen, m.images_per_iter)
-    return [[float(iteration), seconds] for iteration, seconds in per_iteration_series(spans)]
 
 
 def _provenance(recipe: Recipe | None, label: str) -> Provenance:

@@ -27,12 +27,11 @@ from bench.files import file_sha256
 from bench.logs.lines import open_text
 from bench.logs.mlperf import Parser
 from bench.logs.types import Status
-from bench.measure.assess import Measurement, measure, split_segments
-from bench.measure.checks import clock_check, data_loading_check, steadiness_check
-from bench.measure.window import WindowResult, spans_from_records
+from bench.measure.assess import Measurement, measure
 from bench.protocol.spec import load_protocol
-from bench.records.schema import Provenance, RunRecord, Throughput
+from bench.records.builder import Ending, Identity, RecordFacts, build_record
 from bench.records.imported import _refuse_to_replace_a_run
+from bench.records.schema import Provenance, RunRecord
 from bench.records.store import save_record
 
 FAMILY = "mlperf"
@@ -175,23 +174,16 @@ def parse_log(log: Path) -> Parser:
     return parser
 
 
-def measure_run(parser: Parser, window: tuple[int, int]) -> tuple[Measurement, float | None]:
+def measure_run(parser: Parser, window: tuple[int, int]) -> Measurement:
     """The window throughput from the printed times and, as a live run's harness clock, from the progress
-    records' own timestamps; the two cross-checked (`clock_check`), as `bench run` does."""
+    records' own timestamps; the record builder cross-checks the two, as for `bench run`."""
     images = parser.batch.images_per_iter if parser.batch else None
     if images is None:
         m = Measurement(parser.format, Status.NO_DATA, 0, window)
         m.reason = "the log has no global_batch_size event: the images per iteration are unknown"
-        return m, None
+        return m
     clock = {r.line_no: r.timestamp for r in parser.records if r.timestamp is not None}
-    m = measure(parser, images, window, clock)
-    diff, warning = clock_check(m.result, m.clock)
-    segments = split_segments(parser.records)
-    measured = segments[-1] if segments else []
-    extra = [warning, data_loading_check(measured, m.result),
-             steadiness_check(spans_from_records(measured, images), m.result, images)]
-    m.warnings.extend(w for w in extra if w is not None)
-    return m, diff
+    return measure(parser, images, window, clock)
 
 
 def deviations(global_batch: int | None, accelerators: int | None, precision: str | None) -> list[str]:
@@ -216,9 +208,8 @@ def run_id_for(source: Source, submitter: str, system: str, log: Path) -> str:
     return UNSAFE.sub("_", f"mlperf-v{source.version}-{submitter}-{system}-{log.stem}")
 
 
-def build_record(log: Path, source: Source, parser: Parser, measured: tuple[Measurement, float | None],
-                 system: dict[str, Any], window: tuple[int, int]) -> RunRecord:
-    m, clock_difference_pct = measured
+def mlperf_record(log: Path, source: Source, parser: Parser, m: Measurement, system: dict[str, Any],
+                  window: tuple[int, int]) -> RunRecord:
     rel = log.relative_to(source.root).as_posix()
     submitter_dir, system_name = log.parents[3].name, log.parents[1].name
     env = system_environment(system, parser.submission)
@@ -236,22 +227,15 @@ def build_record(log: Path, source: Source, parser: Parser, measured: tuple[Meas
                                    "several accelerators share an image (spatial parallelism), or the system "
                                    "description does not match the run"))
     group = UNSAFE.sub("_", f"mlperf-v{source.version}-{submitter_dir}-{system_name}")
-    return RunRecord(
-        run_id=run_id_for(source, submitter_dir, system_name, log),
-        created=_run_date(parser),
-        implementation=group, family=FAMILY, variant="imported",
-        title=f"{env.get('submitter', submitter_dir)} {system_name}",
-        framework=env.get("framework", ""), preset=None, comparable=False,
-        status=m.status, reason=m.reason, gpus=accelerators, gpu_model=env.get("accelerator_model"),
-        nodes=env.get("nodes", 1), images_per_iter=m.images_per_iter, window_requested=list(window),
-        log_format=parser.format, framework_timing=_throughput(m.result),
-        harness_clock=_throughput(m.clock) if m.clock else None,
-        clock_difference_pct=clock_difference_pct, last_iteration=m.last_iteration,
-        warnings=m.warnings, environment=env,
+    facts = RecordFacts(
+        run_id=run_id_for(source, submitter_dir, system_name, log), created=_run_date(parser),
+        identity=Identity(group, FAMILY, "imported", f"{env.get('submitter', submitter_dir)} {system_name}",
+                          env.get("framework", "")),
         provenance=Provenance(recipe=FAMILY, recipe_path="", recipe_sha256="", repo=source.repo,
                               commit=source.commit, bench_version=bench.__version__),
-        deviations=deviations(batch, accelerators, parser.precision),
-        repeat_group=group, origin="imported",
+        gpus=accelerators, gpu_model=env.get("accelerator_model"), nodes=env.get("nodes", 1), window=window,
+        log_format=parser.format, comparable=False, environment=env,
+        deviations=deviations(batch, accelerators, parser.precision), repeat_group=group, origin="imported",
         extra={"mlperf": {
             "version": source.version, "submitter": env.get("submitter", submitter_dir), "system": system_name,
             "log_path": rel, "log_url": f"{source.repo}/blob/{source.commit}/{rel}", "log_sha256": file_sha256(log),
@@ -260,6 +244,8 @@ def build_record(log: Path, source: Source, parser: Parser, measured: tuple[Meas
             "images_per_device": batch // accelerators if batch and batch % accelerators == 0 else None,
             "precision": parser.precision, "precision_line": parser.precision_line or None,
             "timing_source": parser.source, "run_stop": parser.run_stop}})
+    record = build_record(facts, parser, m, Ending.of_log(m, parser))
+    return record.model_copy(update={"series": []})  # ~900 imported runs: their timelines are the public logs'
 
 
 def _warning(code: str, message: str):
@@ -275,13 +261,6 @@ def _run_date(parser: Parser) -> str:
     if seconds is None:
         return "1970-01-01T00:00:00+00:00"
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
-
-
-def _throughput(r: WindowResult | None) -> Throughput:
-    if r is None:
-        return Throughput(throughput_img_s=None, window=None)
-    return Throughput(throughput_img_s=r.throughput_img_s, window=[r.start, r.end], iterations=r.iterations,
-                      seconds=r.seconds, images=r.images, method=r.method, exact=r.exact)
 
 
 # -- the command -----------------------------------------------------------------------------------
@@ -304,7 +283,7 @@ def import_results(path: Path, runs: Path, *, repo: str | None = None, commit: s
             report.rejected.append((rel, system))
             continue
         try:
-            record = build_record(log, source, parser, measure_run(parser, window),
+            record = mlperf_record(log, source, parser, measure_run(parser, window),
                                   system if isinstance(system, dict) else {}, window)
         except BenchError as exc:
             report.rejected.append((rel, str(exc)))

@@ -1,5 +1,7 @@
-"""`bench k8s run` and `bench k8s collect`: a recipe on a cluster, measured by the same watcher and window
-arithmetic as `bench run`, and a finished pod's log turned into a record."""
+"""The pipeline on a Kubernetes cluster (`bench k8s run`, `bench k8s collect`): the recipe rendered as manifests,
+the pod followed by the Kubernetes launcher, watched by the same watcher and measured by the same window
+arithmetic as `bench run`; the record made by the one record builder (bench.records.builder), as is a finished
+pod's log."""
 
 from __future__ import annotations
 
@@ -10,25 +12,24 @@ from pathlib import Path
 from bench import __version__
 from bench.errors import BenchError
 from bench.k8s.render import RenderOptions, Rendered, dns_name, render, to_yaml
-from bench.launch.kubernetes import LOG_NAME, STREAM, KubernetesLauncher
 from bench.launch.batch import PlannedBatch
-from bench.launch.runner import _throughput, images_per_iter_source, run_status
+from bench.launch.kubernetes import LOG_NAME, STREAM, KubernetesLauncher
 from bench.launch.watch import Progress, StopRequest, Watcher, stop_on_signals
 from bench.logs.commands import parse_window
 from bench.logs.registry import new_parser
 from bench.logs.types import Status
-from bench.measure.assess import measure, parse_file, split_segments
-from bench.measure.checks import clock_check
-from bench.measure.window import per_iteration_series, spans_from_records
+from bench.measure.assess import measure, parse_file
 from bench.paths import recipes_dir, runs_dir
-from bench.recipes import Recipe, find_recipe
-from bench.recipes.loader import recipe_hash
-from bench.recipes.schema import devices
-from bench.source.setup import expected_patch_hashes
+from bench.records.builder import Ending, Identity, RecordFacts, build_record
+from bench.pipeline.run import harness_facts, images_per_iter_source, recipe_deviations, watch_ending
 from bench.protocol.provenance import patch_files_for, provenance_hash
 from bench.protocol.spec import CURRENT_VERSION
+from bench.recipes import Recipe, find_recipe
+from bench.recipes.loader import recipe_hash
+from bench.recipes.schema import Window, devices
 from bench.records.schema import PatchHash, Provenance, RunRecord
-from bench.records.store import new_run_id, save_record, utc_now_iso
+from bench.records.store import new_run_id, save_record
+from bench.source.setup import expected_patch_hashes
 
 KUBECTL_GRACE_SLACK_S = 30.0  # the kubelet's own delay on top of the pod's grace period
 
@@ -65,21 +66,14 @@ def run_on_cluster(name: str, opts: RenderOptions, *, window: str | None = None,
         finally:
             launcher.cleanup()
     m = measure(parser, images_per_iter, span, watch.arrival)
-    status, reason, extra_warnings = run_status(m, watch, parser)
-    diff_pct, clock_warning = clock_check(m.result, m.clock)
-    record = _record(applied, rendered, run_dir.name, opts.preset, status, reason,
-                     warnings=list(m.warnings) + extra_warnings + ([clock_warning] if clock_warning else []),
-                     measurement=m, parser=parser, images_per_iter=images_per_iter, span=span,
-                     log_files={"log": LOG_NAME, "clock": "clock.tsv", "manifests": "manifests.yaml"},
-                     exit_code=watch.exit_code, tail=watch.tail,
-                     extra={"harness": {"stop_reason": watch.stop_reason, "stop_iteration": watch.stop_iteration,
-                                        "wall_s": round(watch.ended_at - watch.started_at, 3),
-                                        "timeout_s": timeout, "lines": watch.lines_per_stream,
-                                        "clock_stream": STREAM},
-                            "kubernetes": _where(rendered, launcher.pod)},
-                     images_per_iter_source=images_per_iter_source(parser, planned),
-                     dataset={"path": f"PersistentVolumeClaim {opts.data_pvc}", "synthetic": False},
-                     clock_difference_pct=diff_pct)
+    facts = _facts(applied, run_dir.name, opts.preset, span, rendered.gpus * rendered.nodes, rendered.nodes,
+                   command=list(rendered.argv), container_image=rendered.image,
+                   log_files={"log": LOG_NAME, "clock": "clock.tsv", "manifests": "manifests.yaml"},
+                   images_per_iter_source=images_per_iter_source(parser, planned),
+                   dataset={"path": f"PersistentVolumeClaim {opts.data_pvc}", "synthetic": False},
+                   extra={"harness": harness_facts(watch, STREAM, timeout_s=timeout),
+                          "kubernetes": _where(rendered, launcher.pod)})
+    record = build_record(facts, parser, m, watch_ending(m, watch, parser))
     save_record(record, run_dir)
     return run_dir, record
 
@@ -128,16 +122,16 @@ no harness clock; the pod is only read)."""
     images_per_iter = recipe.planned_images(max(per_pod, 1), nodes)
     parser, m = parse_file(run_dir / LOG_NAME, recipe.log.format, images_per_iter, span)
     exit_code = _terminated_exit_code(meta, container)
-    status, reason = m.status, m.reason
-    if status is not Status.OK and exit_code not in (0, None) and not parser.records:
-        status, reason = Status.FAILED, f"the pod's container exited with status {exit_code}"
-    record = _record(recipe, None, run_dir.name, None, status, reason, warnings=list(m.warnings), measurement=m,
-                     parser=parser, images_per_iter=images_per_iter, span=span, log_files={"log": LOG_NAME},
-                     exit_code=exit_code, tail=parser.tail[-50:], gpus=gpus, nodes=nodes,
-                     extra={"kubernetes": {"namespace": namespace, "pod": pod, "container": container,
-                                           "node": meta.get("spec", {}).get("nodeName"),
-                                           "image": _image(meta, container)}},
-                     origin="imported")
+    ending = Ending.of_log(m, parser)
+    ending.exit_code = exit_code
+    if ending.status is not Status.OK and exit_code not in (0, None) and not parser.records:
+        ending.status, ending.reason = Status.FAILED, f"the pod's container exited with status {exit_code}"
+    image = _image(meta, container)
+    facts = _facts(recipe, run_dir.name, None, span, gpus, nodes, container_image=image, log_files={"log": LOG_NAME},
+                   origin="imported", extra={"kubernetes": {"namespace": namespace, "pod": pod, "container": container,
+                                                            "node": meta.get("spec", {}).get("nodeName"),
+                                                            "image": image}})
+    record = build_record(facts, parser, m, ending)
     save_record(record, run_dir)
     return run_dir, record
 
@@ -162,36 +156,21 @@ def _where(rendered: Rendered, pod: str | None) -> dict:
             "image": rendered.image, "gpus_per_node": rendered.gpus, "nodes": rendered.nodes}
 
 
-def _record(recipe: Recipe, rendered: Rendered | None, run_id: str, preset: str | None, status: Status, reason: str,
-            *, warnings: list, measurement, parser, images_per_iter: int, span: tuple[int, int], log_files: dict,
-            exit_code: int | None, tail: list[str], extra: dict, gpus: int | None = None, nodes: int | None = None,
-            clock_difference_pct: float | None = None, origin: str = "run", images_per_iter_source: str | None = None,
-            dataset: dict | None = None) -> RunRecord:
-    m = measurement
+def _facts(recipe: Recipe, run_id: str, preset: str | None, span: tuple[int, int], gpus: int, nodes: int, *,
+           container_image: str | None, **more) -> RecordFacts:
+    """What a pod's record says about the run: the recipe at its pinned commit, patched by the initContainer."""
     path = recipes_dir() / f"{recipe.name}.toml"
     provenance = Provenance(
         recipe=recipe.name, recipe_path=f"{path.parent.name}/{path.name}",
         recipe_sha256=recipe_hash(path) if path.is_file() else "",
         repo=recipe.source.repo if recipe.source else None, commit=recipe.source.commit if recipe.source else None,
         patches=[PatchHash(**p) for p in expected_patch_hashes(recipe)],  # what the initContainer applied
-        container_image=rendered.image if rendered else extra.get("kubernetes", {}).get("image"),
-        protocol_version=CURRENT_VERSION, bench_version=__version__)
-    provenance.hash = provenance_hash(recipe, path, patch_files_for(recipe), provenance.container_image,
-                                      CURRENT_VERSION, __version__)
-    segments = split_segments(parser.records)
-    spans = spans_from_records(segments[-1] if segments else [], images_per_iter)
-    comparable = recipe.presets[preset].comparable if preset else True
-    return RunRecord(
-        run_id=run_id, created=utc_now_iso(), implementation=recipe.name, family=recipe.family,
-        variant=recipe.variant, title=recipe.title, framework=f"{recipe.framework.name} {recipe.framework.version}",
-        preset=preset, comparable=comparable, status=status, reason=reason, exit_code=exit_code,
-        command=list(rendered.argv) if rendered else [],
-        gpus=gpus if gpus is not None else rendered.gpus * rendered.nodes,
-        nodes=nodes if nodes is not None else rendered.nodes, images_per_iter=images_per_iter,
-        images_per_iter_source=images_per_iter_source, dataset=dataset,
-        window_requested=list(span), log_format=recipe.log.format, framework_timing=_throughput(m.result),
-        harness_clock=_throughput(m.clock) if m.clock else None, clock_difference_pct=clock_difference_pct,
-        last_iteration=m.last_iteration, series=[[float(i), s] for i, s in per_iteration_series(spans)],
-        warnings=warnings, log_files=log_files, log_tail=tail if status is not Status.OK else [],
-        provenance=provenance, reference=recipe.reference.model_dump() if recipe.reference else None,
-        coco_eval=list(parser.coco.summaries), origin=origin, extra=extra)
+        container_image=container_image, protocol_version=CURRENT_VERSION, bench_version=__version__)
+    provenance.hash = provenance_hash(recipe, path, patch_files_for(recipe), container_image, CURRENT_VERSION,
+                                      __version__)
+    deviations = recipe_deviations(recipe.model_copy(update={"gpus": gpus, "window": Window(start=span[0],
+                                                                                            end=span[1])}))
+    return RecordFacts(run_id=run_id, identity=Identity.of(recipe), provenance=provenance, gpus=gpus, nodes=nodes,
+                       window=span, log_format=recipe.log.format, preset=preset,
+                       comparable=recipe.presets[preset].comparable if preset else True, deviations=deviations,
+                       **more)

@@ -20,10 +20,9 @@ from bench.launch.local import LocalLauncher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
 from bench.logs.types import Status
-from bench.measure.assess import Measurement, measure, split_segments
-from bench.measure.checks import GpuMonitor, clock_check, data_loading_check, steadiness_check
+from bench.measure.assess import Measurement, measure
+from bench.measure.checks import GpuMonitor
 from bench.measure.warnings import warning
-from bench.measure.window import per_iteration_series, spans_from_records
 from bench.paths import recipes_dir, repo_relative, runs_dir
 from bench.protocol.check import deviations_for
 from bench.protocol.provenance import patch_files_for, provenance_hash
@@ -31,7 +30,9 @@ from bench.protocol.spec import CURRENT_VERSION
 from bench.recipes.loader import find_recipe, load_recipe, recipe_hash
 from bench.recipes.render import render_command, render_env, render_steps
 from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
-from bench.records.schema import PatchHash, Provenance, RunRecord, Throughput
+from bench.records.builder import Ending, Identity, RecordFacts
+from bench.records.builder import build_record as build
+from bench.records.schema import PatchHash, Provenance, RunRecord
 from bench.records.store import RECORD_NAME, new_run_id, save_record, utc_now_iso
 from bench.security import redact, shell_assignment, shell_join
 
@@ -412,8 +413,7 @@ def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: Loca
             monitor.stop()
     record = build_record(plan, run_id, command, parser, watch, prepared, environment, monitor,
                           fingerprint.result(), data=data)
-    record.extra["harness"].update(containment=launcher.containment, unparsed_lines=watch.unparsed_lines,
-                                   first_unparsed=watch.first_unparsed)
+    record.extra["harness"]["containment"] = launcher.containment
     return record
 
 
@@ -449,14 +449,6 @@ def _record_internal_error(fallback: RunRecord, run_dir: Path, exc: Exception) -
 
 
 # -- the record -----------------------------------------------------------------------------------------
-def _throughput(result) -> Throughput:
-    if result is None:
-        return Throughput(throughput_img_s=None, window=None)
-    return Throughput(throughput_img_s=result.throughput_img_s, window=[result.start, result.end],
-                      iterations=result.iterations, seconds=result.seconds, images=result.images,
-                      method=result.method, exact=result.exact)
-
-
 def _error_line(tail: list[str]) -> str | None:
     """The exception line of the last traceback in the tail ('RuntimeError: ...'), if any."""
     for text in reversed(tail):
@@ -512,7 +504,7 @@ def _window_times(watch: WatchResult, parser, result) -> tuple[float, float] | N
     return (t0, t1) if t1 else None
 
 
-def _deviations(recipe: Recipe) -> list[str]:
+def recipe_deviations(recipe: Recipe) -> list[str]:
     try:
         return deviations_for(recipe)
     except Exception as exc:  # a protocol check must never cost a measured run its record
@@ -525,25 +517,29 @@ def _dataset(plan: Plan, data: Path | None) -> dict:
             "synthetic_params": dict(plan.synthetic_data) if synthetic else None}
 
 
+def watch_ending(m: Measurement, watch: WatchResult, parser, monitor: GpuMonitor | None = None) -> Ending:
+    """How a live run ended, from the watcher's result and the measurement (every launcher's runs)."""
+    status, reason, warnings = run_status(m, watch, parser)
+    times = _window_times(watch, parser, m.result)
+    if monitor is not None and times is not None:
+        warnings.extend(monitor.warnings(*times))
+    return Ending(status, reason, exit_code=watch.exit_code, tail=watch.tail, warnings=warnings)
+
+
+def harness_facts(watch: WatchResult, stream: str, **more) -> dict:
+    """What the record says about the harness's side of a live run."""
+    return {"stop_reason": watch.stop_reason, "stop_iteration": watch.stop_iteration,
+            "wall_s": round(watch.ended_at - watch.started_at, 3), "lines": watch.lines_per_stream,
+            "clock_stream": stream, "unparsed_lines": watch.unparsed_lines, "first_unparsed": watch.first_unparsed,
+            **more}
+
+
 def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: WatchResult, prepared, environment,
                  monitor: GpuMonitor | None, env_info: dict, data: Path | None = None) -> RunRecord:
     from bench.records.environment import gpu_model
 
     recipe = plan.recipe
     m = measure(parser, plan.images_per_iter, plan.window, watch.arrival)
-    status, reason, extra_warnings = run_status(m, watch, parser)
-    warnings = list(m.warnings) + extra_warnings
-    diff_pct, clock_warning = clock_check(m.result, m.clock)
-    segments = split_segments(parser.records)
-    measured = segments[-1] if segments else []
-    spans = spans_from_records(measured, plan.images_per_iter)
-    for check in (clock_warning, data_loading_check(measured, m.result),
-                  steadiness_check(spans, m.result, plan.images_per_iter)):
-        if check is not None:
-            warnings.append(check)
-    times = _window_times(watch, parser, m.result)
-    if monitor is not None and times is not None:
-        warnings.extend(monitor.warnings(*times))
     if environment.packages:
         env_info["packages"] = dict(environment.packages)
     provenance = Provenance(
@@ -557,26 +553,14 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
     provenance.hash = provenance_hash(recipe, plan.recipe_path, patch_files_for(recipe), provenance.container_image,
                                       CURRENT_VERSION, __version__)
     files = {"stdout": "stdout.log", "stderr": "stderr.log", "clock": "clock.tsv"}
-    if recipe.log.stream == "file":
-        files["log"] = f"output/{recipe.log.path}"
-    else:
-        files["log"] = files[recipe.log.stream]
-    return RunRecord(
-        run_id=run_id, created=utc_now_iso(), implementation=recipe.name, family=recipe.family,
-        variant=recipe.variant, title=recipe.title, framework=f"{recipe.framework.name} {recipe.framework.version}",
-        preset=plan.preset, comparable=plan.comparable, status=status, reason=reason, exit_code=watch.exit_code,
-        command=command, gpus=plan.gpus, gpu_model=gpu_model(env_info, plan.gpus),
-        images_per_iter=plan.images_per_iter, images_per_iter_source=images_per_iter_source(parser, plan.planned_batch),
-        window_requested=list(plan.window), log_format=recipe.log.format,
-        framework_timing=_throughput(m.result), harness_clock=_throughput(m.clock) if m.clock else None,
-        clock_difference_pct=diff_pct, last_iteration=m.last_iteration,
-        series=[[float(i), s] for i, s in per_iteration_series(spans)], warnings=warnings, log_files=files,
-        log_tail=watch.tail if status is not Status.OK else [], environment=env_info, provenance=provenance,
-        reference=recipe.reference.model_dump() if recipe.reference else None, deviations=_deviations(
-            recipe.model_copy(update={"gpus": plan.gpus, "window": Window(start=plan.window[0], end=plan.window[1])})),
-        coco_eval=list(parser.coco.summaries), repeat_group=plan.options.repeat_group,
-        dataset=_dataset(plan, data),
-        extra={"harness": {"stop_reason": watch.stop_reason, "stop_iteration": watch.stop_iteration,
-                           "wall_s": round(watch.ended_at - watch.started_at, 3), "grace_s": plan.options.grace,
-                           "timeout_s": plan.options.timeout, "lines": watch.lines_per_stream,
-                           "clock_stream": recipe.log.stream}})
+    files["log"] = f"output/{recipe.log.path}" if recipe.log.stream == "file" else files[recipe.log.stream]
+    facts = RecordFacts(
+        run_id=run_id, identity=Identity.of(recipe), provenance=provenance, gpus=plan.gpus, window=plan.window,
+        log_format=recipe.log.format, images_per_iter_source=images_per_iter_source(parser, plan.planned_batch),
+        gpu_model=gpu_model(env_info, plan.gpus), preset=plan.preset, comparable=plan.comparable, command=command,
+        log_files=files, environment=env_info, dataset=_dataset(plan, data), repeat_group=plan.options.repeat_group,
+        deviations=recipe_deviations(recipe.model_copy(update={
+            "gpus": plan.gpus, "window": Window(start=plan.window[0], end=plan.window[1])})),
+        extra={"harness": harness_facts(watch, recipe.log.stream, grace_s=plan.options.grace,
+                                        timeout_s=plan.options.timeout)})
+    return build(facts, parser, m, watch_ending(m, watch, parser, monitor))
