@@ -105,14 +105,15 @@ def wheelhouse(recipe: Recipe, out: Path) -> Path:
     return out
 
 
-def prepared_context(recipe: Recipe) -> Path | None:
+def prepared_context(recipe: Recipe, prepare: bool = True) -> Path | None:
     """A build context holding a wheelhouse, for recipes that pin wheels ([stack] wheels); else None (the
-    repository root is the context)."""
+    repository root is the context). `prepare=False` only names it (a dry run)."""
     if not recipe.stack.wheels:
         return None
     key = hashlib.sha256("\n".join(recipe.stack.wheels).encode()).hexdigest()[:12]
     context = cache_dir() / "images" / f"{recipe.name}-{key}"
-    wheelhouse(recipe, context / "wheels")
+    if prepare:
+        wheelhouse(recipe, context / "wheels")
     return context
 
 
@@ -128,10 +129,13 @@ def push(recipe: Recipe, engine: str, registry: str | None = None, tag: str | No
 def build(recipe: Recipe, engine: str, registry: str | None = None, tag: str | None = None,
           dry_run: bool = False) -> tuple[list[str], str | None]:
     """Build base then child; the shell steps, and the child's image ID (None on a dry run)."""
-    context = None if dry_run else prepared_context(recipe)
+    context = prepared_context(recipe, prepare=not dry_run)
     steps = build_steps(recipe, registry, tag, context)
     lines = [shlex.join(step.argv(engine)) for step in steps]
     if dry_run:
+        if context is not None:
+            lines.insert(0, f"# wheelhouse in {context}/wheels: bench's wheel and " + " ".join(recipe.stack.wheels)
+                         + " with their dependencies (pip download on this host)")
         return lines, None
     for step in steps:
         _run(step.argv(engine), f"{engine} build {step.tag}")
