@@ -147,3 +147,15 @@ def test_root_runs_the_container_as_the_images_user(monkeypatch):
     monkeypatch.setattr(os, "getuid", lambda: 1234)
     monkeypatch.setattr(os, "getgid", lambda: 99)
     assert container.run_user() == "1234:99"
+
+
+def test_build_args_without_a_default_come_from_the_environment(monkeypatch):
+    recipe, _ = load("simpledet", None)
+    monkeypatch.delenv("BENCH_COCOAPI_COMMIT", raising=False)
+    monkeypatch.setenv("BENCH_MXNEXT_COMMIT", "b" * 40)
+    args = build_steps(recipe)[-1].build_args
+    assert args["MXNEXT_COMMIT"] == "b" * 40 and args["COCOAPI_COMMIT"] == "<set BENCH_COCOAPI_COMMIT>"
+    from bench.images.build import build
+
+    with pytest.raises(BenchError, match="BENCH_COCOAPI_COMMIT"):
+        build(recipe.model_copy(update={"stack": recipe.stack.model_copy(update={"base": None})}), "docker")

@@ -8,6 +8,8 @@ recipe's `[stack.base]` says which Dockerfile and build arguments make that base
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -51,9 +53,20 @@ def build_steps(recipe: Recipe, registry: str | None = None, tag: str | None = N
         if stack.base.dockerfile is not None:
             steps.append(BuildStep(REPO_ROOT / stack.base.dockerfile, base_ref, REPO_ROOT, dict(stack.base.args)))
         child_args["BASE"] = base_ref
-    steps.append(BuildStep(REPO_ROOT / stack.dockerfile, tag or image_ref(stack.image, registry),
-                           context or REPO_ROOT, child_args))
+    dockerfile = REPO_ROOT / stack.dockerfile
+    child_args.update(required_args(dockerfile))
+    steps.append(BuildStep(dockerfile, tag or image_ref(stack.image, registry), context or REPO_ROOT, child_args))
     return steps
+
+
+REQUIRED_ARG = re.compile(r"^ARG ([A-Z][A-Z0-9_]*)\s*$", re.M)
+
+
+def required_args(dockerfile: Path) -> dict[str, str]:
+    """Build arguments a Dockerfile declares without a default (a commit nobody published, e.g. APEX_COMMIT):
+    taken from BENCH_<NAME>, as the recipe's install steps take them; a placeholder that names it otherwise."""
+    return {name: os.environ.get(f"BENCH_{name}") or f"<set BENCH_{name}>"
+            for name in REQUIRED_ARG.findall(dockerfile.read_text(encoding="utf-8"))}
 
 
 def _run(argv: list[str], what: str) -> str:
@@ -138,5 +151,8 @@ def build(recipe: Recipe, engine: str, registry: str | None = None, tag: str | N
                          + " with their dependencies (pip download on this host)")
         return lines, None
     for step in steps:
+        missing = sorted(v.strip("<>") for v in step.build_args.values() if v.startswith("<set BENCH_"))
+        if missing:
+            raise BenchError(f"{step.dockerfile}: {', '.join(missing)} (no default: nothing was published for it)")
         _run(step.argv(engine), f"{engine} build {step.tag}")
     return lines, image_id(engine, steps[-1].tag)
