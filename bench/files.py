@@ -38,3 +38,24 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_bounded_text(path: Path, limit: int, what: str, error: type[Exception]) -> str:
+    """A small text file (a recipe, a record) read whole, or one-line `error` naming the file: missing, a directory,
+    larger than `limit` bytes (never read past it), or not UTF-8 (with the line of the first bad byte)."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not a {what}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise error(f"{path}: larger than {limit} bytes; not a {what}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise error(f"{path}: line {line}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None

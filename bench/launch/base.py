@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import psutil
+
 CLOCK_NAME = "clock.tsv"  # the sidecar: one row per captured line, "stream<TAB>line_no<TAB>monotonic seconds"
 KILL_WAIT_S = 5.0  # after SIGKILL: how long to keep killing (a process forked meanwhile) before giving up
 KILL_REPEAT_S = 0.2
@@ -64,6 +66,18 @@ def read_clock(path: Path, stream: str) -> dict[int, float]:
             if name == stream:
                 arrival[int(line_no)] = float(t)
     return arrival
+
+
+def living(processes) -> list[psutil.Process]:
+    """The processes that still run (a zombie is dead: it only waits to be reaped)."""
+    live = []
+    for proc in processes:
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                live.append(proc)
+        except psutil.Error:
+            continue
+    return live
 
 
 def never() -> bool:

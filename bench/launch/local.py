@@ -24,7 +24,7 @@ from typing import IO
 
 import psutil
 
-from bench.launch.base import KILL_WAIT_S, Launcher
+from bench.launch.base import KILL_WAIT_S, Launcher, living
 
 FILE_POLL_S = 0.005  # how often a log file is re-read when it has not grown: bounds its clock's resolution
 READ_SIZE = 1 << 16
@@ -260,14 +260,7 @@ class LocalLauncher(Launcher):
         if not self.subreaper or self.supervisor.poll() is not None:
             found.update((proc.pid, proc) for proc in self._group())
             found.update((pid, proc) for pid, proc in self._descendants.items() if proc.is_running())
-        live = []
-        for proc in found.values():
-            try:
-                if proc.status() != psutil.STATUS_ZOMBIE:
-                    live.append(proc)
-            except psutil.Error:
-                continue
-        return live
+        return living(found.values())
 
     def _alive(self) -> bool:
         return bool(self.members())

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.launch.base import escalate
+from bench.launch.base import escalate, living
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -74,15 +74,8 @@ def _die_with(parent: int):
 
 
 def descendants() -> list[psutil.Process]:
-    """This process's live descendants (zombies are dead: they only wait to be reaped)."""
-    live = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if proc.status() != psutil.STATUS_ZOMBIE:
-                live.append(proc)
-        except psutil.Error:
-            continue
-    return live
+    """This process's live descendants."""
+    return living(psutil.Process().children(recursive=True))
 
 
 class Supervisor:

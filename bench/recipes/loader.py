@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bench.errors import RecipeError
-from bench.files import file_sha256
+from bench.files import file_sha256, read_bounded_text
 from bench.paths import recipes_dir
 from bench.recipes.schema import RECIPE_NAME, Recipe
 
@@ -31,22 +31,7 @@ MAX_RECIPE_BYTES = 1 << 20  # a recipe is a page of TOML; anything far larger is
 
 def read_recipe_text(path: Path) -> str:
     """The recipe file's text, or a one-line `RecipeError` naming the file (missing, a directory, not UTF-8)."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_RECIPE_BYTES + 1)
-    except FileNotFoundError:
-        raise RecipeError(f"{path}: no such recipe file") from None
-    except IsADirectoryError:
-        raise RecipeError(f"{path}: is a directory, not a recipe file") from None
-    except OSError as exc:
-        raise RecipeError(f"{path}: cannot read the recipe: {exc.strerror or exc}") from None
-    if len(raw) > MAX_RECIPE_BYTES:
-        raise RecipeError(f"{path}: larger than {MAX_RECIPE_BYTES} bytes; not a recipe")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise RecipeError(f"{path}: line {line}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
+    return read_bounded_text(path, MAX_RECIPE_BYTES, "recipe file", RecipeError)
 
 
 def load_recipe(path: Path | str) -> Recipe:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bench.files import write_atomic
+from bench.files import read_bounded_text, write_atomic
 from bench.errors import BenchError
 from bench.paths import runs_dir
 from bench.records.schema import RunRecord
@@ -29,20 +29,7 @@ def save_record(record: RunRecord, directory: Path) -> Path:
 
 
 def _read_record_text(path: Path) -> str:
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_RECORD_BYTES + 1)
-    except FileNotFoundError:
-        raise BenchError(f"{path}: no such record") from None
-    except OSError as exc:
-        raise BenchError(f"{path}: cannot read the record: {exc.strerror or exc}") from None
-    if len(raw) > MAX_RECORD_BYTES:
-        raise BenchError(f"{path}: larger than {MAX_RECORD_BYTES} bytes; not a run record")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise BenchError(f"{path}: line {line}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
+    return read_bounded_text(path, MAX_RECORD_BYTES, "record", BenchError)
 
 
 def load_record(path: Path) -> RunRecord:
