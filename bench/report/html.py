@@ -143,7 +143,7 @@ def write_site(out: Path, records: list[tuple[Path, RunRecord]], recipes: list[R
     for name, data in images.items():
         write_atomic(out / name, data)
         written.append(out / name)
-    write_atomic(out / "index.html", index_html(records, recipes, sorted(images)))
+    write_atomic(out / "index.html", index_html(records, recipes, list(images)))
     written.append(out / "index.html")
     for directory, record in records:
         path = out / "runs" / f"{record.run_id}.html"
