@@ -30,6 +30,10 @@ cli.command("setup")(source_commands.setup)
 cli.command("run")(launch_commands.run)
 cli.command("parse")(log_commands.parse)
 cli.command("table")(report_commands.table)
+cli.command("export")(report_commands.export)
+cli.command("history")(report_commands.history)
+cli.command("compare")(report_commands.compare)
+cli.command("report")(report_commands.report)
 cli.command("check")(protocol_commands.check)
 cli.command("eval")(coco_commands.evaluate)
 
@@ -40,6 +44,7 @@ cli.add_typer(data, name="data")
 cli.add_typer(k8s_commands.app, name="k8s")
 cli.add_typer(image_commands.app, name="image")
 cli.add_typer(import_commands.app, name="import")
+cli.add_typer(report_commands.baseline, name="baseline")
 
 
 def app() -> None:

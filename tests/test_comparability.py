@@ -11,20 +11,20 @@ import pytest
 from bench.errors import BenchError
 from bench.records.store import load_record, load_records
 from bench.report.table import render
-from test_table_fixtures import make_record, write_recipes
+from test_table_fixtures import inline_links, make_record, write_recipes
 
 RANKED = ("## Protocol 1", "## Protocol version not recorded")
 
 
 def ranked_part(text: str) -> str:
-    end = text.find("## Not comparable with the published table")
+    end = text.find("## Not comparable")
     return text[:end if end >= 0 else len(text)]
 
 
 def table(runs: Path, recipes_dir: Path) -> str:
     from bench.recipes.loader import load_all
 
-    return render(load_records(runs), load_all(recipes_dir), runs.parent, throughput_plot=None)
+    return inline_links(render(load_records(runs), load_all(recipes_dir), runs.parent, throughput_plot=None))
 
 
 @pytest.mark.parametrize("facts,why", [
@@ -94,5 +94,6 @@ def test_framework_column_shows_the_recorded_environment(tmp_path) -> None:
     data = json.loads(path.read_text())
     data["environment"] = {"frameworks": {"torch": "2.9.1", "torchvision": "0.24.1", "detectron2": "0.6"}}
     path.write_text(json.dumps(data))
-    row = next(line for line in table(runs, tmp_path / "recipes").splitlines() if "runs/d2/record.json" in line)
-    assert "torch 2.9.1" in row and "detectron2 1.0" not in row  # the record's own framework text is a claim
+    text = table(runs, tmp_path / "recipes")
+    settings = next(line for line in text.splitlines() if "**Stack:**" in line)
+    assert "**Stack:** torch 2.9.1" in settings and "detectron2 1.0" not in settings  # the record's text is a claim

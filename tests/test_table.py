@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from statistics import median
+from statistics import median, stdev
 
 import pytest
 from typer.testing import CliRunner
@@ -12,13 +12,15 @@ from typer.testing import CliRunner
 from bench.cli import cli
 from bench.errors import BenchError
 from bench.logs.types import Status
-from bench.report import table as table_module
+from bench.report import rows as rows_module
 from bench.report.generate import build
-from test_table_fixtures import PUBLISHED_SOURCE, V100, make_record, write_recipes
+from test_table_fixtures import (PUBLISHED_SOURCE, V100, committed_deviations, inline_links, make_record,
+                                 write_recipes)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STALE_RUNS = {"r07"}
 D2_REPEATS = [58.0, 61.5, 64.0]
+REAL_DEVIATIONS = committed_deviations("20261123T023951-710622-builtin")  # nine, one of them 190 characters
 
 
 @pytest.fixture
@@ -27,7 +29,7 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     a stale row, a smoke row, a failed latest attempt, and rows on other hardware."""
     monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("BENCH_RECIPES", str(tmp_path / "recipes"))
-    monkeypatch.setattr(table_module, "is_stale", lambda record: record.run_id in STALE_RUNS)
+    monkeypatch.setattr(rows_module, "is_stale", lambda record: record.run_id in STALE_RUNS)
     # the records below include a protocol 2, which this bench does not ship: one of the same shape as protocol 1
     from bench.protocol.spec import load_protocol
     from bench.report import comparability
@@ -47,9 +49,10 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                 reason="line 900: Traceback (most recent call last): | boom")
     make_record(runs, "r07", "maskrcnn-benchmark", 52.0, created="2026-01-03T00:00:00+00:00")
     make_record(runs, "r08", "tensorpack", 70.0, created="2026-01-03T00:00:00+00:00", protocol=2,
-                deviations=("images_per_gpu: 1 (protocol: 2)", "precision: fp16"))
-    make_record(runs, "r09", "builtin", 3.25, created="2026-01-04T00:00:00+00:00", gpus=1, gpu_model=None,
-                comparable=False, preset="smoke", family="builtin", variant="builtin", series=series)
+                deviations=tuple(REAL_DEVIATIONS))
+    make_record(runs, "r09", "builtin", 3.25, created="2026-01-04T00:00:00+00:00", gpus=0, gpu_model=None,
+                comparable=False, preset="smoke", family="builtin", variant="builtin", series=series,
+                environment={"cpu": {"model": "Test CPU 9000", "logical": 4, "physical": 2}})
     make_record(runs, "r10", "detectron2", 40.0, created="2026-01-05T00:00:00+00:00", gpu_model="H100")
     make_record(runs, "r11", "maskrcnn-benchmark", 30.0, created="2026-01-05T00:00:00+00:00", gpu_model="H100")
     return tmp_path / "results"
@@ -61,8 +64,8 @@ def run_table(*args: str) -> tuple[int, str]:
 
 
 def readme(results: Path) -> str:
-    """The README text `bench table` would write (in memory, without rendering the plots)."""
-    return build(results / "runs", results / "README.md", with_images=False).text
+    """The README text `bench table` would write (in memory, without rendering the plots), links inlined."""
+    return inline_links(build(results / "runs", results / "README.md", with_images=False).text)
 
 
 def section(text: str, heading: str) -> str:
@@ -83,69 +86,101 @@ def table_rows(text: str) -> list[dict[str, str]]:
 
 
 def by_impl(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
-    return {row["Implementation"]: row for row in rows}
+    """Rows by implementation name, without the rank and the stale mark."""
+    return {re.sub(r"^\d+\. | \(stale\)$", "", row.get("Implementation", row.get("Family", ""))): row
+            for row in rows}
+
+
+def details(text: str, anchor: str) -> list[str]:
+    """The details list item with this anchor: its head line and its sub-items, continuation lines joined."""
+    block = text[text.index(f'<a id="{anchor}"></a>'):]
+    items = re.split(r"\n  - ", block.split("\n- ", 1)[0].split("\n\n", 1)[0])
+    return [" ".join(item.split()) for item in items]
 
 
 def test_rows_numbers_ratio_and_published(results: Path) -> None:
     text = readme(results)
-    v100 = by_impl(table_rows(section(text, f"### Protocol 1: 8 × {V100}")))
-    assert set(v100) == {"Detectron2", "mmdetection", "maskrcnn-benchmark"}
+    v100 = by_impl(table_rows(section(text, f"### Protocol 1 · 8 × {V100}")))
+    assert set(v100) == {"detectron2", "mmdetection", "maskrcnn-benchmark"}
     d2 = median(D2_REPEATS)
-    detectron2 = v100["Detectron2"]
-    assert detectron2["img/s"] == f"{d2:.1f}" and detectron2["n"] == "3"
-    assert detectron2["Range"] == "58.0–64.0"  # the older single run r01 is not part of the row
-    assert detectron2["Ratio to Detectron2 (same hardware)"] == "1.00"
-    assert v100["mmdetection"]["Ratio to Detectron2 (same hardware)"] == f"{50.0 / d2:.2f}"
-    assert v100["maskrcnn-benchmark"]["Ratio to Detectron2 (same hardware)"] == f"{52.0 / d2:.2f}"
-    assert [v100[n]["#"] for n in ("Detectron2", "maskrcnn-benchmark", "mmdetection")] == ["1", "2", "3"]
-    assert v100["Detectron2"]["Published img/s"] == "[62][published-1] on 8 × V100"
-    assert v100["mmdetection"]["Published img/s"] == "[53][published-1] on 8 × V100"
-    assert f"[published-1]: {PUBLISHED_SOURCE}" in text
-    assert "runs/r04/record.json" in detectron2["Record"] and "plots/r04.png" in detectron2["Record"]
-    assert re.fullmatch(r"\[`[0-9a-f]{7}`\]\(https://github.com/example/detectron2/commit/[0-9a-f]{40}\)",
-                        detectron2["Commit"])
-    assert detectron2["Date"] == "2026-01-02" and detectron2["GPUs"] == f"8 × {V100}"
+    detectron2 = v100["detectron2"]
+    assert detectron2["img/s"] == "61.5 (58.0–64.0)" and detectron2["n"] == "3"  # r01 is not part of the row
+    assert detectron2["vs Detectron2"] == "1.00"
+    # a single run against a group of three: the group's relative standard deviation carries into the ratio
+    spread = stdev(D2_REPEATS) / d2
+    assert v100["mmdetection"]["vs Detectron2"] == f"{50.0 / d2:.3f} ± {50.0 / d2 * spread:.4f}"
+    assert v100["maskrcnn-benchmark"]["vs Detectron2"].startswith(f"{52.0 / d2:.3f} ± ")
+    assert [table_rows(section(text, f"### Protocol 1 · 8 × {V100}"))[i]["Implementation"] for i in range(3)] == \
+        ["1. detectron2", "2. maskrcnn-benchmark (stale)", "3. mmdetection"]
+    assert detectron2["Published"] == f"[62]({PUBLISHED_SOURCE}) on 8 × V100"
+    assert detectron2["Record"] == "[record](runs/r04/record.json)"
+    head = details(text, detectron2["Deviations"].split("(#")[1].rstrip(")"))[0]
+    assert "2026-01-02" in head and "repeat group of 3: r02, r03, r04" in head and "(plots/r04.png)" in head
+    assert re.search(r"\[`[0-9a-f]{7}`\]\(https://github.com/example/detectron2/commit/[0-9a-f]{40}\)", head)
 
 
-def test_same_hardware_only_and_unknown_gpu(results: Path) -> None:
+def test_settings_stated_once_above_each_table(results: Path) -> None:
     text = readme(results)
-    h100 = by_impl(table_rows(section(text, "### Protocol 1: 8 × H100")))
-    assert h100["maskrcnn-benchmark"]["Ratio to Detectron2 (same hardware)"] == f"{30.0 / 40.0:.2f}"
-    assert h100["Detectron2"]["img/s"] == "40.0"
-    # Protocol 2 has no Detectron2 row: the ratio stays blank rather than borrowing protocol 1's.
-    p2 = by_impl(table_rows(section(text, f"### Protocol 2: 8 × {V100}")))
-    assert p2["tensorpack"]["Ratio to Detectron2 (same hardware)"] == ""
+    part = section(text, f"### Protocol 1 · 8 × {V100}")
+    settings = " ".join(part.split("\n|", 1)[0].split())
+    assert f"**Hardware:** 8 × {V100}" in settings and "**Data:** real, /data/coco" in settings
+    assert "**Precision:** fp32 (protocol, no deviation recorded)" in settings
+    assert "**Window:** iterations 101–500" in settings and "**Stack:** not recorded" in settings
+    assert len(table_rows(part)[0]) <= 7
+    header = next(line for line in part.splitlines() if line.startswith("|:"))
+    assert header.split("|")[2].endswith(":")  # numbers right-aligned
+
+
+def test_same_hardware_only_and_cpu_sections(results: Path) -> None:
+    text = readme(results)
+    h100 = by_impl(table_rows(section(text, "### Protocol 1 · 8 × H100")))
+    assert h100["maskrcnn-benchmark"]["vs Detectron2"] == f"{30.0 / 40.0:.3f}"
+    assert h100["detectron2"]["img/s"] == "40.0"
+    p2 = by_impl(table_rows(section(text, f"### Protocol 2 · 8 × {V100}")))
+    assert p2["tensorpack"]["vs Detectron2"] == ""  # no Detectron2 in protocol 2: never borrowed from protocol 1
+    cpu = section(text, "### Not comparable (smoke preset) · CPU only: Test CPU 9000, 4 cores")
+    assert by_impl(table_rows(cpu))["builtin"]["img/s"] == "3.25"
+    assert "unknown GPU" not in text and "0 ×" not in text
 
 
 def test_protocol_versions_never_ranked_together(results: Path) -> None:
     text = readme(results)
     assert text.index("## Protocol 2") < text.index("## Protocol 1")
-    p1 = section(text, "## Protocol 1")
-    p2 = by_impl(table_rows(section(text, "## Protocol 2")))
-    assert "tensorpack" not in p1
-    assert p2["tensorpack"]["#"] == "1"  # 70 img/s, yet not ranked above protocol 1's rows
+    assert "tensorpack" not in table_rows(section(text, "## Protocol 1"))[0]["Implementation"]
+    p2 = table_rows(section(text, "## Protocol 2"))
+    assert p2[0]["Implementation"] == "1. tensorpack"  # 70 img/s, yet not ranked above protocol 1's rows
 
 
-def test_deviation_footnotes_and_stale_mark(results: Path) -> None:
+def test_deviations_counted_and_listed_in_full(results: Path) -> None:
     text = readme(results)
-    v100 = by_impl(table_rows(section(text, f"### Protocol 1: 8 × {V100}")))
-    notes = dict(re.findall(r"^\[\^(\d+)\]: (.*)$", text, re.M))
-    mark = re.fullmatch(r"images_per_gpu\[\^(\d+)\]", v100["mmdetection"]["Deviations"])
-    assert mark and notes[mark[1]] == "images_per_gpu: 1 (protocol: 2)"
     p2 = by_impl(table_rows(section(text, "## Protocol 2")))
-    assert p2["tensorpack"]["Deviations"] == f"images_per_gpu[^{mark[1]}], precision[^{int(mark[1]) + 1}]"
-    stale = re.fullmatch(r"\*\*stale\*\*\[\^(\d+)\]", v100["maskrcnn-benchmark"]["Stale"])
-    assert stale and "bench run --stale" in notes[stale[1]]
-    assert v100["Detectron2"]["Stale"] == "" and v100["Detectron2"]["Deviations"] == ""
+    count, anchor = re.fullmatch(r"\[(\d+)\]\(#(row-\d+)\)", p2["tensorpack"]["Deviations"]).groups()
+    assert int(count) == len(REAL_DEVIATIONS)
+    assert details(text, anchor)[1:] == [f"deviation: {d}" for d in REAL_DEVIATIONS]
+    v100 = by_impl(table_rows(section(text, f"### Protocol 1 · 8 × {V100}")))
+    stale = details(text, v100["maskrcnn-benchmark"]["Deviations"].split("(#")[1].rstrip(")"))
+    assert any(item.startswith("stale:") and "bench run --stale" in item for item in stale)
+    assert v100["detectron2"]["Deviations"].startswith("[0](#")
+    # no note repeats its cell: the cells hold counts and numbers, never the text the details hold
+    cells = {c for rows in map(table_rows, text.split("\n### ")[1:]) for row in rows for c in row.values()}
+    assert not any(d in c for d in REAL_DEVIATIONS for c in cells)
+
+
+def test_widest_line_and_then_and_now(results: Path) -> None:
+    raw = build(results / "runs", results / "README.md", with_images=False).text
+    assert max(len(line) for line in raw.splitlines()) < 200
+    now = by_impl(table_rows(section(readme(results), "## Then and now: ratio to Detectron2")))
+    assert now["mmdetection"]["Published (2020)"] == f"{53 / 62:.3f} on 8 × V100"
+    assert now["mmdetection"]["Measured now"].startswith(f"{50.0 / median(D2_REPEATS):.3f} ± ")
+    assert now["tensorpack"]["Measured now"] == "not measured under a protocol"  # protocol 2 has no Detectron2
 
 
 def test_smoke_rows_apart_and_failed_attempts_listed(results: Path) -> None:
     text = readme(results)
-    smoke_part = section(text, "## Not comparable with the published table")
-    smoke = by_impl(table_rows(smoke_part))
-    assert smoke["builtin"]["img/s"] == f"{3.25:.1f}"
-    assert "#" not in smoke["builtin"] and "not comparable" in smoke_part
-    assert "builtin" not in section(text, "## Protocol 1")
+    smoke_part = section(text, "## Not comparable (smoke preset)")
+    assert "not ranked" in smoke_part and "builtin" not in section(text, "## Protocol 1")
+    row = by_impl(table_rows(smoke_part))["builtin"]
+    assert row["Implementation"] == "builtin" and row["vs Detectron2"] == ""
     failed = by_impl(table_rows(section(text, "## Latest attempts without a measurement")))
     assert failed["mmdetection"]["Status"] == "crashed"
     assert failed["mmdetection"]["Reason"].endswith("\\| boom")  # a pipe in a cell is escaped
@@ -153,11 +188,10 @@ def test_smoke_rows_apart_and_failed_attempts_listed(results: Path) -> None:
 
 def test_published_table(results: Path) -> None:
     text = readme(results)
-    published = by_impl(table_rows(section(text, "## Published table")))
-    assert [published[n]["img/s (published)"] for n in ("Detectron2", "mmdetection", "tensorpack")] == \
-        ["62", "53", "50"]
-    assert published["mmdetection"]["Ratio to Detectron2 (published)"] == f"{53 / 62:.2f}"
-    assert all(row["Source"] == f"published, {PUBLISHED_SOURCE}" for row in published.values())
+    published = {row["Recipe"].strip("`"): row for row in table_rows(section(text, "## Published table"))}
+    assert [published[n]["img/s"] for n in ("detectron2", "mmdetection", "tensorpack")] == ["62", "53", "50"]
+    assert published["mmdetection"]["vs Detectron2"] == f"{53 / 62:.3f}"
+    assert f"- `mmdetection`: [source]({PUBLISHED_SOURCE})" in text
 
 
 def test_regeneration_is_byte_identical(results: Path) -> None:
@@ -238,10 +272,10 @@ def test_no_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_stale_falls_back_to_false_without_the_protocol_module(results: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.undo()  # the real is_stale, not the fixture's
-    monkeypatch.setattr(table_module.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(rows_module.importlib.util, "find_spec", lambda name: None)
     from bench.records.store import load_record
 
-    assert table_module.is_stale(load_record(results / "runs" / "r07")) is False
+    assert rows_module.is_stale(load_record(results / "runs" / "r07")) is False
 
 
 def test_measurement_warnings_become_notes_on_the_number(results: Path) -> None:
@@ -252,6 +286,7 @@ def test_measurement_warnings_become_notes_on_the_number(results: Path) -> None:
     caveat = warning("median-based", "the printed times are medians", "parse log.txt instead")
     save_record(record.model_copy(update={"warnings": [caveat]}), results / "runs" / "r07")
     text = readme(results)
-    row = by_impl(table_rows(section(text, f"### Protocol 1: 8 × {V100}")))["maskrcnn-benchmark"]
-    mark = re.fullmatch(r"52\.0\[\^(\d+)\]", row["img/s"])
-    assert mark and f"[^{mark[1]}]: the printed times are medians (parse log.txt instead)" in text
+    row = by_impl(table_rows(section(text, f"### Protocol 1 · 8 × {V100}")))["maskrcnn-benchmark"]
+    assert row["img/s"] == "52.0 ⚠"
+    items = details(text, row["Deviations"].split("(#")[1].rstrip(")"))
+    assert "warning: the printed times are medians (parse log.txt instead)" in items

@@ -24,7 +24,8 @@ def make_record(runs: Path, run_id: str, name: str, img_s: float | None, *, crea
                 gpu_model: str | None = V100, protocol: int | None = 1, comparable: bool = True,
                 preset: str | None = None, repeat_group: str | None = None, deviations: tuple[str, ...] = (),
                 status: Status = Status.OK, family: str | None = None, variant: str = "published",
-                series: list[list[float]] | None = None, reason: str = "", dataset: dict | None = None) -> RunRecord:
+                series: list[list[float]] | None = None, reason: str = "", dataset: dict | None = None,
+                environment: dict | None = None) -> RunRecord:
     title, fam, _ = PUBLISHED.get(name, (name, name, 0))
     seconds = 6400 / img_s if img_s else None
     record = RunRecord(
@@ -37,7 +38,7 @@ def make_record(runs: Path, run_id: str, name: str, img_s: float | None, *, crea
         provenance=Provenance(recipe=name, recipe_path=f"recipes/{name}.toml", recipe_sha256="0" * 64,
                               repo=REPO.format(name=name), commit=hashlib.sha1(name.encode()).hexdigest(),
                               protocol_version=protocol, bench_version="0.1.0"),
-        reference=None, repeat_group=repeat_group, dataset=dataset or {"path": "/data/coco", "synthetic": False})
+        reference=None, repeat_group=repeat_group, environment=environment or {}, dataset=dataset or {"path": "/data/coco", "synthetic": False})
     save_record(record, runs / run_id)
     return record
 
@@ -57,3 +58,21 @@ log = {{ format = "torchvision" }}
 stack = {{ python = "3.8", framework = "torch 1.5", image = "example/{name}:1" }}
 reference = {{ img_s = {img_s}, gpus = 8, gpu_model = "V100", source = "{PUBLISHED_SOURCE}" }}
 ''', encoding="utf-8")
+
+
+COMMITTED_RUNS = Path(__file__).resolve().parents[1] / "results" / "runs"
+
+
+def committed_deviations(run_id: str) -> list[str]:
+    """The deviation strings of a committed record, as a real run wrote them."""
+    import json
+
+    return json.loads((COMMITTED_RUNS / run_id / "record.json").read_text(encoding="utf-8"))["deviations"]
+
+
+def inline_links(text: str) -> str:
+    """The markdown with every reference-style link ([text][r3] + "[r3]: target") written inline."""
+    import re
+
+    targets = dict(re.findall(r"^\[([a-z]+\d+)\]: (.*)$", text, re.M))
+    return re.sub(r"\]\[([a-z]+\d+)\]", lambda m: f"]({targets[m[1]]})", text)

@@ -42,8 +42,17 @@ def _summary(run_dir: Path, record) -> str:
     return line
 
 
+def _summary_json(run_dir: Path, record) -> str:
+    """The run as one JSON object: the row `bench export` writes for it."""
+    import json
+
+    from bench.report.export import flat
+
+    return json.dumps(flat(run_dir, record, {}), sort_keys=True)
+
+
 def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dry_run: bool,
-            stop: StopRequest) -> list:
+            stop: StopRequest, as_json: bool = False) -> list:
     """Run one recipe `repeat` times; returns the records (empty for a dry run)."""
     from bench.pipeline.run import dry_run_steps, execute, load, resolve
     from bench.measure.stats import summarize
@@ -66,7 +75,7 @@ def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dr
             _say(f"{recipe.name}: run {index + 1} of {repeat}", err=True)
         run_dir, record = execute(plan, stop)
         records.append(record)
-        _say(_summary(run_dir, record))
+        _say(_summary_json(run_dir, record) if as_json else _summary(run_dir, record))
         if stop.reason is not None:
             break
     if repeat > 1:
@@ -74,7 +83,8 @@ def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dr
         summary = summarize([v for v in values if v is not None])
         _say(f"{recipe.name}: repeat group {options.repeat_group}: "
              + (summary.describe() if summary else "no run measured the window")
-             + (f"; {len(records) - len(values)} run(s) not ok" if len(values) < len(records) else ""))
+             + (f"; {len(records) - len(values)} run(s) not ok" if len(values) < len(records) else ""),
+             err=as_json)
     return records
 
 
@@ -114,6 +124,8 @@ def run(
                                 "container image's) already provides the stack."),
     launcher: str = typer.Option(None, "--launcher", help="Where the trainer runs: local (default), docker or "
                                  "podman (the recipe's image; default from BENCH_LAUNCHER)."),
+    as_json: bool = typer.Option(False, "--json", help="Print each run's summary as one JSON object (the row "
+                                 "`bench export` writes) instead of text."),
     image: str = typer.Option(None, "--image", help="With a container launcher: the image (default: the "
                               "recipe's stack image under BENCH_REGISTRY or localhost)."),
 ) -> None:
@@ -132,7 +144,7 @@ def run(
             for target, target_preset in _targets(name, stale, preset):
                 try:
                     done = run_one(target, None, RunOptions(**{**vars(options), "preset": target_preset}), repeat,
-                                   dry_run, stop)
+                                   dry_run, stop, as_json)
                 except BenchError as exc:
                     if not keep_going:
                         raise
@@ -143,7 +155,7 @@ def run(
                 if stop.reason is not None or (not keep_going and any(r.status is not Status.OK for r in done)):
                     break
         else:
-            records = run_one(name, recipe, options, repeat, dry_run, stop)
+            records = run_one(name, recipe, options, repeat, dry_run, stop, as_json)
     if stop.reason is not None:
         raise typer.Exit(130)
     if failed or any(r.status is not Status.OK for r in records):

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from bench.errors import BenchError
+from bench.files import write_atomic
 from bench.paths import output_file, results_dir, runs_dir
 
 
@@ -36,3 +37,118 @@ def table(
     for path in write(build(runs, out)):
         typer.echo(f"{'removed' if not path.exists() else 'wrote'} {path}")
     typer.echo(f"{out}: up to date")
+
+
+def _runs(runs: Path | None) -> Path:
+    runs = runs or runs_dir()
+    if not runs.is_dir() and runs != runs_dir():
+        raise BenchError(f"--runs {runs}: no such directory")
+    return runs
+
+
+def export(
+    format: str = typer.Option(..., "--format", help="json (with a versioned JSON Schema, `bench/report/"
+                               "export.schema.json`) or csv."),
+    runs: Path = typer.Option(None, "--runs", help="Directory of run directories (default: results/runs)."),
+    out: Path = typer.Option(None, "--out", help="The file to write (default: standard output)."),
+) -> None:
+    """Every record flattened to one row: for spreadsheets, dashboards and other tools."""
+    from bench.recipes import load_all
+    from bench.records.store import load_records
+    from bench.report.export import export_csv, export_json, flat
+
+    if format not in ("json", "csv"):
+        raise BenchError(f"--format {format!r}: choose json or csv")
+    recipes = {r.name: r for r in load_all()}
+    rows = [flat(directory, record, recipes) for directory, record in load_records(_runs(runs))]
+    text = export_json(rows) if format == "json" else export_csv(rows)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    write_atomic(output_file(out, "--out"), text)
+    typer.echo(f"wrote {out} ({len(rows)} rows)", err=True)
+
+
+def history(
+    name: str = typer.Argument(..., help="Implementation (recipe name, or an imported record's name)."),
+    hardware: str = typer.Option(None, "--hardware", help="Only records whose hardware contains this text "
+                                 "(e.g. H100, 'AMD EPYC')."),
+    runs: Path = typer.Option(None, "--runs", help="Directory of run directories (default: results/runs)."),
+    plot: Path = typer.Option(None, "--plot", help="The plot to write (default: results/history/NAME.png)."),
+) -> None:
+    """Every record of an implementation (on a hardware) over time, listed and plotted."""
+    from bench.records.store import load_records
+    from bench.report.blocks import sig3
+    from bench.report.history import history as select, history_png
+    from bench.report.rows import hardware_label, hardware_of
+
+    records = select(load_records(_runs(runs)), name, hardware)
+    for r in records:
+        typer.echo(f"{r.created[:19]}  {r.run_id}  {hardware_label(*hardware_of(r))}  {r.status.value}  "
+                   f"{sig3(r.throughput_img_s) or '-'} img/s  {r.preset or ''}  {r.repeat_group or ''}".rstrip())
+    path = output_file(plot, "--plot") if plot else results_dir() / "history" / f"{_plain(name)}.png"
+    write_atomic(path, history_png(name, records))
+    typer.echo(f"plot: {path}")
+
+
+def _plain(name: str) -> str:
+    from bench.records.store import RUN_ID
+
+    if not RUN_ID.fullmatch(name):
+        raise BenchError(f"{name!r}: not a plain name; give the output file")
+    return name
+
+
+baseline = typer.Typer(no_args_is_help=True, help="Baselines for `bench compare`.")
+
+
+@baseline.command("save")
+def baseline_save(
+    name: str = typer.Argument(..., help="Implementation whose latest row (its repeat group) becomes the baseline."),
+    hardware: str = typer.Option(None, "--hardware", help="The hardware, when the implementation ran on several."),
+    runs: Path = typer.Option(None, "--runs", help="Directory of run directories (default: results/runs)."),
+    out: Path = typer.Option(None, "--out", help="The file to write (default: results/baselines/NAME.json)."),
+) -> None:
+    """Save the latest row of an implementation (its records, whole) as a baseline file."""
+    from bench.records.store import load_records
+    from bench.report.history import baseline_json, baseline_records
+
+    records = baseline_records(load_records(_runs(runs)), name, hardware)
+    path = output_file(out, "--out") if out else results_dir() / "baselines" / f"{_plain(name)}.json"
+    write_atomic(path, baseline_json(name, records))
+    typer.echo(f"wrote {path} ({len(records)} record(s): {', '.join(r.run_id for r in records)})")
+
+
+def compare(
+    baseline_path: Path = typer.Argument(..., metavar="BASELINE", help="A record, a run directory, a directory "
+                                         "of run directories (a repeat group), or a `bench baseline save` file."),
+    new_path: Path = typer.Argument(..., metavar="NEW", help="The same kinds as BASELINE."),
+    threshold: str = typer.Option("5%", "--threshold", help="A slow-down beyond this, if significant, fails."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
+) -> None:
+    """Compare two records or repeat groups; exit 1 on a significant regression beyond the threshold (for CI)."""
+    from bench.report.compare import compare as compared, load_group, parse_threshold
+
+    result = compared(load_group(baseline_path), load_group(new_path), parse_threshold(threshold),
+                      str(baseline_path), str(new_path))
+    typer.echo(result.as_json() if as_json else result.describe())
+    if result.regression:
+        raise typer.Exit(1)
+
+
+def report(
+    html: Path = typer.Option(..., "--html", help="The directory to write the static site into."),
+    runs: Path = typer.Option(None, "--runs", help="Directory of run directories (default: results/runs)."),
+) -> None:
+    """A static HTML site (no server, no external assets): the table, the plots, one page per run."""
+    from bench.paths import output_dir
+    from bench.recipes import load_all
+    from bench.records.store import load_records
+    from bench.report.generate import summary_images
+    from bench.report.html import write_site
+
+    out = output_dir(html, "--html")
+    records = load_records(_runs(runs))
+    recipes = load_all()
+    written = write_site(out, records, recipes, summary_images(records, recipes))
+    typer.echo(f"wrote {len(written)} files; open {out / 'index.html'}")

@@ -17,7 +17,7 @@ from bench.files import write_atomic
 from bench.records.store import load_records
 from bench.report import plots
 from bench.report.mlperf_section import PLOT_NAME as MLPERF_PNG, is_mlperf, plot_png as mlperf_png
-from bench.report.table import hardware_label, render, select_rows
+from bench.report.table import render, select_rows
 
 THROUGHPUT_PNG = "throughput.png"
 PLOTS_DIR = "plots"
@@ -46,15 +46,21 @@ def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_im
     return outputs
 
 
-def _images(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], out_dir: Path,
-            plotted: dict[str, RunRecord]) -> dict[Path, bytes]:
+def summary_images(records: list[tuple[Path, RunRecord]], recipes: list[Recipe]) -> dict[str, bytes]:
+    """throughput.png (and mlperf.png when there are MLPerf records), by file name."""
     measured, _ = select_rows(records, recipes)
-    published = sorted(((r.name, r.reference.img_s, hardware_label(r.reference.gpus, r.reference.gpu_model))
+    published = sorted(((r.name, r.reference.img_s, r.reference.gpus, r.reference.gpu_model)
                         for r in recipes if r.reference), key=lambda p: (-p[1], p[0]))
-    images = {out_dir / THROUGHPUT_PNG: plots.throughput_png(measured, published)}
+    images = {THROUGHPUT_PNG: plots.throughput_png(measured, published)}
     mlperf = [r for _, r in records if is_mlperf(r)]
     if mlperf:
-        images[out_dir / MLPERF_PNG] = mlperf_png(mlperf)
+        images[MLPERF_PNG] = mlperf_png(mlperf)
+    return images
+
+
+def _images(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], out_dir: Path,
+            plotted: dict[str, RunRecord]) -> dict[Path, bytes]:
+    images = {out_dir / name: data for name, data in summary_images(records, recipes).items()}
     for run_id in sorted(plotted):
         images[_plot_path(out_dir, run_id)] = plots.timeline_png(plotted[run_id])
     return images

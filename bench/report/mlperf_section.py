@@ -67,42 +67,42 @@ def _version_key(record: RunRecord) -> tuple[int, ...]:
 
 
 def render_section(records: list[RunRecord], plot: str | None = PLOT_NAME) -> list[str]:
-    """The section's markdown lines (empty when no MLPerf record exists)."""
+    """The section's markdown lines (empty when no MLPerf record exists): settings stated once, seven columns, the
+    latest log of each system as a reference-style link (its long URL written once, below the table)."""
     if not records:
         return []
-    from bench.report.table import cell, markdown, number
+    from bench.report.blocks import sig3, window_of
+    from bench.report.table import References, cell, markdown, wrap
 
     rows = system_rows(records)
+    logs = References("m")
     lines = []
     for row in rows:
         r, mlperf = row.record, row.record.extra["mlperf"]
         env = r.environment
+        img_s = sig3(row.img_s) + (f" ({sig3(row.low)}–{sig3(row.high)})" if row.n > 1 else "")
         lines.append({
-            "System": cell(r.title), "MLPerf": f"v{mlperf['version']}", "Submitter": cell(mlperf["submitter"]),
-            "Accelerator": cell(r.gpu_model or ""),
-            "Nodes × accelerators": f"{env.get('nodes', '?')} × {env.get('accelerators_per_node', '?')}",
-            "img/s": number(row.img_s), "img/s per accelerator": number(row.per_accelerator, 2),
-            "n": f"{row.n}/{row.runs}", "Range": f"{number(row.low)}–{number(row.high)}" if row.n > 1 else "",
-            "Global batch": str(mlperf.get("global_batch") or ""), "Precision": cell(mlperf.get("precision") or "not printed"),
-            "Log": f"[{mlperf['log_path'].rsplit('/', 1)[-1]}]({mlperf['log_url']})" if row.n else
-            cell(_short(r.reason))})
+            "System": cell(r.title), "Round": f"v{mlperf['version']}",
+            "Accelerators": cell(f"{env.get('nodes', '?')} × {env.get('accelerators_per_node', '?')} × "
+                                 f"{r.gpu_model or '?'}"),
+            "img/s": img_s, "n": f"{row.n}/{row.runs}", "per accelerator": sig3(row.per_accelerator),
+            "Log": logs.link("log", mlperf["log_url"]) if row.n else r.status.value})
     measured = sum(1 for row in rows if row.n)
-    out = ["## MLPerf Training (imported)", "",
-           f"Mask R-CNN runs of the MLPerf Training rounds, imported with `bench import mlperf` from the public result "
-           f"repositories ({len(rows)} systems, {len(records)} runs, {measured} systems measured). img/s is the "
-           "median over a system's runs of images in iterations 101-500 divided by their wall time, from the "
-           "running means the log prints (trainer lines or tracked_stats), cross-checked against the events' own "
-           "timestamps. These runs use MLPerf's global batch, precision and GPU count, not protocol 1: they are "
-           "never ranked, and never compared with the rows above. n is ok runs / runs; the log link is the "
-           "system's latest run.", ""]
+    intro = (f"Mask R-CNN runs of the MLPerf Training rounds, imported with `bench import mlperf` from the public "
+             f"result repositories ({len(rows)} systems, {len(records)} runs, {measured} systems measured). img/s "
+             "is the median over a system's runs of images in the window divided by its wall time, from the running "
+             "means the log prints (trainer lines or tracked_stats), cross-checked against the events' own "
+             "timestamps. n is ok runs / runs; the log is the system's latest run (a system without a measurement shows its status; its records say why). Never ranked, never compared "
+             "with the rows above.")
+    windows = "; ".join(sorted({window_of(r) for r in records if r.throughput_img_s is not None})) or "none measured"
+    settings = (f"**Window:** {windows} · **Data:** the MLPerf benchmark's (not named in the logs) · **Precision "
+                "and global batch:** MLPerf's, per system (in each record) · **Stack:** the submitter's (in each "
+                "record)")
+    out = ["## MLPerf Training (imported)", "", *wrap(intro), "", *wrap(settings), ""]
     if plot:
         out += [f"![img/s per accelerator by accelerator generation]({plot})", ""]
-    out += [markdown(pd.DataFrame(lines)), ""]
+    out += [markdown(pd.DataFrame(lines), left=3), "", *logs.render(), ""]
     return out
-
-
-def _short(text: str, limit: int = 90) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def plot_png(records: list[RunRecord]) -> bytes:

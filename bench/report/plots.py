@@ -1,7 +1,8 @@
 """The plots beside results/README.md, rendered with matplotlib's Agg backend, without pyplot's global state.
 
-* `throughput.png`: one bar per measured comparable row beside the published number of its implementation;
-  a second panel, when there are any, for the rows not comparable with the published table.
+* `throughput.png`: one panel per hardware class (a GPU model, the published table's hardware, a CPU): GPU
+  panels in img/s per GPU, so that a measured bar and a published bar share a unit; CPU panels in img/s, each on
+  its own scale. Bars not comparable with the published table are orange, and say their section.
 * `plots/<run-id>.png`: seconds per iteration against iteration for every record with a series, the measured
   window shaded. They live beside the generated README (not in the run directories), so that `bench table`
   writes only generated files and a run directory keeps exactly what the run wrote.
@@ -21,7 +22,8 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from bench.records.schema import RunRecord  # noqa: E402
-from bench.report.table import Row, hardware_label  # noqa: E402
+from bench.report.blocks import sig3  # noqa: E402
+from bench.report.rows import Row, hardware_label  # noqa: E402
 
 DPI = 100
 GENERATOR = ("Generator", "bench table")  # the PNG text entry that marks a plot `bench table` made
@@ -50,55 +52,60 @@ def _style():
     return matplotlib.rc_context(matplotlib.rcParamsDefault)
 
 
-def throughput_png(rows: list[Row], published: list[tuple[str, float, str]]) -> bytes:
-    """`published`: (implementation, img/s, hardware label) for every recipe with a reference."""
-    comparable = [r for r in rows if r.section.ranked]
-    other = [r for r in rows if not r.section.ranked]
+def throughput_png(rows: list[Row], published: list[tuple[str, float, int, str]]) -> bytes:
+    """One panel per hardware class, in one unit per panel: GPU panels in img/s per GPU (measured and published
+    divided by their own GPU counts, so they may stand together), CPU panels in img/s of the whole machine, each
+    on its own scale. `published`: (implementation, img/s, GPUs, GPU model) for every recipe with a reference."""
+    panels = _panels(rows, published)
     with _style():
-        panels = 2 if other else 1
-        height = 1.5 + 0.45 * max(len(comparable) + len(published), len(other), 1)
-        fig = Figure(figsize=(10, height))
-        axes = fig.subplots(1, panels, squeeze=False, width_ratios=[2, 1][:panels])[0]
-        _comparable_panel(axes[0], comparable, published)
-        if other:
-            _other_panel(axes[1], other)
-        fig.tight_layout()
+        heights = [max(len(bars), 2) for _, _, bars in panels] or [2]
+        fig = Figure(figsize=(9, 1.2 + 0.32 * sum(heights) + 0.7 * len(heights)), layout="constrained")
+        axes = fig.subplots(len(heights), 1, squeeze=False, height_ratios=heights)[:, 0]
+        for ax, (title, unit, bars) in zip(axes, panels):
+            _bar_panel(ax, title, unit, bars)
+        if not panels:
+            axes[0].set_axis_off()
+            axes[0].set_title("No measured rows and no published table", fontsize=9)
         return _png(fig)
 
 
-def _comparable_panel(ax, rows: list[Row], published: list[tuple[str, float, str]]) -> None:
-    labels, measured, reference = [], [], []
-    shown = set()
+Bar = tuple[str, float, str]  # label, value, colour
+
+
+def _panels(rows: list[Row], published: list[tuple[str, float, int, str]]) -> list[tuple[str, str, list[Bar]]]:
+    """(title, unit, bars) per hardware class: each GPU model, the published table, each CPU."""
+    by_class: dict[str, list[Bar]] = {}
+    units: dict[str, str] = {}
     for row in rows:
-        labels.append(f"{row.record.implementation}\n{hardware_label(*row.hardware)}, {row.section.title}")
-        measured.append(row.img_s)
-        ref = next((p for p in published if p[0] == row.record.implementation), None)
-        reference.append(ref[1] if ref else 0.0)
-        shown.add(row.record.implementation)
-    for name, img_s, hardware in published:
-        if name not in shown:  # published but not measured yet
-            labels.append(f"{name}\n{hardware} (published only)")
-            measured.append(0.0)
-            reference.append(img_s)
-    positions = range(len(labels))
-    ax.barh([p - 0.2 for p in positions], measured, height=0.4, color=MEASURED, label="measured")
-    ax.barh([p + 0.2 for p in positions], reference, height=0.4, color=PUBLISHED, label="published")
-    ax.set_yticks(list(positions), labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("images / second")
-    ax.set_title("Measured (protocol rows) beside published", fontsize=9)
-    if labels:
-        ax.legend(fontsize=7, loc="lower right")
+        gpus, model = row.hardware
+        colour = MEASURED if row.section.ranked else SMOKE
+        label = f"{row.record.implementation} ({gpus} GPU{'s' if gpus > 1 else ''}, {row.section.title})" if gpus \
+            else f"{row.record.implementation} ({row.section.title})"
+        key = f"GPU: {model or 'unknown GPU'}" if gpus else f"CPU only: {model}"
+        units[key] = "images / second per GPU" if gpus else "images / second (whole CPU, no GPU)"
+        by_class.setdefault(key, []).append((label, row.img_s / gpus if gpus else row.img_s, colour))
+    for name, img_s, gpus, model in published:
+        key = f"GPU: {model} (published)"
+        units[key] = "images / second per GPU"
+        by_class.setdefault(key, []).append((f"{name} (published, {hardware_label(gpus, model)})", img_s / gpus,
+                                             PUBLISHED))
+    order = sorted(by_class, key=lambda k: (k.startswith("CPU"), k))
+    return [(key, units[key], by_class[key]) for key in order]
 
 
-def _other_panel(ax, rows: list[Row]) -> None:
-    labels = [f"{r.record.implementation}\n{hardware_label(*r.hardware)}" for r in rows]
-    positions = range(len(labels))
-    ax.barh(list(positions), [r.img_s for r in rows], height=0.5, color=SMOKE)
-    ax.set_yticks(list(positions), labels, fontsize=7)
-    ax.set_xlabel("images / second")
-    ax.set_ylim(max(len(labels), 4) - 0.5, -0.5)  # thin bars even for one row
-    ax.set_title("Not comparable (smoke, synthetic data)", fontsize=9)
+def _bar_panel(ax, title: str, unit: str, bars: list[Bar]) -> None:
+    positions = list(range(len(bars)))
+    values = [value for _, value, _ in bars]
+    ax.barh(positions, values, height=0.6, color=[colour for _, _, colour in bars])
+    ax.set_yticks(positions, [label for label, _, _ in bars], fontsize=7)
+    ax.set_ylim(max(len(bars), 2) - 0.5, -0.5)  # thin bars even for one row
+    top = max(values, default=1.0) or 1.0
+    ax.set_xlim(0, top * 1.18)  # room for the value printed after each bar
+    for position, value in zip(positions, values):
+        ax.annotate(sig3(value), (value, position), xytext=(3, 0), textcoords="offset points", va="center",
+                    fontsize=7)
+    ax.set_xlabel(unit, fontsize=8)
+    ax.set_title(title, fontsize=9, loc="left")
 
 
 def timeline_png(record: RunRecord) -> bytes:
