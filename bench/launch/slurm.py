@@ -4,7 +4,10 @@ into the same watcher and harness clock as a local run, stop it with scancel, an
 The job writes its stdout and stderr (sbatch --output/--error) straight into the run directory, and the recipe's
 log file into the run's output directory: the launcher tails those files as they grow (the nodes and bench share a
 file system, as on every Slurm cluster) and stamps each line on `time.monotonic()` when it sees it. Stopping:
-`scancel --signal=TERM --full JOBID` (the batch shell and every step), the grace, then `scancel --full JOBID`.
+SIGTERM through scancel, the grace, then `scancel --full JOBID`. The SIGTERM goes where the trainer is: to the job's
+steps (`scancel --signal=TERM JOBID`) when srun launched it, because srun itself turns a SIGTERM into an immediate
+kill of its step (it prints "forcing job termination"), which `--full` would send it; and to the batch script and
+its children (`scancel --signal=TERM --full JOBID`) when the trainer runs in the batch step (an mpirun launch).
 
 If bench is SIGKILLed, nothing of bench can cancel the job, so the job is submitted held, a guard (bench's own
 supervisor, with `scancel --full JOBID` as its cleanup command) is started, and only then is the job released:
@@ -119,12 +122,12 @@ class SlurmLauncher(Launcher):
     def __init__(self, script: str, *, run_dir: Path, env: Mapping[str, str], log_file: Path | None = None,
                  grace: float = 10.0, record: Path | None = None, fallback_record: Path | None = None,
                  poll_s: float = POLL_S, say: Callable[[str], None] | None = None, gpus_per_node: int = 0,
-                 nodes: int = 1) -> None:
+                 nodes: int = 1, term_batch_step: bool = False) -> None:
         super().__init__(run_dir)
         self.script, self.env, self.log_file, self.grace = script, dict(env), log_file, grace
         self.supervision = {"grace": grace, "record": record, "fallback_record": fallback_record}
         self.poll_s, self.say = poll_s, say or (lambda text: print(text, file=sys.stderr, flush=True))
-        self.gpus_per_node, self.nodes = gpus_per_node, nodes
+        self.gpus_per_node, self.nodes, self.term_batch_step = gpus_per_node, nodes, term_batch_step
         self.facts: JobFacts | None = None
         self.guard: _Guard | None = None
         self.containment: str | None = None
@@ -171,7 +174,8 @@ class SlurmLauncher(Launcher):
                 facts.state, facts.reason, facts.node_list, facts.partition = (row + ["", "", ""])[:4]
                 if facts.state == "RUNNING" and facts.running_at is None:
                     facts.running_at = time.monotonic()
-                news = f"{facts.state} ({facts.reason})" if facts.state == "PENDING" else facts.state
+                waiting = facts.state == "PENDING" and facts.reason not in ("", "None")
+                news = f"{facts.state} ({facts.reason})" if waiting else facts.state
                 if news != shown:
                     where = f" on {facts.node_list}" if facts.node_list and facts.state != "PENDING" else ""
                     self.say(f"bench: slurm job {facts.job_id} {news.lower()}{where}")
@@ -196,7 +200,8 @@ class SlurmLauncher(Launcher):
             slurm_call("scancel", "--full", self.facts.job_id, check=False, env=self.env)
         else:
             name = signal.Signals(sig).name.removeprefix("SIG")
-            slurm_call("scancel", f"--signal={name}", "--full", self.facts.job_id, check=False, env=self.env)
+            full = ["--full"] if self.term_batch_step else []
+            slurm_call("scancel", f"--signal={name}", *full, self.facts.job_id, check=False, env=self.env)
 
     def _reap(self, timeout: float) -> int | None:
         self._ended.wait(timeout)
@@ -266,7 +271,7 @@ def slurm_launcher(plan, run_id: str, run_dir: Path, command: list[str], cwd: Pa
     environment, e.g. an activated virtual environment, reaches the job through sbatch's default --export=ALL)."""
     from bench.launch.runner import HARNESS_ENV
     from bench.recipes.render import render_env
-    from bench.slurm.render import ScriptPaths, render_script
+    from bench.slurm.render import ScriptPaths, render_script, trainer_in_batch_step
 
     recipe, run = plan.recipe, plan.slurm
     paths = ScriptPaths(workdir=cwd, output=run_dir / "output", stdout=run_dir / "stdout.log",
@@ -277,4 +282,5 @@ def slurm_launcher(plan, run_id: str, run_dir: Path, command: list[str], cwd: Pa
                            env={k: env[k] for k in (*render_env(recipe), *HARNESS_ENV)}, run=run, gpus=plan.gpus,
                            paths=paths, job_name=f"bench-{run_id}", title=recipe.title)
     return SlurmLauncher(script, run_dir=run_dir, env=env, log_file=log_file, grace=plan.options.grace,
-                         gpus_per_node=plan.gpus, nodes=run.nodes, **supervision)
+                         gpus_per_node=plan.gpus, nodes=run.nodes, term_batch_step=trainer_in_batch_step(command),
+                         **supervision)

@@ -128,11 +128,15 @@ def resource_lines(run: SlurmRun, gpus: int, name: str) -> list[str]:
     return lines
 
 
+def trainer_in_batch_step(argv: Sequence[str]) -> bool:
+    """mpirun runs in the batch script itself (it starts the ranks); every other launch is an srun step."""
+    return distributed.launcher_kind(list(argv)) == "mpirun"
+
+
 def render_script(*, recipe: str, variant: str, argv: Sequence[str], env: Mapping[str, str], run: SlurmRun,
                   gpus: int, paths: ScriptPaths, job_name: str, title: str = "") -> str:
     """The batch script. `argv`: the recipe's one-node command, rendered with the run's paths; `env`: the variables
     the recipe sets (the rest of the environment is the submitter's, which sbatch exports by default)."""
-    kind = distributed.launcher_kind(list(argv))
     lines = ["#!/bin/bash", shell_comment(f"bench: {title or recipe} on {run.nodes} node(s) x {gpus} GPU(s)"),
              *resource_lines(run, gpus, job_name), directive("chdir", paths.workdir),
              directive("output", paths.stdout), directive("error", paths.stderr), "set -eu"]
@@ -141,7 +145,7 @@ def render_script(*, recipe: str, variant: str, argv: Sequence[str], env: Mappin
               shell_assignment("MASTER_PORT", run.port), 'NNODES="$SLURM_JOB_NUM_NODES"',
               "export MASTER_ADDR MASTER_PORT NNODES PORT=\"$MASTER_PORT\"",
               'echo "bench: job $SLURM_JOB_ID on $SLURM_JOB_NODELIST, first node $MASTER_ADDR" >&2']
-    if kind == "mpirun":  # mpirun starts every rank itself, on the allocation Slurm gave it (OpenMPI reads it)
+    if trainer_in_batch_step(argv):  # mpirun starts every rank itself, on the allocation Slurm gave it (OpenMPI reads it)
         command = list(argv) if run.nodes == 1 else distributed.mpi_launcher_argv(list(argv), run.nodes * gpus,
                                                                                   recipe=recipe)
         lines += ["if command -v nvidia-smi >/dev/null 2>&1; then srun --ntasks-per-node=1 bash -c "
