@@ -336,7 +336,7 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     if plan.recipe_path.is_file():
         (run_dir / "recipe.toml").write_bytes(plan.recipe_path.read_bytes())
     values = dict(gpus=plan.gpus, data=data or "", output=output, source_dir=prepared.path,
-                  python=environment.python)
+                  python=environment.python, nodes=plan.slurm.nodes if plan.slurm else 1)
     command = command_for(recipe, **values)
     env = {**environment.activated(dict(os.environ)), **{k: _fill(v, values) for k, v in render_env(recipe).items()},
            **HARNESS_ENV}

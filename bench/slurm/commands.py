@@ -56,7 +56,7 @@ def render_text(name: str, *, preset: str | None, data: Path | None, workdir: Pa
     workdir = workdir.resolve()
     checkout = (source_dir or checkout_dir(recipe)).resolve() if recipe.source else None
     values = dict(gpus=gpus, data=data.resolve() if data else "", output=workdir / "output", source_dir=checkout,
-                  python=python)
+                  python=python, nodes=run.nodes)
     if data is None and "data" in " ".join(recipe.command):
         raise BenchError(f"{recipe.name} reads a COCO-format dataset: pass --data DIR (a path the nodes see)")
     argv = command_for(recipe, **values)
