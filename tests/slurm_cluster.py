@@ -6,9 +6,10 @@ lives in one temporary directory: the daemons get it with `-f`, the clients thro
 `--key-file/--socket` and slurm.conf's AuthInfo. Nothing is written under /etc. The daemons are stopped by the
 PIDs they wrote, and only those.
 
-The partition holds this node and a second one that never exists (State=FUTURE): `sbatch --test-only --nodes=2`
-can then validate a two-node script against the real controller (it answers when such a job could start instead
-of refusing a node count the partition cannot hold); a real job asks for one node.
+The partition holds this node and a second one that never exists (State=IDLE, Weight=1000, a long SlurmdTimeout):
+`sbatch --test-only --nodes=2` can then validate a two-node script against the real controller (it answers when such
+a job would start instead of refusing a node count the partition cannot hold; a DOWN or FUTURE node does not count
+for --test-only). A real one-node job goes to the real node, which weighs less; the tests run one job at a time.
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ def ensure_installed() -> None:
                    env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, timeout=600)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
 def config(root: Path, host: str, cpus: int, munge_socket: Path) -> str:
     return "\n".join([
         "ClusterName=benchtest", f"SlurmctldHost={host}", "AuthType=auth/munge", f"AuthInfo=socket={munge_socket}",
@@ -90,7 +97,8 @@ def config(root: Path, host: str, cpus: int, munge_socket: Path) -> str:
         f"SlurmctldPidFile={root}/slurmctld.pid", f"SlurmdPidFile={root}/slurmd.pid",
         f"SlurmdSpoolDir={root}/slurmd", f"StateSaveLocation={root}/slurmctld", "SlurmUser=root",
         f"SlurmctldLogFile={root}/slurmctld.log", f"SlurmdLogFile={root}/slurmd.log",
-        "SlurmctldPort=16817", "SlurmdPort=16818",  # not the defaults: a system Slurm may run beside this one
+        # free ports, not the defaults: a system Slurm (or another test run) may be listening beside this one
+        f"SlurmctldPort={free_port()}", f"SlurmdPort={free_port()}",
         "ReturnToService=2", "MinJobAge=600", "KillWait=5", "InactiveLimit=0", "SlurmdTimeout=3600",
         "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
         f"NodeName={host} CPUs={cpus} RealMemory=2000 Weight=1 State=UNKNOWN",
