@@ -18,6 +18,7 @@ from bench.protocol import commands as protocol_commands
 from bench.recipes import commands as recipe_commands
 from bench.records import import_commands
 from bench.report import commands as report_commands
+from bench.slurm import commands as slurm_commands
 from bench.source import commands as source_commands
 
 cli = typer.Typer(name="bench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -42,6 +43,7 @@ data.command("synth")(builtin_commands.synth)
 data.command("stats")(coco_commands.stats)
 cli.add_typer(data, name="data")
 cli.add_typer(k8s_commands.app, name="k8s")
+cli.add_typer(slurm_commands.app, name="slurm")
 cli.add_typer(image_commands.app, name="image")
 cli.add_typer(import_commands.app, name="import")
 cli.add_typer(report_commands.baseline, name="baseline")

@@ -24,6 +24,8 @@ CLOCK_NAME = "clock.tsv"  # the sidecar: one row per captured line, "stream<TAB>
 KILL_WAIT_S = 5.0  # after SIGKILL: how long to keep killing (a process forked meanwhile) before giving up
 KILL_REPEAT_S = 0.2
 DRAIN_S = 1.0  # after the run's processes are gone: how long its captured output may still take to arrive
+FILE_POLL_S = 0.005  # how often a log file is re-read when it has not grown: bounds its clock's resolution
+READ_SIZE = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,47 @@ class Launcher(ABC):
     def _close_stream(self, stream: str) -> None:
         self._queue.put(stream)  # a marker: this stream has ended
 
+    def _split(self, stream: str, pending: bytes, chunk: bytes, t: float) -> bytes:
+        """Deliver the complete lines of `pending + chunk`; returns the unfinished rest."""
+        data = pending + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            # b"\n" is never part of a multi-byte UTF-8 sequence, so splitting after decoding is exact; a raw line
+            # ends at \n only (\r renders are the parser's business).
+            text = data[:cut].decode("utf-8", errors="replace")
+            self._deliver_lines(stream, [line + "\n" for line in text.split("\n")[:-1]], t)
+        return data[cut:]
+
+    def _run_over(self) -> bool:
+        """The run has ended and its output is in: a followed file's tail may be read one last time."""
+        return self.poll() is not None
+
+    def _tail_file(self, path: Path, stream: str = "file") -> None:
+        """Follow a log file as it grows; a partial last line waits for its newline (or for the run's end)."""
+        try:
+            while not path.exists():
+                if self._run_over():
+                    return
+                time.sleep(FILE_POLL_S)
+            with open(path, "rb", buffering=0) as handle:
+                pending = b""
+                while True:
+                    chunk = handle.read(READ_SIZE)
+                    if chunk:
+                        pending = self._split(stream, pending, chunk, time.monotonic())
+                        continue
+                    if self._run_over():
+                        rest = pending + handle.read()
+                        if rest:
+                            pending = self._split(stream, b"", rest, time.monotonic())
+                            if pending:
+                                self._deliver_lines(stream, [pending.decode("utf-8", errors="replace")],
+                                                    time.monotonic())
+                        return
+                    time.sleep(FILE_POLL_S)
+        finally:
+            self._close_stream(stream)
+
     # -- what the watcher uses -----------------------------------------------------------------
     def line_counts(self) -> dict[str, int]:
         """Lines captured so far, per stream."""
@@ -206,6 +249,10 @@ class Launcher(ABC):
 
     def close(self) -> None:
         self.clock.close()
+
+    def finish_record(self, record):
+        """The record with what only this launcher knows (a scheduler's job and its state); as is by default."""
+        return record
 
     def release(self) -> None:
         """The run's record is written: whatever still watches over the run (a supervisor) may go."""

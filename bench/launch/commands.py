@@ -104,6 +104,15 @@ def _targets(name: str | None, stale: bool, preset: str | None) -> list[tuple[st
     return [(path.stem, preset) for path in recipe_files()]
 
 
+def slurm_options(**given):
+    """A SlurmRun when any Slurm option was given (None otherwise: `--launcher slurm` alone takes the defaults)."""
+    if all(value is None for value in given.values()):
+        return None
+    from bench.slurm.render import SlurmRun
+
+    return SlurmRun(**{key: value for key, value in given.items() if value is not None})
+
+
 def run(
     name: str = typer.Argument(None, help="Recipe name (see `bench list`), or 'all'."),
     gpus: int = typer.Option(None, "--gpus", help="GPUs to use (fills {gpus}); 0 runs on CPU."),
@@ -123,11 +132,20 @@ def run(
     no_env: bool = typer.Option(False, "--no-env", help="Skip the recipe's install steps: this Python (e.g. a "
                                 "container image's) already provides the stack."),
     launcher: str = typer.Option(None, "--launcher", help="Where the trainer runs: local (default), docker or "
-                                 "podman (the recipe's image; default from BENCH_LAUNCHER)."),
+                                 "podman (the recipe's image), or slurm (a batch job); default from BENCH_LAUNCHER."),
     as_json: bool = typer.Option(False, "--json", help="Print each run's summary as one JSON object (the row "
                                  "`bench export` writes) instead of text."),
     image: str = typer.Option(None, "--image", help="With a container launcher: the image (default: the "
                               "recipe's stack image under BENCH_REGISTRY or localhost)."),
+    partition: str = typer.Option(None, "--partition", help="Slurm: the partition."),
+    nodes: int = typer.Option(None, "--nodes", help="Slurm: nodes (one task each, the framework's multi-node "
+                              "launch)."),
+    gpus_per_node: int = typer.Option(None, "--gpus-per-node", help="Slurm: GPUs per node (default: --gpus, else "
+                                      "the recipe's)."),
+    time_limit: str = typer.Option(None, "--time", help="Slurm: the job's time limit (sbatch's syntax)."),
+    account: str = typer.Option(None, "--account", help="Slurm: the account to charge."),
+    container_image: str = typer.Option(None, "--container-image", help="Slurm: run the tasks in this image "
+                                        "(pyxis/enroot)."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.pipeline.run import RunOptions
@@ -136,7 +154,9 @@ def run(
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
     options = RunOptions(gpus=gpus, data=data, window=_window(window), timeout=timeout, preset=preset,
                          source=source, grace=grace, progress=progress, own_python=no_env,
-                         launcher=launcher or os.environ.get("BENCH_LAUNCHER") or "local", image=image)
+                         launcher=launcher or os.environ.get("BENCH_LAUNCHER") or "local", image=image,
+                         slurm=slurm_options(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
+                                             time=time_limit, account=account, container_image=container_image))
     stop = StopRequest()
     records, failed = [], []
     with stop_on_signals(stop):

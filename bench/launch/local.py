@@ -24,10 +24,8 @@ from typing import IO
 
 import psutil
 
-from bench.launch.base import KILL_WAIT_S, Launcher, living
+from bench.launch.base import KILL_WAIT_S, READ_SIZE, Launcher, living
 
-FILE_POLL_S = 0.005  # how often a log file is re-read when it has not grown: bounds its clock's resolution
-READ_SIZE = 1 << 16
 TRACK_S = 0.5  # without a subreaper: how often the descendants are listed (to find those that leave the group)
 START_TIMEOUT_S = 30.0  # for the supervisor to start the trainer (a Python start-up, on a loaded machine)
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the supervisor imports this very copy of bench
@@ -152,17 +150,6 @@ class LocalLauncher(Launcher):
         self._threads.append(thread)
         return thread
 
-    def _split(self, stream: str, pending: bytes, chunk: bytes, t: float) -> bytes:
-        """Deliver the complete lines of `pending + chunk`; returns the unfinished rest."""
-        data = pending + chunk
-        cut = data.rfind(b"\n") + 1
-        if cut:
-            # b"\n" is never part of a multi-byte UTF-8 sequence, so splitting after decoding is exact; a raw line
-            # ends at \n only (\r renders are the parser's business).
-            text = data[:cut].decode("utf-8", errors="replace")
-            self._deliver_lines(stream, [line + "\n" for line in text.split("\n")[:-1]], t)
-        return data[cut:]
-
     def _read_pipe(self, stream: str, pipe: IO[bytes], path: Path) -> None:
         """Whatever the pipe holds, in one read: written to disk as is, then split into lines that share the
         read's arrival time. Few system calls per line, so a chatty trainer is never slowed by its pipe."""
@@ -187,32 +174,6 @@ class LocalLauncher(Launcher):
         """The trainer has ended and its output is in: the pipes closed, or the run was stopped (a process that
         escaped with a copy of a pipe must not keep the file's tail open)."""
         return (self._pipes_done.is_set() or self.drain_deadline is not None) and self.poll() is not None
-
-    def _tail_file(self, path: Path) -> None:
-        """Follow a log file as it grows; a partial last line waits for its newline (or for the run's end)."""
-        try:
-            while not path.exists():
-                if self._run_over():
-                    return
-                time.sleep(FILE_POLL_S)
-            with open(path, "rb", buffering=0) as handle:
-                pending = b""
-                while True:
-                    chunk = handle.read(READ_SIZE)
-                    if chunk:
-                        pending = self._split("file", pending, chunk, time.monotonic())
-                        continue
-                    if self._run_over():
-                        rest = pending + handle.read()
-                        if rest:
-                            pending = self._split("file", b"", rest, time.monotonic())
-                            if pending:
-                                self._deliver_lines("file", [pending.decode("utf-8", errors="replace")],
-                                                    time.monotonic())
-                        return
-                    time.sleep(FILE_POLL_S)
-        finally:
-            self._close_stream("file")
 
     def _track_descendants(self) -> None:
         while not self._ended.is_set():

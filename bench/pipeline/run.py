@@ -35,6 +35,7 @@ from bench.records.builder import build_record as build
 from bench.records.schema import PatchHash, Provenance, RunRecord
 from bench.records.store import RECORD_NAME, new_run_id, save_record, utc_now_iso
 from bench.security import redact, shell_assignment, shell_join
+from bench.slurm.render import SlurmRun
 
 HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "ANSI_COLORS_DISABLED": "1"}
 CONTAINER_PYTHON = "python"  # every bench image puts its stack's interpreter first on PATH (docker/base/README.md)
@@ -56,6 +57,7 @@ class RunOptions:
     own_python: bool = False  # --no-env: the stack is already here (a container image); skip the install steps
     launcher: str = "local"  # "local", or a container engine ("docker", "podman"): the trainer runs in an image
     image: str | None = None  # the container image (default: the recipe's stack image, see bench.images.build)
+    slurm: SlurmRun | None = None  # --launcher slurm: nodes, GPUs per node, partition, time, account, image
 
 
 @dataclass
@@ -74,6 +76,7 @@ class Plan:
     options: RunOptions = field(default_factory=RunOptions)
     notes: list[str] = field(default_factory=list)  # what a dry run should say besides the steps
     container: ContainerRun | None = None  # --launcher docker|podman: the engine and image the trainer runs in
+    slurm: SlurmRun | None = None  # --launcher slurm: the job's shape (the GPUs are on its nodes, not here)
 
     @property
     def planned_batch(self) -> PlannedBatch:
@@ -115,14 +118,17 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     except ValueError as exc:
         raise BenchError(str(exc)) from None
     preset = recipe.presets.get(options.preset) if options.preset else None
+    slurm = slurm_for(options)
     gpus = options.gpus if options.gpus is not None else applied.gpus
+    if slurm is not None and slurm.gpus_per_node is not None:
+        gpus = slurm.gpus_per_node
     if gpus < 0:
         raise BenchError(f"--gpus {gpus}: must be 0 (CPU) or more")
     refusal = applied.refusal(gpus, preset=options.preset)
     if refusal is not None:
         raise BenchError(refusal)
-    images_per_iter = planned_images(applied, recipe_path, gpus)
-    if gpus > 0:
+    images_per_iter = planned_images(applied, recipe_path, gpus, slurm.nodes if slurm else 1)
+    if gpus > 0 and slurm is None:
         if available_gpus is None:
             from bench.records.environment import gpu_count
 
@@ -145,9 +151,9 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
                 comparable=(preset.comparable if preset else True) and not synthetic, gpus=gpus,
                 images_per_iter=images_per_iter,
                 window=window, data=data, synthetic_data=preset.synthetic_data if preset else None, options=options,
-                notes=notes, container=container_for(applied, options))
-    if plan.container is None and not options.own_python:
-        host_stack_problem(applied, gpus, notes, strict=check_gpus)
+                notes=notes, container=container_for(applied, options), slurm=slurm)
+    if plan.container is None and not options.own_python and not (slurm and slurm.container_image):
+        host_stack_problem(applied, 0 if slurm else gpus, notes, strict=check_gpus)
     if plan.needs_data and data is None and plan.synthetic_data is None:
         if check_gpus:
             raise BenchError(f"{recipe.name} needs a COCO-format dataset: pass --data DIR")
@@ -166,16 +172,28 @@ def planned_images(recipe: Recipe, recipe_path: Path, gpus: int, nodes: int = 1)
 def container_for(recipe: Recipe, options: RunOptions) -> ContainerRun | None:
     """--launcher docker|podman: the engine and the image (--image, else the recipe's, with the registry that
     BENCH_REGISTRY names or localhost)."""
-    if options.launcher == "local":
+    if options.launcher in ("local", "slurm"):
         if options.image:
-            raise BenchError("--image needs a container launcher: add --launcher docker or --launcher podman")
+            raise BenchError("--image needs a container launcher: add --launcher docker or --launcher podman"
+                             + (" (with Slurm: --container-image, through pyxis)" if options.launcher == "slurm"
+                                else ""))
         return None
     from bench.images.engine import ENGINES
     from bench.images.refs import image_ref
 
     if options.launcher not in ENGINES:
-        raise BenchError(f"--launcher {options.launcher}: choose local, {', '.join(ENGINES)}")
+        raise BenchError(f"--launcher {options.launcher}: choose local, {', '.join(ENGINES)} or slurm")
     return ContainerRun(engine=options.launcher, image=options.image or image_ref(recipe.stack.image))
+
+
+def slurm_for(options: RunOptions) -> SlurmRun | None:
+    """--launcher slurm: the job's shape (its defaults when no Slurm option was given)."""
+    if options.launcher != "slurm":
+        if options.slurm is not None:
+            raise BenchError("--partition, --nodes, --gpus-per-node, --time, --account and --container-image need "
+                             "--launcher slurm")
+        return None
+    return options.slurm or SlurmRun()
 
 
 CUDA10_MAX_CAPABILITY = 7.5  # CUDA 10.x ships no sm_80/sm_86/sm_90 code: Ampere and Hopper need CUDA >= 11
@@ -319,7 +337,7 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     if plan.recipe_path.is_file():
         (run_dir / "recipe.toml").write_bytes(plan.recipe_path.read_bytes())
     values = dict(gpus=plan.gpus, data=data or "", output=output, source_dir=prepared.path,
-                  python=environment.python)
+                  python=environment.python, nodes=plan.slurm.nodes if plan.slurm else 1)
     command = command_for(recipe, **values)
     env = {**environment.activated(dict(os.environ)), **{k: _fill(v, values) for k, v in render_env(recipe).items()},
            **HARNESS_ENV}
@@ -375,7 +393,11 @@ def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str
 
 def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: dict, prepared,
               data: Path | None, log_file: Path | None, **supervision) -> LocalLauncher:
-    """The local launcher, or the container launcher when the plan names an engine and image."""
+    """The local launcher, the Slurm launcher, or the container launcher when the plan names an engine and image."""
+    if plan.slurm is not None:
+        from bench.launch.slurm import slurm_launcher
+
+        return slurm_launcher(plan, run_id, run_dir, command, cwd, env, prepared, data, log_file, **supervision)
     if plan.container is None:
         return LocalLauncher(command, cwd=cwd, env=env, run_dir=run_dir, log_file=log_file, grace=plan.options.grace,
                              **supervision)
@@ -414,7 +436,7 @@ def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: Loca
     record = build_record(plan, run_id, command, parser, watch, prepared, environment, monitor,
                           fingerprint.result(), data=data)
     record.extra["harness"]["containment"] = launcher.containment
-    return record
+    return launcher.finish_record(record)
 
 
 def provisional_record(plan: Plan, run_id: str, command: list[str], prepared, environment,

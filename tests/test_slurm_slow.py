@@ -1,0 +1,157 @@
+"""`bench run --launcher slurm` and `bench slurm render` against a real slurmctld (slow tier): a single-node cluster
+started here (tests/slurm_cluster.py), the stand-in trainer and the built-in smoke preset run to their window stop
+through the scheduler, SIGKILL of bench mid-run, and every recipe's script validated with `sbatch --test-only`.
+
+The truth for the stand-in is its schedule (iterations alternate 0.02 s and 0.03 s, 2 images each: 80 img/s)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import slurm_cluster  # noqa: E402
+from test_run import write_recipe  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    started = slurm_cluster.start(tmp_path_factory.mktemp("slurm"))
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def bench_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bench.cli", *args]
+
+
+def bench(cluster, tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**cluster.env(), "BENCH_RESULTS": str(tmp / "results")}
+    return subprocess.run(bench_argv(*args), capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+
+
+def only_record(tmp: Path) -> tuple[Path, dict]:
+    (path,) = sorted((tmp / "results").glob("runs/*/record.json"))
+    return path.parent, json.loads(path.read_text())
+
+
+def children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def assert_nothing_left(cluster, before: set[int]) -> None:
+    assert cluster.queue() == []
+    leftover = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    assert [p.cmdline() for p in leftover if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    trainers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline", "status"])
+                if p.info["status"] != psutil.STATUS_ZOMBIE and str(ROOT) in " ".join(p.info["cmdline"] or [])
+                and "trainer_standin.py" in " ".join(p.info["cmdline"] or [])]
+    assert trainers == []  # the job's processes are slurmstepd's, not bench's children: looked for by name
+
+
+def test_standin_runs_as_a_job_to_its_window_stop(cluster, tmp_path):
+    recipe = write_recipe(tmp_path, "torchvision", window=(20, 80))
+    before = children()
+    done = bench(cluster, tmp_path, "run", "--recipe", str(recipe), "--launcher", "slurm", "--no-progress",
+                 "--grace", "3")
+    assert done.returncode == 0, done.stderr
+    run_dir, record = only_record(tmp_path)
+    assert record["status"] == "ok", record["reason"]
+    truth = 2 / 0.025
+    assert record["framework_timing"]["throughput_img_s"] == pytest.approx(truth, rel=0.01)
+    assert record["harness_clock"]["throughput_img_s"] == pytest.approx(truth, rel=0.03)
+    assert record["extra"]["harness"]["stop_reason"] == "window"
+    assert record["extra"]["harness"]["stop_iteration"] < 200  # stopped by scancel, not a 7330-iteration epoch
+    slurm = record["extra"]["slurm"]
+    assert f"slurm job {slurm['job_id']} submitted" in done.stderr and f"job {slurm['job_id']} running" in done.stderr
+    assert slurm["node_list"] == os.uname().nodename and slurm["partition"] == "debug"
+    assert slurm["state"] in ("CANCELLED", "FAILED", "COMPLETED") and slurm["elapsed"]
+    assert record["exit_code"] == 143  # the trainer ended on the SIGTERM scancel sent (128 + 15), not a kill
+    assert "Terminated" in (run_dir / "stderr.log").read_text()
+    assert (run_dir / "job.sbatch").read_text().startswith("#!/bin/bash\n")
+    assert record["environment"]["slurm"]["version"].startswith("slurm")
+    assert_nothing_left(cluster, before)
+
+
+def test_builtin_smoke_preset_runs_as_a_job(cluster, tmp_path):
+    before = children()
+    done = bench(cluster, tmp_path, "run", "builtin", "--preset", "smoke", "--launcher", "slurm", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    _, record = only_record(tmp_path)
+    assert record["status"] == "ok", record["reason"]
+    framework = record["framework_timing"]["throughput_img_s"]
+    assert record["harness_clock"]["throughput_img_s"] == pytest.approx(framework, rel=0.03)
+    assert record["extra"]["slurm"]["job_id"]
+    assert_nothing_left(cluster, before)
+
+
+def test_sigkill_of_bench_cancels_the_job(cluster, tmp_path):
+    """bench cannot react to SIGKILL: the guard (its supervisor) runs `scancel --full JOBID` and installs the
+    fallback record."""
+    recipe = write_recipe(tmp_path, "torchvision", window=(20, 5000))
+    env = {**cluster.env(), "BENCH_RESULTS": str(tmp_path / "results")}
+    proc = subprocess.Popen(bench_argv("run", "--recipe", str(recipe), "--launcher", "slurm", "--no-progress"),
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list((tmp_path / "results").glob("runs/*/output")):
+        time.sleep(0.2)
+    while time.monotonic() < deadline and "R" not in cluster.call("squeue", "-h", "-o", "%t").stdout.split():
+        time.sleep(0.2)
+    (job,) = cluster.queue()
+    time.sleep(1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and cluster.queue():
+        time.sleep(0.2)
+    assert cluster.queue() == []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not list((tmp_path / "results").glob("runs/*/record.json")):
+        time.sleep(0.2)
+    _, record = only_record(tmp_path)
+    assert record["status"] == "interrupted" and record["extra"]["harness"]["stop_reason"] == "bench-killed"
+    state = cluster.call("scontrol", "show", "job", "-o", job).stdout
+    assert "JobState=CANCELLED" in state
+
+
+def recipes() -> list[str]:
+    return sorted(path.stem for path in (ROOT / "recipes").glob("*.toml"))
+
+
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_every_recipe_script_is_accepted_by_sbatch_test_only(cluster, tmp_path, nodes):
+    """GPU requests are stripped (the test node has none); a recipe that runs on one node only is refused by
+    `bench slurm render` in one line (exit 2)."""
+    from bench.recipes.loader import find_recipe
+
+    accepted = []
+    for name in recipes():
+        done = bench(cluster, tmp_path, "slurm", "render", name, "--nodes", str(nodes), "--data", str(tmp_path),
+                     "--workdir", str(tmp_path / name), timeout=60)
+        recipe = find_recipe(name)
+        if nodes > 1 and recipe.refusal(recipe.gpus, nodes) is not None:
+            assert done.returncode == 2 and "runs on 1 node(s) only" in done.stderr, (name, done.stderr)
+            continue
+        assert done.returncode == 0, (name, done.stderr)
+        text = "".join(line for line in done.stdout.splitlines(keepends=True)
+                       if not line.startswith(("#SBATCH --gres", "#SBATCH --gpus-per-node")))
+        assert len(text) < len(done.stdout)  # every recipe asks for GPUs
+        (tmp_path / f"{name}.sbatch").write_text(text)
+        test = cluster.call("sbatch", "--test-only", str(tmp_path / f"{name}.sbatch"), check=False)
+        assert test.returncode == 0 and f"using {nodes}" in test.stderr or "to start at" in test.stderr, \
+            (name, test.stderr)
+        accepted.append(name)
+    assert len(accepted) >= (10 if nodes == 1 else 6)
