@@ -16,12 +16,8 @@ TORCH_STABLE = "https://download.pytorch.org/whl/torch_stable.html"
 # Pins that only a custom index serves: only pip with that URL can check them, and it is not reachable from here.
 NOT_CHECKABLE_HERE = {
     ("torch==1.5.0+cu101", TORCH_STABLE), ("torchvision==0.6.0+cu101", TORCH_STABLE),
-    ("torch==2.1.2", "https://download.pytorch.org/whl/cu121"),
-    ("torchvision==0.16.2", "https://download.pytorch.org/whl/cu121"),
     ("torch==2.9.1", "https://download.pytorch.org/whl/cu128"),
     ("torchvision==0.24.1", "https://download.pytorch.org/whl/cu128"),
-    ("torch==2.14.1", "https://download.pytorch.org/whl/cu130"),
-    ("torchvision==0.29.1", "https://download.pytorch.org/whl/cu130"),
 }
 
 

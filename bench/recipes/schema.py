@@ -17,7 +17,9 @@ RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 BLOB_PREFIX = re.compile(r"[0-9a-fA-F]{4,40}")
 # Placeholders a launch command (and install steps) may use.
 # {patches} is the recipe's folder under patches/ (its diffs and the overlay files bench ships, e.g. a smoke config).
-PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches", "images_per_iter"})
+# {bench} is bench's own source root (the built-in trainer runs from a recipe environment with it on PYTHONPATH).
+PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches", "images_per_iter",
+                          "bench"})
 # {images_per_iter}: the recipe's formula at this run's counts, for trainers whose batch setting is global
 # (detectron2's SOLVER.IMS_PER_BATCH): the command then trains exactly what bench counts. Launch commands only.
 COMMAND_ONLY = frozenset({"images_per_iter"})
@@ -325,6 +327,7 @@ class Recipe(Strict):
     allowed: AllowedCounts = AllowedCounts()
     window: Window = Window()
     stack: Stack
+    stack_pins: str | None = None  # a shared stack (recipes/stacks/<name>.toml) whose pins the install steps use
     reference: Reference | None = None
     presets: dict[str, Preset] = {}
     cpu_preset: str | None = None  # the preset `bench run` picks when none is named and the machine has no GPU
