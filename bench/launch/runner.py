@@ -55,6 +55,7 @@ class RunOptions:
     own_python: bool = False  # --no-env: the stack is already here (a container image); skip the install steps
     launcher: str = "local"  # "local", or a container engine ("docker", "podman"): the trainer runs in an image
     image: str | None = None  # the container image (default: the recipe's stack image, see bench.images.build)
+    suite: dict | None = None  # `bench run --suite`: {name, id, preset, round, members}, kept in the record's extra
 
 
 @dataclass
@@ -579,4 +580,8 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         extra={"harness": {"stop_reason": watch.stop_reason, "stop_iteration": watch.stop_iteration,
                            "wall_s": round(watch.ended_at - watch.started_at, 3), "grace_s": plan.options.grace,
                            "timeout_s": plan.options.timeout, "lines": watch.lines_per_stream,
-                           "clock_stream": recipe.log.stream}})
+                           "clock_stream": recipe.log.stream}, **_suite_extra(plan)})
+
+
+def _suite_extra(plan: Plan) -> dict:
+    return {"suite": dict(plan.options.suite)} if plan.options.suite else {}

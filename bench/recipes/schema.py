@@ -282,6 +282,9 @@ class Preset(Strict):
     checkout: bool = True
     install: list[str] | None = None
     prepare_run: list[str] | None = None
+    # Protocol settings this preset's command makes different from the recipe's [protocol] (value + evidence), and
+    # the suite's open settings (workers, grouping, ...): merged over the recipe's by with_preset.
+    protocol: dict[str, "DeclaredSetting"] = {}
 
     @field_validator("env")
     @classmethod
@@ -433,4 +436,9 @@ class Recipe(Strict):
             update["install"] = list(p.install)
         if p.prepare_run is not None:
             update["prepare_run"] = list(p.prepare_run)
+        if p.protocol:
+            update["protocol"] = {**self.protocol, **p.protocol}
         return self.model_copy(update=update)
+
+
+Preset.model_rebuild()
