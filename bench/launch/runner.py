@@ -136,6 +136,7 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     data = options.data.resolve() if options.data is not None else None
     if data is not None and not data.exists():
         raise BenchError(f"--data {options.data}: no such directory")
+    _check_data_files(applied, data)
     synthetic = data is None and preset is not None and preset.synthetic_data is not None
     if synthetic and preset.comparable:
         notes.append("synthetic data (no --data): the record is not comparable with the published table, "
@@ -153,6 +154,16 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
             raise BenchError(f"{recipe.name} needs a COCO-format dataset: pass --data DIR")
         notes.append("a real run needs a COCO-format dataset: pass --data DIR")
     return plan
+
+
+def _check_data_files(recipe: Recipe, data: Path | None) -> None:
+    """A --data root that lacks what the recipe reads fails here, in one line, before anything is launched."""
+    reads_data = any("data" in placeholders_in(t) for t in [recipe.command, *recipe.prepare_run])
+    if data is None or not reads_data:
+        return
+    from bench.coco.layout import check_data_root
+
+    check_data_root(data, recipe.data_files, recipe.name)
 
 
 def planned_images(recipe: Recipe, recipe_path: Path, gpus: int, nodes: int = 1) -> int:

@@ -176,6 +176,40 @@ class Stack(Strict):
         return check_relative(value) if value is not None else value
 
 
+class BackboneWeights(Strict):
+    """The ImageNet backbone weights the published config starts from (`bench setup` fetches them into the cache,
+    or takes them from `--weights DIR`). `sha256` may be the hex prefix a file name publishes (torch.hub's and
+    OpenMMLab's `name-<first 8 hex of sha256>.pth` convention); None where no checksum is published: setup then
+    prints the one it computed and says the file is unverified."""
+
+    url: str
+    file: str  # the file's name in the cache and in a --weights DIR
+    format: Literal["pkl", "pth"]
+    sha256: str | None = None
+    evidence: str = ""
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{8,64}", value):
+            raise ValueError(f"sha256 {value!r} must be 8 to 64 lower-case hex digits")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if "/" in value or value in ("", ".", ".."):
+            raise ValueError(f"file {value!r} must be a plain file name")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        if url_has_credentials(value):
+            raise ValueError("must not carry credentials")
+        return value
+
+
 class Reference(Strict):
     """A published number, shown as published."""
 
@@ -330,6 +364,9 @@ class Recipe(Strict):
     allowed: AllowedCounts = AllowedCounts()
     window: Window = Window()
     stack: Stack
+    # What the command reads under --data (a trailing / is a non-empty directory); `bench run` checks them first.
+    data_files: list[str] = ["train2017/", "annotations/instances_train2017.json"]
+    weights: BackboneWeights | None = None  # the ImageNet backbone weights of the published config
     stack_pins: str | None = None  # a shared stack (recipes/stacks/<name>.toml) whose pins the install steps use
     reference: Reference | None = None
     presets: dict[str, Preset] = {}
