@@ -136,7 +136,7 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     data = options.data.resolve() if options.data is not None else None
     if data is not None and not data.exists():
         raise BenchError(f"--data {options.data}: no such directory")
-    _check_data_files(applied, data)
+    _check_data_files(applied, data, notes if not check_gpus else None)
     synthetic = data is None and preset is not None and preset.synthetic_data is not None
     if synthetic and preset.comparable:
         notes.append("synthetic data (no --data): the record is not comparable with the published table, "
@@ -156,14 +156,20 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     return plan
 
 
-def _check_data_files(recipe: Recipe, data: Path | None) -> None:
-    """A --data root that lacks what the recipe reads fails here, in one line, before anything is launched."""
+def _check_data_files(recipe: Recipe, data: Path | None, notes: list[str] | None = None) -> None:
+    """A --data root that lacks what the recipe reads fails here, in one line, before anything is launched (a dry
+    run, which passes `notes`, only notes it)."""
     reads_data = any("data" in placeholders_in(t) for t in [recipe.command, *recipe.prepare_run])
     if data is None or not reads_data:
         return
     from bench.coco.layout import check_data_root
 
-    check_data_root(data, recipe.data_files, recipe.name)
+    try:
+        check_data_root(data, recipe.data_files, recipe.name)
+    except BenchError as exc:
+        if notes is None:
+            raise
+        notes.append(f"a real run would stop here: {exc}")
 
 
 def planned_images(recipe: Recipe, recipe_path: Path, gpus: int, nodes: int = 1) -> int:
