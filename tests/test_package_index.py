@@ -71,7 +71,7 @@ def test_pins_in_reads_pip_install_arguments():
 def test_the_platform_is_the_base_images_glibc():
     assert glibc_of(find_recipe("detectron2")) == (2, 27)  # FROM ubuntu:18.04
     assert glibc_of(find_recipe("detectron2-current")) == (2, 35)  # nvidia/cuda:...-ubuntu22.04
-    assert glibc_of(find_recipe("torchvision")) == (2, 39)  # nvidia/cuda:...-ubuntu24.04
+    assert glibc_of(find_recipe("torchvision")) == (2, 35)  # the shared stack: nvidia/cuda:12.8.1-...-ubuntu22.04
     assert glibc_of(find_recipe("builtin")) == (2, 36)  # Debian bookworm
     tags = manylinux_platforms("manylinux_2_27_x86_64")
     assert tags[0] == "manylinux_2_27_x86_64" and tags[22] == "manylinux_2_5_x86_64" and len(tags) == 26
