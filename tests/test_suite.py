@@ -31,13 +31,9 @@ def test_ratio_and_its_error_by_hand():
     assert err == pytest.approx(2.0 * rel)
 
 
-@pytest.mark.parametrize("member", [
-    "detectron2-current", "mmdetection-current", "builtin",
-    pytest.param("torchvision", marks=pytest.mark.xfail(strict=True, reason="its presets are not written yet: "
-                                                         "references/detection is not reachable here to run them"))])
-def test_every_member_has_the_smoke_preset(member):
-    assert member in load_suite("current").members
-    assert "smoke" in find_recipe(member).presets
+@pytest.mark.parametrize("member", load_suite("current").members)
+def test_every_member_has_the_suite_presets(member):
+    assert set(load_suite("current").presets) <= set(find_recipe(member).presets)
 
 
 @pytest.mark.parametrize("member", ["detectron2-current", "mmdetection-current", "builtin"])
@@ -64,3 +60,23 @@ def test_check_preset_on_main_finds_undeclared_open_settings(tmp_path):
 def test_unknown_suite_preset_is_one_line():
     with pytest.raises(BenchError, match="has no preset 'nope'"):
         load_suite("current").protocol_for("nope")
+
+
+@pytest.mark.parametrize("preset", ["smoke", "full", "full-amp"])
+def test_torchvision_references_list_what_their_arguments_cannot_set(preset):
+    recipe = find_recipe("torchvision")
+    result = check_preset(recipe, ROOT / "recipes" / "torchvision.toml", preset, "current")
+    assert result.errors == []
+    expected = {"backbone_style", "norm", "frozen_stages", "rpn_post_nms_topk_train"}
+    if preset == "smoke":
+        expected |= {"train_short_side", "train_long_side_max"}
+    assert {d.setting for d in result.deviations} == expected
+
+
+@pytest.mark.parametrize("member", ["detectron2-current", "mmdetection-current", "builtin"])
+@pytest.mark.parametrize("preset", ["full", "full-amp"])
+def test_gpu_presets_agree_beyond_the_implementation(member, preset):
+    recipe = find_recipe(member)
+    result = check_preset(recipe, ROOT / "recipes" / f"{member}.toml", preset, "current")
+    assert result.errors == []
+    assert {d.setting for d in result.deviations} <= {"backbone_style", "warmup_iters", "warmup_start_factor"}
