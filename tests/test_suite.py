@@ -80,3 +80,45 @@ def test_gpu_presets_agree_beyond_the_implementation(member, preset):
     result = check_preset(recipe, ROOT / "recipes" / f"{member}.toml", preset, "current")
     assert result.errors == []
     assert {d.setting for d in result.deviations} <= {"backbone_style", "warmup_iters", "warmup_start_factor"}
+
+
+def test_suite_run_interleaves_members_and_the_section_ranks_them(tmp_path, monkeypatch):
+    """Two members as stand-in trainers (detectron2-current 25 ms per iteration on average, builtin 45 ms):
+    records come A B A B, share the suite id, and the section ranks them by the median computed by hand."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from trainer_standin import recipe_text
+
+    from bench.launch.runner import RunOptions
+    from bench.launch.suite import run_suite
+    from bench.launch.watch import StopRequest
+    from bench.records.store import load_records
+    from bench.report.suite_section import render_suite_sections
+
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    times = {"detectron2-current": "0.02,0.03", "builtin": "0.04,0.05"}
+    for name, pace in times.items():
+        text = recipe_text("torchvision", window=(10, 20), args=f"--times {pace}", name=name)
+        (recipes / f"{name}.toml").write_text(text + '[presets.smoke]\ndescription = "stand-in"\ncomparable = false\n')
+    monkeypatch.setenv("BENCH_RECIPES", str(recipes))
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
+    records = run_suite("current", RunOptions(progress=False), 2, StopRequest(),
+                        only=["builtin", "detectron2-current"], say=lambda _: None)
+    assert [r.implementation for r in records] == ["detectron2-current", "builtin"] * 2
+    suites = [r.extra["suite"] for r in records]
+    assert len({s["id"] for s in suites}) == 1 and [s["round"] for s in suites] == [1, 1, 2, 2]
+    assert records[0].repeat_group == records[2].repeat_group != records[1].repeat_group
+
+    # the stand-in's schedule: 10 iterations alternate the two times, 2 images each (window 10:20)
+    for record in records:
+        a, b = map(float, times[record.implementation].split(","))
+        assert record.framework_timing.throughput_img_s == pytest.approx(20 / (5 * a + 5 * b), rel=0.05)
+    stored = [r for _, r in load_records(tmp_path / "results" / "runs")]
+    lines = render_suite_sections(stored, [])
+    rows = [line for line in lines if line.startswith("| 1 ") or line.startswith("| 2 ")]
+    assert "detectron2-current" in rows[0] and "builtin" in rows[1]
+    d2 = statistics.median(r.framework_timing.throughput_img_s for r in records[::2])
+    assert f"| {d2:.3f} |" in rows[0]
+    assert "p = 0.33" in rows[0]  # 2 vs 2 completely separated: 2 of the 6 splits are as extreme
