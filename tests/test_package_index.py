@@ -16,12 +16,8 @@ TORCH_STABLE = "https://download.pytorch.org/whl/torch_stable.html"
 # Pins that only a custom index serves: only pip with that URL can check them, and it is not reachable from here.
 NOT_CHECKABLE_HERE = {
     ("torch==1.5.0+cu101", TORCH_STABLE), ("torchvision==0.6.0+cu101", TORCH_STABLE),
-    ("torch==2.1.2", "https://download.pytorch.org/whl/cu121"),
-    ("torchvision==0.16.2", "https://download.pytorch.org/whl/cu121"),
     ("torch==2.9.1", "https://download.pytorch.org/whl/cu128"),
     ("torchvision==0.24.1", "https://download.pytorch.org/whl/cu128"),
-    ("torch==2.14.1", "https://download.pytorch.org/whl/cu130"),
-    ("torchvision==0.29.1", "https://download.pytorch.org/whl/cu130"),
 }
 
 
@@ -75,7 +71,7 @@ def test_pins_in_reads_pip_install_arguments():
 def test_the_platform_is_the_base_images_glibc():
     assert glibc_of(find_recipe("detectron2")) == (2, 27)  # FROM ubuntu:18.04
     assert glibc_of(find_recipe("detectron2-current")) == (2, 35)  # nvidia/cuda:...-ubuntu22.04
-    assert glibc_of(find_recipe("torchvision")) == (2, 39)  # nvidia/cuda:...-ubuntu24.04
+    assert glibc_of(find_recipe("torchvision")) == (2, 35)  # the shared stack: nvidia/cuda:12.8.1-...-ubuntu22.04
     assert glibc_of(find_recipe("builtin")) == (2, 36)  # Debian bookworm
     tags = manylinux_platforms("manylinux_2_27_x86_64")
     assert tags[0] == "manylinux_2_27_x86_64" and tags[22] == "manylinux_2_5_x86_64" and len(tags) == 26

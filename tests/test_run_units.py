@@ -104,5 +104,9 @@ def test_synthetic_data_is_never_comparable_with_the_published_table(tmp_path) -
     assert recipe.presets["full"].comparable and recipe.presets["full"].synthetic_data
     synthetic = resolve(recipe, path, RunOptions(preset="full", gpus=1), available_gpus=1)
     assert not synthetic.comparable and any("synthetic data" in note for note in synthetic.notes)
+    (tmp_path / "train2017").mkdir()  # what the recipe's data_files name (an empty --data now fails)
+    (tmp_path / "train2017" / "000000000009.jpg").write_bytes(b"jpeg")
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_train2017.json").write_text("{}")
     coco = resolve(recipe, path, RunOptions(preset="full", gpus=1, data=tmp_path), available_gpus=1)
     assert coco.comparable

@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--print-freq", type=int, default=20)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0: torch's default)")
     p.add_argument("--amp", action="store_true", help="mixed precision (off: the Detectron baseline is FP32)")
+    p.add_argument("--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false",
+                   help="leave cudnn.benchmark off on GPU (the other current implementations' default)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -132,11 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     if device_kind == "cuda":
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = args.cudnn_benchmark
     else:
         device = torch.device("cpu")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    # What decides FP32 math on Ampere and later (TF32), as this process has it: the record keeps the line.
+    print(f"precision: amp={args.amp} float32_matmul_precision={torch.get_float32_matmul_precision()} "
+          f"cuda.matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32} "
+          f"cudnn.allow_tf32={torch.backends.cudnn.allow_tf32} cudnn.benchmark={torch.backends.cudnn.benchmark}",
+          flush=True)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     torch.manual_seed(args.seed + rank)

@@ -37,3 +37,24 @@ def stats(
         output_file(plot, "--plot")
     result = dataset_stats(annotations, plot)
     typer.echo(json.dumps(result, indent=2) if as_json else format_stats(result))
+
+
+def coco_layout(
+    root: Path = typer.Argument(..., help="A COCO 2017 root (train2017/, val2017/, annotations/)."),
+) -> None:
+    """Check a COCO 2017 layout, and for each recipe whether it has the files the recipe reads and where the run
+    links it (the recipe's prepare_run, e.g. datasets/coco for detectron2)."""
+    from bench.coco.layout import COCO_2017, missing_files
+    from bench.recipes.loader import load_all
+
+    if not root.is_dir():
+        raise BenchError(f"{root}: no such directory")
+    missing = missing_files(root, COCO_2017)
+    typer.echo(f"{root}: COCO 2017 layout " + ("complete" if not missing else f"lacks {', '.join(missing)}"))
+    for recipe in load_all():
+        lacks = missing_files(root, recipe.data_files)
+        links = [step for step in recipe.prepare_run if "{data}" in step]
+        typer.echo(f"  {recipe.name}: " + ("ready" if not lacks else f"lacks {', '.join(lacks)}")
+                   + (f"; the run links it with: {'; '.join(links)}" if links else "; the run reads --data directly"))
+    if missing:
+        raise typer.Exit(1)

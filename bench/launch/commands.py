@@ -146,10 +146,16 @@ def run(
     account: str = typer.Option(None, "--account", help="Slurm: the account to charge."),
     container_image: str = typer.Option(None, "--container-image", help="Slurm: run the tasks in this image "
                                         "(pyxis/enroot)."),
+    suite: str = typer.Option(None, "--suite", help="Run every member of a comparison suite (e.g. current), "
+                              "repeats interleaved A B C A B C; --preset picks the suite's preset (default smoke)."),
+    only: str = typer.Option(None, "--only", help="With --suite: only these members (comma-separated)."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.pipeline.run import RunOptions
 
+    if suite is not None:
+        return _run_suite_command(suite, only, name, repeat, dry_run, gpus=gpus, data=data, timeout=timeout,
+                                  preset=preset, source=source, grace=grace, progress=progress, own_python=no_env)
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
     options = RunOptions(gpus=gpus, data=data, window=_window(window), timeout=timeout, preset=preset,
@@ -180,3 +186,34 @@ def run(
         raise typer.Exit(130)
     if failed or any(r.status is not Status.OK for r in records):
         raise typer.Exit(1)
+
+
+def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: int, dry_run: bool, **values) -> None:
+    from bench.pipeline.run import RunOptions
+    from bench.launch.suite import run_suite
+
+    if name is not None:
+        raise BenchError(f"--suite {suite} runs the suite's members: name no recipe ({name!r})")
+    if dry_run:
+        raise BenchError("--suite with --dry-run: run `bench run NAME --preset P --dry-run` for each member")
+    sources = _member_sources(values.pop("source"))
+    stop = StopRequest()
+    with stop_on_signals(stop):
+        records = run_suite(suite, RunOptions(**values), repeat, stop,
+                            only=[m.strip() for m in only.split(",")] if only else None, say=_say,
+                            sources=sources)
+    if stop.reason is not None:
+        raise typer.Exit(130)
+    if any(r.status is not Status.OK for r in records):
+        raise typer.Exit(1)
+
+
+def _member_sources(text: str | None) -> dict[str, str]:
+    """`--source MEMBER=URL[,MEMBER=URL]` with --suite: a mirror per member."""
+    pairs = {}
+    for item in filter(None, (text or "").split(",")):
+        member, eq, url = item.partition("=")
+        if not eq or not member.strip() or not url.strip():
+            raise BenchError(f"--source {item!r}: with --suite give MEMBER=URL (e.g. detectron2-current=/mirror)")
+        pairs[member.strip()] = url.strip()
+    return pairs

@@ -58,6 +58,7 @@ class RunOptions:
     launcher: str = "local"  # "local", or a container engine ("docker", "podman"): the trainer runs in an image
     image: str | None = None  # the container image (default: the recipe's stack image, see bench.images.build)
     slurm: SlurmRun | None = None  # --launcher slurm: nodes, GPUs per node, partition, time, account, image
+    suite: dict | None = None  # `bench run --suite`: {name, id, preset, round, members}, kept in the record's extra
 
 
 @dataclass
@@ -142,6 +143,7 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     data = options.data.resolve() if options.data is not None else None
     if data is not None and not data.exists():
         raise BenchError(f"--data {options.data}: no such directory")
+    _check_data_files(applied, data, notes if not check_gpus else None)
     synthetic = data is None and preset is not None and preset.synthetic_data is not None
     if synthetic and preset.comparable:
         notes.append("synthetic data (no --data): the record is not comparable with the published table, "
@@ -159,6 +161,22 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
             raise BenchError(f"{recipe.name} needs a COCO-format dataset: pass --data DIR")
         notes.append("a real run needs a COCO-format dataset: pass --data DIR")
     return plan
+
+
+def _check_data_files(recipe: Recipe, data: Path | None, notes: list[str] | None = None) -> None:
+    """A --data root that lacks what the recipe reads fails here, in one line, before anything is launched (a dry
+    run, which passes `notes`, only notes it)."""
+    reads_data = any("data" in placeholders_in(t) for t in [recipe.command, *recipe.prepare_run])
+    if data is None or not reads_data:
+        return
+    from bench.coco.layout import check_data_root
+
+    try:
+        check_data_root(data, recipe.data_files, recipe.name)
+    except BenchError as exc:
+        if notes is None:
+            raise
+        notes.append(f"a real run would stop here: {exc}")
 
 
 def planned_images(recipe: Recipe, recipe_path: Path, gpus: int, nodes: int = 1) -> int:
@@ -584,5 +602,9 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         deviations=recipe_deviations(recipe.model_copy(update={
             "gpus": plan.gpus, "window": Window(start=plan.window[0], end=plan.window[1])})),
         extra={"harness": harness_facts(watch, recipe.log.stream, grace_s=plan.options.grace,
-                                        timeout_s=plan.options.timeout)})
+                                        timeout_s=plan.options.timeout), **_suite_extra(plan)})
     return build(facts, parser, m, watch_ending(m, watch, parser, monitor))
+
+
+def _suite_extra(plan: Plan) -> dict:
+    return {"suite": dict(plan.options.suite)} if plan.options.suite else {}

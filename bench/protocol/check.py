@@ -100,7 +100,9 @@ def check_recipe(recipe: Recipe, path: Path | None = None, protocol: Protocol | 
             for override in launch_overrides(tokens, rules, gpus):
                 if what == "command":
                     effective[override.setting] = override
-                _cross_check(result, where, what, override, declared, recipe, gpus)
+                preset_declared = ({**declared, **recipe.presets[what.split(".")[1]].protocol}
+                                   if what.startswith("presets.") else declared)
+                _cross_check(result, where, what, override, preset_declared, recipe, gpus)
 
     # The global batch formula must agree with images per GPU.
     per_gpu = declared.get("images_per_gpu")

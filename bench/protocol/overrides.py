@@ -216,6 +216,9 @@ _BUILTIN = _rules("flag", [
     ("warmup_start_factor", "--warmup-factor", "float"),
     ("norm", "--norm", "map:bn=bn,frozen=frozen_bn"),
     ("frozen_stages", "--norm", "map:bn=none,frozen=stem+res2"),
+    ("roi_batch_size_per_image", "--roi-batch-size", "int"),
+    ("rpn_post_nms_topk_train", "--rpn-post-nms-top-n", "fmt:{} per image"),
+    ("workers", "-j|--workers", "int"),
 ]) + _rules("switch", [("precision", "--amp", "const:mixed fp16")])
 
 # family (or recipe name) -> rules. Families without launch-time overrides (matterport, SimpleDet: their settings

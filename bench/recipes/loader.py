@@ -11,6 +11,7 @@ from bench.errors import RecipeError
 from bench.files import file_sha256, read_bounded_text
 from bench.paths import recipes_dir
 from bench.recipes.schema import RECIPE_NAME, Recipe
+from bench.recipes.stacks import fill_stack_pins
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,6 +44,7 @@ def load_recipe(path: Path | str) -> Recipe:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:
         raise RecipeError(f"{path}: not valid TOML: nested too deeply") from None
+    data = fill_stack_pins(data, path)
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:

@@ -21,13 +21,19 @@ def recipe_patches_dir(recipe: Recipe) -> Path:
     return patches_dir() / recipe.name
 
 
+def _bench_root() -> Path:
+    from bench.paths import REPO_ROOT
+
+    return REPO_ROOT
+
+
 def placeholder_values(*, gpus: int, data: str | Path, output: str | Path, source_dir: str | Path | None = None,
                        python: str | Path = "python", nodes: int = 1, port: int = 29500,
                        patches: str | Path = "patches", images_per_iter: int | None = None) -> dict[str, str]:
     """The text each placeholder stands for ({source} is '.' when no checkout is known yet)."""
     values = {"gpus": str(gpus), "data": str(data), "output": str(output),
               "source": str(source_dir) if source_dir is not None else ".", "python": str(python),
-              "nodes": str(nodes), "port": str(port), "patches": str(patches)}
+              "nodes": str(nodes), "port": str(port), "patches": str(patches), "bench": str(_bench_root())}
     if images_per_iter is not None:
         values["images_per_iter"] = str(images_per_iter)
     return values
@@ -67,11 +73,12 @@ def render_env(recipe: Recipe, **values: object) -> dict[str, str]:
 
     Values may use placeholders; pass their values as keywords (gpus=, data=, output=, source_dir=, ...), as for
     `render_command`. A placeholder used without a value is an error (no published recipe uses one)."""
-    if not values:
+    if not values:  # only {bench} (bench's own root) is known without a run's values
+        known = {"bench": str(_bench_root())}
         for key, value in recipe.env.items():
-            if placeholders_in(value):
+            if placeholders_in(value) - known.keys():
                 raise ValueError(f"env {key} of recipe {recipe.name!r} uses placeholders; pass their values")
-        return dict(recipe.env)
+        return {key: render_template(value, known, quote=False) for key, value in recipe.env.items()}
     filled = placeholder_values(**values)  # type: ignore[arg-type]
     return {key: render_template(value, filled, quote=False) for key, value in recipe.env.items()}
 

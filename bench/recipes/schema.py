@@ -17,7 +17,9 @@ RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 BLOB_PREFIX = re.compile(r"[0-9a-fA-F]{4,40}")
 # Placeholders a launch command (and install steps) may use.
 # {patches} is the recipe's folder under patches/ (its diffs and the overlay files bench ships, e.g. a smoke config).
-PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches", "images_per_iter"})
+# {bench} is bench's own source root (the built-in trainer runs from a recipe environment with it on PYTHONPATH).
+PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches", "images_per_iter",
+                          "bench"})
 # {images_per_iter}: the recipe's formula at this run's counts, for trainers whose batch setting is global
 # (detectron2's SOLVER.IMS_PER_BATCH): the command then trains exactly what bench counts. Launch commands only.
 COMMAND_ONLY = frozenset({"images_per_iter"})
@@ -174,6 +176,40 @@ class Stack(Strict):
         return check_relative(value) if value is not None else value
 
 
+class BackboneWeights(Strict):
+    """The ImageNet backbone weights the published config starts from (`bench setup` fetches them into the cache,
+    or takes them from `--weights DIR`). `sha256` may be the hex prefix a file name publishes (torch.hub's and
+    OpenMMLab's `name-<first 8 hex of sha256>.pth` convention); None where no checksum is published: setup then
+    prints the one it computed and says the file is unverified."""
+
+    url: str
+    file: str  # the file's name in the cache and in a --weights DIR
+    format: Literal["pkl", "pth"]
+    sha256: str | None = None
+    evidence: str = ""
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{8,64}", value):
+            raise ValueError(f"sha256 {value!r} must be 8 to 64 lower-case hex digits")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if "/" in value or value in ("", ".", ".."):
+            raise ValueError(f"file {value!r} must be a plain file name")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        if url_has_credentials(value):
+            raise ValueError("must not carry credentials")
+        return value
+
+
 class Reference(Strict):
     """A published number, shown as published."""
 
@@ -280,6 +316,9 @@ class Preset(Strict):
     checkout: bool = True
     install: list[str] | None = None
     prepare_run: list[str] | None = None
+    # Protocol settings this preset's command makes different from the recipe's [protocol] (value + evidence), and
+    # the suite's open settings (workers, grouping, ...): merged over the recipe's by with_preset.
+    protocol: dict[str, "DeclaredSetting"] = {}
 
     @field_validator("env")
     @classmethod
@@ -325,6 +364,10 @@ class Recipe(Strict):
     allowed: AllowedCounts = AllowedCounts()
     window: Window = Window()
     stack: Stack
+    # What the command reads under --data (a trailing / is a non-empty directory); `bench run` checks them first.
+    data_files: list[str] = ["train2017/", "annotations/instances_train2017.json"]
+    weights: BackboneWeights | None = None  # the ImageNet backbone weights of the published config
+    stack_pins: str | None = None  # a shared stack (recipes/stacks/<name>.toml) whose pins the install steps use
     reference: Reference | None = None
     presets: dict[str, Preset] = {}
     cpu_preset: str | None = None  # the preset `bench run` picks when none is named and the machine has no GPU
@@ -430,4 +473,9 @@ class Recipe(Strict):
             update["install"] = list(p.install)
         if p.prepare_run is not None:
             update["prepare_run"] = list(p.prepare_run)
+        if p.protocol:
+            update["protocol"] = {**self.protocol, **p.protocol}
         return self.model_copy(update=update)
+
+
+Preset.model_rebuild()

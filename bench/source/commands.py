@@ -33,6 +33,8 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
           allow_missing_blobs: bool = typer.Option(False, "--allow-missing-blobs",
                                                    help="Check out without files whose blobs the mirror lacks."),
           no_env: bool = typer.Option(False, "--no-env", help="Prepare the source only, not the environment."),
+          weights: Path = typer.Option(None, "--weights", help="A directory holding the recipe's [weights] file "
+                                       "(air-gapped clusters); default: fetch it from its URL into the cache."),
           json_output: bool = typer.Option(False, "--json", help="Print the manifest as JSON.")) -> None:
     """Bring the source to its pinned commit, apply and verify its patches, and write the manifest."""
     from bench.envs import ensure_environment
@@ -45,8 +47,30 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
     if prepared.missing_paths:
         echo(f"warning: {len(prepared.missing_paths)} files are absent (the source lacks their blobs): "
              f"{', '.join(prepared.missing_paths[:5])}{' ...' if len(prepared.missing_paths) > 5 else ''}")
+    _setup_weights(recipe, weights, echo)
     if not no_env:
         environment = ensure_environment(recipe, prepared.path)
         echo(f"{recipe.name}: environment python {environment.python}")
     if json_output:
         typer.echo(json.dumps(manifest_summary(prepared), indent=2, sort_keys=True))
+
+
+def _setup_weights(recipe, from_dir: Path | None, echo) -> None:
+    """Fetch (or copy from --weights DIR) and verify the recipe's backbone weights. Without --weights a failed
+    fetch is a warning: the suite presets start from random weights anyway (a declared deviation)."""
+    from bench.errors import BenchError
+    from bench.source.weights import fetch_weights
+
+    if recipe.weights is None:
+        if from_dir is not None:
+            raise BenchError(f"--weights {from_dir}: recipe {recipe.name!r} declares no [weights]")
+        return
+    try:
+        fetched = fetch_weights(recipe.weights, from_dir)
+    except BenchError as exc:
+        if from_dir is not None:
+            raise
+        echo(f"warning: {recipe.name}: backbone weights not fetched: {exc}")
+        return
+    state = "verified" if fetched.verified else "UNVERIFIED (the recipe publishes no checksum)"
+    echo(f"{recipe.name}: backbone weights {fetched.path} (sha256 {fetched.sha256}, {state})")

@@ -7,7 +7,11 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50-caffe_fpn_1x_coco.py'
 # From random weights with frozen BN, training diverges within tens of iterations (detectron2 did at iteration 22
 # with the same recipe), so the learning rate is 0: every forward, backward and SGD step still runs, the weights
 # stay where they started.
-model = dict(backbone=dict(init_cfg=None))
+# RoIAlign with 2 sampling points per bin, as detectron2 and torchvision (mmdetection's config: 0, adaptive): the
+# current suite's smoke preset runs the same RoI work in every implementation (bench/protocol/suite_current.toml).
+model = dict(backbone=dict(init_cfg=None),
+             roi_head=dict(bbox_roi_extractor=dict(roi_layer=dict(sampling_ratio=2)),
+                           mask_roi_extractor=dict(roi_layer=dict(sampling_ratio=2))))
 optim_wrapper = dict(optimizer=dict(lr=0.0))
 
 # bench's synthetic categories (bench/builtin/synth.py CATEGORIES, in id order); the data root comes from the

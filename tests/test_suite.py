@@ -1,0 +1,124 @@
+"""The current suite: interleaved runs, the ranked section's statistics, and `bench check NAME --preset P`."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pytest
+
+from bench.errors import BenchError
+from bench.protocol.commands import check_preset
+from bench.protocol.suite import load_suite
+from bench.recipes.loader import find_recipe
+from bench.report.suite_section import mann_whitney_p, ratio_with_error
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_mann_whitney_exact_p_by_hand():
+    # 3 vs 3, completely separated: 2 of the 20 splits are as extreme (both directions): p = 0.1
+    assert mann_whitney_p([5.0, 6.0, 7.0], [1.0, 2.0, 3.0]) == pytest.approx(0.1)
+    # interleaved 1 < 2 < 3 < 4 < 5 < 6 as a = {1, 4, 5}, b = {2, 3, 6}: U = 4.5 = n*m/2, nothing is more central
+    assert mann_whitney_p([1.0, 4.0, 5.0], [2.0, 3.0, 6.0]) == pytest.approx(1.0)
+
+
+def test_ratio_and_its_error_by_hand():
+    a, b = [2.0, 2.2, 2.4], [1.0, 1.1, 1.2]
+    ratio, err = ratio_with_error(a, b)
+    assert ratio == pytest.approx(2.2 / 1.1)
+    rel = ((0.2 / 2.2) ** 2 / 3 + (0.1 / 1.1) ** 2 / 3) ** 0.5  # stdev 0.2 and 0.1 by hand
+    assert err == pytest.approx(2.0 * rel)
+
+
+@pytest.mark.parametrize("member", load_suite("current").members)
+def test_every_member_has_the_suite_presets(member):
+    assert set(load_suite("current").presets) <= set(find_recipe(member).presets)
+
+
+@pytest.mark.parametrize("member", ["detectron2-current", "mmdetection-current", "builtin"])
+def test_smoke_presets_agree_beyond_the_implementation(member):
+    """Under smoke, every setting the suite compares is declared, and what differs is only inherent (backbone
+    style, warm-up at learning rate 0, AR grouping on single-size data)."""
+    recipe = find_recipe(member)
+    result = check_preset(recipe, ROOT / "recipes" / f"{member}.toml", "smoke", "current")
+    assert result.errors == []
+    assert {d.setting for d in result.deviations} <= {"backbone_style", "warmup_iters", "warmup_start_factor"}
+
+
+def test_check_preset_on_main_finds_undeclared_open_settings(tmp_path):
+    text = (ROOT / "recipes" / "detectron2-current.toml").read_text()
+    text = text.split("[presets.smoke.protocol]")[0]
+    (tmp_path / "detectron2-current.toml").write_text(text)
+    from bench.recipes.loader import load_recipe
+
+    result = check_preset(load_recipe(tmp_path / "detectron2-current.toml"), tmp_path / "x.toml", "smoke", "current")
+    assert any("does not declare workers" in e for e in result.errors)
+    assert any("INPUT.MIN_SIZE_TRAIN (320,)" in e for e in result.errors)
+
+
+def test_unknown_suite_preset_is_one_line():
+    with pytest.raises(BenchError, match="has no preset 'nope'"):
+        load_suite("current").protocol_for("nope")
+
+
+@pytest.mark.parametrize("preset", ["smoke", "full", "full-amp"])
+def test_torchvision_references_list_what_their_arguments_cannot_set(preset):
+    recipe = find_recipe("torchvision")
+    result = check_preset(recipe, ROOT / "recipes" / "torchvision.toml", preset, "current")
+    assert result.errors == []
+    expected = {"backbone_style", "norm", "frozen_stages", "rpn_post_nms_topk_train"}
+    if preset == "smoke":
+        expected |= {"train_short_side", "train_long_side_max"}
+    assert {d.setting for d in result.deviations} == expected
+
+
+@pytest.mark.parametrize("member", ["detectron2-current", "mmdetection-current", "builtin"])
+@pytest.mark.parametrize("preset", ["full", "full-amp"])
+def test_gpu_presets_agree_beyond_the_implementation(member, preset):
+    recipe = find_recipe(member)
+    result = check_preset(recipe, ROOT / "recipes" / f"{member}.toml", preset, "current")
+    assert result.errors == []
+    assert {d.setting for d in result.deviations} <= {"backbone_style", "warmup_iters", "warmup_start_factor"}
+
+
+def test_suite_run_interleaves_members_and_the_section_ranks_them(tmp_path, monkeypatch):
+    """Two members as stand-in trainers (detectron2-current 25 ms per iteration on average, builtin 45 ms):
+    records come A B A B, share the suite id, and the section ranks them by the median computed by hand."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from trainer_standin import recipe_text
+
+    from bench.pipeline.run import RunOptions
+    from bench.launch.suite import run_suite
+    from bench.launch.watch import StopRequest
+    from bench.records.store import load_records
+    from bench.report.suite_section import render_suite_sections
+
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    times = {"detectron2-current": "0.02,0.03", "builtin": "0.04,0.05"}
+    for name, pace in times.items():
+        text = recipe_text("torchvision", window=(10, 20), args=f"--times {pace}", name=name)
+        (recipes / f"{name}.toml").write_text(text + '[presets.smoke]\ndescription = "stand-in"\ncomparable = false\n')
+    monkeypatch.setenv("BENCH_RECIPES", str(recipes))
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
+    records = run_suite("current", RunOptions(progress=False), 2, StopRequest(),
+                        only=["builtin", "detectron2-current"], say=lambda _: None)
+    assert [r.implementation for r in records] == ["detectron2-current", "builtin"] * 2
+    suites = [r.extra["suite"] for r in records]
+    assert len({s["id"] for s in suites}) == 1 and [s["round"] for s in suites] == [1, 1, 2, 2]
+    assert records[0].repeat_group == records[2].repeat_group != records[1].repeat_group
+
+    # the stand-in's schedule: 10 iterations alternate the two times, 2 images each (window 10:20)
+    for record in records:
+        a, b = map(float, times[record.implementation].split(","))
+        assert record.framework_timing.throughput_img_s == pytest.approx(20 / (5 * a + 5 * b), rel=0.05)
+    stored = [r for _, r in load_records(tmp_path / "results" / "runs")]
+    lines = render_suite_sections(stored, [])
+    rows = [line for line in lines if line.startswith("| 1 ") or line.startswith("| 2 ")]
+    assert "detectron2-current" in rows[0] and "builtin" in rows[1]
+    d2 = statistics.median(r.framework_timing.throughput_img_s for r in records[::2])
+    assert f"| {d2:.3f} |" in rows[0]
+    assert "p = 0.33" in rows[0]  # 2 vs 2 completely separated: 2 of the 6 splits are as extreme
