@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli import cli
-from bench.report.compare import mann_whitney_less
+from bench.measure.stats import mann_whitney_less
 from test_table_fixtures import COMMITTED_RUNS, V100, make_record
 
 BASE = [100.0, 101.0, 99.0, 100.5, 99.5]  # a repeat group of five
@@ -62,7 +62,11 @@ def test_mann_whitney_exact_and_tied_against_hand_counts() -> None:
     # new = [1, 2], base = [3, 4]: U = 0, one ordering of C(4, 2) = 6 is this extreme
     assert mann_whitney_less([1.0, 2.0], [3.0, 4.0]) == pytest.approx(1 / 6)
     assert mann_whitney_less([3.0, 4.0], [1.0, 2.0]) == pytest.approx(1.0)
-    assert 0.4 < mann_whitney_less([1.0, 1.0, 2.0], [1.0, 1.0, 2.0]) < 0.7  # ties: normal approximation, no shift
+    # ties, few runs: every split of the pooled [1, 1, 1, 1, 2, 2] counted with midranks (2.5 and 5.5). NEW takes
+    # k of the two 2s: k = 0 in 4 splits (U = 1.5), k = 1 in 12 (U = 4.5, as observed), k = 2 in 4 (U = 7.5)
+    assert mann_whitney_less([1.0, 1.0, 2.0], [1.0, 1.0, 2.0]) == pytest.approx(16 / 20)
+    large = [float(v % 7) for v in range(30)]  # beyond the exact counts: the tie-corrected normal approximation
+    assert 0.4 < mann_whitney_less(large, large) < 0.6
 
 
 def test_baseline_save_then_compare_and_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

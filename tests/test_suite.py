@@ -11,7 +11,9 @@ from bench.errors import BenchError
 from bench.protocol.commands import check_preset
 from bench.protocol.suite import load_suite
 from bench.recipes.loader import find_recipe
-from bench.report.suite_section import mann_whitney_p, ratio_with_error
+from bench.measure.stats import mann_whitney_two_sided as mann_whitney_p
+from bench.report.blocks import sig3
+from bench.report.suite_section import ratio_with_error
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,5 +122,5 @@ def test_suite_run_interleaves_members_and_the_section_ranks_them(tmp_path, monk
     rows = [line for line in lines if line.startswith("| 1 ") or line.startswith("| 2 ")]
     assert "detectron2-current" in rows[0] and "builtin" in rows[1]
     d2 = statistics.median(r.framework_timing.throughput_img_s for r in records[::2])
-    assert f"| {d2:.3f} |" in rows[0]
+    assert f"| {sig3(d2)} |" in rows[0]
     assert "p = 0.33" in rows[0]  # 2 vs 2 completely separated: 2 of the 6 splits are as extreme

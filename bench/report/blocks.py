@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from dataclasses import dataclass
 
 from bench.errors import BenchError
@@ -18,6 +19,16 @@ from bench.report.rows import Row, Section, hardware_label
 COLUMNS = ("Implementation", "img/s", "n", "vs Detectron2", "Published", "Deviations", "Record")
 STALE_NOTE = "the recipe or its patches changed since this row was measured; `bench run --stale` re-runs it"
 FRAMEWORK_PACKAGES = ("torch", "tensorflow-gpu", "tensorflow", "mxnet", "keras")  # the first recorded is shown
+
+
+WIDTH = 118
+
+
+def wrap(text: str, indent: str = "") -> list[str]:
+    """A paragraph (or a list item, whose continuation lines are indented under its text) in lines of WIDTH."""
+    hang = indent + ("  " if text.startswith("- ") else "")
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=hang,
+                         break_long_words=False, break_on_hyphens=False) or [""]
 
 
 def sig3(value: float | None) -> str:

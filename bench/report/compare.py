@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
-from statistics import NormalDist, median
+from statistics import median
 
 import numpy as np
 
 from bench.errors import BenchError
+from bench.measure.stats import mann_whitney_less
 from bench.records.schema import RunRecord
 from bench.records.store import RECORD_NAME, load_record
 from bench.report.rows import hardware_label, hardware_of
 
 ALPHA = 0.05
-EXACT_LIMIT = 20  # per side: above this the normal approximation is as good and the count grows large
 BASELINE_FORMAT = "bench-baseline"
 
 
@@ -67,40 +66,6 @@ def interval_samples(record: RunRecord) -> list[float]:
     window = record.framework_timing.window or record.window_requested
     return [record.images_per_iter / seconds for iteration, seconds in record.series
             if window[0] < iteration <= window[1] and seconds > 0]
-
-
-@lru_cache(maxsize=None)
-def _u_counts(n1: int, n2: int) -> tuple[int, ...]:
-    """How many orderings of n1 + n2 untied values give each U (0..n1*n2): the exact null distribution."""
-    if n1 == 0 or n2 == 0:
-        return (1,)
-    counts = [0] * (n1 * n2 + 1)
-    for u, c in enumerate(_u_counts(n1 - 1, n2)):  # the largest value is in sample 1: it beats all n2
-        counts[u + n2] += c
-    for u, c in enumerate(_u_counts(n1, n2 - 1)):  # the largest value is in sample 2
-        counts[u] += c
-    return tuple(counts)
-
-
-def mann_whitney_less(new: list[float], base: list[float]) -> float:
-    """One-sided p-value of H1: NEW tends to be smaller than BASELINE."""
-    pooled = sorted(new + base)
-    ranks: dict[float, float] = {}
-    for value in set(pooled):
-        first = pooled.index(value) + 1
-        ranks[value] = first + (pooled.count(value) - 1) / 2
-    n1, n2 = len(new), len(base)
-    u = sum(ranks[v] for v in new) - n1 * (n1 + 1) / 2  # small U: NEW ranks low
-    tied = len(set(pooled)) < len(pooled)
-    if not tied and max(n1, n2) <= EXACT_LIMIT:
-        counts = _u_counts(n1, n2)
-        return sum(counts[: int(u) + 1]) / sum(counts)
-    ties = sum(pooled.count(v) ** 3 - pooled.count(v) for v in set(pooled))
-    n = n1 + n2
-    sigma = (n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))) ** 0.5
-    if sigma == 0:
-        return 1.0
-    return NormalDist().cdf((u - n1 * n2 / 2 + 0.5) / sigma)  # continuity correction toward the null
 
 
 def bootstrap_interval(new: list[float], base: list[float], resamples: int = 2000) -> tuple[float, float]:

@@ -2,35 +2,20 @@
 `extra.suite.id`), members ranked by median img/s over their repeats, and beside it "then vs now": the published
 2020 ratio to Detectron2 per family next to the measured one.
 
-Significance: an exact two-sided Mann-Whitney U test over the repeats (every split of the pooled values counted,
-itertools; no SciPy). With 3 repeats each the smallest possible p is 0.1 (complete separation), so `~` marks a
+Significance: a two-sided Mann-Whitney U test over the repeats (bench.measure.stats: exact for small untied
+samples; no SciPy). With 3 repeats each the smallest possible p is 0.1 (complete separation), so `~` marks a
 member whose repeats are not completely separated from the next-ranked one's (p > ALPHA)."""
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
 
 from bench.logs.types import Status
+from bench.measure.stats import mann_whitney_two_sided
+from bench.report.blocks import sig3, wrap
 
 ALPHA = 0.1
-
-
-def mann_whitney_p(a: list[float], b: list[float]) -> float:
-    """Exact two-sided p-value of the Mann-Whitney U statistic (ties count one half)."""
-    def u_stat(xs, ys):
-        return sum(1.0 if x > y else 0.5 if x == y else 0.0 for x in xs for y in ys)
-
-    pooled, n = a + b, len(a)
-    observed = abs(u_stat(a, b) - len(a) * len(b) / 2)
-    splits = list(itertools.combinations(range(len(pooled)), n))
-    extreme = 0
-    for chosen in splits:
-        xs = [pooled[i] for i in chosen]
-        ys = [pooled[i] for i in range(len(pooled)) if i not in chosen]
-        extreme += abs(u_stat(xs, ys) - len(xs) * len(ys) / 2) >= observed - 1e-12
-    return extreme / len(splits)
 
 
 def _values(records) -> dict[str, list[float]]:
@@ -66,10 +51,10 @@ def _suite_rows(records, baseline: str) -> list[str]:
             ratio = f"{r:.2f}" + (f" ± {err:.2f}" if err is not None else "")
         mark = "-"
         if rank < len(ranked):
-            p = mann_whitney_p(v, values[ranked[rank]])
+            p = mann_whitney_two_sided(v, values[ranked[rank]])
             mark = f"~ (p = {p:.2f})" if p > ALPHA else f"faster (p = {p:.2f})"
-        lines.append(f"| {rank} | {name} | {statistics.median(v):.3f} | {min(v):.3f}-{max(v):.3f} | {len(v)} | {cv} "
-                     f"| {ratio} | {mark} |")
+        lines.append(f"| {rank} | {name} | {sig3(statistics.median(v))} | {sig3(min(v))}-{sig3(max(v))} | {len(v)} "
+                     f"| {cv} | {ratio} | {mark} |")
     return lines
 
 
@@ -105,12 +90,13 @@ def render_suite_sections(records, recipes) -> list[str]:
         env = members[0].environment or {}
         cpu = (env.get("cpu") or {}).get("model", "?")
         devices = env.get("gpus", {}).get("devices") or []
-        hardware = ", ".join(d.get("name", "?") for d in devices) if devices else f"CPU {cpu}, {(env.get('cpu') or {}).get('logical', '?')} logical cores"
+        cores = (env.get("cpu") or {}).get("logical", "?")
+        hardware = ", ".join(d.get("name", "?") for d in devices) if devices else f"CPU {cpu}, {cores} logical cores"
         out += [f"## Suite {info['name']}, preset {info['preset']} ({suite_id})", "",
-                f"Hardware: {hardware}. Repeats interleaved ({', '.join(info.get('members', []))}). "
-                f"Whole-comparison deviation: {'; '.join(suite.deviations)}. `~`: not distinguishable from the "
-                f"next-ranked member (exact Mann-Whitney U over the repeats, p > {ALPHA}); ratio ± its standard "
-                "error (delta method on the means).", ""]
+                *wrap(f"Hardware: {hardware}. Repeats interleaved ({', '.join(info.get('members', []))}). "
+                      f"Whole-comparison deviation: {'; '.join(suite.deviations)}. `~`: not distinguishable from the "
+                      f"next-ranked member (two-sided Mann-Whitney U over the repeats, p > {ALPHA}); ratio ± its "
+                      "standard error (delta method on the means)."), ""]
         out += _suite_rows(members, suite.baseline) + [""]
         then_now = _then_vs_now(members, recipes, suite.baseline)
         if then_now:
