@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
 
 from bench.errors import BenchError
+from bench.external import call
 
 ENGINES = ("docker", "podman")
 ENGINE_TIMEOUT_S = 120.0  # any engine command other than `run` and `build` (stop, rm, inspect) is bounded
@@ -30,17 +30,8 @@ def engine_argv(engine: str, *args: str) -> list[str]:
 
 def engine_call(engine: str, *args: str, check: bool = True) -> str:
     """One bounded engine command; its stdout. Failures are one line."""
-    argv = engine_argv(engine, *args)
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=ENGINE_TIMEOUT_S)
-    except FileNotFoundError:
-        raise BenchError(f"{engine}: not found on PATH (install it, or choose another --launcher)") from None
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"{shlex.join(argv)}: no answer in {ENGINE_TIMEOUT_S:g} s") from None
-    if check and done.returncode != 0:
-        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
-        raise BenchError(f"{engine} {args[0]}: {last}")
-    return done.stdout
+    return call(engine_argv(engine, *args), timeout=ENGINE_TIMEOUT_S, check=check,
+                missing="install it, or choose another --launcher").stdout
 
 
 def image_facts(engine: str, image: str) -> dict[str, object]:

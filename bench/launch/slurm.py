@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.external import call
 from bench.launch.base import Launcher
 from bench.launch.local import LocalLauncher
 from bench.logs.types import Status
-from bench.security import redact
 
 SCRIPT_NAME = "job.sbatch"
 POLL_S = 0.5
@@ -49,17 +49,8 @@ STATE_STATUS = {"TIMEOUT": (Status.TIMEOUT, "the job reached its Slurm time limi
 
 def slurm_call(*argv: str, check: bool = True, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
     """A Slurm client command; a missing client or a refusal is one clear line."""
-    try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=CALL_TIMEOUT_S,
-                              env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise BenchError(f"{argv[0]}: not found on PATH (--launcher slurm needs Slurm's client commands)") from None
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"{argv[0]} did not answer in {CALL_TIMEOUT_S} s (is slurmctld up?)") from None
-    if check and done.returncode != 0:
-        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
-        raise BenchError(f"{argv[0]} failed: {redact(last)}")
-    return done
+    return call(argv, timeout=CALL_TIMEOUT_S, check=check, env=env,
+                missing="--launcher slurm needs Slurm's client commands")
 
 
 @dataclass
