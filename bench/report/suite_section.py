@@ -45,8 +45,8 @@ def _suite_rows(records, baseline: str) -> list[str]:
     for rank, name in enumerate(ranked, 1):
         v = values[name]
         cv = f"{100 * statistics.stdev(v) / statistics.mean(v):.1f} %" if len(v) > 1 else "-"
-        ratio = "-"
-        if baseline in values:
+        ratio = "1 (baseline)" if name == baseline else "-"
+        if baseline in values and name != baseline:
             r, err = ratio_with_error(v, values[baseline])
             ratio = f"{r:.2f}" + (f" ± {err:.2f}" if err is not None else "")
         mark = "-"
