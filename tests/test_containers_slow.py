@@ -100,7 +100,10 @@ def test_builtin_smoke_runs_in_its_image(base_images, tmp_path):
     assert record["status"] == "ok", record["reason"]
     framework = record["framework_timing"]["throughput_img_s"]
     assert record["harness_clock"]["throughput_img_s"] == pytest.approx(framework, rel=0.03)
-    assert record["environment"]["frameworks"]["torch"] == "2.14.1"  # what the image holds (recipe's wheels)
+    from bench.recipes import find_recipe
+
+    pinned = dict(pin.split("==") for pin in find_recipe("builtin").stack.wheels)
+    assert record["environment"]["frameworks"]["torch"] == pinned["torch"]  # what the image holds, not the host
     assert record["provenance"]["container_image"] == image
     assert_nothing_left(engine, before)
     subprocess.run(["docker", "image", "rm", image], capture_output=True)  # 9 GB of disk back
