@@ -207,3 +207,19 @@ def test_zero_sized_boxes_are_warnings(tmp_path: Path) -> None:
     code, out, err = invoke(app, ["eval", str(gt_path), str(dt_path)])
     assert code == 0 and f"warning: {gt_path}: annotations[6] (id 99) has a zero-sized bbox" in out
     assert f"warning: {dt_path}: 1 detection(s) have a zero-sized bbox" in out
+
+
+def test_a_schema_version_of_the_wrong_type_is_one_line(tmp_path) -> None:
+    """Found by the deep fuzz profile: `"schema_version": []` raised TypeError (unhashable) in the migration."""
+    import json
+
+    from bench.errors import BenchError
+    from bench.records.store import load_record
+
+    source = sorted(Path("results/runs").glob("*/record.json"))[0]
+    for bad in ([], {}, "2", 2.0, True):
+        data = json.loads(source.read_text())
+        data["schema_version"] = bad
+        (tmp_path / "record.json").write_text(json.dumps(data))
+        with pytest.raises(BenchError, match=r"schema_version .* is not an integer"):
+            load_record(tmp_path / "record.json")

@@ -106,6 +106,8 @@ class RunRecord(Model):
         if not isinstance(data, dict):
             return data
         version = data.get("schema_version", SCHEMA_VERSION)
+        if type(version) is not int:  # noqa: E721 - a bool or a float is not a version either
+            raise ValueError(f"schema_version {str(version)[:40]!r} is not an integer")
         while version in MIGRATIONS:
             data = MIGRATIONS[version](data)
             version = data["schema_version"]
