@@ -95,3 +95,11 @@ def test_data_coco_reports_the_layout(tmp_path):
                           text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 1 and "lacks annotations/instances_val2017.json" in done.stdout
     assert "detectron2-current: ready; the run links it with: ln -sfn {data} datasets/coco" in done.stdout
+
+
+def test_data_coco_on_a_missing_directory_is_one_line(tmp_path):
+    """It raised NameError (BenchError was never imported): a traceback instead of the one-line error."""
+    done = subprocess.run([sys.executable, "-m", "bench.cli", "data", "coco", str(tmp_path / "absent")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"bench: error: {tmp_path / 'absent'}: no such directory"

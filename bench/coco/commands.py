@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from bench.errors import BenchError
+
 
 def evaluate(
     gt: Path = typer.Argument(..., help="Ground truth: a COCO annotation file."),
