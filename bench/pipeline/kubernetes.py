@@ -9,7 +9,6 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from bench import __version__
 from bench.errors import BenchError
 from bench.k8s.render import RenderOptions, Rendered, dns_name, render, to_yaml
 from bench.launch.batch import PlannedBatch
@@ -22,14 +21,11 @@ from bench.measure.assess import measure, parse_file
 from bench.paths import recipes_dir, runs_dir
 from bench.records.builder import Ending, Identity, RecordFacts, build_record
 from bench.pipeline.run import harness_facts, images_per_iter_source, recipe_deviations, watch_ending
-from bench.protocol.provenance import patch_files_for, provenance_hash
-from bench.protocol.spec import CURRENT_VERSION
+from bench.protocol.provenance import provenance_for
 from bench.recipes import Recipe, find_recipe
-from bench.recipes.loader import recipe_hash
 from bench.recipes.schema import Window, devices
-from bench.records.schema import PatchHash, Provenance, RunRecord
+from bench.records.schema import RunRecord
 from bench.records.store import new_run_id, save_record
-from bench.source.setup import expected_patch_hashes
 
 KUBECTL_GRACE_SLACK_S = 30.0  # the kubelet's own delay on top of the pod's grace period
 
@@ -160,14 +156,9 @@ def _facts(recipe: Recipe, run_id: str, preset: str | None, span: tuple[int, int
            container_image: str | None, **more) -> RecordFacts:
     """What a pod's record says about the run: the recipe at its pinned commit, patched by the initContainer."""
     path = recipes_dir() / f"{recipe.name}.toml"
-    provenance = Provenance(
-        recipe=recipe.name, recipe_path=f"{path.parent.name}/{path.name}",
-        recipe_sha256=recipe_hash(path) if path.is_file() else "",
-        repo=recipe.source.repo if recipe.source else None, commit=recipe.source.commit if recipe.source else None,
-        patches=[PatchHash(**p) for p in expected_patch_hashes(recipe)],  # what the initContainer applied
-        container_image=container_image, protocol_version=CURRENT_VERSION, bench_version=__version__)
-    provenance.hash = provenance_hash(recipe, path, patch_files_for(recipe), container_image, CURRENT_VERSION,
-                                      __version__)
+    # the pinned commit and the expected patch hashes: what the initContainer checked out and applied
+    provenance = provenance_for(recipe, path, container_image).model_copy(
+        update={"recipe_path": f"{path.parent.name}/{path.name}"})
     deviations = recipe_deviations(recipe.model_copy(update={"gpus": gpus, "window": Window(start=span[0],
                                                                                             end=span[1])}))
     return RecordFacts(run_id=run_id, identity=Identity.of(recipe), provenance=provenance, gpus=gpus, nodes=nodes,
