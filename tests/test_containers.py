@@ -128,7 +128,7 @@ def test_dry_run_names_the_engine_run_line(monkeypatch):
     recipe, path = load("builtin", None)
     plan = resolve(recipe, path, RunOptions(preset="smoke", launcher="podman"), available_gpus=0, check_gpus=False)
     steps = "\n".join(dry_run_steps(plan))
-    assert f"podman run --name 'bench-<run-id>' --user" in steps
+    assert "podman run --name 'bench-<run-id>' --user" in steps
     assert image_ref(recipe.stack.image) in steps
     assert "--cap-drop ALL" in steps
 

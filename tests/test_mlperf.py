@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from bench.cli import cli
 from bench.logs.detect import detect_format
 from bench.records.builder import measured_segment, quality_warnings
-from bench.records.mlperf import import_results, measure_run, parse_log
+from bench.records.mlperf import measure_run, parse_log
 from bench.records.store import load_records
 from bench.report.mlperf_section import generation, system_rows
 from bench.report.table import render, select_rows

@@ -33,7 +33,7 @@ from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
 from bench.records.builder import Ending, Identity, RecordFacts
 from bench.records.builder import build_record as build
 from bench.records.schema import PatchHash, Provenance, RunRecord
-from bench.records.store import RECORD_NAME, new_run_id, save_record, utc_now_iso
+from bench.records.store import RECORD_NAME, new_run_id, save_record
 from bench.security import redact, shell_assignment, shell_join
 from bench.slurm.render import SlurmRun
 
