@@ -17,7 +17,7 @@ pytest.importorskip("torchvision")
 pytest.importorskip("pycocotools")
 
 from bench.builtin.synth import synth_dataset  # noqa: E402
-from bench.logs.types import Status  # noqa: E402
+from bench.vocabulary import ParseStatus  # noqa: E402
 from bench.measure.assess import parse_file  # noqa: E402
 
 TINY = ["--device", "cpu", "--min-size", "64", "--max-size", "96", "--roi-batch-size", "32",
@@ -62,7 +62,7 @@ def test_a_few_real_iterations_parse_ok(tiny_data: Path, tmp_path: Path, train) 
     # Printed every 5 iterations, each line the mean of the last 20: overlapping spans the window walks through.
     parser, m = parse_file(log, "torchvision", images_per_iter=2, window=(1, 11))
     assert [r.iteration for r in parser.records] == [1, 6, 11, 12]
-    assert m.status is Status.OK, m.reason
+    assert m.status is ParseStatus.OK, m.reason
     assert m.result.start == 1 and m.result.end == 11 and m.throughput_img_s > 0
     assert set(parser.records[-1].losses) >= {"loss", "loss_classifier", "loss_box_reg", "loss_mask",
                                               "loss_objectness", "loss_rpn_box_reg"}

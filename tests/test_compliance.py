@@ -16,7 +16,7 @@ import pytest
 
 from bench.logs.lines import MAX_LINE
 from bench.logs.registry import new_parser
-from bench.logs.types import Status
+from bench.vocabulary import ParseStatus
 from bench.measure.assess import measure, parse_file
 from test_parsers_support import detectron2_lines, expected_img_s, step_times, torchvision_lines, write
 
@@ -41,7 +41,7 @@ def with_line_after(lines: list[str], iteration: int, extra: str) -> list[str]:
 def test_clean_log_is_ok_and_matches_the_hand_computation() -> None:
     times = step_times()
     _, m = d2_parse(detectron2_lines(times))
-    assert m.status is Status.OK
+    assert m.status is ParseStatus.OK
     assert abs(m.throughput_img_s - expected_img_s(times, 100, 500)) / m.throughput_img_s < 1e-3
 
 
@@ -49,7 +49,7 @@ def test_a_single_progress_line_does_not_cover_the_window() -> None:
     """Only `iter: 499` (mean over iterations 3-500): the window 100:500 is not measured."""
     parser, m = d2_parse(["[05/14 10:02:11 d2.engine.train_loop]: Starting training from iteration 0",
                           D2_PROGRESS.format(k=499, t="0.2641")])
-    assert m.status is Status.INCOMPLETE and m.throughput_img_s is None
+    assert m.status is ParseStatus.INCOMPLETE and m.throughput_img_s is None
     assert "window-covered" in m.reason and "3-500" in m.reason
 
 
@@ -59,7 +59,7 @@ def test_absurd_printed_time_inside_the_window_is_not_ok(text: str) -> None:
     at = next(i for i, line in enumerate(lines) if "iter: 299 " in line)
     lines[at] = D2_PROGRESS.format(k=299, t=text)
     parser, m = d2_parse(lines)
-    assert m.status is Status.NONCOMPLIANT and "finite-times" in m.reason and f"line {at + 1}" in m.reason
+    assert m.status is ParseStatus.NONCOMPLIANT and "finite-times" in m.reason and f"line {at + 1}" in m.reason
     assert parser.malformed_count == 1
     json.dumps(m.to_json(), allow_nan=False)
 
@@ -71,13 +71,13 @@ def test_absurd_printed_time_inside_the_window_is_not_ok(text: str) -> None:
 ])
 def test_evaluation_checkpoint_or_restart_inside_the_window(extra: str, rule: str) -> None:
     _, m = d2_parse(with_line_after(detectron2_lines(step_times()), 299, extra))
-    assert m.status is Status.NONCOMPLIANT and rule in m.reason
+    assert m.status is ParseStatus.NONCOMPLIANT and rule in m.reason
 
 
 def test_evaluation_after_the_window_is_fine() -> None:
     extra = "[05/14 10:03:00 d2.evaluation.evaluator]: Start inference on 5000 batches"
     _, m = d2_parse(with_line_after(detectron2_lines(step_times()), 519, extra))
-    assert m.status is Status.OK
+    assert m.status is ParseStatus.OK
 
 
 def test_negative_images_per_iter_is_refused() -> None:
@@ -130,7 +130,7 @@ def test_an_overlong_line_is_cut_and_counted(tmp_path: Path) -> None:
     log = write(tmp_path / "long.txt", lines)
     parser, m = parse_file(log, "detectron2", 16, (100, 500))
     assert parser.truncated_lines == 1 and any(w.code == "long-lines" for w in m.warnings)
-    assert m.status is Status.OK
+    assert m.status is ParseStatus.OK
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:

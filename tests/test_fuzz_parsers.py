@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bench.errors import BenchError
 from bench.logs.registry import FORMAT_MODULES, new_parser
-from bench.logs.types import Status
+from bench.vocabulary import ParseStatus
 from bench.measure.assess import measure
 from test_parsers_support import FORMATS, times_for
 
@@ -61,7 +61,7 @@ def check_parser(name: str, fed: list[str], real: list[str]) -> None:
     m = measure(parser, 16, window)
     text = json.dumps(m.to_json(), allow_nan=False)
     json.loads(text)
-    if m.status is Status.OK:
+    if m.status is ParseStatus.OK:
         assert m.throughput_img_s is not None and math.isfinite(m.throughput_img_s) and m.throughput_img_s > 0
     batch = parser.batch
     if batch is not None and batch.images_per_iter is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.logs.detect import detect_format
-from bench.logs.types import Status
+from bench.vocabulary import ParseStatus
 from bench.measure.assess import parse_file
 from test_parsers_support import (FORMATS, detectron2_lines, detectron_lines, expected_img_s, keras_lines,
                                   mmdet_v2_lines, mmengine_lines, step_times, tensorpack_lines, times_for, write)
@@ -25,7 +25,7 @@ def measure(path: Path, name: str, images: int | None = None):
 
 
 def assert_throughput(m, times: list[float], window: tuple[int, int], images: int) -> None:
-    assert m.status is Status.OK, m.reason
+    assert m.status is ParseStatus.OK, m.reason
     assert (m.result.start, m.result.end) == window
     expected = expected_img_s(times, *window, images)
     assert abs(m.throughput_img_s - expected) / expected < 1e-3, (m.throughput_img_s, expected)
@@ -74,7 +74,7 @@ def test_robust_input(tmp_path: Path, name: str, variant: str) -> None:
 def test_two_runs_in_one_file_are_mixed(tmp_path: Path, name: str) -> None:
     lines = FORMATS[name][0](times_for(name))
     m = measure(write_format(tmp_path, name, lines + lines), name)
-    assert m.status is Status.MIXED
+    assert m.status is ParseStatus.MIXED
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -84,13 +84,13 @@ def test_traceback_after_training_started_is_crashed(tmp_path: Path, name: str) 
     lines = lines[:cut] + ["Traceback (most recent call last):", '  File "train.py", line 1, in <module>',
                            "RuntimeError: CUDA error: an illegal memory access was encountered"]
     m = measure(write_format(tmp_path, name, lines), name)
-    assert m.status is Status.CRASHED, m.reason
+    assert m.status is ParseStatus.CRASHED, m.reason
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_no_progress_lines_is_no_data(tmp_path: Path, name: str) -> None:
     lines = ["Loading data", "Creating model", "some other log line"]
-    assert measure(write_format(tmp_path, name, lines), name).status is Status.NO_DATA
+    assert measure(write_format(tmp_path, name, lines), name).status is ParseStatus.NO_DATA
 
 
 NAN_EDITS = {
@@ -117,7 +117,7 @@ def test_nan_loss_is_diverged(tmp_path: Path, name: str) -> None:
     for i in hits[len(hits) // 2:]:  # NaN from the middle of the window on
         lines[i] = lines[i].replace(old, new)
     m = measure(write_format(tmp_path, name, lines), name)
-    assert m.status is Status.DIVERGED, m.reason
+    assert m.status is ParseStatus.DIVERGED, m.reason
 
 
 @pytest.mark.parametrize("name, error", [
@@ -129,7 +129,7 @@ def test_nan_loss_is_diverged(tmp_path: Path, name: str) -> None:
 def test_framework_divergence_error_is_diverged(tmp_path: Path, name: str, error: str) -> None:
     lines = FORMATS[name][0](times_for(name))
     lines = lines[: len(lines) // 2] + [error]
-    assert measure(write_format(tmp_path, name, lines), name).status is Status.DIVERGED
+    assert measure(write_format(tmp_path, name, lines), name).status is ParseStatus.DIVERGED
 
 
 # ---- format variants ---------------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_detectron2_resumed_inside_the_window_is_incomplete(tmp_path: Path) -> N
     first = detectron2_lines(times[:320], console=False)
     resumed = detectron2_lines(times, console=False, start_iter=300)
     m = measure(write(tmp_path / "log.txt", first + resumed), "detectron2")
-    assert m.status is Status.INCOMPLETE and m.last_iteration == 600
+    assert m.status is ParseStatus.INCOMPLETE and m.last_iteration == 600
 
 
 def test_detectron_resumed_run_restarts_its_timer(tmp_path: Path) -> None:

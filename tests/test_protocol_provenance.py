@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.logs.types import Status
+from bench.vocabulary import RunStatus
 from bench.paths import patches_dir, recipes_dir
 from bench.protocol.check import deviations_for
-from bench.protocol.provenance import (is_stale, patch_files_for, provenance_for, provenance_hash, stale_recipes,
+from bench.records.provenance import (is_stale, patch_files_for, provenance_for, provenance_hash, stale_recipes,
                                        stale_rows, staleness)
 from bench.recipes.loader import load_recipe
 from bench.records.schema import RunRecord, Throughput
@@ -35,7 +35,7 @@ def _record(recipes: Path, patches: Path, name: str, *, created: str = "2026-01-
                                 bench_version=bench_version)
     return RunRecord(run_id=f"{name}-{created}", created=created, implementation=name, family=recipe.family,
                      variant=recipe.variant, title=recipe.title, framework=recipe.framework.name, preset=preset,
-                     status=Status.OK, gpus=8, images_per_iter=recipe.images_for(8), window_requested=[100, 500],
+                     status=RunStatus.OK, gpus=8, images_per_iter=recipe.images_for(8), window_requested=[100, 500],
                      log_format=recipe.log.format, framework_timing=Throughput(throughput_img_s=14.0, window=[100, 500]),
                      provenance=provenance, deviations=deviations_for(recipe), origin=origin)
 

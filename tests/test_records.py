@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bench.logs.types import Status
+from bench.vocabulary import RunStatus
 from bench import files
 from bench.records.schema import RunRecord
 from bench.records.store import load_record, save_record
@@ -48,7 +48,7 @@ def test_parse_record_writes_a_valid_record_and_leaves_the_log_alone(tv_log: Pat
     assert (run_dir / "train.log").read_bytes() == before[0]  # the copy is byte for byte
     record = load_record(run_dir)
     expected = 6400 / sum(step_time(i) for i in range(101, 501))  # iterations 102..501, see test_window_core
-    assert record.status is Status.OK and record.origin == "imported"
+    assert record.status is RunStatus.OK and record.origin == "imported"
     assert abs(record.throughput_img_s - expected) / expected < 1e-3
     assert record.throughput_img_s == json.loads(out.stdout)["throughput_img_s"]
     assert record.framework_timing.window == [101, 501] and record.window_requested == [100, 500]
@@ -102,7 +102,7 @@ def test_incomplete_log_still_records_with_its_tail(tmp_path: Path) -> None:
                 "--preset", "smoke")
     assert out.returncode == 1
     record = load_record(tmp_path / "r")
-    assert record.status is Status.INCOMPLETE and record.throughput_img_s is None
+    assert record.status is RunStatus.INCOMPLETE and record.throughput_img_s is None
     assert "321" in record.reason and record.last_iteration == 321
     assert record.log_tail and record.log_tail[-1].startswith("Epoch: [0]  [ 320/")
     assert record.framework_timing.window is None and record.series

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import BenchError
-from bench.protocol.commands import check_preset
+from bench.cli.check import check_preset
 from bench.protocol.suite import load_suite
 from bench.recipes.loader import find_recipe
 from bench.measure.stats import mann_whitney_two_sided as mann_whitney_p
@@ -93,7 +93,7 @@ def test_suite_run_interleaves_members_and_the_section_ranks_them(tmp_path, monk
     from trainer_standin import recipe_text
 
     from bench.pipeline.run import RunOptions
-    from bench.launch.suite import run_suite
+    from bench.pipeline.suite import run_suite
     from bench.launch.watch import StopRequest
     from bench.records.store import load_records
     from bench.report.suite_section import render_suite_sections

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from bench.cli import cli
 from bench.errors import BenchError
-from bench.logs.types import Status
+from bench.vocabulary import RunStatus
 from bench.report import rows as rows_module
 from bench.report.generate import build
 from test_table_fixtures import (PUBLISHED_SOURCE, V100, committed_deviations, inline_links, make_record,
@@ -45,7 +45,7 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                     repeat_group="g1", series=series)
     make_record(runs, "r05", "mmdetection", 50.0, created="2026-01-03T00:00:00+00:00",
                 deviations=("images_per_gpu: 1 (protocol: 2)",))
-    make_record(runs, "r06", "mmdetection", None, created="2026-01-06T00:00:00+00:00", status=Status.CRASHED,
+    make_record(runs, "r06", "mmdetection", None, created="2026-01-06T00:00:00+00:00", status=RunStatus.CRASHED,
                 reason="line 900: Traceback (most recent call last): | boom")
     make_record(runs, "r07", "maskrcnn-benchmark", 52.0, created="2026-01-03T00:00:00+00:00")
     make_record(runs, "r08", "tensorpack", 70.0, created="2026-01-03T00:00:00+00:00", protocol=2,
@@ -267,15 +267,6 @@ def test_no_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = (tmp_path / "results" / "README.md").read_text()
     assert "No run records yet" in text and "## Published table" not in text
     assert run_table("--check")[0] == 0
-
-
-def test_stale_falls_back_to_false_without_the_protocol_module(results: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.undo()  # the real is_stale, not the fixture's
-    monkeypatch.setattr(rows_module.importlib.util, "find_spec", lambda name: None)
-    from bench.records.store import load_record
-
-    assert rows_module.is_stale(load_record(results / "runs" / "r07")) is False
 
 
 def test_measurement_warnings_become_notes_on_the_number(results: Path) -> None:

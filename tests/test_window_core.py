@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.logs.types import Status
+from bench.vocabulary import ParseStatus
 from bench.measure.assess import parse_file
 
 
@@ -34,7 +34,7 @@ def test_torchvision_window_is_images_over_time(tmp_path: Path) -> None:
     log = tmp_path / "tv.log"
     write_torchvision_log(log, lambda i: 0.25 if i < 300 else 0.35, iterations=560)
     _, m = parse_file(log, "torchvision", 16, (100, 500))
-    assert m.status is Status.OK
+    assert m.status is ParseStatus.OK
     # The grid ends at 1-based 101, 121, ..., 501: iterations 102..501, 0-based 101..500.
     expected_seconds = sum(0.25 if i < 300 else 0.35 for i in range(101, 501))
     assert (m.result.start, m.result.end) == (101, 501)
@@ -45,7 +45,7 @@ def test_window_not_reached_is_incomplete(tmp_path: Path) -> None:
     log = tmp_path / "short.log"
     write_torchvision_log(log, lambda i: 0.3, iterations=330)
     _, m = parse_file(log, "torchvision", 16, (100, 500))
-    assert m.status is Status.INCOMPLETE
+    assert m.status is ParseStatus.INCOMPLETE
     assert m.last_iteration == 321
     assert "321" in m.reason
 

@@ -22,6 +22,7 @@ from bench.k8s import distributed, prepare_script
 from bench.recipes.render import placeholder_values, render_command, render_env
 from bench.recipes.schema import Recipe
 from bench.security import redact, shell_join, url_has_credentials
+from bench.vocabulary import image_pin_problem
 
 WORKSPACE = "/workspace"
 SOURCE_DIR = prepare_script.SOURCE_DIR
@@ -85,15 +86,8 @@ class Rendered:
 
 def check_image(image: str) -> str:
     """A tag other than `latest`, or a digest; anything else is refused."""
-    last = image.rsplit("/", 1)[-1]
-    if "@sha256:" in image:
-        if not re.search(r"@sha256:[0-9a-f]{64}$", image):
-            raise BenchError(f"image {image!r}: a digest must be sha256:<64 hex digits>")
-        return image
-    if ":" not in last:
-        raise BenchError(f"image {image!r} has no tag; pin a tag (not latest) or a digest")
-    if last.endswith(":latest"):
-        raise BenchError(f"image {image!r}: 'latest' is not a pin; use a fixed tag or a digest")
+    if problem := image_pin_problem(image):
+        raise BenchError(problem)
     return image
 
 

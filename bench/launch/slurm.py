@@ -29,7 +29,7 @@ from bench.errors import BenchError
 from bench.external import call
 from bench.launch.base import Launcher
 from bench.launch.local import LocalLauncher
-from bench.logs.types import Status
+from bench.vocabulary import HARNESS_ENV, RunStatus
 
 SCRIPT_NAME = "job.sbatch"
 POLL_S = 0.5
@@ -38,13 +38,13 @@ GUARD_DIR = "slurm-guard"
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
          "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
 # How a job that ended by itself (not stopped by bench) is recorded, when the training's own end says less.
-STATE_STATUS = {"TIMEOUT": (Status.TIMEOUT, "the job reached its Slurm time limit (--time)"),
-                "PREEMPTED": (Status.INTERRUPTED, "Slurm preempted the job"),
-                "CANCELLED": (Status.INTERRUPTED, "the job was cancelled outside bench (scancel)"),
-                "DEADLINE": (Status.TIMEOUT, "the job reached its Slurm deadline"),
-                "NODE_FAIL": (Status.FAILED, "a node of the job failed (NODE_FAIL)"),
-                "BOOT_FAIL": (Status.FAILED, "a node of the job failed to boot (BOOT_FAIL)"),
-                "OUT_OF_MEMORY": (Status.FAILED, "the job ran out of memory (OUT_OF_MEMORY)")}
+STATE_STATUS = {"TIMEOUT": (RunStatus.TIMEOUT, "the job reached its Slurm time limit (--time)"),
+                "PREEMPTED": (RunStatus.INTERRUPTED, "Slurm preempted the job"),
+                "CANCELLED": (RunStatus.INTERRUPTED, "the job was cancelled outside bench (scancel)"),
+                "DEADLINE": (RunStatus.TIMEOUT, "the job reached its Slurm deadline"),
+                "NODE_FAIL": (RunStatus.FAILED, "a node of the job failed (NODE_FAIL)"),
+                "BOOT_FAIL": (RunStatus.FAILED, "a node of the job failed to boot (BOOT_FAIL)"),
+                "OUT_OF_MEMORY": (RunStatus.FAILED, "the job ran out of memory (OUT_OF_MEMORY)")}
 
 
 def slurm_call(*argv: str, check: bool = True, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -226,7 +226,7 @@ class SlurmLauncher(Launcher):
         if len(models) == 1:
             update["gpu_model"] = models.pop()
         ended = STATE_STATUS.get(facts.state)
-        if ended is not None and not self.stopped_by_harness and record.status is not Status.OK:
+        if ended is not None and not self.stopped_by_harness and record.status is not RunStatus.OK:
             update.update(status=ended[0], reason=f"{ended[1]}; {record.reason}" if record.reason else ended[1])
         return record.model_copy(update=update)
 
@@ -260,7 +260,6 @@ def slurm_launcher(plan, run_id: str, run_dir: Path, command: list[str], cwd: Pa
                    data: Path | None, log_file: Path | None, **supervision) -> SlurmLauncher:
     """The run's batch script (the recipe's variables and the harness's exported in it; the rest of bench's
     environment, e.g. an activated virtual environment, reaches the job through sbatch's default --export=ALL)."""
-    from bench.pipeline.run import HARNESS_ENV
     from bench.recipes.render import render_env
     from bench.slurm.render import ScriptPaths, render_script, trainer_in_batch_step
 

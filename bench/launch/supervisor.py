@@ -32,6 +32,7 @@ from pathlib import Path
 import psutil
 
 from bench.launch.base import escalate, living
+from bench.vocabulary import StopReason
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -183,16 +184,16 @@ class Supervisor:
             return
         data = json.loads(Path(fallback).read_text(encoding="utf-8"))
         if released:
-            why, reason = "bench-error", "bench ended without writing the run's record (an internal error of bench)"
+            why, reason = StopReason.BENCH_ERROR, "bench ended without writing the run's record (an internal error of bench)"
         elif self.stop_signal is not None:
-            why = "supervisor-signalled"
+            why = StopReason.SUPERVISOR_SIGNALLED
             reason = f"bench's supervisor received {signal.Signals(self.stop_signal).name} and stopped the run"
         else:
-            why = "bench-killed"
+            why = StopReason.BENCH_KILLED
             reason = ("bench itself was killed mid-run (SIGKILL or a crash): its supervisor stopped the run; "
                       "output after that was not captured")
         data["reason"], data["exit_code"] = reason, self.exit_code
-        data.setdefault("extra", {}).setdefault("harness", {})["stop_reason"] = why
+        data.setdefault("extra", {}).setdefault("harness", {})["stop_reason"] = why.value
         install_if_absent(Path(record), json.dumps(data, indent=2) + "\n")
 
 

@@ -21,6 +21,7 @@ from bench.logs.base import LogParser
 from bench.logs.types import IterationRecord
 from bench.measure.assess import split_segments
 from bench.measure.window import per_iteration_series, spans_from_records, window_throughput
+from bench.vocabulary import StopReason
 
 TAIL_LINES = 50
 MARGIN_LINES = 1  # progress lines to see after the one that completes the window
@@ -32,11 +33,11 @@ class StopRequest:
     cuts the grace period short (SIGKILL at once)."""
 
     def __init__(self) -> None:
-        self.reason: str | None = None
+        self.reason: StopReason | None = None
         self.signal: int | None = None
         self.count = 0  # requests so far
 
-    def request(self, reason: str, sig: int | None = None) -> None:
+    def request(self, reason: StopReason, sig: int | None = None) -> None:
         self.count += 1
         if self.reason is None:
             self.reason, self.signal = reason, sig
@@ -51,7 +52,7 @@ def stop_on_signals(request: StopRequest) -> Iterator[StopRequest]:
         return
 
     def handler(signum, frame):  # noqa: ARG001 - signal handler signature
-        request.request("interrupted", signum)
+        request.request(StopReason.INTERRUPTED, signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -63,7 +64,7 @@ def stop_on_signals(request: StopRequest) -> Iterator[StopRequest]:
 
 @dataclass
 class WatchResult:
-    stop_reason: str  # "window", "exited", "timeout", "interrupted", "batch_mismatch"
+    stop_reason: StopReason
     exit_code: int | None
     arrival: dict[int, float]  # parser line number -> harness-clock arrival time
     tail: list[str]  # the last lines of all streams, in arrival order
@@ -185,20 +186,20 @@ class Watcher:
 
     def _why_stop(self, now: float, started: float) -> str | None:
         if self.batch_mismatch is not None:
-            return "batch_mismatch"
+            return StopReason.BATCH_MISMATCH
         if self.stop_request.reason is not None:
             return self.stop_request.reason
         if self.timeout is not None and now - started > self.timeout:
-            return "timeout"
+            return StopReason.TIMEOUT
         if self._margin_seen(now):
-            return "window"
+            return StopReason.WINDOW
         return None
 
     def run(self) -> WatchResult:
         launcher = self.launcher
         started = launcher.started_at or time.monotonic()
         tail: deque[str] = deque(maxlen=TAIL_LINES)
-        reason: str | None = None
+        reason: StopReason | None = None
         requested_at: float | None = None
         stop_iteration: int | None = None
         try:
@@ -220,7 +221,7 @@ class Watcher:
                     stop_iteration = self.parser.records[-1].iteration if self.parser.records else None
                     launcher.stop(self.grace, self._another_signal())
                 elif launcher.poll() is not None:
-                    reason, requested_at = "exited", now
+                    reason, requested_at = StopReason.EXITED, now
                     launcher.terminate(self.grace, self._another_signal())  # what the main process left behind
         finally:
             if reason is None:  # an exception in bench itself: still leave nothing behind
@@ -229,7 +230,7 @@ class Watcher:
                 self.progress.close()
         exit_code = launcher.wait(timeout=30)
         launcher.close()
-        return WatchResult(stop_reason=reason or "exited", exit_code=exit_code, arrival=self.arrival,
+        return WatchResult(stop_reason=reason or StopReason.EXITED, exit_code=exit_code, arrival=self.arrival,
                            tail=list(tail), started_at=started, ended_at=time.monotonic(),
                            stop_requested_at=requested_at, stop_iteration=stop_iteration,
                            lines_per_stream=launcher.line_counts(), batch_mismatch=self.batch_mismatch,

@@ -15,6 +15,7 @@ from typing import ClassVar
 from bench.logs.batch import BatchFacts
 from bench.logs.lines import MAX_LINE, logical_lines
 from bench.logs.types import BatchReport, Event, IterationRecord, TimeSemantics
+from bench.vocabulary import EventKind
 
 MALFORMED_KEPT = 100
 TRACEBACK = re.compile(r"^(?:.*\] )?Traceback \(most recent call last\):")
@@ -107,21 +108,21 @@ class LogParser(ABC):
 
     def _generic(self, line: str) -> None:
         if TRACEBACK.match(line):
-            self.events.append(Event("traceback", self.line_no, line))
+            self.events.append(Event(EventKind.TRACEBACK, self.line_no, line))
         elif self.divergence is not None and self.divergence.search(line):
-            self.events.append(Event("diverged", self.line_no, line))
+            self.events.append(Event(EventKind.DIVERGED, self.line_no, line))
         elif self.start_marker is not None and self.start_marker.search(line):
-            self.events.append(Event("start", self.line_no, line))
+            self.events.append(Event(EventKind.START, self.line_no, line))
         elif self.evaluation is not None and self.evaluation.search(line):
-            self.events.append(Event("evaluation", self.line_no, line[:200]))
+            self.events.append(Event(EventKind.EVALUATION, self.line_no, line[:200]))
         elif self.checkpoint is not None and self.checkpoint.search(line):
-            self.events.append(Event("checkpoint", self.line_no, line[:200]))
+            self.events.append(Event(EventKind.CHECKPOINT, self.line_no, line[:200]))
         self.coco.feed(line, self.line_no)
 
     def _check_losses(self, record: IterationRecord) -> None:
         bad = [k for k, v in record.losses.items() if math.isnan(v) or math.isinf(v)]
         if bad:
-            self.events.append(Event("diverged", record.line_no, f"{bad[0]} is {record.losses[bad[0]]}"))
+            self.events.append(Event(EventKind.DIVERGED, record.line_no, f"{bad[0]} is {record.losses[bad[0]]}"))
 
 
 def _usable_time(record: IterationRecord) -> bool:

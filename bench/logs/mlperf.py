@@ -32,6 +32,7 @@ from mlperf_logging.mllog import constants
 from bench.logs import maskrcnn_benchmark
 from bench.logs.base import LogParser
 from bench.logs.types import BatchReport, Event, IterationRecord, TimeSemantics
+from bench.vocabulary import EventKind
 
 V06_TOKEN = ":::MLL "
 V07_TOKEN = ":::MLLOG "  # ruleset_070.TOKEN
@@ -138,10 +139,10 @@ class Parser(LogParser):
         elif key == constants.RUN_START:
             self.runs += 1
             self.seen_steps.clear()  # a second run in one file numbers its iterations again: a new segment
-            return Event("start", event.line_no, event.text)
+            return Event(EventKind.START, event.line_no, event.text)
         elif key == constants.RUN_STOP:
             self.run_stop = dict(event.metadata)
-            return Event("finished", event.line_no, event.text)
+            return Event(EventKind.FINISHED, event.line_no, event.text)
         return None
 
     def _tracked(self, event: MlperfEvent) -> IterationRecord | None:

@@ -21,6 +21,7 @@ from bench.logs.common import EpochOffsets, Grid
 from bench.logs.batch import PythonConfigDump
 from bench.logs.mmdet_v2 import DIVERGENCE, interval_record, read_mmcv_config
 from bench.logs.types import Event, IterationRecord, TimeSemantics
+from bench.vocabulary import EventKind
 
 SNIFF = re.compile(r'^\{"mode": "train", "epoch": \d+, "iter": \d+')
 
@@ -62,7 +63,7 @@ class Parser(LogParser):
         if not isinstance(data, dict):
             return None
         if data.get("mode") == "val":
-            return Event("evaluation", line_no, line[:200])
+            return Event(EventKind.EVALUATION, line_no, line[:200])
         if data.get("mode") != "train" or "iter" not in data:
             return None
         try:

@@ -5,21 +5,12 @@ from __future__ import annotations
 import importlib
 
 from bench.logs.base import LogParser
+from bench.vocabulary import LogFormat
 
-# format name -> module under bench.logs that defines exactly one LogParser subclass named `Parser`
-FORMAT_MODULES: dict[str, str] = {
-    "mlperf": "mlperf",  # before maskrcnn-benchmark: MLPerf logs carry its trainer lines too
-    "detectron2": "detectron2",
-    "detectron2-metrics-json": "detectron2_metrics",
-    "mmdet-v2": "mmdet_v2",
-    "mmdet-v2-json": "mmdet_v2_json",
-    "mmengine": "mmengine",
-    "maskrcnn-benchmark": "maskrcnn_benchmark",
-    "tensorpack": "tensorpack",
-    "simpledet": "simpledet",
-    "detectron": "detectron",
-    "keras": "keras",
-    "torchvision": "torchvision",
+# format -> module under bench.logs that defines exactly one LogParser subclass named `Parser`; the order of
+# LogFormat is the sniffing order
+FORMAT_MODULES: dict[LogFormat, str] = {fmt: fmt.value.replace("-", "_") for fmt in LogFormat} | {
+    LogFormat.DETECTRON2_METRICS_JSON: "detectron2_metrics",
 }
 
 

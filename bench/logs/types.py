@@ -1,25 +1,11 @@
-"""Typed records every log parser yields, the time semantics they declare, and the status enum."""
+"""Typed records every log parser yields and the time semantics they declare."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
 
-
-class Status(str, Enum):
-    """The outcome of a parse or a run; travels through parser, record and table."""
-
-    OK = "ok"
-    INCOMPLETE = "incomplete"  # the window is not covered (the record says the last iteration seen)
-    NO_DATA = "no_data"  # no progress line at all
-    DIVERGED = "diverged"  # NaN/inf loss, or the framework's own divergence error
-    CRASHED = "crashed"  # a traceback after training started
-    MIXED = "mixed"  # two runs in one file
-    TIMEOUT = "timeout"  # bench stopped the run at --timeout
-    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM to bench
-    FAILED = "failed"  # the launch itself failed (non-zero exit before any progress)
-    NONCOMPLIANT = "noncompliant"  # the window holds what is not training (see bench.measure.compliance)
-    BATCH_MISMATCH = "batch_mismatch"  # the trainer's printed batch contradicts the recipe: stopped at once
+from bench.vocabulary import EventKind
 
 
 class TimeSemantics(str, Enum):
@@ -80,6 +66,6 @@ class BatchReport:
 class Event:
     """Something other than progress that a parser noticed."""
 
-    kind: str  # "start", "diverged", "traceback", "restart", "finished"
+    kind: EventKind
     line_no: int
     text: str

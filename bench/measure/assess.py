@@ -11,7 +11,8 @@ from bench.errors import BenchError
 from bench.logs.base import LogParser
 from bench.logs.lines import MAX_LINE, open_text
 from bench.logs.registry import new_parser
-from bench.logs.types import Event, IterationRecord, Status
+from bench.logs.types import Event, IterationRecord
+from bench.vocabulary import EventKind, ParseStatus, WarningCode
 from bench.measure.compliance import check_window
 from bench.measure.warnings import Warning_, warning
 from bench.measure.window import (WindowResult, spans_from_clock, spans_from_records,
@@ -21,7 +22,7 @@ from bench.measure.window import (WindowResult, spans_from_clock, spans_from_rec
 @dataclass
 class Measurement:
     format: str
-    status: Status
+    status: ParseStatus
     images_per_iter: int
     window_requested: tuple[int, int]
     result: WindowResult | None = None  # from the framework's own printed times
@@ -35,7 +36,7 @@ class Measurement:
 
     @property
     def throughput_img_s(self) -> float | None:
-        value = self.result.throughput_img_s if self.status is Status.OK and self.result else None
+        value = self.result.throughput_img_s if self.status is ParseStatus.OK and self.result else None
         return value if value is not None and math.isfinite(value) and value > 0 else None
 
     def to_json(self) -> dict:
@@ -88,7 +89,7 @@ def split_segments(records: Sequence[IterationRecord]) -> list[list[IterationRec
     return segments
 
 
-def _first_after(events: Sequence[Event], kind: str, line_no: int) -> Event | None:
+def _first_after(events: Sequence[Event], kind: EventKind, line_no: int) -> Event | None:
     return next((e for e in events if e.kind == kind and e.line_no >= line_no), None)
 
 
@@ -96,7 +97,7 @@ def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
             arrival: dict[int, float] | None = None) -> Measurement:
     if images_per_iter <= 0:
         raise BenchError(f"images per iteration {images_per_iter}: need a positive number")
-    m = Measurement(parser.format, Status.NO_DATA, images_per_iter, window)
+    m = Measurement(parser.format, ParseStatus.NO_DATA, images_per_iter, window)
     _reading_warnings(m, parser)
     segments = split_segments(parser.records)
     m.segments = len(segments)
@@ -109,7 +110,7 @@ def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
     first_start = segments[0][0].span_start
     fresh_restart = any(seg[0].span_start <= first_start and seg[0].iteration <= window[0] for seg in segments[1:])
     if fresh_restart:
-        m.status = Status.MIXED
+        m.status = ParseStatus.MIXED
         m.reason = f"the log holds {len(segments)} runs (iterations start again at line {segments[1][0].line_no})"
         return m
     chosen, result = None, None
@@ -120,23 +121,23 @@ def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
             break
     first_line = parser.records[0].line_no
     if chosen is None:
-        m.status = Status.INCOMPLETE
+        m.status = ParseStatus.INCOMPLETE
         m.reason = f"the window {window[0]}-{window[1]} is not covered: last iteration seen is {m.last_iteration}"
         _failure_status(m, parser.events, first_line, None)
         return m
     m.result = result
     end_line = next(r.line_no for r in chosen if r.iteration >= result.end)
-    m.status = Status.OK
+    m.status = ParseStatus.OK
     # A crash of an earlier segment that this resumed one recovered from does not make it crashed.
     _failure_status(m, parser.events, chosen[0].line_no if chosen is not segments[0] else first_line, end_line)
-    if m.status is Status.OK and (broken := check_window(parser, chosen, result, window)):
+    if m.status is ParseStatus.OK and (broken := check_window(parser, chosen, result, window)):
         m.status, m.reason = broken
     if len(segments) > 1:
-        m.warnings.append(warning("resumed", f"the log holds {len(segments)} segments (a resumed run); measured "
+        m.warnings.append(warning(WarningCode.RESUMED, f"the log holds {len(segments)} segments (a resumed run); measured "
                                   f"the one starting at line {chosen[0].line_no}",
                                   "measure a run that was not resumed, to keep start-up effects out"))
     if not result.exact:
-        m.warnings.append(warning("median-based", "the printed times are medians, not means: the throughput is "
+        m.warnings.append(warning(WarningCode.MEDIAN_BASED, "the printed times are medians, not means: the throughput is "
                                   "an approximation", "parse the console log or log.txt instead of metrics.json"))
     if arrival:
         m.clock = window_throughput(spans_from_clock(chosen, arrival), result.start, result.end, images_per_iter)
@@ -145,7 +146,7 @@ def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
 
 def _failure_status(m: Measurement, events: Sequence[Event], first_line: int, end_line: int | None) -> None:
     """Divergence or a crash before the window's end makes the run diverged/crashed; after it, a warning."""
-    for kind, status in (("diverged", Status.DIVERGED), ("traceback", Status.CRASHED)):
+    for kind, status in ((EventKind.DIVERGED, ParseStatus.DIVERGED), (EventKind.TRACEBACK, ParseStatus.CRASHED)):
         event = _first_after(events, kind, first_line)
         if event is None:
             continue
@@ -153,7 +154,7 @@ def _failure_status(m: Measurement, events: Sequence[Event], first_line: int, en
             m.status = status
             m.reason = f"line {event.line_no}: {event.text}"
             return
-        m.warnings.append(warning(f"{kind}-after-window", f"line {event.line_no}: {event.text} (after the window)",
+        m.warnings.append(warning(WarningCode.after_window(kind), f"line {event.line_no}: {event.text} (after the window)",
                                   "the window was measured before this happened; check the run's log"))
 
 
@@ -161,11 +162,11 @@ def _reading_warnings(m: Measurement, parser: LogParser) -> None:
     """Progress lines skipped as malformed, and lines cut at the length cap: counted, never fatal."""
     if parser.malformed_count:
         line, why = parser.malformed[0]
-        m.warnings.append(warning("malformed-lines", f"{parser.malformed_count} progress line(s) could not be used "
+        m.warnings.append(warning(WarningCode.MALFORMED_LINES, f"{parser.malformed_count} progress line(s) could not be used "
                                   f"and were skipped (first: line {line}, {why})",
                                   "check the trainer's output at those lines; a window holding one is not ok"))
     if parser.truncated_lines:
-        m.warnings.append(warning("long-lines", f"{parser.truncated_lines} line(s) longer than {MAX_LINE} characters "
+        m.warnings.append(warning(WarningCode.LONG_LINES, f"{parser.truncated_lines} line(s) longer than {MAX_LINE} characters "
                                   "were cut there", "check what wrote such lines into the log"))
 
 
@@ -211,4 +212,4 @@ def parse_file(path: Path, format_name: str, images_per_iter: int, window: tuple
 def note_damage(m: Measurement, damage: str | None) -> None:
     if damage is not None:
         m.damage = damage
-        m.warnings.append(warning("log-damaged", damage, "measure an undamaged copy of the log"))
+        m.warnings.append(warning(WarningCode.LOG_DAMAGED, damage, "measure an undamaged copy of the log"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from bench.logs.types import IterationRecord
 from bench.measure.warnings import Warning_, warning
 from bench.measure.window import Span, WindowResult, window_throughput
+from bench.vocabulary import WarningCode
 
 DATA_LOADING_LIMIT = 0.20
 STEADY_LIMIT = 0.05
@@ -32,7 +33,7 @@ def clock_check(framework: WindowResult | None, clock: WindowResult | None) -> t
     if diff <= CLOCK_LIMIT:
         return 100 * diff, None
     return 100 * diff, warning(
-        "clock-disagrees",
+        WarningCode.CLOCK_DISAGREES,
         f"the harness clock gives {clock.throughput_img_s:.2f} img/s, the framework's own times "
         f"{framework.throughput_img_s:.2f} img/s ({100 * diff:.1f} % apart)",
         "the framework's timer leaves out part of each iteration (hooks, logging, checkpoints) or its output is "
@@ -49,7 +50,7 @@ def data_loading_check(records: Sequence[IterationRecord], result: WindowResult 
     share = (sum(data) / len(data)) / (result.seconds / result.iterations)
     if share <= DATA_LOADING_LIMIT:
         return None
-    return warning("data-loading", f"data loading takes {100 * share:.0f} % of the iteration time in the window",
+    return warning(WarningCode.DATA_LOADING, f"data loading takes {100 * share:.0f} % of the iteration time in the window",
                    "give the data loader more workers (and CPU cores per GPU), put the dataset on local fast "
                    "storage, or check the disk is not shared with another job")
 
@@ -66,7 +67,7 @@ def steadiness_check(spans: Sequence[Span], result: WindowResult | None, images_
     diff = abs(first.throughput_img_s - second.throughput_img_s) / result.throughput_img_s
     if diff <= STEADY_LIMIT:
         return None
-    return warning("window-not-steady",
+    return warning(WarningCode.WINDOW_NOT_STEADY,
                    f"the window is not steady: {first.throughput_img_s:.2f} img/s over iterations "
                    f"{first.start + 1}-{first.end}, {second.throughput_img_s:.2f} img/s over {second.start + 1}-"
                    f"{second.end} ({100 * diff:.1f} % apart)",
@@ -146,13 +147,13 @@ class GpuMonitor:
         foreign = sorted({(gpu, pid) for s in inside for gpu, pids in s.foreign.items() for pid in pids})
         if foreign:
             listed = ", ".join(f"pid {pid} on GPU {gpu}" for gpu, pid in foreign[:6])
-            found.append(warning("gpu-shared", f"another process used the run's GPUs during the window ({listed})",
+            found.append(warning(WarningCode.GPU_SHARED, f"another process used the run's GPUs during the window ({listed})",
                                  "stop the other job or choose free GPUs with CUDA_VISIBLE_DEVICES, then rerun"))
         throttled = [s for s in inside if s.throttle]
         if throttled:
             names = sorted({name for s in throttled for mask in s.throttle.values()
                             for bit, name in THROTTLE_REASONS.items() if mask & bit})
-            found.append(warning("gpu-throttled",
+            found.append(warning(WarningCode.GPU_THROTTLED,
                                  f"GPU clocks were throttled in {len(throttled)} of {len(inside)} samples during the "
                                  f"window ({', '.join(names)})",
                                  "check cooling and power limits (nvidia-smi -q -d PERFORMANCE); a throttled GPU "

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from statistics import median
 
 from bench.logs.base import LogParser
-from bench.logs.types import IterationRecord, Status
+from bench.logs.types import IterationRecord
+from bench.vocabulary import EventKind, ParseStatus
 from bench.measure.window import WindowResult
 
 
@@ -37,7 +38,7 @@ class Window:
 @dataclass(frozen=True)
 class Rule:
     name: str
-    status: Status
+    status: ParseStatus
     check: Callable[[Window], str | None]  # why the rule is broken, or None
 
 
@@ -62,7 +63,7 @@ def _monotone(w: Window) -> str | None:
     return f"line {other.line_no}: iteration {other.iteration} breaks the count inside the window (another run's line)"
 
 
-def _event_inside(kind: str, what: str) -> Callable[[Window], str | None]:
+def _event_inside(kind: EventKind, what: str) -> Callable[[Window], str | None]:
     def check(w: Window) -> str | None:
         event = next((e for e in w.parser.events if e.kind == kind and w.inside(e.line_no)), None)
         return None if event is None else f"line {event.line_no}: {what} inside the window: {event.text[:120]}"
@@ -82,13 +83,13 @@ def _finite_throughput(w: Window) -> str | None:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("finite-times", Status.NONCOMPLIANT, _finite_times),
-    Rule("finite-throughput", Status.NONCOMPLIANT, _finite_throughput),
-    Rule("window-covered", Status.INCOMPLETE, _covers_requested),
-    Rule("monotone", Status.NONCOMPLIANT, _monotone),
-    Rule("no-restart", Status.NONCOMPLIANT, _event_inside("start", "the run restarted")),
-    Rule("no-evaluation", Status.NONCOMPLIANT, _event_inside("evaluation", "an evaluation ran")),
-    Rule("no-checkpoint", Status.NONCOMPLIANT, _event_inside("checkpoint", "a checkpoint was saved")),
+    Rule("finite-times", ParseStatus.NONCOMPLIANT, _finite_times),
+    Rule("finite-throughput", ParseStatus.NONCOMPLIANT, _finite_throughput),
+    Rule("window-covered", ParseStatus.INCOMPLETE, _covers_requested),
+    Rule("monotone", ParseStatus.NONCOMPLIANT, _monotone),
+    Rule("no-restart", ParseStatus.NONCOMPLIANT, _event_inside(EventKind.START, "the run restarted")),
+    Rule("no-evaluation", ParseStatus.NONCOMPLIANT, _event_inside(EventKind.EVALUATION, "an evaluation ran")),
+    Rule("no-checkpoint", ParseStatus.NONCOMPLIANT, _event_inside(EventKind.CHECKPOINT, "a checkpoint was saved")),
 )
 
 
@@ -100,12 +101,12 @@ def window_lines(parser: LogParser, segment: Sequence[IterationRecord], result: 
     if before:
         return before[-1], end_line
     first = segment[0].line_no
-    starts = [e.line_no for e in parser.events if e.kind == "start" and e.line_no < first]
+    starts = [e.line_no for e in parser.events if e.kind is EventKind.START and e.line_no < first]
     return (starts[-1] if starts else 0), end_line
 
 
 def check_window(parser: LogParser, segment: Sequence[IterationRecord], result: WindowResult,
-                 requested: tuple[int, int]) -> tuple[Status, str] | None:
+                 requested: tuple[int, int]) -> tuple[ParseStatus, str] | None:
     """The first rule the measured window breaks, as (status, reason); None when it complies with all."""
     start_line, end_line = window_lines(parser, segment, result)
     window = Window(parser, segment, result, requested, start_line, end_line)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from bench.vocabulary import WarningCode
+
 
 class Warning_(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    code: str  # stable identifier, e.g. "clock-disagrees"
+    code: WarningCode
     message: str
     remedy: str
 
 
-def warning(code: str, message: str, remedy: str) -> Warning_:
+def warning(code: WarningCode, message: str, remedy: str) -> Warning_:
     return Warning_(code=code, message=message, remedy=remedy)

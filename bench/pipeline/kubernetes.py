@@ -14,15 +14,14 @@ from bench.k8s.render import RenderOptions, Rendered, dns_name, render, to_yaml
 from bench.launch.batch import PlannedBatch
 from bench.launch.kubernetes import LOG_NAME, STREAM, KubernetesLauncher
 from bench.launch.watch import Progress, StopRequest, Watcher, stop_on_signals
-from bench.logs.commands import parse_window
 from bench.logs.registry import new_parser
-from bench.logs.types import Status
+from bench.vocabulary import RunStatus
 from bench.measure.assess import measure, parse_file
-from bench.paths import recipes_dir, runs_dir
+from bench.paths import runs_dir
 from bench.records.builder import Ending, Identity, RecordFacts, build_record
 from bench.pipeline.run import harness_facts, images_per_iter_source, recipe_deviations, watch_ending
-from bench.protocol.provenance import provenance_for
-from bench.recipes import Recipe, find_recipe
+from bench.records.provenance import provenance_for
+from bench.recipes import Recipe, find_recipe, recipe_path
 from bench.recipes.schema import Window, devices
 from bench.records.schema import RunRecord
 from bench.records.store import new_run_id, save_record
@@ -30,7 +29,7 @@ from bench.records.store import new_run_id, save_record
 KUBECTL_GRACE_SLACK_S = 30.0  # the kubelet's own delay on top of the pod's grace period
 
 
-def run_on_cluster(name: str, opts: RenderOptions, *, window: str | None = None, timeout: float | None = None,
+def run_on_cluster(name: str, opts: RenderOptions, *, window: tuple[int, int] | None = None, timeout: float | None = None,
                    start_timeout: float = 900.0, out: Path | None = None, progress: bool = True,
                    stop_request: StopRequest | None = None) -> tuple[Path, RunRecord]:
     recipe = find_recipe(name)
@@ -44,7 +43,7 @@ def run_on_cluster(name: str, opts: RenderOptions, *, window: str | None = None,
     manifests = to_yaml(rendered.objects)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "manifests.yaml").write_text(manifests, encoding="utf-8")
-    span = parse_window(window) if window else (applied.window.start, applied.window.end)
+    span = window or (applied.window.start, applied.window.end)
     images_per_iter = planned_images_for(applied, rendered)
     planned = PlannedBatch(images_per_iter, devices(rendered.gpus, rendered.nodes), applied.images_per_iter)
     launcher = KubernetesLauncher(rendered, manifests, run_dir, kubectl=os.environ.get("BENCH_KUBECTL", "kubectl"),
@@ -80,7 +79,7 @@ def planned_images_for(recipe: Recipe, rendered: Rendered) -> int:
 
 
 def collect_pod(pod: str, *, namespace: str = "default", container: str | None = None,
-                recipe_name: str | None = None, window: str | None = None,
+                recipe_name: str | None = None, window: tuple[int, int] | None = None,
                 out: Path | None = None) -> tuple[Path, RunRecord]:
     """`kubectl logs POD` of a finished pod -> parsed with its recipe's format -> a record (origin: imported:
 no harness clock; the pod is only read)."""
@@ -114,14 +113,14 @@ no harness clock; the pod is only read)."""
     run_dir = out or runs_dir() / new_run_id(recipe.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / LOG_NAME).write_text(text, encoding="utf-8")
-    span = parse_window(window) if window else (recipe.window.start, recipe.window.end)
+    span = window or (recipe.window.start, recipe.window.end)
     images_per_iter = recipe.planned_images(max(per_pod, 1), nodes)
     parser, m = parse_file(run_dir / LOG_NAME, recipe.log.format, images_per_iter, span)
     exit_code = _terminated_exit_code(meta, container)
     ending = Ending.of_log(m, parser)
     ending.exit_code = exit_code
-    if ending.status is not Status.OK and exit_code not in (0, None) and not parser.records:
-        ending.status, ending.reason = Status.FAILED, f"the pod's container exited with status {exit_code}"
+    if ending.status is not RunStatus.OK and exit_code not in (0, None) and not parser.records:
+        ending.status, ending.reason = RunStatus.FAILED, f"the pod's container exited with status {exit_code}"
     image = _image(meta, container)
     facts = _facts(recipe, run_dir.name, None, span, gpus, nodes, container_image=image, log_files={"log": LOG_NAME},
                    origin="imported", extra={"kubernetes": {"namespace": namespace, "pod": pod, "container": container,
@@ -155,7 +154,7 @@ def _where(rendered: Rendered, pod: str | None) -> dict:
 def _facts(recipe: Recipe, run_id: str, preset: str | None, span: tuple[int, int], gpus: int, nodes: int, *,
            container_image: str | None, **more) -> RecordFacts:
     """What a pod's record says about the run: the recipe at its pinned commit, patched by the initContainer."""
-    path = recipes_dir() / f"{recipe.name}.toml"
+    path = recipe_path(recipe.name)
     # the pinned commit and the expected patch hashes: what the initContainer checked out and applied
     provenance = provenance_for(recipe, path, container_image).model_copy(
         update={"recipe_path": f"{path.parent.name}/{path.name}"})

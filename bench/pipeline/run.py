@@ -19,15 +19,15 @@ from bench.launch.container import ContainerRun
 from bench.launch.local import LocalLauncher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
-from bench.logs.types import Status
+from bench.vocabulary import HARNESS_ENV, ParseStatus, RunStatus, StopReason, WarningCode
 from bench.measure.assess import Measurement, measure
 from bench.measure.checks import GpuMonitor
 from bench.measure.warnings import warning
-from bench.paths import recipes_dir, repo_relative, runs_dir
+from bench.paths import repo_relative, runs_dir
 from bench.protocol.check import deviations_for
-from bench.protocol.provenance import patch_files_for, provenance_hash
+from bench.records.provenance import patch_files_for, provenance_hash
 from bench.protocol.spec import CURRENT_VERSION
-from bench.recipes.loader import find_recipe, load_recipe, recipe_hash
+from bench.recipes.loader import find_recipe, load_recipe, recipe_hash, recipe_path
 from bench.recipes.render import render_command, render_env, render_steps
 from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
 from bench.records.builder import Ending, Identity, RecordFacts
@@ -37,7 +37,6 @@ from bench.records.store import RECORD_NAME, new_run_id, save_record
 from bench.security import redact, shell_assignment, shell_join
 from bench.slurm.render import SlurmRun
 
-HARNESS_ENV = {"PYTHONUNBUFFERED": "1", "ANSI_COLORS_DISABLED": "1"}
 CONTAINER_PYTHON = "python"  # every bench image puts its stack's interpreter first on PATH (docker/base/README.md)
 SHELL_TOKENS = {"&&", "||", ";", "|", ">", "<", ">>", "2>&1"}
 FALLBACK_NAME = ".record.fallback.json"  # the record bench's supervisor installs if bench dies mid-run
@@ -94,7 +93,7 @@ def load(name: str | None, recipe_file: Path | None) -> tuple[Recipe, Path]:
         return load_recipe(recipe_file), recipe_file.resolve()
     if not name:
         raise BenchError("name a recipe (see `bench list`) or give --recipe FILE")
-    return find_recipe(name), recipes_dir() / f"{name}.toml"
+    return find_recipe(name), recipe_path(name)
 
 
 def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gpus: int | None = None,
@@ -235,7 +234,7 @@ def host_stack_problem(recipe: Recipe, gpus: int, notes: list[str], strict: bool
     if not problems:
         return
     remedy = "run it in its image: --launcher docker (or podman)"
-    if (recipes_dir() / f"{recipe.family}-current.toml").is_file():
+    if recipe_path(f"{recipe.family}-current").is_file():
         remedy += f", or run the maintained stack: {recipe.family}-current"
     message = f"{recipe.name} cannot run on this host: {'; '.join(problems)}; {remedy}"
     if strict:
@@ -438,7 +437,7 @@ def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: Loca
         launcher.start()
     except OSError as exc:
         launcher.close()
-        watch = WatchResult(stop_reason="exited", exit_code=None, arrival={}, tail=[f"bench: {exc}"],
+        watch = WatchResult(stop_reason=StopReason.EXITED, exit_code=None, arrival={}, tail=[f"bench: {exc}"],
                             started_at=0.0, ended_at=0.0)
     else:
         monitor = GpuMonitor(range(plan.gpus) if plan.gpus else [], lambda: {p.pid for p in launcher.members()})
@@ -461,11 +460,11 @@ def provisional_record(plan: Plan, run_id: str, command: list[str], prepared, en
                        data: Path | None) -> RunRecord:
     """The record of a run that bench does not live to record, written before the launch: status interrupted;
     the supervisor completes it (reason, exit code) if bench is killed, `_record_internal_error` if bench fails."""
-    nothing = WatchResult(stop_reason="bench-killed", exit_code=None, arrival={}, tail=[], started_at=0.0,
+    nothing = WatchResult(stop_reason=StopReason.BENCH_KILLED, exit_code=None, arrival={}, tail=[], started_at=0.0,
                           ended_at=0.0)
     record = build_record(plan, run_id, command, new_parser(plan.recipe.log.format), nothing, prepared, environment,
                           None, {}, data=data)
-    return record.model_copy(update={"status": Status.INTERRUPTED, "log_tail": [], "reason": (
+    return record.model_copy(update={"status": RunStatus.INTERRUPTED, "log_tail": [], "reason": (
         "bench itself was killed mid-run: its supervisor stopped the run (the log up to then is kept; "
         "`bench parse` reads it)")})
 
@@ -478,9 +477,9 @@ def _record_internal_error(fallback: RunRecord, run_dir: Path, exc: Exception) -
     where = run_dir / "bench-error.log"
     where.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
     message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-    harness = {**fallback.extra.get("harness", {}), "stop_reason": "bench-error"}
+    harness = {**fallback.extra.get("harness", {}), "stop_reason": StopReason.BENCH_ERROR.value}
     record = fallback.model_copy(update={
-        "status": Status.FAILED, "reason": f"internal error of bench after the launch ({message}); the run was "
+        "status": RunStatus.FAILED, "reason": f"internal error of bench after the launch ({message}); the run was "
         "stopped; traceback in bench-error.log", "extra": {**fallback.extra, "harness": harness}})
     if not (run_dir / RECORD_NAME).exists():
         save_record(record, run_dir)
@@ -499,31 +498,33 @@ def _error_line(tail: list[str]) -> str | None:
     return None
 
 
-def run_status(m: Measurement, watch: WatchResult, parser) -> tuple[Status, str, list]:
+def run_status(m: Measurement, watch: WatchResult, parser) -> tuple[RunStatus, str, list]:
     """The run's status from how it ended and what was measured; extra warnings."""
     extra = []
     code = watch.exit_code
+    measured = RunStatus.of(m.status)
     last = f"last iteration seen {m.last_iteration}" if m.last_iteration is not None else "no progress line seen"
-    if watch.stop_reason == "batch_mismatch":
-        return Status.BATCH_MISMATCH, watch.batch_mismatch or "the trainer's batch contradicts the recipe", extra
-    if watch.stop_reason == "interrupted":
-        return Status.INTERRUPTED, f"bench was interrupted (Ctrl-C or SIGTERM); {last}", extra
-    if watch.stop_reason == "timeout":
-        return Status.TIMEOUT, f"--timeout reached before the window was measured; {last}", extra
-    if watch.stop_reason == "window" or m.status is not Status.OK and m.status in (Status.CRASHED, Status.DIVERGED,
-                                                                                   Status.MIXED):
-        return m.status, m.reason, extra
+    if watch.stop_reason is StopReason.BATCH_MISMATCH:
+        return RunStatus.BATCH_MISMATCH, watch.batch_mismatch or "the trainer's batch contradicts the recipe", extra
+    if watch.stop_reason is StopReason.INTERRUPTED:
+        return RunStatus.INTERRUPTED, f"bench was interrupted (Ctrl-C or SIGTERM); {last}", extra
+    if watch.stop_reason is StopReason.TIMEOUT:
+        return RunStatus.TIMEOUT, f"--timeout reached before the window was measured; {last}", extra
+    if watch.stop_reason is StopReason.WINDOW or m.status in (ParseStatus.CRASHED, ParseStatus.DIVERGED,
+                                                              ParseStatus.MIXED):
+        return measured, m.reason, extra
     # The training ended by itself.
-    if m.status is Status.OK:
+    if m.status is ParseStatus.OK:
         if code not in (0, None):
-            extra.append(warning("exit-after-window", f"the training exited with status {code} after the window",
+            extra.append(warning(WarningCode.EXIT_AFTER_WINDOW,
+                                 f"the training exited with status {code} after the window",
                                  "the window was measured before the failure; see stderr.log"))
-        return Status.OK, m.reason, extra
+        return RunStatus.OK, m.reason, extra
     if code not in (0, None) or (code is None and not parser.records):
         error = _error_line(watch.tail) or (watch.tail[-1] if watch.tail else "no output")
-        status = Status.CRASHED if parser.records else Status.FAILED
+        status = RunStatus.CRASHED if parser.records else RunStatus.FAILED
         return status, f"exit status {code}: {error}; {last}", extra
-    return m.status, m.reason, extra
+    return measured, m.reason, extra
 
 
 def images_per_iter_source(parser, planned: PlannedBatch) -> str:
@@ -568,7 +569,7 @@ def watch_ending(m: Measurement, watch: WatchResult, parser, monitor: GpuMonitor
 
 def harness_facts(watch: WatchResult, stream: str, **more) -> dict:
     """What the record says about the harness's side of a live run."""
-    return {"stop_reason": watch.stop_reason, "stop_iteration": watch.stop_iteration,
+    return {"stop_reason": watch.stop_reason.value, "stop_iteration": watch.stop_iteration,
             "wall_s": round(watch.ended_at - watch.started_at, 3), "lines": watch.lines_per_stream,
             "clock_stream": stream, "unparsed_lines": watch.unparsed_lines, "first_unparsed": watch.first_unparsed,
             **more}

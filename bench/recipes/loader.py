@@ -61,9 +61,14 @@ def load_all(directory: Path | None = None) -> list[Recipe]:
     return [load_recipe(path) for path in recipe_files(directory)]
 
 
+def recipe_path(name: str, directory: Path | None = None) -> Path:
+    """Where the recipe called `name` lives (whether or not it exists): `<recipes>/<name>.toml`."""
+    return (directory or recipes_dir()) / f"{name}.toml"
+
+
 def find_recipe(name: str, directory: Path | None = None) -> Recipe:
     """A recipe by name (the file `recipes/<name>.toml`), or a clear error listing the names that exist."""
-    path = (directory or recipes_dir()) / f"{name}.toml"
+    path = recipe_path(name, directory)
     if RECIPE_NAME.fullmatch(name) and path.is_file():  # a name, never a path that leaves recipes/
         recipe = load_recipe(path)
         if recipe.name != name:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bench.paths import check_relative
 from bench.security import ENV_NAME, url_has_credentials
+from bench.vocabulary import LogFormat, image_pin_problem
 
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -133,7 +134,14 @@ PatchStep = Annotated[DiffPatch | Substitution, Field(discriminator="kind")]
 class LogSpec(Strict):
     stream: LogStream = "stdout"
     path: str | None = None  # for stream == "file": relative to the run's output dir
-    format: str
+    format: LogFormat
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _known_format(cls, value: object) -> object:
+        if isinstance(value, str) and value not in {f.value for f in LogFormat}:
+            raise ValueError(f"unknown log format {value!r}; known: {', '.join(sorted(f.value for f in LogFormat))}")
+        return value
 
     @model_validator(mode="after")
     def _path_for_file(self) -> LogSpec:
@@ -166,8 +174,8 @@ class Stack(Strict):
     @field_validator("image")
     @classmethod
     def _pinned(cls, value: str) -> str:
-        if "@sha256:" not in value and (":" not in value.rsplit("/", 1)[-1] or value.endswith(":latest")):
-            raise ValueError(f"image {value!r} must be pinned to a tag other than latest, or a digest")
+        if problem := image_pin_problem(value):
+            raise ValueError(problem)
         return value
 
     @field_validator("dockerfile")
@@ -390,15 +398,6 @@ class Recipe(Strict):
     @classmethod
     def _formula(cls, value: str) -> str:
         evaluate_formula(value, gpus=1)
-        return value
-
-    @field_validator("log")
-    @classmethod
-    def _known_format(cls, value: LogSpec) -> LogSpec:
-        from bench.logs.registry import known_formats  # late import: logs does not depend on recipes
-
-        if value.format not in known_formats():
-            raise ValueError(f"unknown log format {value.format!r}; known: {', '.join(sorted(known_formats()))}")
         return value
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bench.logs.base import LogParser
-from bench.logs.types import Status
+from bench.vocabulary import RunStatus
 from bench.measure.assess import Measurement, split_segments
 from bench.measure.checks import clock_check, data_loading_check, steadiness_check
 from bench.measure.warnings import Warning_
@@ -51,7 +51,7 @@ class Identity:
 class Ending:
     """How the run ended."""
 
-    status: Status
+    status: RunStatus
     reason: str
     exit_code: int | None = None
     tail: list[str] = field(default_factory=list)  # the log's last lines (kept in the record when not ok)
@@ -60,7 +60,7 @@ class Ending:
     @classmethod
     def of_log(cls, m: Measurement, parser: LogParser) -> Ending:
         """A finished log: its status is what the measurement says."""
-        return cls(m.status, m.reason, tail=parser.tail[-TAIL_LINES:])
+        return cls(RunStatus.of(m.status), m.reason, tail=parser.tail[-TAIL_LINES:])
 
 
 @dataclass
@@ -134,7 +134,7 @@ def build_record(facts: RecordFacts, parser: LogParser, m: Measurement, ending: 
         clock_difference_pct=difference, last_iteration=m.last_iteration,
         series=[[float(i), s] for i, s in per_iteration_series(spans)],
         warnings=[*m.warnings, *ending.warnings, *checks], log_files=facts.log_files,
-        log_tail=ending.tail[-TAIL_LINES:] if ending.status is not Status.OK else [],
+        log_tail=ending.tail[-TAIL_LINES:] if ending.status is not RunStatus.OK else [],
         environment=facts.environment, provenance=facts.provenance, reference=facts.identity.reference,
         deviations=facts.deviations, coco_eval=list(parser.coco.summaries), repeat_group=facts.repeat_group,
         dataset=facts.dataset, origin=facts.origin, extra=facts.extra)

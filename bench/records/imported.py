@@ -19,8 +19,7 @@ from bench.errors import BenchError
 from bench.files import file_sha256
 from bench.logs.base import LogParser
 from bench.measure.assess import Measurement
-from bench.paths import recipes_dir
-from bench.recipes import Recipe, find_recipe
+from bench.recipes import Recipe, find_recipe, recipe_path
 from bench.records.builder import Ending, Identity, RecordFacts, build_record
 from bench.records.schema import Provenance
 from bench.records.store import RECORD_NAME, load_record, save_record
@@ -55,7 +54,7 @@ def record_from_log(log: Path, parser: LogParser, measurement: Measurement, dire
 
 def _recipe_named(name: str | None) -> Recipe | None:
     """The recipe called `name`, when there is one; a name without a recipe is just a label."""
-    if name is None or not (recipes_dir() / f"{name}.toml").exists():
+    if name is None or not recipe_path(name).exists():
         return None
     return find_recipe(name)
 
@@ -95,7 +94,7 @@ def _copy_log(log: Path, directory: Path) -> str:
 def _provenance(recipe: Recipe | None, label: str) -> Provenance:
     if recipe is None:
         return Provenance(recipe=label, recipe_path="", recipe_sha256="", bench_version=bench.__version__)
-    path = recipes_dir() / f"{recipe.name}.toml"
+    path = recipe_path(recipe.name)
     return Provenance(recipe=recipe.name, recipe_path=f"{path.parent.name}/{path.name}", recipe_sha256=file_sha256(path),
                       repo=recipe.source.repo if recipe.source else None,
                       commit=recipe.source.commit if recipe.source else None, bench_version=bench.__version__)

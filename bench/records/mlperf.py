@@ -26,7 +26,7 @@ from bench.errors import BenchError
 from bench.files import file_sha256
 from bench.logs.lines import open_text
 from bench.logs.mlperf import Parser
-from bench.logs.types import Status
+from bench.vocabulary import MLPERF_FAMILY, ParseStatus, WarningCode
 from bench.measure.assess import Measurement, measure
 from bench.protocol.spec import load_protocol
 from bench.records.builder import Ending, Identity, RecordFacts, build_record
@@ -34,7 +34,6 @@ from bench.records.imported import _refuse_to_replace_a_run
 from bench.records.schema import Provenance, RunRecord
 from bench.records.store import save_record
 
-FAMILY = "mlperf"
 LOG_NAME = re.compile(r"^result_\d+\.txt$")
 VERSION_IN_REPO = re.compile(r"training_results_v(\d+\.\d+)")
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -179,7 +178,7 @@ def measure_run(parser: Parser, window: tuple[int, int]) -> Measurement:
     records' own timestamps; the record builder cross-checks the two, as for `bench run`."""
     images = parser.batch.images_per_iter if parser.batch else None
     if images is None:
-        m = Measurement(parser.format, Status.NO_DATA, 0, window)
+        m = Measurement(parser.format, ParseStatus.NO_DATA, 0, window)
         m.reason = "the log has no global_batch_size event: the images per iteration are unknown"
         return m
     clock = {r.line_no: r.timestamp for r in parser.records if r.timestamp is not None}
@@ -222,16 +221,16 @@ def mlperf_record(log: Path, source: Source, parser: Parser, m: Measurement, sys
     env["accelerators"] = accelerators
     batch = parser.batch.images_per_iter if parser.batch else None
     if batch is not None and batch % accelerators:
-        m.warnings.append(_warning("batch-not-divisible",
+        m.warnings.append(_warning(WarningCode.BATCH_NOT_DIVISIBLE,
                                    f"global batch {batch} is not a multiple of the {accelerators} accelerators: "
                                    "several accelerators share an image (spatial parallelism), or the system "
                                    "description does not match the run"))
     group = UNSAFE.sub("_", f"mlperf-v{source.version}-{submitter_dir}-{system_name}")
     facts = RecordFacts(
         run_id=run_id_for(source, submitter_dir, system_name, log), created=_run_date(parser),
-        identity=Identity(group, FAMILY, "imported", f"{env.get('submitter', submitter_dir)} {system_name}",
+        identity=Identity(group, MLPERF_FAMILY, "imported", f"{env.get('submitter', submitter_dir)} {system_name}",
                           env.get("framework", "")),
-        provenance=Provenance(recipe=FAMILY, recipe_path="", recipe_sha256="", repo=source.repo,
+        provenance=Provenance(recipe=MLPERF_FAMILY, recipe_path="", recipe_sha256="", repo=source.repo,
                               commit=source.commit, bench_version=bench.__version__),
         gpus=accelerators, gpu_model=env.get("accelerator_model"), nodes=env.get("nodes", 1), window=window,
         log_format=parser.format, comparable=False, environment=env,
@@ -248,7 +247,7 @@ def mlperf_record(log: Path, source: Source, parser: Parser, m: Measurement, sys
     return record.model_copy(update={"series": []})  # ~900 imported runs: their timelines are the public logs'
 
 
-def _warning(code: str, message: str):
+def _warning(code: WarningCode, message: str):
     from bench.measure.warnings import warning
 
     return warning(code, message, "no images per accelerator is given; read the run's own per-device settings "

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bench.logs.types import Status
+from bench.vocabulary import RunStatus
 from bench.measure.warnings import Warning_
 
 # 2: images_per_iter_source; `comparable` is no longer trusted (the table decides from the record's facts).
@@ -68,7 +68,7 @@ class RunRecord(Model):
     # What the run believed at the time (its preset's flag). Kept for reading, never for ranking: the table decides
     # comparability from the facts below (bench.report.comparability).
     comparable: bool = True
-    status: Status
+    status: RunStatus
     reason: str = ""
     exit_code: int | None = None
     command: list[str] = []
@@ -118,4 +118,4 @@ class RunRecord(Model):
 
     @property
     def throughput_img_s(self) -> float | None:
-        return self.framework_timing.throughput_img_s if self.status is Status.OK else None
+        return self.framework_timing.throughput_img_s if self.status is RunStatus.OK else None

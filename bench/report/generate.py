@@ -16,7 +16,8 @@ from bench.records.schema import RunRecord
 from bench.files import write_atomic
 from bench.records.store import load_records
 from bench.report import plots
-from bench.report.mlperf_section import PLOT_NAME as MLPERF_PNG, is_mlperf, plot_png as mlperf_png
+from bench.report.mlperf_section import PLOT_NAME as MLPERF_PNG, plot_png as mlperf_png
+from bench.report.rows import is_mlperf
 from bench.report.table import render, select_rows
 
 THROUGHPUT_PNG = "throughput.png"

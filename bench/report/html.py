@@ -15,8 +15,8 @@ from bench.records.schema import RunRecord
 from bench.report.blocks import (COLUMNS, Block, blocks, commit_of, framework_of, img_s_text, published_of,
                                  ratio_text, sig3)
 from bench.report.comparability import not_comparable_because
-from bench.report.mlperf_section import is_mlperf, system_rows
-from bench.report.rows import hardware_label, hardware_of, select_rows
+from bench.report.mlperf_section import system_rows
+from bench.report.rows import hardware_label, hardware_of, is_mlperf, select_rows
 from bench.report.table import INTRO
 
 STYLE = ("body{font-family:sans-serif;max-width:72rem;margin:1rem auto;padding:0 1rem;color:#222}"

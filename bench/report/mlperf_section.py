@@ -14,8 +14,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bench.records.schema import RunRecord
+from bench.report.blocks import sig3, window_of, wrap
+from bench.report.markdown import References, cell, markdown
 
-FAMILY = "mlperf"
 PLOT_NAME = "mlperf.png"
 # Accelerator generations in the order they appeared; the first pattern found in the model name wins.
 GENERATIONS = [("TPU v3", r"tpu[- ]?v3"), ("TPU v4", r"tpu[- ]?v4"), ("V100 (Volta)", r"v100"),
@@ -23,10 +24,6 @@ GENERATIONS = [("TPU v3", r"tpu[- ]?v3"), ("TPU v4", r"tpu[- ]?v4"), ("V100 (Vol
                ("H100 (Hopper)", r"h100")]
 ORDER = ["TPU v3", "TPU v4", "V100 (Volta)", "A100 (Ampere)", "A30 (Ampere)", "A40 (Ampere)", "L40 (Ada)", "L40S (Ada)",
          "H100 (Hopper)"]
-
-
-def is_mlperf(record: RunRecord) -> bool:
-    return record.family == FAMILY and "mlperf" in record.extra
 
 
 def generation(model: str | None) -> str:
@@ -71,8 +68,6 @@ def render_section(records: list[RunRecord], plot: str | None = PLOT_NAME) -> li
     latest log of each system as a reference-style link (its long URL written once, below the table)."""
     if not records:
         return []
-    from bench.report.blocks import sig3, window_of
-    from bench.report.table import References, cell, markdown, wrap
 
     rows = system_rows(records)
     logs = References("m")

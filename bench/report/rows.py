@@ -13,8 +13,6 @@ Detectron2 is taken within it only.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,18 +21,17 @@ from statistics import stdev
 import pandas as pd
 
 from bench.recipes import Recipe
+from bench.records.provenance import is_stale
 from bench.records.schema import RunRecord
 from bench.report.comparability import not_comparable_because
-from bench.report.mlperf_section import is_mlperf
+from bench.vocabulary import MLPERF_FAMILY
 
 BASELINE_FAMILY = "detectron2"
 
 
-def is_stale(record: RunRecord) -> bool:
-    """The protocol's provenance check (bench.protocol.provenance.is_stale) when it exists, else False."""
-    if importlib.util.find_spec("bench.protocol.provenance") is None:
-        return False
-    return bool(importlib.import_module("bench.protocol.provenance").is_stale(record))
+def is_mlperf(record: RunRecord) -> bool:
+    """An imported MLPerf Training run: its own section, never ranked."""
+    return record.family == MLPERF_FAMILY and "mlperf" in record.extra
 
 
 @dataclass(frozen=True, order=True)

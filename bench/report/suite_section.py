@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from bench.logs.types import Status
+from bench.vocabulary import RunStatus
 from bench.measure.stats import mann_whitney_two_sided
 from bench.report.blocks import sig3, wrap
 
@@ -22,7 +22,7 @@ def _values(records) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for r in records:
         value = r.framework_timing.throughput_img_s
-        if r.status is Status.OK and value is not None:
+        if r.status is RunStatus.OK and value is not None:
             out.setdefault(r.implementation, []).append(value)
     return out
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from bench.errors import BenchError
 from bench.launch.watch import StopRequest
-from bench.logs.types import Status
+from bench.vocabulary import RunStatus
 
 
 def suite_members(name: str, only: list[str] | None) -> tuple[list[str], str]:
@@ -56,7 +56,7 @@ def run_suite(name: str, options, repeat: int, stop: StopRequest, only: list[str
             records.append(record)
             say(f"  {record.implementation}: {record.status.value} "
                 + (f"{record.framework_timing.throughput_img_s:.3f} img/s"
-                   if record.status is Status.OK and record.framework_timing.throughput_img_s else record.reason))
+                   if record.status is RunStatus.OK and record.framework_timing.throughput_img_s else record.reason))
             if stop.reason is not None:
                 return records
     return records

@@ -1,4 +1,4 @@
-"""`bench eval` and `bench data stats`."""
+"""`bench data` (synth, stats, coco) and `bench eval`: the dataset and COCO-metric commands."""
 
 from __future__ import annotations
 
@@ -60,3 +60,30 @@ def coco_layout(
                    + (f"; the run links it with: {'; '.join(links)}" if links else "; the run reads --data directly"))
     if missing:
         raise typer.Exit(1)
+
+
+def synth(
+    out: Path = typer.Argument(..., help="Directory to write (train2017/ and annotations/ inside)."),
+    images: int = typer.Option(64, "--images", "-n", help="Number of images."),
+    size: str = typer.Option("640x480", "--size", help="Image size WxH."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same bytes."),
+) -> None:
+    """Write a deterministic synthetic COCO-format dataset (JPEG images, instances JSON)."""
+    from bench.builtin.synth import ANNOTATIONS, parse_size, synth_dataset
+    from bench.paths import output_dir
+
+    try:
+        width, height = parse_size(size)
+        if images < 1:
+            raise ValueError("--images must be at least 1")
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
+    output_dir(out, "OUT")
+    synth_dataset(out, images=images, width=width, height=height, seed=seed)
+    typer.echo(f"wrote {images} images ({width}x{height}, seed {seed}) to {out}; annotations: {out / ANNOTATIONS}")
+
+
+app = typer.Typer(no_args_is_help=True, help="Datasets: synthesise a COCO-format one, describe one.")
+app.command("synth")(synth)
+app.command("stats")(stats)
+app.command("coco")(coco_layout)

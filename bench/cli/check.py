@@ -13,7 +13,7 @@ from bench.errors import BenchError
 from bench.paths import recipes_dir
 from bench.protocol.check import CheckResult, check_recipe
 from bench.protocol.spec import format_value, load_protocol
-from bench.recipes.loader import load_recipe, recipe_files
+from bench.recipes.loader import load_recipe, recipe_files, recipe_path
 
 
 def check_files(paths: list[Path], preset: str | None = None,
@@ -75,7 +75,7 @@ def check(name: str = typer.Argument(..., help="a recipe name, or 'all'"),
         if not paths:
             raise BenchError(f"no recipes in {directory}")
     else:
-        path = directory / f"{name}.toml"
+        path = recipe_path(name, directory)
         if not path.exists():
             known = ", ".join(p.stem for p in recipe_files(directory)) or "none"
             raise BenchError(f"no recipe named {name!r} in {directory}; known: {known}")

@@ -7,20 +7,10 @@ from pathlib import Path
 
 import typer
 
+from bench.cli.options import parse_window
 from bench.errors import BenchError
 from bench.logs.registry import known_formats
 from bench.measure.assess import images_from_log, measure, note_damage, read_log
-
-
-def parse_window(text: str) -> tuple[int, int]:
-    """'A:B' -> (A, B), with a clear error."""
-    try:
-        a, b = (int(part) for part in text.split(":"))
-    except ValueError:
-        raise BenchError(f"--window {text!r}: expected A:B with integers, e.g. 100:500") from None
-    if not 0 <= a < b:
-        raise BenchError(f"--window {text!r}: need 0 <= A < B")
-    return a, b
 
 
 def parse(

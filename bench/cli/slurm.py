@@ -37,7 +37,8 @@ def render(name: str = typer.Argument(..., help="Recipe name (see `bench list`).
 
 def render_text(name: str, *, preset: str | None, data: Path | None, workdir: Path, python: str,
                 source_dir: Path | None, run_options: dict) -> str:
-    from bench.pipeline.run import HARNESS_ENV, command_for
+    from bench.pipeline.run import command_for
+    from bench.vocabulary import HARNESS_ENV
     from bench.recipes.loader import find_recipe
     from bench.recipes.render import render_env
     from bench.slurm.render import ScriptPaths, SlurmRun, render_script

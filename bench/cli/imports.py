@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from bench.errors import BenchError
-from bench.logs.commands import parse_window
+from bench.cli.options import parse_window
 from bench.paths import runs_dir
 
 app = typer.Typer(no_args_is_help=True, help="Import runs made elsewhere as run records.")

@@ -25,9 +25,9 @@ from typing import Iterable, Literal
 
 from bench.errors import BenchError
 from bench.files import file_sha256
-from bench.paths import patches_dir, recipes_dir
+from bench.paths import patches_dir
 from bench.protocol.spec import CURRENT_VERSION
-from bench.recipes.loader import load_recipe
+from bench.recipes.loader import load_recipe, recipe_path
 from bench.recipes.schema import DiffPatch, Recipe
 from bench.records.schema import PatchHash, Provenance, RunRecord
 from bench.source.setup import expected_patch_hashes
@@ -79,7 +79,7 @@ def current_hash_for(record: RunRecord, recipes_directory: Path | None = None,
                      patches_directory: Path | None = None) -> str | None:
     """The hash the record would have if it were measured now with its bench version and image (None: unknown)."""
     prov = record.provenance
-    path = (recipes_directory or recipes_dir()) / f"{prov.recipe or record.implementation}.toml"
+    path = recipe_path(prov.recipe or record.implementation, recipes_directory)
     if not path.exists():
         return None
     try:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from bench.cli.options import optional_window
+
 app = typer.Typer(no_args_is_help=True, help="Run recipes on a Kubernetes cluster.")
 
 _GPUS = typer.Option(None, "--gpus", help="GPUs per node (default: the recipe's).")
@@ -74,7 +76,7 @@ def run(name: str = typer.Argument(..., help="Recipe name."), gpus: int = _GPUS,
     opts = _options(gpus=gpus, nodes=nodes, image=image, namespace=namespace, data_pvc=data_pvc, grace=grace,
                     run_as=run_as, operator=operator, token_secret=token_secret, token_key=token_key, preset=preset,
                     source=source, queue=queue, git_image=git_image, shm_size=shm_size, registry=registry)
-    path, record = run_on_cluster(name, opts, window=window, timeout=timeout, start_timeout=start_timeout, out=out,
+    path, record = run_on_cluster(name, opts, window=optional_window(window), timeout=timeout, start_timeout=start_timeout, out=out,
                                   progress=progress)
     _report(path, record)
 
@@ -92,7 +94,7 @@ def collect(pod: str = typer.Argument(..., help="A finished pod (its log is the 
 
     out = output_dir(out, "--out") if out is not None else None
 
-    path, record = collect_pod(pod, namespace=namespace, container=container, recipe_name=recipe, window=window,
+    path, record = collect_pod(pod, namespace=namespace, container=container, recipe_name=recipe, window=optional_window(window),
                                out=out)
     _report(path, record)
 

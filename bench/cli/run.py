@@ -10,17 +10,10 @@ from pathlib import Path
 
 import typer
 
+from bench.cli.options import optional_window
 from bench.errors import BenchError
 from bench.launch.watch import StopRequest, stop_on_signals
-from bench.logs.types import Status
-
-
-def _window(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    from bench.logs.commands import parse_window
-
-    return parse_window(text)
+from bench.vocabulary import RunStatus
 
 
 def _say(message: str, err: bool = False) -> None:
@@ -30,7 +23,7 @@ def _say(message: str, err: bool = False) -> None:
 def _summary(run_dir: Path, record) -> str:
     ft, hc = record.framework_timing, record.harness_clock
     line = f"{record.implementation}: {record.status.value}"
-    if record.status is Status.OK and ft.throughput_img_s is not None:
+    if record.status is RunStatus.OK and ft.throughput_img_s is not None:
         line += f"  {ft.throughput_img_s:.2f} img/s over iterations {ft.window[0] + 1}-{ft.window[1]}"
         if hc is not None and hc.throughput_img_s is not None:
             line += f" (harness clock {hc.throughput_img_s:.2f} img/s, {record.clock_difference_pct:.2f} % apart)"
@@ -79,7 +72,7 @@ def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dr
         if stop.reason is not None:
             break
     if repeat > 1:
-        values = [r.framework_timing.throughput_img_s for r in records if r.status is Status.OK]
+        values = [r.framework_timing.throughput_img_s for r in records if r.status is RunStatus.OK]
         summary = summarize([v for v in values if v is not None])
         _say(f"{recipe.name}: repeat group {options.repeat_group}: "
              + (summary.describe() if summary else "no run measured the window")
@@ -91,7 +84,7 @@ def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dr
 def _targets(name: str | None, stale: bool, preset: str | None) -> list[tuple[str, str | None]]:
     """(recipe, preset) pairs for `all` or `--stale` (the latest row of each recipe and preset, if stale)."""
     if stale:
-        from bench.protocol.provenance import stale_rows
+        from bench.records.provenance import stale_rows
         from bench.records.store import load_records
 
         rows = stale_rows(record for _, record in load_records())
@@ -158,7 +151,7 @@ def run(
                                   preset=preset, source=source, grace=grace, progress=progress, own_python=no_env)
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
-    options = RunOptions(gpus=gpus, data=data, window=_window(window), timeout=timeout, preset=preset,
+    options = RunOptions(gpus=gpus, data=data, window=optional_window(window), timeout=timeout, preset=preset,
                          source=source, grace=grace, progress=progress, own_python=no_env,
                          launcher=launcher or os.environ.get("BENCH_LAUNCHER") or "local", image=image,
                          slurm=slurm_options(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
@@ -178,19 +171,19 @@ def run(
                     failed.append(target)
                     continue
                 records += done
-                if stop.reason is not None or (not keep_going and any(r.status is not Status.OK for r in done)):
+                if stop.reason is not None or (not keep_going and any(r.status is not RunStatus.OK for r in done)):
                     break
         else:
             records = run_one(name, recipe, options, repeat, dry_run, stop, as_json)
     if stop.reason is not None:
         raise typer.Exit(130)
-    if failed or any(r.status is not Status.OK for r in records):
+    if failed or any(r.status is not RunStatus.OK for r in records):
         raise typer.Exit(1)
 
 
 def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: int, dry_run: bool, **values) -> None:
     from bench.pipeline.run import RunOptions
-    from bench.launch.suite import run_suite
+    from bench.pipeline.suite import run_suite
 
     if name is not None:
         raise BenchError(f"--suite {suite} runs the suite's members: name no recipe ({name!r})")
@@ -204,7 +197,7 @@ def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: i
                             sources=sources)
     if stop.reason is not None:
         raise typer.Exit(130)
-    if any(r.status is not Status.OK for r in records):
+    if any(r.status is not RunStatus.OK for r in records):
         raise typer.Exit(1)
 
 
