@@ -13,7 +13,7 @@ import typer
 from bench.cli.options import optional_window
 from bench.errors import BenchError
 from bench.launch.watch import StopRequest, stop_on_signals
-from bench.vocabulary import RunStatus
+from bench.vocabulary import EnvVar, RunStatus
 
 
 def _say(message: str, err: bool = False) -> None:
@@ -153,7 +153,7 @@ def run(
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
     options = RunOptions(gpus=gpus, data=data, window=optional_window(window), timeout=timeout, preset=preset,
                          source=source, grace=grace, progress=progress, own_python=no_env,
-                         launcher=launcher or os.environ.get("BENCH_LAUNCHER") or "local", image=image,
+                         launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local", image=image,
                          slurm=slurm_options(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
                                              time=time_limit, account=account, container_image=container_image))
     stop = StopRequest()

@@ -22,6 +22,7 @@ from bench.images.engine import engine_argv, engine_options
 from bench.images.refs import image_ref
 from bench.paths import REPO_ROOT, cache_dir
 from bench.recipes.schema import Recipe
+from bench.vocabulary import EnvVar
 
 LOCAL_BASE = "bench/debian-py:bookworm"
 LOCAL_BASE_PACKAGES = "python3,python3-venv,ca-certificates,tini"
@@ -36,7 +37,7 @@ class BuildStep:
 
     def argv(self, engine: str) -> list[str]:
         args = [arg for key, value in sorted(self.build_args.items()) for arg in ("--build-arg", f"{key}={value}")]
-        return engine_argv(engine, "build", *engine_options("BENCH_CONTAINER_OPTIONS"), "-f", str(self.dockerfile),
+        return engine_argv(engine, "build", *engine_options(EnvVar.CONTAINER_OPTIONS), "-f", str(self.dockerfile),
                            *args, "-t", self.tag, str(self.context))
 
 

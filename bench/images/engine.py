@@ -11,12 +11,13 @@ import shlex
 
 from bench.errors import BenchError
 from bench.external import call
+from bench.vocabulary import EnvVar
 
 ENGINES = ("docker", "podman")
 ENGINE_TIMEOUT_S = 120.0  # any engine command other than `run` and `build` (stop, rm, inspect) is bounded
 
 
-def engine_options(variable: str) -> list[str]:
+def engine_options(variable: EnvVar) -> list[str]:
     """Extra engine arguments from the environment (empty when unset)."""
     try:
         return shlex.split(os.environ.get(variable, ""))
@@ -25,7 +26,7 @@ def engine_options(variable: str) -> list[str]:
 
 
 def engine_argv(engine: str, *args: str) -> list[str]:
-    return [engine, *engine_options("BENCH_ENGINE_OPTIONS"), *args]
+    return [engine, *engine_options(EnvVar.ENGINE_OPTIONS), *args]
 
 
 def engine_call(engine: str, *args: str, check: bool = True) -> str:

@@ -5,12 +5,13 @@ pushed)."""
 from __future__ import annotations
 
 import os
+from bench.vocabulary import EnvVar
 
 DEFAULT_REGISTRY = "localhost"
 
 
 def registry_for(registry: str | None) -> str:
-    return (registry or os.environ.get("BENCH_REGISTRY") or DEFAULT_REGISTRY).rstrip("/")
+    return (registry or os.environ.get(EnvVar.REGISTRY) or DEFAULT_REGISTRY).rstrip("/")
 
 
 def image_ref(name_tag: str, registry: str | None = None) -> str:

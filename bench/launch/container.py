@@ -22,6 +22,7 @@ from bench.errors import BenchError
 from bench.images.engine import ENGINES, engine_argv, engine_call, engine_options, image_facts
 from bench.launch.base import never
 from bench.launch.local import LocalLauncher
+from bench.vocabulary import EnvVar
 
 NON_ROOT_USER = "1000:1000"  # the images' `bench` user (docker/base/README.md), used when bench itself runs as root
 
@@ -84,7 +85,7 @@ def run_argv(spec: ContainerSpec, command: Sequence[str]) -> list[str]:
     for key in sorted(spec.env):
         argv += ["--env", key]
     argv += gpu_flags(spec.engine, spec.gpus)
-    argv += engine_options("BENCH_CONTAINER_OPTIONS")
+    argv += engine_options(EnvVar.CONTAINER_OPTIONS)
     return [*argv, spec.image, *command]
 
 
@@ -171,7 +172,7 @@ class ContainerRun:
     def python_argv(self) -> list[str]:
         """The image's interpreter, for the environment fingerprint (which packages the run really had)."""
         return [*engine_argv(self.engine, "run", "--rm", "--network", "none", "--user", run_user(),
-                             *engine_options("BENCH_CONTAINER_OPTIONS"), self.image), "python"]
+                             *engine_options(EnvVar.CONTAINER_OPTIONS), self.image), "python"]
 
     def facts(self, gpus: int) -> dict[str, object]:
         """The image's ID and digests; with GPUs, the devices and driver `nvidia-smi` sees inside the container."""

@@ -15,6 +15,7 @@ from bench.launch.batch import PlannedBatch
 from bench.launch.kubernetes import LOG_NAME, STREAM, KubernetesLauncher
 from bench.launch.watch import Progress, StopRequest, Watcher, stop_on_signals
 from bench.logs.registry import new_parser
+from bench.vocabulary import EnvVar
 from bench.vocabulary import RunStatus
 from bench.measure.assess import measure, parse_file
 from bench.paths import runs_dir
@@ -46,7 +47,7 @@ def run_on_cluster(name: str, opts: RenderOptions, *, window: tuple[int, int] | 
     span = window or (applied.window.start, applied.window.end)
     images_per_iter = planned_images_for(applied, rendered)
     planned = PlannedBatch(images_per_iter, devices(rendered.gpus, rendered.nodes), applied.images_per_iter)
-    launcher = KubernetesLauncher(rendered, manifests, run_dir, kubectl=os.environ.get("BENCH_KUBECTL", "kubectl"),
+    launcher = KubernetesLauncher(rendered, manifests, run_dir, kubectl=os.environ.get(EnvVar.KUBECTL, "kubectl"),
                                   start_timeout=start_timeout)
     parser = new_parser(applied.log.format)
     stop_request = stop_request or StopRequest()
@@ -86,7 +87,7 @@ no harness clock; the pod is only read)."""
     import json
     import subprocess
 
-    kubectl = os.environ.get("BENCH_KUBECTL", "kubectl")
+    kubectl = os.environ.get(EnvVar.KUBECTL, "kubectl")
 
     def kubectl_out(*args: str) -> str:
         done = subprocess.run([kubectl, "--namespace", namespace, *args], capture_output=True, text=True)

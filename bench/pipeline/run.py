@@ -19,7 +19,7 @@ from bench.launch.container import ContainerRun
 from bench.launch.local import LocalLauncher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
-from bench.vocabulary import HARNESS_ENV, ParseStatus, RunStatus, StopReason, WarningCode
+from bench.vocabulary import HARNESS_ENV, EnvVar, ParseStatus, RunStatus, StopReason, WarningCode
 from bench.measure.assess import Measurement, measure
 from bench.measure.checks import GpuMonitor
 from bench.measure.warnings import warning
@@ -589,7 +589,7 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         repo=recipe.source.repo if recipe.source else None, commit=prepared.commit,
         patches=[PatchHash(**p) for p in prepared.patch_hashes],
         container_image=(plan.container.image if plan.container is not None
-                         else os.environ.get("BENCH_CONTAINER_IMAGE")) or None, protocol_version=CURRENT_VERSION,
+                         else os.environ.get(EnvVar.CONTAINER_IMAGE)) or None, protocol_version=CURRENT_VERSION,
         bench_version=__version__)
     provenance.hash = provenance_hash(recipe, plan.recipe_path, patch_files_for(recipe), provenance.container_image,
                                       CURRENT_VERSION, __version__)

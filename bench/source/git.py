@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.security import redact, split_url_credentials
+from bench.vocabulary import EnvVar
 
 # The askpass helper holds no secret: it prints the value of an environment variable git's child inherits.
 _ASKPASS = """#!/bin/sh
@@ -58,9 +59,9 @@ def git_environment(ctx: GitContext) -> Iterator[dict[str, str]]:
         helper = Path(tmp) / "askpass.sh"
         helper.write_text(_ASKPASS)
         helper.chmod(stat.S_IRWXU)
-        env.update(GIT_ASKPASS=str(helper), BENCH_GIT_PASSWORD=ctx.password)
+        env.update({"GIT_ASKPASS": str(helper), EnvVar.GIT_PASSWORD: ctx.password})
         if ctx.username:
-            env["BENCH_GIT_USERNAME"] = ctx.username
+            env[EnvVar.GIT_USERNAME] = ctx.username
         yield env
 
 
