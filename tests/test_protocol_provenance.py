@@ -10,7 +10,7 @@ import pytest
 from bench.vocabulary import RunStatus
 from bench.paths import patches_dir, recipes_dir
 from bench.protocol.check import deviations_for
-from bench.records.provenance import (is_stale, patch_files_for, provenance_for, provenance_hash, stale_recipes,
+from bench.records.provenance import (is_stale, patch_files_for, provenance_for, provenance_hash,
                                        stale_rows, staleness)
 from bench.recipes.loader import load_recipe
 from bench.records.schema import RunRecord, Throughput
@@ -65,7 +65,7 @@ def test_record_goes_stale_when_the_recipe_changes(tree):
     path.write_text(path.read_text().replace("STEPS_PER_EPOCH=50 --load ImageNet-R50-AlignPadding.npz --logdir",
                                            "STEPS_PER_EPOCH=100 --load ImageNet-R50-AlignPadding.npz --logdir"))
     assert is_stale(record, recipes, patches)
-    assert stale_recipes([record], recipes, patches) == ["tensorpack"]
+    assert stale_rows([record], recipes, patches) == [("tensorpack", None)]
 
 
 def test_descriptive_edits_leave_rows_fresh(tree):
@@ -119,7 +119,7 @@ def test_stale_rows_look_at_the_latest_record_per_recipe_and_preset(tree):
     new_tp = _record(recipes, patches, "tensorpack", created="2026-02-01T00:00:00Z")  # re-measured: fresh
     rows = stale_rows([old_tp, old_mp, new_tp, smoke], recipes, patches)
     assert rows == [("tensorpack", "smoke")]
-    assert stale_recipes([old_tp, old_mp, new_tp], recipes, patches) == []
+    assert stale_rows([old_tp, old_mp, new_tp], recipes, patches) == []
 
 
 def test_record_carries_the_deviations(tree):

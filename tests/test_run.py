@@ -5,7 +5,6 @@ results directory; the truth is the stand-in's schedule (iteration i lasts TIMES
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
@@ -74,15 +73,6 @@ def assert_tree_gone(pid_file: Path) -> None:
             assert status == psutil.STATUS_ZOMBIE, f"pid {pid} of the run is still {status}"
 
 
-def needs_parser(fmt: str) -> None:
-    from bench.logs.registry import FORMAT_MODULES
-
-    try:
-        importlib.import_module(f"bench.logs.{FORMAT_MODULES[fmt]}")
-    except ImportError:
-        pytest.skip(f"the {fmt} parser is not there yet")
-
-
 # format, log stream, log path, window, stand-in times, print interval
 FORMATS = [
     ("torchvision", "stdout", None, (20, 60), TIMES, 20),
@@ -96,7 +86,6 @@ FORMATS = [
 @pytest.mark.parametrize("fmt,stream,log_path,window,times,interval", FORMATS, ids=[f[0] for f in FORMATS])
 def test_throughput_from_both_clocks_and_stop_after_window(tmp_path, monkeypatch, fmt, stream, log_path, window,
                                                           times, interval) -> None:
-    needs_parser("detectron2" if fmt == "detectron2-file" else fmt)
     pid_file = tmp_path / "pids.json"
     args = f"--grandchild --pid-file {pid_file}" + (" --log-file {output}/log.txt" if log_path else "")
     recipe = write_recipe(tmp_path, fmt, window=window, args=args, stream=stream, log_path=log_path, times=times)

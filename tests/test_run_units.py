@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from bench.launch.base import read_clock
 from bench.launch.local import LocalLauncher
 from bench.logs.types import IterationRecord, TimeSemantics
 from bench.measure.checks import clock_check, data_loading_check, steadiness_check
@@ -25,6 +24,20 @@ with open(sys.argv[1], "ab", buffering=0) as log:
     log.write(b"file one\n"); time.sleep(0.05); log.write(b"file tw"); time.sleep(0.05); log.write(b"o\nno newline")
 out.write(b"last without newline"); out.flush()
 """
+
+
+def read_clock(path: Path, stream: str) -> dict[int, float]:
+    """line_no -> arrival time for one stream of the clock.tsv sidecar, read here by its documented format
+    ("stream<TAB>line_no<TAB>monotonic seconds", `#` comments) rather than by bench's code."""
+    arrival: dict[int, float] = {}
+    with open(path, encoding="ascii") as handle:
+        for row in handle:
+            if row.startswith("#"):
+                continue
+            name, line_no, t = row.rstrip("\n").split("\t")
+            if name == stream:
+                arrival[int(line_no)] = float(t)
+    return arrival
 
 
 def test_capture_is_byte_exact_with_a_clock_row_per_line(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ REPO = "https://github.com/example/{name}.git"
 def make_record(runs: Path, run_id: str, name: str, img_s: float | None, *, created: str, gpus: int = 8,
                 gpu_model: str | None = V100, protocol: int | None = 1, comparable: bool = True,
                 preset: str | None = None, repeat_group: str | None = None, deviations: tuple[str, ...] = (),
-                status: Status = RunStatus.OK, family: str | None = None, variant: str = "published",
+                status: RunStatus = RunStatus.OK, family: str | None = None, variant: str = "published",
                 series: list[list[float]] | None = None, reason: str = "", dataset: dict | None = None,
                 environment: dict | None = None) -> RunRecord:
     title, fam, _ = PUBLISHED.get(name, (name, name, 0))

@@ -116,3 +116,16 @@ def test_bench_settings_are_read_through_the_vocabulary() -> None:
                if isinstance(name, str) and name.startswith("BENCH_")}
     assert literal == {}
     assert all(v.value.startswith("BENCH_") for v in EnvVar)
+
+
+def test_parse_lists_every_format_with_what_its_time_means() -> None:
+    from typer.testing import CliRunner
+
+    from bench.cli import cli
+
+    result = CliRunner().invoke(cli, ["parse", "--list-formats"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    for fmt in LogFormat:
+        parser = parser_class(fmt)
+        row = next(line for line in result.output.splitlines() if line.startswith(f"│ {fmt.value} "))
+        assert parser.semantics.value in row and parser.time_meaning[:60] in row

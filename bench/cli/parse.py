@@ -13,6 +13,26 @@ from bench.logs.registry import known_formats
 from bench.measure.assess import images_from_log, measure, note_damage, read_log
 
 
+def list_formats(wanted: bool) -> None:
+    """`--list-formats`: every format bench reads, what its printed time means and where that is defined."""
+    if not wanted:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.logs.registry import parser_class
+    from bench.vocabulary import LogFormat
+
+    table = Table(title="log formats (auto-detection tries them in this order)")
+    for column in ("format", "trainer output", "time semantics", "what the printed time is"):
+        table.add_column(column, overflow="fold")
+    for fmt in LogFormat:
+        parser = parser_class(fmt)
+        table.add_row(fmt.value, parser.title, parser.semantics.value, parser.time_meaning)
+    Console().print(table)
+    raise typer.Exit(0)
+
+
 def parse(
     log: Path = typer.Argument(..., help="The log file (plain or gzip-compressed)."),
     format_name: str = typer.Option("auto", "--format", "-f", help="Log format name, or 'auto'."),
@@ -28,6 +48,8 @@ def parse(
     gpu_model: str = typer.Option(None, "--gpu-model", help="With --record: GPU model, e.g. 'Tesla V100-SXM2-16GB'."),
     preset: str = typer.Option(None, "--preset", help="With --record: the preset it ran with (a smoke preset "
                                "makes the row not comparable with the published table)."),
+    _formats: bool = typer.Option(False, "--list-formats", is_eager=True, callback=list_formats,
+                                  help="List the log formats, what each one's printed time means, and exit."),
 ) -> None:
     """Measure the window throughput from an existing log."""
     if not log.is_file():

@@ -16,7 +16,6 @@ import numpy as np
 from bench.errors import BenchError
 
 UPPER = 1e5**2  # COCOeval's upper edge for 'all' and 'large'
-LABELS = ("small", "medium", "large")
 COCO_RANGES: dict[str, list[float]] = {"all": [0, UPPER], "small": [0, 32**2], "medium": [32**2, 96**2],
                                        "large": [96**2, UPPER]}
 

@@ -85,10 +85,6 @@ def image_id(engine: str, tag: str) -> str:
     return _run(engine_argv(engine, "image", "inspect", "--format", "{{.Id}}", tag), f"{engine} image inspect").strip()
 
 
-def has_image(engine: str, tag: str) -> bool:
-    return subprocess.run(engine_argv(engine, "image", "inspect", tag), capture_output=True).returncode == 0
-
-
 def build_local_base(engine: str, registry: str | None = None, suite: str = "bookworm") -> str:
     """Debian from Debian's archive (mmdebstrap), imported as the local base; its image ID."""
     tag = image_ref(LOCAL_BASE, registry)

@@ -99,7 +99,7 @@ def prepare_run_script(recipe: Recipe, values: dict[str, str]) -> str:
     """The recipe's prepare_run steps (placeholders filled, shell-quoted) after the extension copy."""
     from bench.recipes.render import render_template
 
-    steps = [render_template(step, values) for step in getattr(recipe, "prepare_run", [])]
+    steps = [render_template(step, values) for step in recipe.prepare_run]
     return _RUN_HEADER + "".join(f"{step}\n" for step in steps) + 'echo "bench-prepare-run: ok"\n'
 
 
@@ -151,7 +151,7 @@ def _substitution_lines(recipe: str, index: int, step: Substitution) -> list[str
         raise BenchError(f"recipe {recipe!r} step {index}: no sed delimiter left for this pattern; use a diff")
     expression = f"s{delimiter}{ere}{delimiter}{replacement}{delimiter}g"
     lines = [shell_comment(f"step {index}: substitute {step.pattern!r} -> {step.replacement!r}")]
-    expected_files = getattr(step, "expected_files", {})
+    expected_files = step.expected_files
     for glob, expected in step.expected.items():
         files = str(int(expected_files[glob])) if glob in expected_files else "-"
         lines.append(f"{find_command(glob, where=f'recipe {recipe!r} step {index}')} | "

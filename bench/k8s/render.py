@@ -21,7 +21,7 @@ from bench.images.refs import image_ref
 from bench.k8s import distributed, prepare_script
 from bench.recipes.render import placeholder_values, render_command, render_env
 from bench.recipes.schema import Recipe
-from bench.security import redact, shell_join, url_has_credentials
+from bench.security import redact, url_has_credentials
 from bench.vocabulary import image_pin_problem
 
 WORKSPACE = "/workspace"
@@ -377,5 +377,3 @@ def to_yaml(objects: list[dict]) -> str:
     return redact(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120))
 
 
-def command_line(rendered: Rendered) -> str:
-    return redact(shell_join(rendered.argv))

@@ -57,19 +57,6 @@ class ClockWriter:
             self._handle.close()
 
 
-def read_clock(path: Path, stream: str) -> dict[int, float]:
-    """line_no -> arrival time for one stream of a sidecar file (what `measure(arrival=...)` takes)."""
-    arrival: dict[int, float] = {}
-    with open(path, encoding="ascii") as handle:
-        for row in handle:
-            if row.startswith("#"):
-                continue
-            name, line_no, t = row.rstrip("\n").split("\t")
-            if name == stream:
-                arrival[int(line_no)] = float(t)
-    return arrival
-
-
 def living(processes) -> list[psutil.Process]:
     """The processes that still run (a zombie is dead: it only waits to be reaped)."""
     live = []

@@ -115,7 +115,6 @@ class KubernetesLauncher(Launcher):
         if not self._alive() and self.logs is not None:
             return self._trainer_exit_code()
         return None
-        return self._trainer_exit_code()
 
     def _trainer_exit_code(self) -> int | None:
         """The trainer container's exit code (asked at most every poll_s; None while unknown)."""

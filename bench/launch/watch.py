@@ -70,7 +70,6 @@ class WatchResult:
     tail: list[str]  # the last lines of all streams, in arrival order
     started_at: float
     ended_at: float
-    stop_requested_at: float | None = None
     stop_iteration: int | None = None  # the last iteration seen when bench decided to stop
     lines_per_stream: dict[str, int] = field(default_factory=dict)
     batch_mismatch: str | None = None  # why the trainer's printed batch contradicts the plan
@@ -200,7 +199,6 @@ class Watcher:
         started = launcher.started_at or time.monotonic()
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         reason: StopReason | None = None
-        requested_at: float | None = None
         stop_iteration: int | None = None
         try:
             for line in launcher.lines():
@@ -217,11 +215,11 @@ class Watcher:
                 now = time.monotonic()
                 why = self._why_stop(now, started)
                 if why is not None:
-                    reason, requested_at = why, now
+                    reason = why
                     stop_iteration = self.parser.records[-1].iteration if self.parser.records else None
                     launcher.stop(self.grace, self._another_signal())
                 elif launcher.poll() is not None:
-                    reason, requested_at = StopReason.EXITED, now
+                    reason = StopReason.EXITED
                     launcher.terminate(self.grace, self._another_signal())  # what the main process left behind
         finally:
             if reason is None:  # an exception in bench itself: still leave nothing behind
@@ -232,7 +230,7 @@ class Watcher:
         launcher.close()
         return WatchResult(stop_reason=reason or StopReason.EXITED, exit_code=exit_code, arrival=self.arrival,
                            tail=list(tail), started_at=started, ended_at=time.monotonic(),
-                           stop_requested_at=requested_at, stop_iteration=stop_iteration,
+                           stop_iteration=stop_iteration,
                            lines_per_stream=launcher.line_counts(), batch_mismatch=self.batch_mismatch,
                            unparsed_lines=self.unparsed_lines,
                            first_unparsed=self.first_unparsed)

@@ -34,6 +34,8 @@ class LogParser(ABC):
     # measured window either one spends time that is not training (the compliance check refuses it).
     evaluation: ClassVar[re.Pattern[str] | None] = None
     checkpoint: ClassVar[re.Pattern[str] | None] = None
+    # Why a log of this format can hold no progress line at all, where the format says so (e.g. TPU MLPerf logs).
+    no_progress_reason: str | None = None
 
     def __init__(self) -> None:
         self.line_no = 0
@@ -130,8 +132,3 @@ def _usable_time(record: IterationRecord) -> bool:
     value = record.time
     return (value is not None and math.isfinite(value) and value > 0
             and math.isfinite(value * max(1, record.iteration - record.span_start)))
-
-
-def to_float(text: str) -> float:
-    """Parse a printed number; 'nan'/'inf' stay NaN/inf so that divergence is seen."""
-    return float(text)

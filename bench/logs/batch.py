@@ -38,11 +38,8 @@ class BatchFacts:
             images = self.per_device * self.world
         if images is None:
             return None
-        per_device = self.per_device
-        if per_device is None and self.world and images % self.world == 0:
-            per_device = images // self.world
-        return BatchReport(images_per_iter=images, world_size=self.world, images_per_device=per_device,
-                           nodes=self.nodes, line_no=self.line_no, text=self.text)
+        return BatchReport(images_per_iter=images, world_size=self.world, nodes=self.nodes, line_no=self.line_no,
+                           text=self.text)
 
 
 YAML_KEY = re.compile(r"^( *)([A-Za-z_]\w*):(?: (.*))?$")

@@ -92,8 +92,7 @@ class Parser(LogParser):
             except (TypeError, ValueError):
                 continue
         return IterationRecord(iteration=index + 1, time=mean, semantics=self.semantics, span_start=start,
-                               line_no=line_no, losses=losses(values), lr=values.get("lr"),
-                               memory_mb=values.get("mem"))
+                               line_no=line_no, losses=losses(values), lr=values.get("lr"))
 
     @classmethod
     def sniff(cls, line: str) -> bool:

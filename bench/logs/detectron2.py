@@ -32,7 +32,6 @@ from bench.logs.types import Event, IterationRecord, TimeSemantics
 LINE = re.compile(r"\biter: (\d+)\s+(.*)$")
 TIME = re.compile(r"(?<![\w])time: (" + NUMBER + ")")
 DATA_TIME = re.compile(r"(?<![\w])data_time: (" + NUMBER + ")")
-MEMORY = re.compile(r"\bmax_mem: (\d+)M")
 START = re.compile(r"Starting training from iteration (\d+)")
 SNIFF = re.compile(r"\b(?:d2|detectron2)\.utils\.events\b.*\biter: \d+\s")
 WORLD = re.compile(r"\bRank of current process: \d+\. World size: (\d+)")
@@ -97,13 +96,11 @@ class Parser(LogParser):
         if time is None and "loss" not in rest:
             return None  # an `iter:` that is not a progress line
         data_time = DATA_TIME.search(rest)
-        memory = MEMORY.search(rest)
         values = meters(rest)
         return IterationRecord(
             iteration=int(match[1]) + 1, time=float(time[1]) if time else None, semantics=self.semantics,
             span_start=self.start_iter + WARMUP, line_no=line_no,
-            data_time=float(data_time[1]) if data_time else None, losses=losses(values), lr=values.get("lr"),
-            memory_mb=float(memory[1]) if memory else None)
+            data_time=float(data_time[1]) if data_time else None, losses=losses(values), lr=values.get("lr"))
 
     @classmethod
     def sniff(cls, line: str) -> bool:

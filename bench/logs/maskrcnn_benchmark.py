@@ -30,7 +30,6 @@ LINE = re.compile(r"iter: (\d+)\s+(.*?)\btime: " + PAIR + r"\s+data: " + PAIR + 
 METER = re.compile(r"(?<!\w)(\w+): " + PAIR)  # losses are the meters whose name holds "loss"
 GPUS = re.compile(r"\bUsing (\d+) GPUs\b")
 LR = re.compile(r"\blr: (" + NUMBER + ")")
-MEMORY = re.compile(r"\bmax mem: (\d+)")
 START = re.compile(r"\bmaskrcnn_benchmark\.trainer INFO: Start training$|^Start training$")
 PERIOD = 20
 
@@ -71,12 +70,11 @@ class Parser(LogParser):
         if self.start_iter is None or iteration <= self.last_iteration:
             self.start_iter = 0 if iteration <= PERIOD else (iteration - 1) // PERIOD * PERIOD
         self.last_iteration = iteration
-        lr, memory = LR.search(match[7]), MEMORY.search(match[7])
+        lr = LR.search(match[7])
         return IterationRecord(  # groups 3/4: time median/global_avg, 5/6: data median/global_avg
             iteration=iteration, time=float(match[4]), semantics=self.semantics, span_start=self.start_iter,
             line_no=line_no, timestamp=full_timestamp(line), data_time=float(match[6]),
-            losses={m[1]: float(m[2]) for m in METER.finditer(match[2]) if "loss" in m[1]}, lr=float(lr[1]) if lr else None,
-            memory_mb=float(memory[1]) if memory else None)
+            losses={m[1]: float(m[2]) for m in METER.finditer(match[2]) if "loss" in m[1]}, lr=float(lr[1]) if lr else None)
 
     @classmethod
     def sniff(cls, line: str) -> bool:

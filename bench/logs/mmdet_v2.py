@@ -55,8 +55,7 @@ def interval_record(parser: LogParser, grid: Grid, line_no: int, epoch: int | No
     return IterationRecord(
         iteration=iteration, time=values["time"], semantics=parser.semantics,
         span_start=iteration - min(interval, inner), line_no=line_no, epoch=epoch, timestamp=stamp,
-        data_time=values.get("data_time"), losses=losses(values), lr=values.get("lr"),
-        memory_mb=values.get("memory"))
+        data_time=values.get("data_time"), losses=losses(values), lr=values.get("lr"))
 
 
 class Parser(LogParser):

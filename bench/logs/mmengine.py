@@ -79,7 +79,7 @@ class Parser(LogParser):
         return IterationRecord(
             iteration=iteration, time=float(time[1]), semantics=self.semantics, span_start=start,
             line_no=line_no, epoch=epoch, timestamp=full_timestamp(line), data_time=values.get("data_time"),
-            losses=losses(values), lr=values.get("lr"), memory_mb=values.get("memory"))
+            losses=losses(values), lr=values.get("lr"))
 
     @classmethod
     def sniff(cls, line: str) -> bool:

@@ -71,7 +71,7 @@ class Parser(LogParser):
             iteration=offset + done, time=float(tail[1]), semantics=self.semantics,
             span_start=offset + max(0, done - WINDOW), line_no=line_no, epoch=epoch,
             data_time=float(tail[2]), losses={k: v for k, v in meters.items() if k.startswith("loss")},
-            lr=lr, memory_mb=float(tail[3]) if tail[3] else None)
+            lr=lr)
 
     @classmethod
     def sniff(cls, line: str) -> bool:

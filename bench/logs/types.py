@@ -45,7 +45,6 @@ class IterationRecord:
     data_time: float | None = None
     losses: dict[str, float] = field(default_factory=dict)
     lr: float | None = None
-    memory_mb: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +55,6 @@ class BatchReport:
 
     images_per_iter: int | None  # global: all devices of all nodes
     world_size: int | None = None  # processes/devices training
-    images_per_device: int | None = None
     nodes: int | None = None
     line_no: int = 0
     text: str = ""

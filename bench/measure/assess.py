@@ -102,7 +102,7 @@ def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
     segments = split_segments(parser.records)
     m.segments = len(segments)
     if not segments:
-        m.reason = getattr(parser, "no_progress_reason", None) or "no progress line of this format was found"
+        m.reason = parser.no_progress_reason or "no progress line of this format was found"
         return m
     m.last_iteration = segments[-1][-1].iteration
     # A second run starts its first span where the first run did (0 for most formats, 2 for detectron2's

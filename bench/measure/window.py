@@ -35,7 +35,6 @@ class WindowResult:
     seconds: float
     images: int
     throughput_img_s: float
-    spans_used: int
     differenced: bool  # True where running averages were differenced
     exact: bool
     method: str
@@ -122,7 +121,7 @@ def window_throughput(spans: Sequence[Span], start: int, end: int, images_per_it
     else:
         method = f"sum of {len(steps)} interval(s) covering iterations {a + 1}-{b}"
     return WindowResult(start=a, end=b, iterations=iterations, seconds=seconds, images=images,
-                        throughput_img_s=images / seconds, spans_used=len(steps), differenced=differenced,
+                        throughput_img_s=images / seconds, differenced=differenced,
                         exact=all(span.exact for span, _ in steps), method=method)
 
 

@@ -85,7 +85,7 @@ class Plan:
     @property
     def needs_data(self) -> bool:
         return "data" in placeholders_in(self.recipe.command) or any(
-            "data" in placeholders_in(step) for step in getattr(self.recipe, "prepare_run", []))
+            "data" in placeholders_in(step) for step in self.recipe.prepare_run)
 
 
 def load(name: str | None, recipe_file: Path | None) -> tuple[Recipe, Path]:
@@ -282,7 +282,7 @@ def dry_run_steps(plan: Plan) -> list[str]:
     values = dict(gpus=plan.gpus, data=data, output="results/runs/<run-id>/output",
                   source_dir="<checkout>" if r.source else None,
                   python=CONTAINER_PYTHON if plan.container else sys.executable if own else "<environment python>")
-    steps += [f"prepare  {line}" for line in render_steps(getattr(r, "prepare_run", []), **values)]
+    steps += [f"prepare  {line}" for line in render_steps(r.prepare_run, **values)]
     env = {**{k: _fill(v, values) for k, v in render_env(r).items()}, **HARNESS_ENV}
     launch = " ".join(shell_assignment(k, v) for k, v in env.items()) + " "
     if plan.container is not None:
@@ -310,19 +310,10 @@ def dry_run_steps(plan: Plan) -> list[str]:
 
 
 # -- executing ------------------------------------------------------------------------------------------
-def _prepare_source(plan: Plan):
-    from bench.source.setup import prepare
-
-    try:
-        return prepare(plan.recipe, source=plan.options.source)
-    except NotImplementedError:
-        raise BenchError(f"{plan.recipe.name}: source preparation (bench setup) is not available yet") from None
-
-
 def _run_prepare_steps(plan: Plan, values: dict, cwd: Path, env: dict, run_dir: Path) -> None:
     import subprocess
 
-    for line in render_steps(getattr(plan.recipe, "prepare_run", []), **values):  # values shell-quoted
+    for line in render_steps(plan.recipe.prepare_run, **values):  # values shell-quoted
         with open(run_dir / "prepare.log", "a", encoding="utf-8") as log:
             log.write(f"$ {line}\n")
             log.flush()
@@ -333,9 +324,11 @@ def _run_prepare_steps(plan: Plan, values: dict, cwd: Path, env: dict, run_dir: 
 
 
 def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, RunRecord]:
-    recipe = plan.recipe
-    prepared = _prepare_source(plan)
     from bench.envs import Environment, ensure_environment
+    from bench.source.setup import prepare
+
+    recipe = plan.recipe
+    prepared = prepare(recipe, source=plan.options.source)
 
     if plan.container is not None:  # the image provides the stack; `python` on its PATH is the stack's interpreter
         environment = Environment(python=Path(CONTAINER_PYTHON))

@@ -19,7 +19,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-STACK_PLACEHOLDERS = ("torch_pin", "torchvision_pin")
 
 
 class SoftwareStack(BaseModel):

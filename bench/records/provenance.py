@@ -96,7 +96,7 @@ def current_hash_for(record: RunRecord, recipes_directory: Path | None = None,
 
 def staleness(record: RunRecord, recipes_directory: Path | None = None,
               patches_directory: Path | None = None) -> Staleness:
-    if getattr(record, "origin", "run") != "run" or not record.provenance.hash:
+    if record.origin != "run" or not record.provenance.hash:
         return "unknown"
     current = current_hash_for(record, recipes_directory, patches_directory)
     if current is None:
@@ -119,12 +119,6 @@ def stale_rows(records: Iterable[RunRecord], recipes_directory: Path | None = No
             latest[key] = record
     return sorted((key for key, record in latest.items() if is_stale(record, recipes_directory, patches_directory)),
                   key=lambda k: (k[0], k[1] or ""))
-
-
-def stale_recipes(records: Iterable[RunRecord], recipes_directory: Path | None = None,
-                  patches_directory: Path | None = None) -> list[str]:
-    """Names of the recipes with a stale latest row (sorted, unique)."""
-    return sorted({name for name, _ in stale_rows(records, recipes_directory, patches_directory)})
 
 
 def provenance_for(recipe: Recipe, recipe_path: Path | str, container_image: str | None, *,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -82,7 +81,3 @@ def fetch_weights(weights: BackboneWeights, from_dir: Path | None = None) -> Fet
     return FetchedWeights(target, digest, weights.sha256 is not None)
 
 
-def copy_into(fetched: FetchedWeights, directory: Path) -> Path:
-    """The cached file copied to `directory` (what a container mounts)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy2(fetched.path, directory / fetched.path.name))
