@@ -7,7 +7,6 @@ import io
 import json
 from pathlib import Path
 
-import pytest
 from test_coco import LARGE_SIZES, make_gt, perfect_detections, write
 
 from bench.coco.summary import DETECTION_LINES

@@ -138,7 +138,7 @@ def test_a_launch_argument_against_the_declaration_is_an_error(tmp_path, name, o
     assert cli_result.exit_code == 1
     assert any(l.startswith("error: ") and setting in l for l in cli_result.output.splitlines())
     # the effective value (from the launch argument) is what the record's deviations show
-    assert any(f"(protocol " in d for d in deviations_for(load_recipe(path)))
+    assert any("(protocol " in d for d in deviations_for(load_recipe(path)))
 
 
 def test_a_launch_argument_that_agrees_is_fine(tmp_path):

@@ -118,7 +118,7 @@ def collate(batch):
     return tuple(zip(*batch))
 
 
-def worker_init(worker_id: int) -> None:
+def worker_init(_worker_id: int) -> None:
     """Workers leave SIGTERM/SIGINT to the main process, which stops cleanly and shuts them down; seeded
     per worker so the flips are reproducible for a seed."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -44,13 +44,17 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
     echo = (lambda message: typer.echo(redact(message), err=True)) if json_output else (
         lambda message: typer.echo(redact(message)))
     prepared = prepare(recipe, source=source, workdir=workdir, allow_missing_blobs=allow_missing_blobs, log=echo)
+    if prepared.path is not None:
+        echo(f"{recipe.name}: source {prepared.path}" + (" (a verified tree, reused as it was)" if prepared.reused
+                                                         else ""))
     if prepared.missing_paths:
         echo(f"warning: {len(prepared.missing_paths)} files are absent (the source lacks their blobs): "
              f"{', '.join(prepared.missing_paths[:5])}{' ...' if len(prepared.missing_paths) > 5 else ''}")
     _setup_weights(recipe, weights, echo)
     if not no_env:
         environment = ensure_environment(recipe, prepared.path)
-        echo(f"{recipe.name}: environment python {environment.python}")
+        echo(f"{recipe.name}: environment python {environment.python}"
+             + (" (reused as it was)" if environment.reused else " (created)"))
     if json_output:
         typer.echo(json.dumps(manifest_summary(prepared), indent=2, sort_keys=True))
 

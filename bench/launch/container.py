@@ -156,7 +156,7 @@ def give_to_container_user(paths: list[Path], user: str) -> None:
         return
     uid, gid = (int(part) for part in user.split(":"))
     for top in paths:
-        for root, dirs, files in os.walk(top):
+        for root, _dirs, files in os.walk(top):
             os.chown(root, uid, gid)
             for name in files:
                 os.chown(os.path.join(root, name), uid, gid)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from itertools import combinations
 from math import comb
 from statistics import NormalDist, median, stdev
@@ -43,7 +43,7 @@ EXACT_LIMIT = 20  # per side: above this the normal approximation is as good and
 EXACT_SPLITS = 20_000  # tied samples: enumerate the splits of the pooled values up to this many
 
 
-@lru_cache(maxsize=None)
+@cache
 def _u_counts(n1: int, n2: int) -> tuple[int, ...]:
     """How many orderings of n1 + n2 untied values give each U (0..n1*n2): the exact null distribution."""
     if n1 == 0 or n2 == 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from pydantic import BaseModel, ConfigDict
@@ -85,7 +85,7 @@ def available_versions() -> list[int]:
     return sorted(int(m.group(1)) for n in names if (m := re.fullmatch(r"protocol_(\d+)\.toml", n)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_protocol(version: int = CURRENT_VERSION) -> Protocol:
     """The protocol of that version, from the package data (`bench/protocol/protocol_<version>.toml`)."""
     resource = resources.files("bench.protocol") / f"protocol_{version}.toml"

@@ -4,7 +4,7 @@ every member is checked against (protocol 1 with the preset's overrides plus the
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from pydantic import BaseModel, ConfigDict
@@ -57,7 +57,7 @@ def available_suites() -> list[str]:
                   if e.name.startswith("suite_") and e.name.endswith(".toml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_suite(name: str) -> Suite:
     resource = resources.files("bench.protocol") / f"suite_{name}.toml"
     if not resource.is_file():

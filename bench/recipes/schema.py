@@ -326,7 +326,7 @@ class Preset(Strict):
     prepare_run: list[str] | None = None
     # Protocol settings this preset's command makes different from the recipe's [protocol] (value + evidence), and
     # the suite's open settings (workers, grouping, ...): merged over the recipe's by with_preset.
-    protocol: dict[str, "DeclaredSetting"] = {}
+    protocol: dict[str, DeclaredSetting] = {}
 
     @field_validator("env")
     @classmethod

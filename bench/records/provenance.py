@@ -21,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
+from collections.abc import Iterable
 
 from bench.errors import BenchError
 from bench.files import file_sha256

@@ -92,8 +92,8 @@ class RunRecord(Model):
     reference: dict[str, Any] | None = None  # the recipe's published number, as published
     deviations: list[str] = []  # protocol deviations, short
     coco_eval: list[dict[str, Any]] = []
-    repeat_group: str | None = None
-    dataset: dict[str, Any] | None = None  # {"path", "synthetic", "synthetic_params"}; None in imported records  # runs of one `--repeat K` share this
+    repeat_group: str | None = None  # runs of one `--repeat K` share this
+    dataset: dict[str, Any] | None = None  # {"path", "synthetic", "synthetic_params"}; None in imported records
     # "run": measured by `bench run`; "imported": written by `bench parse --record` from an existing log, whose
     # command, environment and harness clock are unknown (see bench.records.imported).
     origin: Literal["run", "imported"] = "run"
