@@ -115,10 +115,10 @@ def test_a_published_stack_on_another_python_is_refused_before_anything_starts(m
 
 
 def test_cuda10_cannot_drive_hopper(monkeypatch):
-    import bench.records.environment as environment
+    import bench.pipeline.run as pipeline
 
     recipe, _ = load("detectron2", None)
-    monkeypatch.setattr(environment, "compute_capabilities", lambda: [9.0])
+    monkeypatch.setattr(pipeline, "compute_capabilities", lambda: [9.0])
     with pytest.raises(BenchError, match=r"CUDA 10\.1 has no kernels for this GPU \(compute capability 9\)"):
         host_stack_problem(recipe.model_copy(update={"install": []}), 8, [], strict=True)
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.paths import cache_dir
+from bench.recipes.render import placeholder_values, recipe_patches_dir, render_steps, render_template
 from bench.source.setup import _locked
 
 MARKER = "bench-env.json"  # written last: its presence means every install step succeeded
@@ -71,7 +73,6 @@ def base_python() -> Path:
 
 
 def rendered_steps(recipe, source_dir: Path | None, python: str | Path) -> list[str]:
-    from bench.recipes.render import recipe_patches_dir, render_steps
 
     return render_steps(list(recipe.install), source_dir=source_dir, python=python, gpus=1,
                         patches=recipe_patches_dir(recipe))
@@ -89,7 +90,6 @@ def environment_key(recipe, source_dir: Path | None) -> str:
 
 
 def environment_dir(recipe, source_dir: Path | None) -> Path:
-    from bench.paths import cache_dir
 
     return cache_dir() / "envs" / f"{recipe.name}-{environment_key(recipe, source_dir)}"
 
@@ -164,7 +164,6 @@ def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log) -> None:
 
 def _step_environment(recipe, env_dir: Path, source_dir: Path | None, python: Path) -> dict[str, str]:
     """The inherited environment with the venv activated (its bin/ first on PATH) and the recipe's env table."""
-    from bench.recipes.render import placeholder_values, render_template
 
     env = Environment(python=python, path=env_dir).activated(
         {k: v for k, v in os.environ.items() if k != "PYTHONPATH"})

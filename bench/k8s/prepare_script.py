@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 
 from bench.errors import BenchError
+from bench.recipes.render import render_template
 from bench.recipes.schema import DiffPatch, Recipe, Substitution
-from bench.security import shell_comment
-from bench.security import shell_quote as quote
+from bench.security import shell_comment, shell_quote as quote
 from bench.source.patches import diff_path
 
 SCRIPT_KEY = "prepare.sh"
@@ -97,7 +97,6 @@ fi
 
 def prepare_run_script(recipe: Recipe, values: dict[str, str]) -> str:
     """The recipe's prepare_run steps (placeholders filled, shell-quoted) after the extension copy."""
-    from bench.recipes.render import render_template
 
     steps = [render_template(step, values) for step in recipe.prepare_run]
     return _RUN_HEADER + "".join(f"{step}\n" for step in steps) + 'echo "bench-prepare-run: ok"\n'

@@ -29,6 +29,8 @@ from bench.errors import BenchError
 from bench.external import call
 from bench.launch.base import Launcher
 from bench.launch.local import LocalLauncher
+from bench.recipes.render import render_env
+from bench.slurm.render import ScriptPaths, render_script, trainer_in_batch_step
 from bench.vocabulary import HARNESS_ENV, RunStatus
 
 SCRIPT_NAME = "job.sbatch"
@@ -260,8 +262,6 @@ def slurm_launcher(plan, run_id: str, run_dir: Path, command: list[str], cwd: Pa
                    data: Path | None, log_file: Path | None, **supervision) -> SlurmLauncher:
     """The run's batch script (the recipe's variables and the harness's exported in it; the rest of bench's
     environment, e.g. an activated virtual environment, reaches the job through sbatch's default --export=ALL)."""
-    from bench.recipes.render import render_env
-    from bench.slurm.render import ScriptPaths, render_script, trainer_in_batch_step
 
     recipe, run = plan.recipe, plan.slurm
     paths = ScriptPaths(workdir=cwd, output=run_dir / "output", stdout=run_dir / "stdout.log",

@@ -12,30 +12,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import __version__
+from bench.builtin.synth import ensure_synthetic
+from bench.coco.layout import check_data_root
+from bench.envs import Environment, ensure_environment
 from bench.errors import BenchError
-from bench.launch.batch import PlannedBatch, formula_source, log_source
 from bench.files import write_atomic
-from bench.launch.container import ContainerRun
+from bench.images.engine import ENGINES
+from bench.images.refs import image_ref
+from bench.launch.batch import PlannedBatch, formula_source, log_source
+from bench.launch.container import ContainerLauncher, ContainerRun, ContainerSpec, give_to_container_user, run_argv
 from bench.launch.local import LocalLauncher
+from bench.launch.slurm import slurm_launcher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
-from bench.vocabulary import HARNESS_ENV, EnvVar, ParseStatus, RunStatus, StopReason, WarningCode
 from bench.measure.assess import Measurement, measure
 from bench.measure.checks import GpuMonitor
 from bench.measure.warnings import warning
 from bench.paths import repo_relative, runs_dir
 from bench.protocol.check import deviations_for
-from bench.records.provenance import patch_files_for, provenance_hash
 from bench.protocol.spec import CURRENT_VERSION
 from bench.recipes.loader import find_recipe, load_recipe, recipe_hash, recipe_path
-from bench.recipes.render import render_command, render_env, render_steps
+from bench.recipes.render import (placeholder_values, render_command, render_command_line, render_env, render_steps,
+                                  render_template)
 from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
-from bench.records.builder import Ending, Identity, RecordFacts
-from bench.records.builder import build_record as build
+from bench.records.builder import Ending, Identity, RecordFacts, build_record as build
+from bench.records.environment import capture, compute_capabilities, gpu_count, gpu_model
+from bench.records.provenance import patch_files_for, provenance_hash
 from bench.records.schema import PatchHash, Provenance, RunRecord
 from bench.records.store import RECORD_NAME, new_run_id, save_record
 from bench.security import redact, shell_assignment, shell_join
 from bench.slurm.render import SlurmRun
+from bench.source.setup import prepare
+from bench.vocabulary import HARNESS_ENV, EnvVar, ParseStatus, RunStatus, StopReason, WarningCode
 
 CONTAINER_PYTHON = "python"  # every bench image puts its stack's interpreter first on PATH (docker/base/README.md)
 SHELL_TOKENS = {"&&", "||", ";", "|", ">", "<", ">>", "2>&1"}
@@ -105,7 +113,6 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     notes: list[str] = []
     if options.preset is None and options.gpus is None and recipe.cpu_preset:
         if available_gpus is None:
-            from bench.records.environment import gpu_count
 
             available_gpus = gpu_count()
         if available_gpus == 0:
@@ -130,7 +137,6 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     images_per_iter = planned_images(applied, recipe_path, gpus, slurm.nodes if slurm else 1)
     if gpus > 0 and slurm is None:
         if available_gpus is None:
-            from bench.records.environment import gpu_count
 
             available_gpus = gpu_count()
         if gpus > available_gpus and not check_gpus:
@@ -168,7 +174,6 @@ def _check_data_files(recipe: Recipe, data: Path | None, notes: list[str] | None
     reads_data = any("data" in placeholders_in(t) for t in [recipe.command, *recipe.prepare_run])
     if data is None or not reads_data:
         return
-    from bench.coco.layout import check_data_root
 
     try:
         check_data_root(data, recipe.data_files, recipe.name)
@@ -195,8 +200,6 @@ def container_for(recipe: Recipe, options: RunOptions) -> ContainerRun | None:
                              + (" (with Slurm: --container-image, through pyxis)" if options.launcher == "slurm"
                                 else ""))
         return None
-    from bench.images.engine import ENGINES
-    from bench.images.refs import image_ref
 
     if options.launcher not in ENGINES:
         raise BenchError(f"--launcher {options.launcher}: choose local, {', '.join(ENGINES)} or slurm")
@@ -225,7 +228,6 @@ def host_stack_problem(recipe: Recipe, gpus: int, notes: list[str], strict: bool
         problems.append(f"its stack is Python {recipe.stack.python}, bench's environments are built from Python "
                         f"{host_python}")
     if gpus > 0 and recipe.stack.cuda and recipe.stack.cuda.startswith("10."):
-        from bench.records.environment import compute_capabilities
 
         newer = [c for c in compute_capabilities() if c > CUDA10_MAX_CAPABILITY]
         if newer:
@@ -246,7 +248,6 @@ def command_for(recipe: Recipe, **values) -> list[str]:
     """The argv to launch: the rendered command, through bash when it uses shell syntax."""
     argv = render_command(recipe, **values)
     if any(token in SHELL_TOKENS for token in argv) or (argv and "=" in argv[0] and not argv[0].startswith("-")):
-        from bench.recipes.render import render_command_line
 
         return ["bash", "-c", render_command_line(recipe, **values)]
     return argv
@@ -257,7 +258,6 @@ def _fill(template: str, values: dict[str, str]) -> str:
     fields = placeholders_in(template)
     if not fields or not fields <= PLACEHOLDERS:
         return template
-    from bench.recipes.render import placeholder_values, render_template
 
     return render_template(template, placeholder_values(**values), quote=False)
 
@@ -286,7 +286,6 @@ def dry_run_steps(plan: Plan) -> list[str]:
     env = {**{k: _fill(v, values) for k, v in render_env(r).items()}, **HARNESS_ENV}
     launch = " ".join(shell_assignment(k, v) for k, v in env.items()) + " "
     if plan.container is not None:
-        from bench.launch.container import ContainerSpec, run_argv
 
         spec = ContainerSpec(engine=plan.container.engine, image=plan.container.image, name="bench-<run-id>",
                              workdir=Path("<checkout or run directory>"), env=env, gpus=plan.gpus)
@@ -324,8 +323,6 @@ def _run_prepare_steps(plan: Plan, values: dict, cwd: Path, env: dict, run_dir: 
 
 
 def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, RunRecord]:
-    from bench.envs import Environment, ensure_environment
-    from bench.source.setup import prepare
 
     recipe = plan.recipe
     prepared = prepare(recipe, source=plan.options.source)
@@ -337,7 +334,6 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
                                          else recipe, prepared.path)
     data = plan.data
     if data is None and plan.synthetic_data is not None:
-        from bench.builtin.synth import ensure_synthetic
 
         data = ensure_synthetic(dict(plan.synthetic_data))
     run_id = new_run_id(recipe.name)
@@ -368,7 +364,6 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
 def _fingerprint(plan: Plan, python: Path) -> dict:
     """The environment the run really had: the run's interpreter (inside the image for a container run), the
     host's GPUs, and for a container run the image's ID and the GPUs and driver seen inside it."""
-    from bench.records.environment import capture
 
     if plan.container is None:
         return capture(python, plan.gpus)
@@ -405,13 +400,11 @@ def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: P
               data: Path | None, log_file: Path | None, **supervision) -> LocalLauncher:
     """The local launcher, the Slurm launcher, or the container launcher when the plan names an engine and image."""
     if plan.slurm is not None:
-        from bench.launch.slurm import slurm_launcher
 
         return slurm_launcher(plan, run_id, run_dir, command, cwd, env, prepared, data, log_file, **supervision)
     if plan.container is None:
         return LocalLauncher(command, cwd=cwd, env=env, run_dir=run_dir, log_file=log_file, grace=plan.options.grace,
                              **supervision)
-    from bench.launch.container import ContainerLauncher, give_to_container_user
 
     writable = [p for p in (prepared.path, run_dir / "output") if p is not None]
     spec = plan.container.spec(run_id, cwd, writable, [data] if data else [],
@@ -570,7 +563,6 @@ def harness_facts(watch: WatchResult, stream: str, **more) -> dict:
 
 def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: WatchResult, prepared, environment,
                  monitor: GpuMonitor | None, env_info: dict, data: Path | None = None) -> RunRecord:
-    from bench.records.environment import gpu_model
 
     recipe = plan.recipe
     m = measure(parser, plan.images_per_iter, plan.window, watch.arrival)

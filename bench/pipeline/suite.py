@@ -13,12 +13,13 @@ from dataclasses import replace
 
 from bench.errors import BenchError
 from bench.launch.watch import StopRequest
+from bench.pipeline.run import execute, load, resolve
+from bench.protocol.suite import load_suite
 from bench.vocabulary import RunStatus
 
 
 def suite_members(name: str, only: list[str] | None) -> tuple[list[str], str]:
     """The members to run (all, or those `only` names, in the suite's order) and the suite's preset names."""
-    from bench.protocol.suite import load_suite
 
     suite = load_suite(name)
     unknown = sorted(set(only or []) - set(suite.members))
@@ -30,7 +31,6 @@ def suite_members(name: str, only: list[str] | None) -> tuple[list[str], str]:
 def run_suite(name: str, options, repeat: int, stop: StopRequest, only: list[str] | None = None,
               say: Callable[[str], None] = print, sources: dict[str, str] | None = None) -> list:
     """Run the suite's members `repeat` rounds, interleaved; returns the records."""
-    from bench.pipeline.run import execute, load, resolve
 
     members, presets = suite_members(name, only)
     strays = sorted(set(sources or {}) - set(members))

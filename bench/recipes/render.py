@@ -9,20 +9,19 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from bench.paths import REPO_ROOT, patches_dir
+from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in
 from bench.security import shell_quote
 
-from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in
 
 
 def recipe_patches_dir(recipe: Recipe) -> Path:
     """What {patches} stands for: the recipe's folder under patches/ (diffs and overlay files shipped with bench)."""
-    from bench.paths import patches_dir
 
     return patches_dir() / recipe.name
 
 
 def _bench_root() -> Path:
-    from bench.paths import REPO_ROOT
 
     return REPO_ROOT
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bench.errors import RecipeError
+from bench.paths import REPO_ROOT
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,7 +46,6 @@ def stacks_dir(recipes_directory: Path) -> Path:
 
 def stack_file(name: str, recipes_directory: Path) -> Path:
     """The stack beside the recipe (recipes/stacks/), else the one bench ships (a recipe copied elsewhere)."""
-    from bench.paths import REPO_ROOT
 
     beside = stacks_dir(recipes_directory) / f"{name}.toml"
     shipped = stacks_dir(REPO_ROOT / "recipes") / f"{name}.toml"

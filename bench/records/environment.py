@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 
 import bench
+from bench.paths import REPO_ROOT
 
 # Distributions worth naming in a record (matched on the normalised name's prefix).
 FRAMEWORK_PREFIXES = ("torch", "torchvision", "detectron2", "mmdet", "mmcv", "mmengine", "maskrcnn", "tensorpack",
@@ -157,8 +158,6 @@ def interpreter_versions(python: Path | str | list[str] | None) -> dict[str, Any
 
 def bench_commit() -> str | None:
     """The full SHA of bench's own checkout (None for an installed copy), '+dirty' when it has local changes."""
-    from bench.paths import REPO_ROOT
-
     if not (REPO_ROOT / ".git").exists():
         return None
     try:

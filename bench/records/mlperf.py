@@ -26,13 +26,14 @@ from bench.errors import BenchError
 from bench.files import file_sha256
 from bench.logs.lines import open_text
 from bench.logs.mlperf import Parser
-from bench.vocabulary import MLPERF_FAMILY, ParseStatus, WarningCode
 from bench.measure.assess import Measurement, measure
+from bench.measure.warnings import warning
 from bench.protocol.spec import load_protocol
 from bench.records.builder import Ending, Identity, RecordFacts, build_record
 from bench.records.imported import _refuse_to_replace_a_run
 from bench.records.schema import Provenance, RunRecord
 from bench.records.store import save_record
+from bench.vocabulary import MLPERF_FAMILY, ParseStatus, WarningCode
 
 LOG_NAME = re.compile(r"^result_\d+\.txt$")
 VERSION_IN_REPO = re.compile(r"training_results_v(\d+\.\d+)")
@@ -248,7 +249,6 @@ def mlperf_record(log: Path, source: Source, parser: Parser, m: Measurement, sys
 
 
 def _warning(code: WarningCode, message: str):
-    from bench.measure.warnings import warning
 
     return warning(code, message, "no images per accelerator is given; read the run's own per-device settings "
                    "in its log before comparing per-accelerator numbers")

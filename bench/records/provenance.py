@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 from collections.abc import Iterable
 
+from bench import __version__
 from bench.errors import BenchError
 from bench.files import file_sha256
 from bench.paths import patches_dir
@@ -126,7 +127,6 @@ def provenance_for(recipe: Recipe, recipe_path: Path | str, container_image: str
                    repo: str | None = None, commit: str | None = None, patches_directory: Path | None = None,
                    bench_version: str | None = None) -> Provenance:
     """The record's whole `provenance` block, hash included: what the runner writes for a run of `recipe`."""
-    from bench import __version__
 
     version = bench_version or __version__
     files = patch_files_for(recipe, patches_directory)

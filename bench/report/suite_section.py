@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import statistics
 
-from bench.vocabulary import RunStatus
 from bench.measure.stats import mann_whitney_two_sided
+from bench.protocol.suite import load_suite
 from bench.report.blocks import sig3, wrap
+from bench.vocabulary import RunStatus
 
 ALPHA = 0.1
 
@@ -76,7 +77,6 @@ def _then_vs_now(records, recipes, baseline: str) -> list[str]:
 
 def render_suite_sections(records, recipes) -> list[str]:
     """Markdown lines: one ranked table (and its then-vs-now table) per suite run among `records`."""
-    from bench.protocol.suite import load_suite
 
     runs: dict[str, list] = {}
     for r in records:

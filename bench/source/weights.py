@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.paths import cache_dir
 from bench.recipes.schema import BackboneWeights
 
 CHUNK = 1 << 20
@@ -25,7 +26,6 @@ class FetchedWeights:
 
 
 def weights_dir() -> Path:
-    from bench.paths import cache_dir
 
     return cache_dir() / "weights"
 
