@@ -16,8 +16,8 @@ from bench import files
 from bench.records.schema import RunRecord
 from bench.records.store import load_record, save_record
 from bench.report.generate import build
-from test_table_fixtures import PUBLISHED_SOURCE, make_record, write_recipes
-from test_window_core import write_torchvision_log
+from table_records import PUBLISHED_SOURCE, make_record, write_recipes
+from writers import write_torchvision_log
 
 
 def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ from bench.errors import BenchError
 from bench.logs.types import Status
 from bench.report import rows as rows_module
 from bench.report.generate import build
-from test_table_fixtures import (PUBLISHED_SOURCE, V100, committed_deviations, inline_links, make_record,
+from table_records import (PUBLISHED_SOURCE, V100, committed_deviations, inline_links, make_record,
                                  write_recipes)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,23 @@
+"""Fixtures shared by the test files. Plain helpers live in modules not named test_* beside this one: writers.py
+(recipe and log files), parser_cases.py (log lines of every format), table_records.py (run records and the
+published recipes), standin_runs.py (runs of tests/trainer_standin.py), bench_roots.py (BenchEnv).
+
+tests/ has no __init__.py: pytest puts this folder on sys.path, so test files import those modules by their bare
+names (`from writers import write_log`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench_roots import BenchEnv
+
+
+@pytest.fixture
+def bench_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BenchEnv:
+    """bench writes its results and cache under tmp_path (tmp_path/results, tmp_path/cache), never the repo's."""
+    env = BenchEnv(tmp_path, monkeypatch)
+    monkeypatch.setenv("BENCH_RESULTS", str(env.results))
+    monkeypatch.setenv("BENCH_CACHE", str(env.cache))
+    return env
