@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench_roots import BenchEnv
+from table_records import write_recipes
 
 
 @pytest.fixture
@@ -21,3 +22,10 @@ def bench_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BenchEnv:
     monkeypatch.setenv("BENCH_RESULTS", str(env.results))
     monkeypatch.setenv("BENCH_CACHE", str(env.cache))
     return env
+
+
+@pytest.fixture
+def published_recipes(bench_env: BenchEnv) -> Path:
+    """BENCH_RECIPES at tmp_path/recipes, holding table_records' recipes of the published implementations."""
+    write_recipes(bench_env.use_recipes())
+    return bench_env.recipes
