@@ -3,41 +3,25 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 
-@dataclass(frozen=True)
 class BenchEnv:
     """bench's roots for one test, each a folder under the test's tmp_path (bench creates them when it writes).
 
-    results and cache are always set; recipes and patches only after use_recipes() / use_patches(), so that a
-    test keeps the real recipes unless it asks for its own."""
+    The bench_env fixture sets BENCH_RESULTS and BENCH_CACHE; BENCH_RECIPES and BENCH_PATCHES only after
+    use_recipes() / use_patches(), so that a test keeps the real recipes unless it asks for its own."""
 
-    root: Path
-    monkeypatch: pytest.MonkeyPatch
-
-    @property
-    def results(self) -> Path:
-        return self.root / "results"
-
-    @property
-    def runs(self) -> Path:
-        return self.results / "runs"
-
-    @property
-    def cache(self) -> Path:
-        return self.root / "cache"
-
-    @property
-    def recipes(self) -> Path:
-        return self.root / "recipes"
-
-    @property
-    def patches(self) -> Path:
-        return self.root / "patches"
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.root = root
+        self.results = root / "results"
+        self.runs = self.results / "runs"
+        self.cache = root / "cache"
+        self.recipes = root / "recipes"
+        self.patches = root / "patches"
+        self._monkeypatch = monkeypatch
 
     def use_recipes(self, directory: Path | None = None) -> Path:
         """BENCH_RECIPES at `directory` (default: recipes/ under the test's folder); returns it."""
@@ -52,5 +36,5 @@ class BenchEnv:
         return {**os.environ, **extra}
 
     def _point(self, variable: str, directory: Path) -> Path:
-        self.monkeypatch.setenv(variable, str(directory))
+        self._monkeypatch.setenv(variable, str(directory))
         return directory

@@ -1,6 +1,7 @@
-"""Fixtures shared by the test files. Plain helpers live in modules not named test_* beside this one: writers.py
-(recipe and log files), parser_cases.py (log lines of every format), table_records.py (run records and the
-published recipes), standin_runs.py (runs of tests/trainer_standin.py), bench_roots.py (BenchEnv).
+"""Fixtures shared by the test files. Plain helpers live in modules not named test_* beside this one:
+writers.py (recipe, log and JSON files), parser_cases.py (log lines of every format), table_records.py (run records
+and the published implementations' recipes), coco_cases.py (COCO annotations), bench_runs.py (bench run by the
+tests, and what their records hold), bench_roots.py (BenchEnv, what bench_env returns).
 
 tests/ has no __init__.py: pytest puts this folder on sys.path, so test files import those modules by their bare
 names (`from writers import write_log`)."""

@@ -7,8 +7,6 @@ import io
 import json
 from pathlib import Path
 
-import pytest
-
 from bench.coco.summary import DETECTION_LINES
 from bench.logs.cocoeval import CocoEvalCollector
 from coco_cases import LARGE_SIZES, make_gt, perfect_detections
