@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from bench.cli import app
-from tests.test_coco import box_annotation, make_gt, perfect_detections, write
-from tests.test_security import hostile_recipe, invoke
+from bench_roots import BenchEnv
+from bench_runs import invoke
+from coco_cases import box_annotation, make_gt, perfect_detections
+from writers import write_injection_recipe, write_json
 
 
 def bench_fails(args: list[str], *expected: str) -> str:
@@ -26,9 +28,9 @@ def bench_fails(args: list[str], *expected: str) -> str:
 
 # -- recipes -------------------------------------------------------------------------------------------------
 @pytest.fixture
-def recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BENCH_PATCHES", str(tmp_path / "patches"))
-    return hostile_recipe(tmp_path)
+def recipe(tmp_path: Path, bench_env: BenchEnv) -> Path:
+    bench_env.use_patches()
+    return write_injection_recipe(tmp_path)
 
 
 @pytest.mark.parametrize("old, new, field", [
@@ -108,7 +110,7 @@ def test_synth_never_replaces_a_dataset_it_did_not_write(tmp_path: Path) -> None
 
 
 def test_stats_plot_naming_a_directory(tmp_path: Path) -> None:
-    gt = write(tmp_path / "gt.json", make_gt([(100, 100)]))
+    gt = write_json(tmp_path / "gt.json", make_gt([(100, 100)]))
     bench_fails(["data", "stats", gt, "--plot", tmp_path], "--plot", "is a directory")
 
 
@@ -122,7 +124,7 @@ def coco_pair(tmp_path: Path, gt_edit=None, dt_edit=None, raw: str | None = None
         dt_edit(dt)
     gt_path = tmp_path / "gt.json"
     gt_path.write_text(raw if raw is not None else json.dumps(gt))
-    return gt_path, write(tmp_path / "dt.json", dt)
+    return gt_path, write_json(tmp_path / "dt.json", dt)
 
 
 def ann(index: int, key: str, value):
@@ -196,14 +198,14 @@ def test_duplicate_ground_truth_ids_are_an_error_not_a_lower_ap(tmp_path: Path) 
     duplicated["annotations"][1]["id"] = 1
     # what pycocotools does silently: its index maps both category lists to the second annotation
     assert run_cocoeval(duplicated, detections, "bbox", coco_areas)[0] == pytest.approx(0.505, abs=1e-3)
-    gt_path, dt_path = write(tmp_path / "gt.json", duplicated), write(tmp_path / "dt.json", detections)
+    gt_path, dt_path = write_json(tmp_path / "gt.json", duplicated), write_json(tmp_path / "dt.json", detections)
     bench_fails(["eval", gt_path, dt_path], "annotations[1] repeats id 1")
 
 
 def test_zero_sized_boxes_are_warnings(tmp_path: Path) -> None:
     gt = make_gt([(100, 100), (200, 150)])
     gt["annotations"].append(box_annotation(99, 1, 1, 3, 3, 0, 10))
-    gt_path, dt_path = write(tmp_path / "gt.json", gt), write(tmp_path / "dt.json", perfect_detections(gt))
+    gt_path, dt_path = write_json(tmp_path / "gt.json", gt), write_json(tmp_path / "dt.json", perfect_detections(gt))
     code, out, err = invoke(app, ["eval", str(gt_path), str(dt_path)])
     assert code == 0 and f"warning: {gt_path}: annotations[6] (id 99) has a zero-sized bbox" in out
     assert f"warning: {dt_path}: 1 detection(s) have a zero-sized bbox" in out

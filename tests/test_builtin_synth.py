@@ -84,8 +84,7 @@ def test_same_seed_same_bytes_other_seed_differs(dataset: Path, tmp_path: Path) 
     assert [c["id"] for c in doc["categories"]] == sorted(c["id"] for c in doc["categories"])
 
 
-def test_ensure_synthetic_generates_once_into_the_cache(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+def test_ensure_synthetic_generates_once_into_the_cache(tmp_path: Path, bench_env) -> None:
     first = ensure_synthetic({"images": 4, "size": "160x120", "seed": 1})
     assert first.parent == tmp_path / "cache" / "data" and (first / ANNOTATIONS).is_file()
     stamp = (first / ANNOTATIONS).stat().st_mtime_ns

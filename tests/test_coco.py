@@ -15,40 +15,13 @@ from bench.cli import cli
 from bench.coco.evaluate import evaluate, format_block
 from bench.coco.stats import dataset_stats, format_stats
 from bench.errors import BenchError
-
-LARGE_SIZES = [(120, 110), (200, 150), (300, 90), (100, 100), (250, 180)]  # every area >= 96² = 9216
-
-
-def box_annotation(ann_id: int, image_id: int, category_id: int, x: float, y: float, w: float, h: float,
-                   iscrowd: int = 0) -> dict:
-    """A rectangle whose polygon, box and `area` agree, so bbox and segm IoU of a copy are both 1."""
-    return {"id": ann_id, "image_id": image_id, "category_id": category_id, "bbox": [x, y, w, h],
-            "area": w * h, "iscrowd": iscrowd, "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]]}
-
-
-def make_gt(sizes: list[tuple[float, float]], images: int = 3) -> dict:
-    annotations = []
-    for image_id in range(1, images + 1):
-        for j, (w, h) in enumerate(sizes):
-            annotations.append(box_annotation(len(annotations) + 1, image_id, 1 + j % 2, 5 + j * 3, 7 + j * 2, w, h))
-    return {"images": [{"id": i, "file_name": f"{i}.jpg", "width": 640, "height": 480} for i in range(1, images + 1)],
-            "annotations": annotations, "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}
-
-
-def perfect_detections(gt: dict) -> list[dict]:
-    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"],
-             "segmentation": a["segmentation"], "score": 0.9} for a in gt["annotations"] if not a["iscrowd"]]
-
-
-def write(path: Path, data) -> Path:
-    path.write_text(json.dumps(data))
-    return path
-
+from coco_cases import LARGE_SIZES, box_annotation, make_gt, perfect_detections
+from writers import write_json
 
 @pytest.fixture
 def large_only(tmp_path: Path) -> tuple[Path, Path]:
     gt = make_gt(LARGE_SIZES)
-    return write(tmp_path / "gt.json", gt), write(tmp_path / "dt.json", perfect_detections(gt))
+    return write_json(tmp_path / "gt.json", gt), write_json(tmp_path / "dt.json", perfect_detections(gt))
 
 
 # -- bench data stats -----------------------------------------------------------------------------------
@@ -89,7 +62,7 @@ def test_suggestion_never_empty_even_with_ties(areas) -> None:
 def test_crowd_annotations_are_counted_but_left_out_of_the_buckets(tmp_path: Path) -> None:
     gt = make_gt(LARGE_SIZES[:2], images=1)
     gt["annotations"].append(box_annotation(99, 1, 1, 0, 0, 10, 10, iscrowd=1))  # a small crowd region
-    s = dataset_stats(write(tmp_path / "gt.json", gt))
+    s = dataset_stats(write_json(tmp_path / "gt.json", gt))
     assert (s["annotations"], s["crowd_annotations"], s["area"]["counted"]) == (3, 1, 2)
     assert s["empty_buckets"] == ["small", "medium"]  # the crowd region does not fill 'small'
 
@@ -133,7 +106,7 @@ def test_raw_pycocotools_prints_minus_one_where_we_print_na(large_only, capsys) 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
 def test_perfect_detections_give_ap_one(tmp_path: Path, iou_type: str) -> None:
     gt = make_gt([(20, 20), (60, 50), (150, 120)])  # one object per COCO bucket
-    block = evaluate(write(tmp_path / "gt.json", gt), write(tmp_path / "dt.json", perfect_detections(gt)),
+    block = evaluate(write_json(tmp_path / "gt.json", gt), write_json(tmp_path / "dt.json", perfect_detections(gt)),
                      iou_type=iou_type)
     for name in ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR_100"):
         assert block["values"][name] == pytest.approx(1.0), name
@@ -151,9 +124,9 @@ def test_auto_ranges_give_every_bucket_a_number(large_only) -> None:
 def test_area_exactly_1024_counts_as_small_and_medium(tmp_path: Path) -> None:
     """COCOeval keeps a ground truth in a range when lo <= area <= hi: 32x32 is in both 'small' and 'medium'."""
     gt = make_gt([(32, 32)], images=2)
-    s = dataset_stats(write(tmp_path / "gt.json", gt))
+    s = dataset_stats(write_json(tmp_path / "gt.json", gt))
     assert [b["count"] for b in s["coco_buckets"]] == [2, 2, 0] and s["on_boundary"] == 2
-    block = evaluate(tmp_path / "gt.json", write(tmp_path / "dt.json", perfect_detections(gt)))
+    block = evaluate(tmp_path / "gt.json", write_json(tmp_path / "dt.json", perfect_detections(gt)))
     assert block["values"]["AP_small"] == pytest.approx(1.0)
     assert block["values"]["AP_medium"] == pytest.approx(1.0)
     assert block["values"]["AP_large"] is None
@@ -170,7 +143,7 @@ def test_custom_ranges_and_json(large_only) -> None:
 
 # -- bad input --------------------------------------------------------------------------------------------
 def test_not_coco_json_names_the_file_and_the_key(tmp_path: Path, large_only) -> None:
-    bad = write(tmp_path / "bad.json", {"images": [], "annotations": []})
+    bad = write_json(tmp_path / "bad.json", {"images": [], "annotations": []})
     with pytest.raises(BenchError, match=r"bad\.json: not a COCO annotation file: no 'categories' key"):
         dataset_stats(bad)
     (tmp_path / "text.json").write_text("hello")
@@ -179,7 +152,7 @@ def test_not_coco_json_names_the_file_and_the_key(tmp_path: Path, large_only) ->
     gt = make_gt(LARGE_SIZES[:1], images=1)
     del gt["annotations"][0]["area"]
     with pytest.raises(BenchError, match=r"gt\.json: annotations\[0\] \(id 1\) has no 'area'"):
-        dataset_stats(write(tmp_path / "gt.json", gt))
+        dataset_stats(write_json(tmp_path / "gt.json", gt))
 
 
 def test_detection_with_unknown_image_or_category(tmp_path: Path, large_only) -> None:
@@ -188,18 +161,18 @@ def test_detection_with_unknown_image_or_category(tmp_path: Path, large_only) ->
     detections[4]["image_id"] = 777
     with pytest.raises(BenchError, match=r"dt2\.json: detection 4 references image_id 777, which is not among "
                                          r"the images of .*gt\.json"):
-        evaluate(gt_path, write(tmp_path / "dt2.json", detections))
+        evaluate(gt_path, write_json(tmp_path / "dt2.json", detections))
     detections[4]["image_id"], detections[2]["category_id"] = 1, 9
     with pytest.raises(BenchError, match=r"detection 2 references category_id 9"):
-        evaluate(gt_path, write(tmp_path / "dt2.json", detections))
+        evaluate(gt_path, write_json(tmp_path / "dt2.json", detections))
     del detections[0]["segmentation"]
     detections[2]["category_id"] = 1
     with pytest.raises(BenchError, match=r"detection 0 has no 'segmentation'"):
-        evaluate(gt_path, write(tmp_path / "dt2.json", detections), iou_type="segm")
+        evaluate(gt_path, write_json(tmp_path / "dt2.json", detections), iou_type="segm")
 
 
 def test_empty_detection_list_is_one_line_on_stderr(tmp_path: Path, large_only) -> None:
-    empty = write(tmp_path / "empty.json", [])
+    empty = write_json(tmp_path / "empty.json", [])
     with pytest.raises(BenchError, match=r"empty\.json: the detection list is empty: nothing to evaluate"):
         evaluate(large_only[0], empty)
     done = subprocess.run([sys.executable, "-m", "bench.cli", "eval", str(large_only[0]), str(empty)],

@@ -7,10 +7,10 @@ import io
 import json
 from pathlib import Path
 
-from test_coco import LARGE_SIZES, make_gt, perfect_detections, write
-
 from bench.coco.summary import DETECTION_LINES
 from bench.logs.cocoeval import CocoEvalCollector
+from coco_cases import LARGE_SIZES, make_gt, perfect_detections
+from writers import write_json
 
 
 def real_summary(tmp_path: Path, iou_type: str, drop: int = 0) -> list[str]:
@@ -23,8 +23,8 @@ def real_summary(tmp_path: Path, iou_type: str, drop: int = 0) -> list[str]:
     detections = perfect_detections(gt)[drop:]
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        coco = COCO(str(write(tmp_path / "gt.json", gt)))
-        evaluator = COCOeval(coco, coco.loadRes(str(write(tmp_path / "dt.json", detections))), iou_type)
+        coco = COCO(str(write_json(tmp_path / "gt.json", gt)))
+        evaluator = COCOeval(coco, coco.loadRes(str(write_json(tmp_path / "dt.json", detections))), iou_type)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()

@@ -11,7 +11,7 @@ import pytest
 from bench.errors import BenchError
 from bench.records.store import load_record, load_records
 from bench.report.table import render
-from test_table_fixtures import inline_links, make_record, write_recipes
+from table_records import inline_links, make_record, write_recipes
 
 RANKED = ("## Protocol 1", "## Protocol version not recorded")
 

@@ -18,7 +18,8 @@ from bench.logs.lines import MAX_LINE
 from bench.logs.registry import new_parser
 from bench.vocabulary import ParseStatus
 from bench.measure.assess import measure, parse_file
-from test_parsers_support import detectron2_lines, expected_img_s, step_times, torchvision_lines, write
+from parser_cases import detectron2_lines, expected_img_s, step_times, torchvision_lines
+from writers import write_log
 
 ROOT = Path(__file__).resolve().parents[1]
 D2_PROGRESS = ("[05/14 10:02:11 d2.utils.events]:  eta: 6:31:05  iter: {k}  total_loss: 1.532  time: {t}  "
@@ -127,7 +128,7 @@ def test_an_overlong_line_is_cut_and_counted(tmp_path: Path) -> None:
     times = step_times()
     lines = detectron2_lines(times)
     lines.insert(2, "y" * (3 * MAX_LINE))
-    log = write(tmp_path / "long.txt", lines)
+    log = write_log(tmp_path / "long.txt", lines)
     parser, m = parse_file(log, "detectron2", 16, (100, 500))
     assert parser.truncated_lines == 1 and any(w.code == "long-lines" for w in m.warnings)
     assert m.status is ParseStatus.OK

@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from engines import DockerDaemon, apt_install, containers_of_bench, engine_env  # noqa: E402
-from test_one_builder import LIVE_FIELDS, filled  # noqa: E402
+from bench_runs import LIVE_FIELDS, filled  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN_RECIPE = ROOT / "tests" / "recipes" / "standin-container.toml"

@@ -16,28 +16,29 @@ from pathlib import Path
 import psutil
 import pytest
 
-TESTS = Path(__file__).parent
-HOSTILE = TESTS / "hostile_trainer.py"
-sys.path.insert(0, str(TESTS))
+from bench_runs import STANDIN
+from writers import write_standin_recipe
+
+HOSTILE = Path(__file__).with_name("hostile_trainer.py")
 GRACE = "0.3"
 WINDOW = (20, 40)  # about one second of training at 0.02 / 0.03 s per iteration
 GONE_WITHIN_S = 10.0
 
 
 def hostile_recipe(tmp: Path, hostile_args: str, *, window: tuple[int, int] = WINDOW) -> Path:
-    import trainer_standin
-
-    text = trainer_standin.recipe_text("torchvision", window=window, args="--times 0.02,0.03")
-    standin = os.path.abspath(trainer_standin.__file__)
-    path = tmp / "hostile.toml"
-    path.write_text(text.replace(standin, f"{HOSTILE} --pid-file {tmp / 'pids.json'} {hostile_args}"))
+    """The stand-in's recipe with tests/hostile_trainer.py (given `hostile_args`) in the stand-in's place."""
+    path = write_standin_recipe(tmp, "torchvision", window=window)
+    text = path.read_text()
+    assert str(STANDIN) in text, text
+    path.write_text(text.replace(str(STANDIN), f"{HOSTILE} --pid-file {tmp / 'pids.json'} {hostile_args}"))
     return path
 
 
-def start_bench(tmp: Path, recipe: Path, *extra: str) -> subprocess.Popen:
+def start_bench(recipe: Path, *extra: str) -> subprocess.Popen:
+    """`bench run` in a subprocess; its results go where the `tmp` fixture (through bench_env) points them."""
     return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress",
                              "--grace", GRACE, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "BENCH_RESULTS": str(tmp / "results"), "PYTHONFAULTHANDLER": "1"})
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
 
 
 def finish(bench: subprocess.Popen, timeout: float = 20) -> tuple[int, str]:
@@ -73,8 +74,9 @@ def survivors(pids: list[int], within: float = GONE_WITHIN_S) -> list[int]:
 
 
 @pytest.fixture
-def tmp(tmp_path):
-    """The test's directory; afterwards no process of its run may be left, whatever the test asserted."""
+def tmp(tmp_path, bench_env):
+    """The test's directory (and bench's roots, under it); afterwards no process of its run may be left, whatever
+    the test asserted."""
     yield tmp_path
     if (tmp_path / "pids.json").exists():
         for pid in the_pids(tmp_path):
@@ -108,7 +110,7 @@ def progress_lines(tmp: Path) -> int:
 def test_a_double_forked_daemon_is_killed_and_the_run_ends_ok(tmp, daemon) -> None:
     """The daemon setsid()s away from the process group and is orphaned at once (its parent exits); with `pipe`
     it also keeps bench's stdout pipe open, which used to make bench wait for ever."""
-    code, output = finish(start_bench(tmp, hostile_recipe(tmp, f"--daemon {daemon}")))
+    code, output = finish(start_bench(hostile_recipe(tmp, f"--daemon {daemon}")))
     record = the_record(tmp)
     assert record["status"] == "ok", output
     assert record["extra"]["harness"]["stop_reason"] == "window"
@@ -117,7 +119,7 @@ def test_a_double_forked_daemon_is_killed_and_the_run_ends_ok(tmp, daemon) -> No
 
 
 def test_sigterm_to_bench_still_works_while_a_daemon_holds_the_pipe(tmp) -> None:
-    bench = start_bench(tmp, hostile_recipe(tmp, "--daemon pipe", window=(20, 50_000)))
+    bench = start_bench(hostile_recipe(tmp, "--daemon pipe", window=(20, 50_000)))
     wait_for(lambda: progress_lines(tmp) >= 2)
     bench.send_signal(signal.SIGTERM)
     code, output = finish(bench)
@@ -129,7 +131,7 @@ def test_sigterm_to_bench_still_works_while_a_daemon_holds_the_pipe(tmp) -> None
 def test_sigkill_of_bench_mid_run_kills_the_tree_and_leaves_a_record(tmp) -> None:
     """bench cannot react to SIGKILL: its supervisor notices, stops the run and writes the record. The daemon
     never writes, so it would never notice a closed pipe by itself."""
-    bench = start_bench(tmp, hostile_recipe(tmp, "--daemon redirect --sleeper", window=(20, 50_000)))
+    bench = start_bench(hostile_recipe(tmp, "--daemon redirect --sleeper", window=(20, 50_000)))
     wait_for(lambda: progress_lines(tmp) >= 2 and (tmp / "pids.json").exists())
     bench.kill()
     bench.communicate(timeout=10)
@@ -143,7 +145,7 @@ def test_sigkill_of_bench_mid_run_kills_the_tree_and_leaves_a_record(tmp) -> Non
 
 def test_a_trainer_that_never_writes_times_out(tmp) -> None:
     started = time.monotonic()
-    code, output = finish(start_bench(tmp, hostile_recipe(tmp, "--silent --sleeper --daemon pipe"),
+    code, output = finish(start_bench(hostile_recipe(tmp, "--silent --sleeper --daemon pipe"),
                                       "--timeout", "1.5"))
     assert time.monotonic() - started < 15
     record = the_record(tmp)
@@ -153,7 +155,7 @@ def test_a_trainer_that_never_writes_times_out(tmp) -> None:
 
 
 def test_a_crash_leaves_no_daemon(tmp) -> None:
-    code, output = finish(start_bench(tmp, hostile_recipe(tmp, "--daemon pipe --crash-at 30", window=(20, 100))))
+    code, output = finish(start_bench(hostile_recipe(tmp, "--daemon pipe --crash-at 30", window=(20, 100))))
     record = the_record(tmp)
     assert record["status"] == "crashed", output
     assert "RuntimeError: CUDA error" in record["reason"]
@@ -165,7 +167,7 @@ def test_a_crash_leaves_no_daemon(tmp) -> None:
 def test_a_malformed_progress_line_mid_run_is_skipped(tmp, after, status) -> None:
     """`time: 1.2.3` is not a number: the line is skipped and the run goes on to its window stop and record. Before
     the window it costs nothing (ok); inside it, the window's time cannot be vouched for (noncompliant, naming it)."""
-    code, output = finish(start_bench(tmp, hostile_recipe(tmp, f"--malformed-at {after} --sleeper")))
+    code, output = finish(start_bench(hostile_recipe(tmp, f"--malformed-at {after} --sleeper")))
     record = the_record(tmp)
     assert record["status"] == status, output
     assert record["extra"]["harness"]["stop_reason"] == "window"
@@ -180,8 +182,7 @@ def test_a_second_ctrl_c_cuts_the_grace_period_short(tmp) -> None:
     """The trainer and its daemon ignore SIGTERM; with a 60 s grace, the second Ctrl-C means SIGKILL now."""
     recipe = hostile_recipe(tmp, "--daemon pipe", window=(20, 50_000))
     bench = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress",
-                              "--grace", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "BENCH_RESULTS": str(tmp / "results")})
+                              "--grace", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: progress_lines(tmp) >= 2)
     bench.send_signal(signal.SIGINT)
     time.sleep(0.5)
@@ -207,7 +208,6 @@ def test_an_internal_error_of_bench_after_the_launch_still_writes_a_record(tmp, 
             raise ZeroDivisionError("a bug in bench")
         return measure(parser, *args, **kwargs)
 
-    monkeypatch.setenv("BENCH_RESULTS", str(tmp / "results"))
     plan = runner.resolve(*runner.load(None, hostile_recipe(tmp, "--daemon redirect --sleeper")),
                           runner.RunOptions(progress=False, grace=0.3))
     monkeypatch.setattr(runner, "measure", broken_measure)

@@ -42,9 +42,8 @@ def recipe(name: str, install: list[str], env: dict[str, str] | None = None) -> 
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+def cache(bench_env) -> Path:
+    return bench_env.cache
 
 
 @pytest.fixture

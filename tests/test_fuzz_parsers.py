@@ -18,7 +18,7 @@ from bench.errors import BenchError
 from bench.logs.registry import FORMAT_MODULES, new_parser
 from bench.vocabulary import ParseStatus
 from bench.measure.assess import measure
-from test_parsers_support import FORMATS, times_for
+from parser_cases import FORMATS, times_for
 
 # Pieces of every format's progress and config lines, so that generated lines come close to real ones.
 TOKENS = [

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from test_table_fixtures import COMMITTED_RUNS
+from table_records import COMMITTED_RUNS
 
 
 def chromium() -> str:

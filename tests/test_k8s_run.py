@@ -4,27 +4,13 @@ it records what it is asked and streams a torchvision-format log at a controlled
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from test_window_core import write_torchvision_log  # the exact MetricLogger.log_every line format
-
-STANDINS = Path(__file__).parent / "standins"
-STEP_S = 0.25  # seconds per iteration printed in the log: 16 images / 0.25 s = 64 img/s on 8 GPUs
-
-
-def bench(args: list[str], tmp_path: Path, log: Path, **env: str) -> subprocess.CompletedProcess:
-    state = tmp_path / "kubectl"
-    state.mkdir(exist_ok=True)
-    full_env = {**os.environ, "PATH": f"{STANDINS}{os.pathsep}{os.environ['PATH']}",
-                "KUBECTL_STANDIN_DIR": str(state), "KUBECTL_STANDIN_LOG": str(log),
-                "BENCH_RESULTS": str(tmp_path / "results"), **env}
-    return subprocess.run([sys.executable, "-m", "bench.cli", "k8s", *args], capture_output=True, text=True,
-                          env=full_env, timeout=120)
+from bench_roots import BenchEnv
+from bench_runs import STEP_S, bench_k8s
+from writers import write_torchvision_log  # the exact MetricLogger.log_every line format
 
 
 def calls(tmp_path: Path) -> list[dict]:
@@ -37,12 +23,12 @@ def verb(call: dict) -> str:
     return argv[2] if argv[:1] == ["--namespace"] else argv[0]
 
 
-def test_run_stops_after_the_window_by_deleting_and_writes_the_record(tmp_path: Path) -> None:
+def test_run_stops_after_the_window_by_deleting_and_writes_the_record(tmp_path: Path, bench_env: BenchEnv) -> None:
     log = tmp_path / "train.log"
     write_torchvision_log(log, lambda i: STEP_S, iterations=2000)
     out = tmp_path / "run"
-    done = bench(["run", "torchvision", "--gpus", "8", "--namespace", "labs", "--out", str(out), "--no-progress"],
-                 tmp_path, log, KUBECTL_STANDIN_INTERVAL="0.05")
+    done = bench_k8s(["run", "torchvision", "--gpus", "8", "--namespace", "labs", "--out", str(out), "--no-progress"],
+                     bench_env, log, KUBECTL_STANDIN_INTERVAL="0.05")
     assert done.returncode == 0, done.stdout + done.stderr
     made = calls(tmp_path)
     verbs = [verb(c) for c in made]
@@ -73,24 +59,24 @@ def test_run_stops_after_the_window_by_deleting_and_writes_the_record(tmp_path: 
     assert "64.00 img/s" in done.stdout
 
 
-def test_a_run_that_ends_before_the_window_is_incomplete(tmp_path: Path) -> None:
+def test_a_run_that_ends_before_the_window_is_incomplete(tmp_path: Path, bench_env: BenchEnv) -> None:
     log = tmp_path / "short.log"
     write_torchvision_log(log, lambda i: STEP_S, iterations=300)
     out = tmp_path / "run"
-    done = bench(["run", "torchvision", "--gpus", "8", "--out", str(out), "--no-progress"], tmp_path, log)
+    done = bench_k8s(["run", "torchvision", "--gpus", "8", "--out", str(out), "--no-progress"], bench_env, log)
     assert done.returncode == 1
     record = json.loads((out / "record.json").read_text())
     assert record["status"] != "ok" and record["exit_code"] == 0
     assert record["extra"]["harness"]["stop_reason"] == "exited"
 
 
-def test_collect_turns_a_finished_pods_log_into_a_record(tmp_path: Path) -> None:
+def test_collect_turns_a_finished_pods_log_into_a_record(tmp_path: Path, bench_env: BenchEnv) -> None:
     log = tmp_path / "done.log"
     write_torchvision_log(log, lambda i: STEP_S, iterations=700)
     (tmp_path / "kubectl").mkdir()
     (tmp_path / "kubectl" / "finished").touch()
     out = tmp_path / "collected"
-    done = bench(["collect", "bench-torchvision-0-abcde", "--out", str(out)], tmp_path, log,
+    done = bench_k8s(["collect", "bench-torchvision-0-abcde", "--out", str(out)], bench_env, log,
                  KUBECTL_STANDIN_RECIPE="torchvision")
     assert done.returncode == 0, done.stdout + done.stderr
     record = json.loads((out / "record.json").read_text())

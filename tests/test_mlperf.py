@@ -19,6 +19,7 @@ from bench.records.mlperf import measure_run, parse_log
 from bench.records.store import load_records
 from bench.report.mlperf_section import generation, system_rows
 from bench.report.table import render, select_rows
+from parser_cases import mllog
 
 START_S = 1_684_011_440.0  # run_start of the synthetic runs, epoch seconds
 COMMIT = "63e326c400f5d8bb8c6070a9ab08332d4931152e"
@@ -31,12 +32,6 @@ def step_times(total: int) -> list[float]:
 
 def expected_window(times: list[float], images: int, a: int = 100, b: int = 500) -> float:
     return (b - a) * images / sum(times[a:b])
-
-
-def mllog(key: str, value, t_s: float, **metadata) -> str:
-    return ":::MLLOG " + json.dumps({"namespace": "", "time_ms": round(t_s * 1000), "event_type": "POINT_IN_TIME",
-                                     "key": key, "value": value, "metadata": {"file": "t.py", "lineno": 1,
-                                                                              **metadata}})
 
 
 def mll(key: str, value, t_s: float, **metadata) -> str:

@@ -13,8 +13,9 @@ import pytest
 from bench.logs.detect import detect_format
 from bench.vocabulary import ParseStatus
 from bench.measure.assess import parse_file
-from test_parsers_support import (FORMATS, detectron2_lines, detectron_lines, expected_img_s, keras_lines,
-                                  mmdet_v2_lines, mmengine_lines, step_times, tensorpack_lines, times_for, write)
+from parser_cases import (FORMATS, detectron2_lines, detectron_lines, expected_img_s, keras_lines,
+                                  mmdet_v2_lines, mmengine_lines, step_times, tensorpack_lines, times_for)
+from writers import write_log
 
 NAMES = sorted(FORMATS)
 SUFFIX = {"detectron2-metrics-json": ".json", "mmdet-v2-json": ".log.json"}
@@ -33,7 +34,7 @@ def assert_throughput(m, times: list[float], window: tuple[int, int], images: in
 
 def write_format(tmp_path: Path, name: str, lines: list[str] | None = None, **kw) -> Path:
     writer = FORMATS[name][0]
-    return write(tmp_path / f"log{SUFFIX.get(name, '.txt')}", lines or writer(times_for(name)), **kw)
+    return write_log(tmp_path / f"log{SUFFIX.get(name, '.txt')}", lines or writer(times_for(name)), **kw)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -137,7 +138,7 @@ def test_framework_divergence_error_is_diverged(tmp_path: Path, name: str, error
                                 dict(ansi=True)], ids=["log.txt", "current", "current-log.txt", "ansi"])
 def test_detectron2_variants(tmp_path: Path, kw: dict) -> None:
     times = step_times()
-    path = write(tmp_path / "log.txt", detectron2_lines(times, **kw))
+    path = write_log(tmp_path / "log.txt", detectron2_lines(times, **kw))
     assert detect_format(path) == "detectron2"
     assert_throughput(measure(path, "detectron2"), times, (100, 500), 16)
 
@@ -147,7 +148,7 @@ def test_detectron2_resumed_after_an_early_crash_measures_the_resumed_run(tmp_pa
     first = detectron2_lines(times[:70], console=False)[:-1] + ["Traceback (most recent call last):",
                                                                 "RuntimeError: boom"]
     resumed = detectron2_lines(times, console=False, start_iter=40)  # the running mean restarts at 42
-    m = measure(write(tmp_path / "log.txt", first + resumed), "detectron2")
+    m = measure(write_log(tmp_path / "log.txt", first + resumed), "detectron2")
     assert_throughput(m, times, (100, 500), 16)
     assert m.segments == 2 and any(w.code == "resumed" for w in m.warnings)
 
@@ -156,20 +157,20 @@ def test_detectron2_resumed_inside_the_window_is_incomplete(tmp_path: Path) -> N
     times = step_times()
     first = detectron2_lines(times[:320], console=False)
     resumed = detectron2_lines(times, console=False, start_iter=300)
-    m = measure(write(tmp_path / "log.txt", first + resumed), "detectron2")
+    m = measure(write_log(tmp_path / "log.txt", first + resumed), "detectron2")
     assert m.status is ParseStatus.INCOMPLETE and m.last_iteration == 600
 
 
 def test_detectron_resumed_run_restarts_its_timer(tmp_path: Path) -> None:
     times = step_times(700)
     lines = detectron_lines(times[:90]) + detectron_lines(times, start_iter=61)
-    m = measure(write(tmp_path / "stdout.txt", lines), "detectron")
+    m = measure(write_log(tmp_path / "stdout.txt", lines), "detectron")
     assert_throughput(m, times, (101, 501), 16)
 
 
 def test_mmdet_v2_variants_lr_exp_and_second_epoch(tmp_path: Path) -> None:
     times = step_times(1000)
-    path = write(tmp_path / "x.log", mmdet_v2_lines(times, length=300, lr_exp=True))
+    path = write_log(tmp_path / "x.log", mmdet_v2_lines(times, length=300, lr_exp=True))
     m = parse_file(path, "mmdet-v2", 16, (200, 800))[1]
     assert_throughput(m, times, (200, 800), 16)  # across epochs 1..3 of 300 iterations
 
@@ -178,13 +179,13 @@ def test_mmdet_v2_variants_lr_exp_and_second_epoch(tmp_path: Path) -> None:
                          ids=["iter-based", "window-from-grid", "epochs-of-250"])
 def test_mmengine_variants(tmp_path: Path, kw: dict) -> None:
     times = step_times()
-    path = write(tmp_path / "x.log", mmengine_lines(times, **kw))
+    path = write_log(tmp_path / "x.log", mmengine_lines(times, **kw))
     assert_throughput(measure(path, "mmengine"), times, (100, 500), 16)
 
 
 def test_mmengine_window_size_from_config(tmp_path: Path) -> None:
     times = step_times()
-    path = write(tmp_path / "x.log", mmengine_lines(times, interval=10, window=20))  # overlapping windows
+    path = write_log(tmp_path / "x.log", mmengine_lines(times, interval=10, window=20))  # overlapping windows
     assert_throughput(measure(path, "mmengine"), times, (100, 500), 16)
 
 
@@ -192,7 +193,7 @@ def test_mmengine_window_size_from_config(tmp_path: Path) -> None:
                          ids=["8-ranks", "8-ranks-tagged", "tqdm-ansi"])
 def test_tensorpack_stdout_of_eight_ranks(tmp_path: Path, kw: dict) -> None:
     times = step_times()
-    path = write(tmp_path / "stdout.txt", tensorpack_lines(times, **kw))
+    path = write_log(tmp_path / "stdout.txt", tensorpack_lines(times, **kw))
     parser, m = parse_file(path, "tensorpack", 8, (100, 500))
     assert [r.iteration for r in parser.records] == list(range(50, 601, 50))  # each epoch once
     assert_throughput(m, times, (100, 500), 8)
@@ -203,7 +204,7 @@ def test_tensorpack_stdout_of_eight_ranks(tmp_path: Path, kw: dict) -> None:
                          ids=["s-per-step", "ms-per-step"])
 def test_keras_progbar(tmp_path: Path, tty: bool, bases: list[float]) -> None:
     times = step_times(600, bases, 0.01)
-    path = write(tmp_path / "stdout.txt", keras_lines(times, tty=tty))
+    path = write_log(tmp_path / "stdout.txt", keras_lines(times, tty=tty))
     assert detect_format(path) == "keras"
     assert_throughput(measure(path, "keras"), times, (100, 500), 16)
 
@@ -215,8 +216,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_exit_status(tmp_path: Path) -> None:
     times = step_times()
-    ok = write(tmp_path / "ok.txt", detectron2_lines(times))
-    short = write(tmp_path / "short.txt", detectron2_lines(times[:300]))
+    ok = write_log(tmp_path / "ok.txt", detectron2_lines(times))
+    short = write_log(tmp_path / "short.txt", detectron2_lines(times[:300]))
     done = run_cli(str(ok), "--format", "auto", "--json", "-n", "16")  # the log prints no config: -n is needed
     assert done.returncode == 0
     data = json.loads(done.stdout)

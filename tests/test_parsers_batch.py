@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench.logs.registry import new_parser
-from test_parsers_support import detectron2_lines, expected_img_s, step_times, write
+from parser_cases import detectron2_lines, expected_img_s, step_times
+from writers import write_log
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,7 +193,7 @@ def test_log_value_wins_over_a_different_option_with_a_warning() -> None:
 
 
 def test_silent_log_without_n_is_one_line_exit_2(tmp_path: Path) -> None:
-    log = write(tmp_path / "d2.txt", detectron2_lines(step_times()))
+    log = write_log(tmp_path / "d2.txt", detectron2_lines(step_times()))
     done = bench(str(log), "-f", "detectron2")
     assert done.returncode == 2 and "--images-per-iter" in done.stderr and "Traceback" not in done.stderr
     with_n = bench(str(log), "-f", "detectron2", "-n", "4", "--json")
@@ -203,13 +204,13 @@ def test_silent_log_without_n_is_one_line_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("n", ["0", "-200"])
 def test_non_positive_n_is_refused(tmp_path: Path, n: str) -> None:
-    log = write(tmp_path / "d2.txt", detectron2_lines(step_times()))
+    log = write_log(tmp_path / "d2.txt", detectron2_lines(step_times()))
     done = bench(str(log), "-f", "detectron2", f"--images-per-iter={n}")
     assert done.returncode == 2 and "Traceback" not in done.stderr
 
 
 def test_record_pointing_at_a_file_is_one_line_exit_2(tmp_path: Path) -> None:
-    log = write(tmp_path / "d2.txt", d2_head(8, 1, 16, None) + detectron2_lines(step_times()))
+    log = write_log(tmp_path / "d2.txt", d2_head(8, 1, 16, None) + detectron2_lines(step_times()))
     target = tmp_path / "a-file"
     target.write_text("x")
     done = bench(str(log), "-f", "detectron2", "--record", str(target), "--gpus", "8")

@@ -142,19 +142,16 @@ def test_a_preset_row_is_fresh_against_the_recipe_with_that_preset(tree):
     assert staleness(gone, recipes, patches) == "unknown"
 
 
-def test_bench_run_stale_reruns_only_stale_rows(tree, tmp_path, monkeypatch):
+def test_bench_run_stale_reruns_only_stale_rows(tree, bench_env):
     """`bench run --stale --dry-run` plans exactly the rows whose recipe changed since they were measured."""
     from typer.testing import CliRunner
 
     from bench.cli import cli
     from bench.records.store import save_record
 
-    recipes, patches = tree
-    monkeypatch.setenv("BENCH_RECIPES", str(recipes))
-    monkeypatch.setenv("BENCH_PATCHES", str(patches))
-    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
+    recipes, patches = bench_env.use_recipes(tree[0]), bench_env.use_patches(tree[1])
     for name in ("tensorpack", "matterport"):
-        save_record(_record(recipes, patches, name), tmp_path / "results" / "runs" / name)
+        save_record(_record(recipes, patches, name), bench_env.runs / name)
     runner = CliRunner()
     assert "no stale rows" in runner.invoke(cli, ["run", "--stale", "--dry-run"]).output
     path = recipes / "tensorpack.toml"

@@ -166,8 +166,7 @@ def test_bench_list_json_lists_all_recipes_with_full_shas():
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
-def test_bench_plan_and_show_print_every_step(name, tmp_path, monkeypatch):
-    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+def test_bench_plan_and_show_print_every_step(name, tmp_path, bench_env):
     recipe = recipes()[name]
     result = CliRunner().invoke(cli, ["plan", name, "--gpus", "8", "--data", "/data/coco"])
     assert result.exit_code == 0, result.output

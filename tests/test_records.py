@@ -16,13 +16,13 @@ from bench import files
 from bench.records.schema import RunRecord
 from bench.records.store import load_record, save_record
 from bench.report.generate import build
-from test_table_fixtures import PUBLISHED_SOURCE, make_record, write_recipes
-from test_window_core import write_torchvision_log
+from bench_roots import BenchEnv
+from table_records import PUBLISHED_SOURCE, make_record
+from writers import write_torchvision_log
 
 
-def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True)
 
 
 def step_time(i: int) -> float:
@@ -63,9 +63,8 @@ def test_parse_record_writes_a_valid_record_and_leaves_the_log_alone(tv_log: Pat
     assert len(record.series) == 28
 
 
-def test_imported_record_lands_in_the_table(tv_log: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BENCH_RECIPES", str(tmp_path / "recipes"))
+def test_imported_record_lands_in_the_table(tv_log: Path, tmp_path: Path, bench_env: BenchEnv) -> None:
+    bench_env.use_recipes()
     runs = tmp_path / "results" / "runs"
     assert bench("parse", str(tv_log), "-f", "torchvision", "--record", str(runs / "a"), "--gpus", "8",
                  "--gpu-model", "V100").returncode == 0
@@ -76,11 +75,10 @@ def test_imported_record_lands_in_the_table(tv_log: Path, tmp_path: Path,
     assert "## Protocol version not recorded" not in text
 
 
-def test_name_of_a_recipe_fills_framework_reference_and_gpus(tv_log: Path, tmp_path: Path) -> None:
-    write_recipes(tmp_path / "recipes")
+def test_name_of_a_recipe_fills_framework_reference_and_gpus(tv_log: Path, tmp_path: Path,
+                                                             published_recipes: Path) -> None:
     run_dir = tmp_path / "runs" / "d2"
-    out = bench("parse", str(tv_log), "-f", "torchvision", "--record", str(run_dir), "--name", "detectron2",
-                env={"BENCH_RECIPES": str(tmp_path / "recipes")})
+    out = bench("parse", str(tv_log), "-f", "torchvision", "--record", str(run_dir), "--name", "detectron2")
     assert out.returncode == 0, out.stderr
     record = load_record(run_dir)
     assert record.framework == "detectron2 1.0" and record.title == "Detectron2" and record.gpus == 8

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from bench.cli import cli
 from bench.measure.stats import mann_whitney_less
-from test_table_fixtures import COMMITTED_RUNS, V100, make_record
+from bench_roots import BenchEnv
+from table_records import COMMITTED_RUNS, V100, make_record
 
 BASE = [100.0, 101.0, 99.0, 100.5, 99.5]  # a repeat group of five
 
@@ -69,14 +70,13 @@ def test_mann_whitney_exact_and_tied_against_hand_counts() -> None:
     assert 0.4 < mann_whitney_less(large, large) < 0.6
 
 
-def test_baseline_save_then_compare_and_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
-    runs = tmp_path / "results" / "runs"
+def test_baseline_save_then_compare_and_bad_input(tmp_path: Path, bench_env: BenchEnv) -> None:
+    runs = bench_env.runs
     for k, value in enumerate(BASE):
         make_record(runs, f"g{k}", "detectron2", value, created=f"2026-01-0{k + 1}T00:00:00+00:00", repeat_group="g")
     make_record(runs, "h100", "detectron2", 300.0, created="2026-01-09T00:00:00+00:00", gpu_model="H100")
     code, out = bench("baseline", "save", "detectron2", "--hardware", "V100")
-    saved = tmp_path / "results" / "baselines" / "detectron2.json"
+    saved = bench_env.results / "baselines" / "detectron2.json"
     assert code == 0 and saved.is_file() and "5 record(s)" in out
     assert json.loads(saved.read_text())["hardware"] == f"8 × {V100}"
     assert bench("compare", str(saved), str(runs / "g4"))[0] == 0
@@ -89,9 +89,8 @@ def test_baseline_save_then_compare_and_bad_input(tmp_path: Path, monkeypatch: p
     assert "--threshold 'x%'" in str(result.exception)
 
 
-def test_history_lists_every_record_and_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
-    runs = tmp_path / "results" / "runs"
+def test_history_lists_every_record_and_plots(tmp_path: Path, bench_env: BenchEnv) -> None:
+    runs = bench_env.runs
     make_record(runs, "old", "detectron2", 55.0, created="2026-01-01T00:00:00+00:00")
     make_record(runs, "new", "detectron2", 61.25, created="2026-02-01T00:00:00+00:00")
     make_record(runs, "other", "detectron2", 40.0, created="2026-01-15T00:00:00+00:00", gpu_model="H100")
@@ -120,13 +119,14 @@ def test_export_json_matches_its_schema_and_csv_has_one_row_per_record(tmp_path:
     assert "--format 'xml'" in str(result.exception)
 
 
-def test_run_json_prints_one_object_per_run(tmp_path: Path) -> None:
-    from test_run import bench_run, load_record, run_dirs, write_recipe
+def test_run_json_prints_one_object_per_run(tmp_path: Path, bench_env: BenchEnv) -> None:
+    from bench_runs import bench_run, load_record, run_dirs
+    from writers import write_standin_recipe
 
-    recipe = write_recipe(tmp_path, "torchvision", window=(20, 40))
-    done = bench_run(tmp_path, recipe, "--json")
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 40))
+    done = bench_run(bench_env, recipe, "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    record = load_record(run_dirs(tmp_path)[0])
+    record = load_record(run_dirs(bench_env)[0])
     assert summary["run_id"] == record["run_id"]
     assert summary["img_s"] == record["framework_timing"]["throughput_img_s"]

@@ -6,7 +6,6 @@ results directory; the truth is the stand-in's schedule (iteration i lasts TIMES
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,48 +15,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-STANDIN = Path(__file__).with_name("trainer_standin.py")
-sys.path.insert(0, str(STANDIN.parent))
-TIMES = (0.02, 0.03)
+from bench_roots import BenchEnv
+from bench_runs import STANDIN, bench_run, load_record, run_dirs, run_in_process
+from writers import STANDIN_TIMES as TIMES
+from writers import write_standin_recipe
+
 IMAGES = 2  # "2 * gpus" with gpus = 0: one CPU process
-
-
-def write_recipe(directory: Path, fmt: str, *, window: tuple[int, int], args: str = "", stream: str = "stdout",
-                 log_path: str | None = None, times: tuple[float, ...] = TIMES, name: str = "standin") -> Path:
-    from trainer_standin import recipe_text
-
-    log_format = "detectron2" if fmt == "detectron2-file" else fmt
-    path = directory / f"{name}.toml"
-    path.write_text(recipe_text(log_format, window=window, args=f"--times {','.join(map(str, times))} {args}",
-                                stream=stream, log_path=log_path, name=name))
-    return path
-
-
-def bench_env(tmp: Path) -> dict[str, str]:
-    return {**os.environ, "BENCH_RESULTS": str(tmp / "results")}
-
-
-def bench_run(tmp: Path, recipe: Path, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress", *extra],
-                          capture_output=True, text=True, env=bench_env(tmp), timeout=timeout)
-
-
-def run_in_process(tmp: Path, recipe: Path, monkeypatch, **options) -> tuple[Path, dict]:
-    """One run through the same code as the CLI, without a new interpreter's start-up per test."""
-    from bench.pipeline.run import RunOptions, execute, load, resolve
-
-    monkeypatch.setenv("BENCH_RESULTS", str(tmp / "results"))
-    plan = resolve(*load(None, recipe), RunOptions(progress=False, **options))
-    run_dir, _ = execute(plan)
-    return run_dir, load_record(run_dir)
-
-
-def run_dirs(tmp: Path) -> list[Path]:
-    return sorted((tmp / "results" / "runs").glob("*"))
-
-
-def load_record(run_dir: Path) -> dict:
-    return json.loads((run_dir / "record.json").read_text())
 
 
 def truth(start: int, end: int, times=TIMES) -> float:
@@ -84,12 +47,13 @@ FORMATS = [
 
 
 @pytest.mark.parametrize("fmt,stream,log_path,window,times,interval", FORMATS, ids=[f[0] for f in FORMATS])
-def test_throughput_from_both_clocks_and_stop_after_window(tmp_path, monkeypatch, fmt, stream, log_path, window,
+def test_throughput_from_both_clocks_and_stop_after_window(tmp_path, bench_env, fmt, stream, log_path, window,
                                                           times, interval) -> None:
     pid_file = tmp_path / "pids.json"
     args = f"--grandchild --pid-file {pid_file}" + (" --log-file {output}/log.txt" if log_path else "")
-    recipe = write_recipe(tmp_path, fmt, window=window, args=args, stream=stream, log_path=log_path, times=times)
-    run_dir, record = run_in_process(tmp_path, recipe, monkeypatch)
+    recipe = write_standin_recipe(tmp_path, fmt, window=window, args=args, stream=stream, log_path=log_path,
+                                  times=times)
+    run_dir, record = run_in_process(bench_env, recipe)
     assert record["status"] == "ok", record["reason"]
     start, end = record["framework_timing"]["window"]
     assert abs(start - window[0]) <= interval // 2 and abs(end - window[1]) <= interval // 2
@@ -112,22 +76,22 @@ def test_throughput_from_both_clocks_and_stop_after_window(tmp_path, monkeypatch
     assert len(record["provenance"]["recipe_sha256"]) == 64
 
 
-def test_interrupt_leaves_log_and_interrupted_record(tmp_path) -> None:
+def test_interrupt_leaves_log_and_interrupted_record(tmp_path, bench_env: BenchEnv) -> None:
     pid_file = tmp_path / "pids.json"
-    recipe = write_recipe(tmp_path, "torchvision", window=(20, 5000),
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 5000),
                           args=f"--grandchild --escaped-grandchild --pid-file {pid_file}")
     bench = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=bench_env(tmp_path))
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=bench_env.environ())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # wait for training to be under way: three progress lines
-        logs = list((tmp_path / "results" / "runs").glob("*/stdout.log"))
+        logs = list(bench_env.runs.glob("*/stdout.log"))
         if logs and logs[0].read_text().count("Epoch: [0]") >= 3:
             break
         time.sleep(0.05)
     bench.send_signal(signal.SIGINT)  # what Ctrl-C sends
     out, err = bench.communicate(timeout=30)
     assert bench.returncode == 130, out + err
-    [run_dir] = run_dirs(tmp_path)
+    [run_dir] = run_dirs(bench_env)
     record = load_record(run_dir)
     assert record["status"] == "interrupted"
     assert record["extra"]["harness"]["stop_reason"] == "interrupted"
@@ -136,9 +100,9 @@ def test_interrupt_leaves_log_and_interrupted_record(tmp_path) -> None:
     assert_tree_gone(pid_file)
 
 
-def test_crash_gives_crashed_with_traceback(tmp_path, monkeypatch) -> None:
-    recipe = write_recipe(tmp_path, "torchvision", window=(20, 100), args="--crash-at 50")
-    _, record = run_in_process(tmp_path, recipe, monkeypatch)
+def test_crash_gives_crashed_with_traceback(tmp_path, bench_env: BenchEnv) -> None:
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 100), args="--crash-at 50")
+    _, record = run_in_process(bench_env, recipe)
     assert record["status"] == "crashed"
     assert record["exit_code"] == 1
     assert "RuntimeError: CUDA error" in record["reason"]
@@ -147,43 +111,43 @@ def test_crash_gives_crashed_with_traceback(tmp_path, monkeypatch) -> None:
     assert record["last_iteration"] == 41
 
 
-def test_timeout_and_sigkill_for_a_stubborn_tree(tmp_path) -> None:
+def test_timeout_and_sigkill_for_a_stubborn_tree(tmp_path, bench_env: BenchEnv) -> None:
     pid_file = tmp_path / "pids.json"
-    recipe = write_recipe(tmp_path, "torchvision", window=(20, 5000),
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 5000),
                           args=f"--grandchild --escaped-grandchild --ignore-sigterm --pid-file {pid_file}")
     started = time.monotonic()
-    done = bench_run(tmp_path, recipe, "--timeout", "1.5", "--grace", "0.5")
+    done = bench_run(bench_env, recipe, "--timeout", "1.5", "--grace", "0.5")
     assert done.returncode == 1
     assert time.monotonic() - started < 20
-    record = load_record(run_dirs(tmp_path)[0])
+    record = load_record(run_dirs(bench_env)[0])
     assert record["status"] == "timeout"
     assert record["exit_code"] == -signal.SIGKILL  # SIGTERM was ignored: the grace period ran out
     assert_tree_gone(pid_file)
 
 
-def test_repeat_shares_a_group_and_prints_the_median(tmp_path) -> None:
-    recipe = write_recipe(tmp_path, "torchvision", window=(20, 40))
-    done = bench_run(tmp_path, recipe, "--repeat", "2")
+def test_repeat_shares_a_group_and_prints_the_median(tmp_path, bench_env: BenchEnv) -> None:
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 40))
+    done = bench_run(bench_env, recipe, "--repeat", "2")
     assert done.returncode == 0, done.stdout + done.stderr
-    records = [load_record(d) for d in run_dirs(tmp_path)]
+    records = [load_record(d) for d in run_dirs(bench_env)]
     assert len(records) == 2 and all(r["status"] == "ok" for r in records)
     assert records[0]["repeat_group"] and records[0]["repeat_group"] == records[1]["repeat_group"]
     assert "median" in done.stdout and "n=2" in done.stdout
 
 
-def test_more_gpus_than_the_machine_has_is_an_error_before_launch(tmp_path) -> None:
-    recipe = write_recipe(tmp_path, "torchvision", window=(20, 40))
+def test_more_gpus_than_the_machine_has_is_an_error_before_launch(tmp_path, bench_env: BenchEnv) -> None:
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 40))
     recipe.write_text(recipe.read_text().replace("allowed = { gpus = [0] }", "allowed = { gpus = [0, 4096] }"))
-    done = bench_run(tmp_path, recipe, "--gpus", "4096")
+    done = bench_run(bench_env, recipe, "--gpus", "4096")
     assert done.returncode == 2
     assert "4096 GPU(s)" in done.stderr
-    assert not run_dirs(tmp_path)
+    assert not run_dirs(bench_env)
 
 
-def test_dry_run_prints_the_steps_and_runs_nothing(tmp_path) -> None:
-    recipe = write_recipe(tmp_path, "torchvision", window=(20, 40))
-    done = bench_run(tmp_path, recipe, "--dry-run", "--window", "30:60")
+def test_dry_run_prints_the_steps_and_runs_nothing(tmp_path, bench_env: BenchEnv) -> None:
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 40))
+    done = bench_run(bench_env, recipe, "--dry-run", "--window", "30:60")
     assert done.returncode == 0, done.stderr
     assert "PYTHONUNBUFFERED=1 ANSI_COLORS_DISABLED=1" in done.stdout and str(STANDIN) in done.stdout
     assert "window 30:60" in done.stdout
-    assert not run_dirs(tmp_path)
+    assert not run_dirs(bench_env)

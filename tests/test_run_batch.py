@@ -3,20 +3,22 @@ with its log line as the source; a contradiction stops the run at once with stat
 
 from __future__ import annotations
 
-from test_run import load_record, run_in_process, write_recipe
+from bench_runs import load_record, run_in_process
+from writers import write_standin_recipe
 
-def test_a_batch_that_agrees_is_recorded_with_its_log_line(tmp_path, monkeypatch) -> None:
-    recipe = write_recipe(tmp_path, "torchvision", window=(20, 40), args="--print-batch 2,1")
-    _, record = run_in_process(tmp_path, recipe, monkeypatch)
+
+def test_a_batch_that_agrees_is_recorded_with_its_log_line(tmp_path, bench_env) -> None:
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 40), args="--print-batch 2,1")
+    _, record = run_in_process(bench_env, recipe)
     assert record["status"] == "ok" and record["images_per_iter"] == 2
     assert record["images_per_iter_source"].startswith("log line 1: Namespace(")
     assert "batch_size=2" in record["images_per_iter_source"]
 
 
-def test_a_batch_that_contradicts_the_recipe_stops_the_run_at_once(tmp_path, monkeypatch) -> None:
+def test_a_batch_that_contradicts_the_recipe_stops_the_run_at_once(tmp_path, bench_env) -> None:
     # 8 processes x 2 images = 16 per iteration, where the recipe counts 2 (gpus = 0: one CPU process)
-    recipe = write_recipe(tmp_path, "torchvision", window=(200, 400), args="--print-batch 2,8")
-    run_dir, record = run_in_process(tmp_path, recipe, monkeypatch)
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(200, 400), args="--print-batch 2,8")
+    run_dir, record = run_in_process(bench_env, recipe)
     assert record["status"] == "batch_mismatch"
     reason = record["reason"]
     assert "16 images/iteration" in reason and "gives 2 images/iteration" in reason and "log line 1:" in reason
@@ -31,7 +33,7 @@ def test_the_stand_in_prints_the_batch_line_in_each_real_format(tmp_path) -> Non
     import subprocess
     import sys
 
-    from test_run import STANDIN
+    from bench_runs import STANDIN
 
     from bench.logs.registry import new_parser
 

@@ -22,10 +22,10 @@ from bench.security import redact, shell_assignment, shell_comment, shell_quote,
     url_has_credentials
 from bench.source.patches import apply_substitution
 from bench.source.plan import plan_steps
+from bench_roots import BenchEnv
+from bench_runs import invoke
+from writers import CANARY, INJECT, SHA, toml, write_injection_recipe
 
-SHA = "0123456789abcdef0123456789abcdef01234567"
-CANARY = "CANARY"
-INJECT = f"$(touch {CANARY}) `touch {CANARY}` ; touch {CANARY} ' ; touch {CANARY} ; '\n touch {CANARY}\n"
 SH = shutil.which("sh") or "/bin/sh"
 # Every program a generated script may call, as a function that does nothing (or what the script checks for):
 # the script runs for real, so that only an injected `touch` could create the canary.
@@ -37,54 +37,6 @@ ln() { :; }
 cd() { :; }
 find() { :; }
 """
-
-
-def toml(value) -> str:
-    return json.dumps(value)  # a JSON string or table of strings is also a TOML basic string / inline table
-
-
-def hostile_recipe(tmp_path: Path, **fields: str) -> Path:
-    """A valid recipe whose free-text and path fields carry shell injections."""
-    patches = tmp_path / "patches"
-    patches.mkdir(exist_ok=True)
-    diff_name = fields.get("diff", f"it's $(touch {CANARY}).diff")
-    (patches / diff_name).write_text("--- a/x\n+++ b/x\n")
-    text = f"""
-name = "demo"
-title = {toml(fields.get("title", "demo" + INJECT))}
-family = "demo"
-variant = "published"
-command = "{{python}} train.py --gpus {{gpus}} --data {{data}} --out {{output}}"
-env = {{ GOOD = {toml(INJECT)} }}
-prepare_run = ["ln -sfn {{data}} datasets/coco"]
-[framework]
-name = "PyTorch"
-version = "1.5"
-[source]
-repo = "https://example.invalid/demo.git"
-commit = "{SHA}"
-token_env = "DEMO_TOKEN"
-[[patches]]
-kind = "diff"
-file = {toml(diff_name)}
-expected_blobs = {{ {toml("a b" + INJECT.replace(chr(10), ' '))} = "abcd1234" }}
-[[patches]]
-kind = "substitute"
-pattern = {toml("x'" + INJECT.replace(chr(10), ''))}
-replacement = {toml("`touch " + CANARY + "`")}
-expected = {{ "*.py" = 1 }}
-[log]
-stream = "file"
-path = {toml("train.log" + INJECT)}
-format = "detectron2"
-[stack]
-python = "3.7"
-framework = "PyTorch 1.5"
-image = "ghcr.io/bench-images/demo:1"
-"""
-    path = tmp_path / "demo.toml"
-    path.write_text(text)
-    return path
 
 
 def run_script(text: str, sandbox: Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -104,9 +56,9 @@ def test_the_canary_works(tmp_path: Path) -> None:
     assert (tmp_path / "box" / CANARY).exists()
 
 
-def test_bench_plan_piped_to_sh_runs_no_injected_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BENCH_PATCHES", str(tmp_path / "patches"))
-    recipe = load_recipe(hostile_recipe(tmp_path))
+def test_bench_plan_piped_to_sh_runs_no_injected_command(tmp_path: Path, bench_env: BenchEnv) -> None:
+    bench_env.use_patches()
+    recipe = load_recipe(write_injection_recipe(tmp_path))
     lines = plan_steps(recipe, gpus=8, data=f"DATA{INJECT}", output=f"OUT{INJECT}", workdir=str(tmp_path / "w"))
     assert all("\n" not in line for line in lines if line.startswith("#"))
     run_script("\n".join(lines) + "\n", tmp_path / "box")
@@ -114,10 +66,10 @@ def test_bench_plan_piped_to_sh_runs_no_injected_command(tmp_path: Path, monkeyp
 
 
 def test_kubernetes_init_script_quotes_a_diff_name_with_a_quote(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                bench_env: BenchEnv) -> None:
     """The diff does not apply (git is stubbed to fail), so the script reaches `fail '... NAME ...'`."""
-    monkeypatch.setenv("BENCH_PATCHES", str(tmp_path / "patches"))
-    recipe = load_recipe(hostile_recipe(tmp_path))
+    bench_env.use_patches()
+    recipe = load_recipe(write_injection_recipe(tmp_path))
     recipe = recipe.model_copy(update={"patches": recipe.patches[:1]})
     script = prepare_script.prepare_script(recipe)
     done = run_script(script, tmp_path / "box", {"COMMIT": SHA, "SRC": str(tmp_path / "box"), "REPO": "r",
@@ -126,9 +78,9 @@ def test_kubernetes_init_script_quotes_a_diff_name_with_a_quote(tmp_path: Path,
     assert not (tmp_path / "box" / CANARY).exists()
 
 
-def test_dry_run_launch_and_prepare_lines_are_quoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BENCH_PATCHES", str(tmp_path / "patches"))
-    path = hostile_recipe(tmp_path)
+def test_dry_run_launch_and_prepare_lines_are_quoted(tmp_path: Path, bench_env: BenchEnv) -> None:
+    bench_env.use_patches()
+    path = write_injection_recipe(tmp_path)
     data = tmp_path / f"data;touch {CANARY};$(touch {CANARY})"
     data.mkdir()
     plan = resolve(load_recipe(path), path, RunOptions(gpus=1, data=data), available_gpus=0, check_gpus=False)
@@ -146,7 +98,7 @@ def test_dry_run_launch_and_prepare_lines_are_quoted(tmp_path: Path, monkeypatch
     ("expected_blobs value", f"abcd; touch {CANARY}"),
 ])
 def test_recipe_fields_that_cannot_be_quoted_are_refused(tmp_path: Path, field: str, value: str) -> None:
-    text = hostile_recipe(tmp_path).read_text()
+    text = write_injection_recipe(tmp_path).read_text()
     text = {"token_env": lambda t: t.replace('"DEMO_TOKEN"', toml(value)),
             "env key": lambda t: t.replace("env = { GOOD", f"env = {{ {toml(value)}"),
             "expected_blobs value": lambda t: t.replace('"abcd1234"', toml(value))}[field](text)
@@ -201,7 +153,7 @@ def test_substitution_through_a_link_out_of_the_checkout_is_refused(tmp_path: Pa
     ("log", "../../escape.log"),
 ])
 def test_recipe_paths_leaving_their_root_are_refused(tmp_path: Path, field: str, value: str) -> None:
-    text = hostile_recipe(tmp_path).read_text()
+    text = write_injection_recipe(tmp_path).read_text()
     if field == "patches.0.diff.file":
         text = text.replace(toml(f"it's $(touch {CANARY}).diff"), toml(value))
     elif field == "patches.0.diff.expected_blobs":
@@ -217,12 +169,10 @@ def test_recipe_paths_leaving_their_root_are_refused(tmp_path: Path, field: str,
 
 
 def test_diff_outside_the_patches_directory_never_enters_the_configmap(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    patches = tmp_path / "patches"
-    patches.mkdir()
+                                                                       bench_env: BenchEnv) -> None:
+    bench_env.use_patches().mkdir()
     (tmp_path / "secret").write_text("root:x:0:0\n")
-    monkeypatch.setenv("BENCH_PATCHES", str(patches))
-    recipe = load_recipe(hostile_recipe(tmp_path))
+    recipe = load_recipe(write_injection_recipe(tmp_path))
     step = DiffPatch.model_construct(kind="diff", file="../secret", ignore_whitespace=False, expected_blobs={},
                                      why="")
     with pytest.raises(BenchError, match="leaves"):
@@ -248,26 +198,6 @@ def test_a_record_whose_run_id_leaves_results_is_refused(tmp_path: Path) -> None
     assert not (tmp_path / "escaped.png").exists() and not list(tmp_path.rglob("escaped*"))
 
 
-def invoke(app, args: list[str]) -> tuple[int, str, str]:
-    """`bench ARGS` in this process (as the console script runs it): exit status, stdout, stderr."""
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["bench", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                app()
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
-
-
 # -- credentials ------------------------------------------------------------------------------------------
 URLS = ["HTTP://user:TOKEN123@host/x.git", "https://TOKEN123@host/x.git", "Https://u:TOKEN123@h:8443/x",
         "git+SSH://user:TOKEN123@host/x", "https://user:p@ssTOKEN123@host/x.git"]
@@ -283,7 +213,7 @@ def test_credentials_are_found_in_any_case_and_redacted(url: str) -> None:
 
 @pytest.mark.parametrize("url", URLS[:2])
 def test_a_recipe_repo_with_credentials_is_refused(tmp_path: Path, url: str) -> None:
-    text = hostile_recipe(tmp_path).read_text().replace("https://example.invalid/demo.git", url)
+    text = write_injection_recipe(tmp_path).read_text().replace("https://example.invalid/demo.git", url)
     (tmp_path / "demo.toml").write_text(text)
     with pytest.raises(RecipeError) as err:
         load_recipe(tmp_path / "demo.toml")

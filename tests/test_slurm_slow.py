@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import slurm_cluster  # noqa: E402
-from test_run import write_recipe  # noqa: E402
+from writers import write_standin_recipe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ def assert_nothing_left(cluster, before: set[int]) -> None:
 
 
 def test_standin_runs_as_a_job_to_its_window_stop(cluster, tmp_path):
-    recipe = write_recipe(tmp_path, "torchvision", window=(20, 80))
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 80))
     before = children()
     done = bench(cluster, tmp_path, "run", "--recipe", str(recipe), "--launcher", "slurm", "--no-progress",
                  "--grace", "3")
@@ -101,7 +101,7 @@ def test_builtin_smoke_preset_runs_as_a_job(cluster, tmp_path):
 def test_sigkill_of_bench_cancels_the_job(cluster, tmp_path):
     """bench cannot react to SIGKILL: the guard (its supervisor) runs `scancel --full JOBID` and installs the
     fallback record."""
-    recipe = write_recipe(tmp_path, "torchvision", window=(20, 5000))
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 5000))
     env = {**cluster.env(), "BENCH_RESULTS": str(tmp_path / "results")}
     proc = subprocess.Popen(bench_argv("run", "--recipe", str(recipe), "--launcher", "slurm", "--no-progress"),
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

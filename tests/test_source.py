@@ -55,10 +55,8 @@ def upstream(tmp_path) -> tuple[Path, str]:
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("BENCH_PATCHES", str(tmp_path / "patches"))
-    (tmp_path / "patches" / "demo").mkdir(parents=True)
+def isolated(bench_env):
+    (bench_env.use_patches() / "demo").mkdir(parents=True)
 
 
 def make_recipe(repo: Path, commit: str, patches: list[dict], token_env: str | None = None) -> Recipe:

@@ -32,8 +32,7 @@ def mirror(name: str) -> Path:
 
 
 @pytest.mark.parametrize("name", sorted(WHERE))
-def test_setup_against_the_mirror(name, tmp_path, monkeypatch):
-    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+def test_setup_against_the_mirror(name, bench_env):
     recipe = find_recipe(name)
     prepared = prepare(recipe, source=str(mirror(name)), allow_missing_blobs=True)
     assert git(["rev-parse", "HEAD"], cwd=prepared.path).stdout.strip() == recipe.source.commit

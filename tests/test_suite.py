@@ -14,6 +14,7 @@ from bench.recipes.loader import find_recipe
 from bench.measure.stats import mann_whitney_two_sided as mann_whitney_p
 from bench.report.blocks import sig3
 from bench.report.suite_section import ratio_with_error
+from writers import write_standin_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,28 +85,21 @@ def test_gpu_presets_agree_beyond_the_implementation(member, preset):
     assert {d.setting for d in result.deviations} <= {"backbone_style", "warmup_iters", "warmup_start_factor"}
 
 
-def test_suite_run_interleaves_members_and_the_section_ranks_them(tmp_path, monkeypatch):
+def test_suite_run_interleaves_members_and_the_section_ranks_them(bench_env):
     """Two members as stand-in trainers (detectron2-current 25 ms per iteration on average, builtin 45 ms):
     records come A B A B, share the suite id, and the section ranks them by the median computed by hand."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tests"))
-    from trainer_standin import recipe_text
-
     from bench.pipeline.run import RunOptions
     from bench.pipeline.suite import run_suite
     from bench.launch.watch import StopRequest
     from bench.records.store import load_records
     from bench.report.suite_section import render_suite_sections
 
-    recipes = tmp_path / "recipes"
+    recipes = bench_env.use_recipes()
     recipes.mkdir()
-    times = {"detectron2-current": "0.02,0.03", "builtin": "0.04,0.05"}
+    times = {"detectron2-current": (0.02, 0.03), "builtin": (0.04, 0.05)}
     for name, pace in times.items():
-        text = recipe_text("torchvision", window=(10, 20), args=f"--times {pace}", name=name)
-        (recipes / f"{name}.toml").write_text(text + '[presets.smoke]\ndescription = "stand-in"\ncomparable = false\n')
-    monkeypatch.setenv("BENCH_RECIPES", str(recipes))
-    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
+        write_standin_recipe(recipes, "torchvision", window=(10, 20), times=pace, name=name,
+                             more='[presets.smoke]\ndescription = "stand-in"\ncomparable = false\n')
     records = run_suite("current", RunOptions(progress=False), 2, StopRequest(),
                         only=["builtin", "detectron2-current"], say=lambda _: None)
     assert [r.implementation for r in records] == ["detectron2-current", "builtin"] * 2
@@ -115,9 +109,9 @@ def test_suite_run_interleaves_members_and_the_section_ranks_them(tmp_path, monk
 
     # the stand-in's schedule: 10 iterations alternate the two times, 2 images each (window 10:20)
     for record in records:
-        a, b = map(float, times[record.implementation].split(","))
+        a, b = times[record.implementation]
         assert record.framework_timing.throughput_img_s == pytest.approx(20 / (5 * a + 5 * b), rel=0.05)
-    stored = [r for _, r in load_records(tmp_path / "results" / "runs")]
+    stored = [r for _, r in load_records(bench_env.runs)]
     lines = render_suite_sections(stored, [])
     rows = [line for line in lines if line.startswith("| 1 ") or line.startswith("| 2 ")]
     assert "detectron2-current" in rows[0] and "builtin" in rows[1]

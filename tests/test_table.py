@@ -14,8 +14,8 @@ from bench.errors import BenchError
 from bench.vocabulary import RunStatus
 from bench.report import rows as rows_module
 from bench.report.generate import build
-from test_table_fixtures import (PUBLISHED_SOURCE, V100, committed_deviations, inline_links, make_record,
-                                 write_recipes)
+from bench_roots import BenchEnv
+from table_records import PUBLISHED_SOURCE, V100, committed_deviations, inline_links, make_record
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 STALE_RUNS = {"r07"}
@@ -24,11 +24,10 @@ REAL_DEVIATIONS = committed_deviations("20261123T023951-710622-builtin")  # nine
 
 
 @pytest.fixture
-def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def results(tmp_path: Path, bench_env: BenchEnv, published_recipes: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Path:
     """results/ with records of several implementations, a repeat group, two protocol versions, a deviation,
     a stale row, a smoke row, a failed latest attempt, and rows on other hardware."""
-    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("BENCH_RECIPES", str(tmp_path / "recipes"))
     monkeypatch.setattr(rows_module, "is_stale", lambda record: record.run_id in STALE_RUNS)
     # the records below include a protocol 2, which this bench does not ship: one of the same shape as protocol 1
     from bench.protocol.spec import load_protocol
@@ -36,7 +35,6 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     monkeypatch.setattr(comparability, "load_protocol",
                         lambda version: load_protocol(1).model_copy(update={"version": version}))
-    write_recipes(tmp_path / "recipes")
     runs = tmp_path / "results" / "runs"
     series = [[float(i), 0.25 + 0.01 * (i % 3)] for i in range(20, 520, 20)]
     make_record(runs, "r01", "detectron2", 55.0, created="2026-01-01T00:00:00+00:00", series=series)
@@ -260,9 +258,8 @@ def test_out_and_runs_options(results: Path, tmp_path: Path) -> None:
     assert isinstance(missing.exception, BenchError) and "no such directory" in str(missing.exception)
 
 
-def test_no_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("BENCH_RECIPES", str(tmp_path / "recipes"))
+def test_no_records(tmp_path: Path, bench_env: BenchEnv) -> None:
+    bench_env.use_recipes()
     assert run_table()[0] == 0
     text = (tmp_path / "results" / "README.md").read_text()
     assert "No run records yet" in text and "## Published table" not in text

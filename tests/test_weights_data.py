@@ -19,9 +19,8 @@ PAYLOAD = b"not really a ResNet-50, but bytes with a known sha256\n" * 1000
 
 
 @pytest.fixture()
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+def cache(bench_env):
+    return bench_env.cache
 
 
 def weights_file(tmp_path: Path) -> Path:

@@ -9,25 +9,7 @@ from pathlib import Path
 
 from bench.vocabulary import ParseStatus
 from bench.measure.assess import parse_file
-
-
-def write_torchvision_log(path: Path, step_time: callable, iterations: int, length: int = 7329) -> None:
-    """Print exactly what MetricLogger.log_every prints: at 0-based i with i % 20 == 0, the mean of the last
-    20 iteration times."""
-    times = [step_time(i) for i in range(iterations)]
-    # train.py main prints its args after init_distributed_mode: 2 images per GPU x world size 8 = 16
-    lines = ["| distributed init (rank 0): env://",
-             "Namespace(data_path='/data/coco', dataset='coco', model='maskrcnn_resnet50_fpn', device='cuda', "
-             "batch_size=2, epochs=26, workers=4, lr=0.02, print_freq=20, world_size=8, dist_url='env://', rank=0, "
-             "gpu=0, distributed=True, dist_backend='nccl')",
-             "Start training"]
-    for i in range(iterations):
-        if i % 20 == 0:
-            window = times[max(0, i - 19): i + 1]
-            mean = sum(window) / len(window)
-            lines.append(f"Epoch: [0]  [{i:4d}/{length}]  eta: 0:44:12  lr: 0.002018  loss: 1.5234 (2.0123)  "
-                         f"loss_mask: 0.6231 (0.7012)  time: {mean:.4f}  data: 0.0112  max mem: 4412")
-    path.write_text("\n".join(lines) + "\n")
+from writers import write_torchvision_log
 
 
 def test_torchvision_window_is_images_over_time(tmp_path: Path) -> None:

@@ -8,10 +8,8 @@ No test functions live here.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 ESC_GREEN, ESC_RESET = "\x1b[32m", "\x1b[0m"
 PER_100 = [0.41, 0.30, 0.26, 0.28, 0.25, 0.27, 0.31, 0.29]
@@ -251,19 +249,22 @@ def torchvision_lines(times: list[float], length: int = 7329) -> list[str]:
 
 # Format -> (writer, completed-iteration window its grid covers, images per iteration, iterations to write)
 KERAS_BASES = [1.2, 1.14, 1.16, 1.1, 1.18, 1.12, 1.14, 1.16]
+def mllog(key: str, value, t_s: float, **metadata) -> str:
+    """One MLPerf v0.7+ `:::MLLOG` POINT_IN_TIME event at `t_s` seconds since the epoch."""
+    return ":::MLLOG " + json.dumps({"namespace": "", "time_ms": round(t_s * 1000), "event_type": "POINT_IN_TIME",
+                                     "key": key, "value": value, "metadata": {"file": "t.py", "lineno": 1,
+                                                                              **metadata}})
+
+
 def mlperf_lines(times: list[float], batch: int = 16, start_s: float = 1_684_011_440.0) -> list[str]:
     """MLPerf v0.7+ `:::MLLOG` events as NVIDIA's Mask R-CNN prints them: global_batch_size, run_start, and
     tracked_stats every 50 steps whose value.time is the running mean since the start (see tests/test_mlperf.py)."""
-    def event(key: str, value, t_s: float, **metadata) -> str:
-        return ":::MLLOG " + json.dumps({"namespace": "", "time_ms": round(t_s * 1000), "event_type": "POINT_IN_TIME",
-                                         "key": key, "value": value, "metadata": {"file": "t.py", "lineno": 1,
-                                                                                  **metadata}})
-    lines = [event("global_batch_size", batch, start_s - 30), event("run_start", None, start_s)]
+    lines = [mllog("global_batch_size", batch, start_s - 30), mllog("run_start", None, start_s)]
     elapsed = 0.0
     for step, seconds in enumerate(times, 1):
         elapsed += seconds
         if step % 50 == 0:
-            lines.append(event("tracked_stats", {"time": elapsed / step, "loss": 1.0,
+            lines.append(mllog("tracked_stats", {"time": elapsed / step, "loss": 1.0,
                                                  "throughput": batch * step / elapsed},
                                start_s + elapsed, step=step))
     return lines
@@ -287,12 +288,3 @@ FORMATS: dict[str, tuple[Callable[[list[float]], list[str]], tuple[int, int], in
 
 def times_for(name: str) -> list[float]:
     return step_times(600, KERAS_BASES, 0.01) if name == "keras" else step_times(600)
-
-
-def write(path: Path, lines: list[str], newline: str = "\n", compress: bool = False, tail: str = "") -> Path:
-    text = newline.join(lines) + newline + tail
-    if compress:
-        path.write_bytes(gzip.compress(text.encode()))
-    else:
-        path.write_bytes(text.encode())
-    return path
