@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from statistics import median, stdev
 
@@ -263,6 +264,8 @@ def test_out_and_runs_options(results: Path, tmp_path: Path) -> None:
 def test_no_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("BENCH_RECIPES", str(tmp_path / "recipes"))
+    (tmp_path / "recipes").mkdir()  # one recipe with no published number: no recipes at all is an error
+    shutil.copy(Path(__file__).resolve().parents[1] / "recipes" / "builtin.toml", tmp_path / "recipes")
     assert run_table()[0] == 0
     text = (tmp_path / "results" / "README.md").read_text()
     assert "No run records yet" in text and "## Published table" not in text

@@ -22,9 +22,10 @@ def recipe_patches_dir(recipe: Recipe) -> Path:
 
 
 def _bench_root() -> Path:
-    from bench.paths import REPO_ROOT
+    """What {bench} stands for: the folder bench is imported from (its checkout, or the site-packages holding it)."""
+    from bench.paths import IMPORT_ROOT
 
-    return REPO_ROOT
+    return IMPORT_ROOT
 
 
 def placeholder_values(*, gpus: int, data: str | Path, output: str | Path, source_dir: str | Path | None = None,
