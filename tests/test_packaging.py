@@ -112,7 +112,8 @@ def test_an_unpacked_wheel_finds_its_data_without_the_checkout(wheel: Path, tmp_
     assert found["checkout"] == "None" and found["commit"] is None
     assert found["data"] == str(data) and found["patches"] == str(data / "patches")
     assert found["results"] == str(cwd / "results")
-    assert found["dockerfiles"] == [str(data / "docker/base/py37/Dockerfile"), str(data / "docker/matterport/Dockerfile")]
+    assert found["dockerfiles"] == [str(data / "docker/base/py37/Dockerfile"),
+                                    str(data / "docker/matterport/Dockerfile")]
     assert found["context"] == str(data)  # what the Dockerfiles COPY (patches/, docker/base/scripts/) is there
     assert found["relative"] == "recipes/builtin.toml"  # as a record from a checkout names it
 
@@ -137,6 +138,19 @@ def test_results_follow_the_working_directory(tmp_path: Path, monkeypatch: pytes
     assert results_dir() == tmp_path / "elsewhere"
 
 
+def test_an_installed_copy_refuses_to_build_the_image_that_needs_bench_s_own_wheel(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.errors import BenchError
+    from bench.images import build
+    from bench.recipes.loader import find_recipe
+
+    monkeypatch.setattr(build, "source_checkout", lambda: None)
+    out = tmp_path / "wheels"
+    with pytest.raises(BenchError, match="installed copy"):
+        build.wheelhouse(find_recipe("builtin"), out)
+    assert not out.exists()  # refused before anything was written or downloaded
+
+
 @pytest.mark.slow
 def test_pip_install_then_list_and_run_builtin_from_another_directory(tmp_path: Path) -> None:
     """The real thing: a fresh venv, `pip install .` (not editable; dependencies from pip's cache or the index),
@@ -146,32 +160,37 @@ def test_pip_install_then_list_and_run_builtin_from_another_directory(tmp_path: 
     pytest.importorskip("torchvision")
     started = time.monotonic()
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    source = source_copy(tmp_path / "src")
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(source)], check=True, timeout=1200)
-    bench = str(venv / "bin" / "bench")
-    cwd = tmp_path / "work"
-    cwd.mkdir()
-    env = clean_env()
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+        source = source_copy(tmp_path / "src")
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(source)], check=True, timeout=1200)
+        bench = str(venv / "bin" / "bench")
+        cwd = tmp_path / "work"
+        cwd.mkdir()
+        env = clean_env()
 
-    listed = subprocess.run([bench, "list", "--json"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-    assert listed.returncode == 0, listed.stderr
-    names = sorted(r["name"] for r in json.loads(listed.stdout))
-    assert names == sorted(p.stem for p in (ROOT / "recipes").glob("*.toml"))
-    (tmp_path / "empty").mkdir()
-    empty = subprocess.run([bench, "list"], cwd=cwd, env={**env, "BENCH_RECIPES": str(tmp_path / "empty")},
-                           capture_output=True, text=True, timeout=120)
-    assert empty.returncode == 2 and empty.stderr.count("\n") == 1 and str(tmp_path / "empty") in empty.stderr
+        listed = subprocess.run([bench, "list", "--json"], cwd=cwd, env=env, capture_output=True, text=True,
+                                timeout=120)
+        assert listed.returncode == 0, listed.stderr
+        names = sorted(r["name"] for r in json.loads(listed.stdout))
+        assert names == sorted(p.stem for p in (ROOT / "recipes").glob("*.toml"))
+        (tmp_path / "empty").mkdir()
+        empty = subprocess.run([bench, "list"], cwd=cwd, env={**env, "BENCH_RECIPES": str(tmp_path / "empty")},
+                               capture_output=True, text=True, timeout=120)
+        assert empty.returncode == 2 and empty.stderr.count("\n") == 1 and str(tmp_path / "empty") in empty.stderr
 
-    # torch and torchvision from this interpreter's environment, after the venv's own packages (not reinstalled)
-    site = next((venv / "lib").glob("python3*/site-packages"))
-    (site / "zz_torch_from_the_test.pth").write_text(str(Path(torch.__file__).resolve().parents[1]) + "\n")
-    run = subprocess.run([bench, "run", "builtin", "--preset", "smoke", "--no-env", "--window", "5:10",
-                          "--no-progress", "--grace", "5"], cwd=cwd, env=env, capture_output=True, text=True,
-                         timeout=1200)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    (record,) = (cwd / "results" / "runs").glob("*-builtin/record.json")
-    saved = json.loads(record.read_text())
-    assert saved["status"] == "ok" and saved["provenance"]["recipe_path"] == "recipes/builtin.toml"
-    assert not list(site.glob("**/runs/*/record.json")) and not (site / "results").exists()
-    print(f"slow packaging test: {time.monotonic() - started:.0f} s")
+        # torch and torchvision from this interpreter's environment, after the venv's own packages (not reinstalled)
+        site = next((venv / "lib").glob("python3*/site-packages"))
+        (site / "zz_torch_from_the_test.pth").write_text(str(Path(torch.__file__).resolve().parents[1]) + "\n")
+        run = subprocess.run([bench, "run", "builtin", "--preset", "smoke", "--no-env", "--window", "5:10",
+                              "--no-progress", "--grace", "5"], cwd=cwd, env=env, capture_output=True, text=True,
+                             timeout=1200)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+        (record,) = (cwd / "results" / "runs").glob("*-builtin/record.json")
+        saved = json.loads(record.read_text())
+        assert saved["status"] == "ok" and saved["provenance"]["recipe_path"] == "recipes/builtin.toml"
+        assert not list(site.glob("**/runs/*/record.json")) and not (site / "results").exists()
+        print(f"slow packaging test: {time.monotonic() - started:.0f} s")
+    finally:  # the venv and the source copy are large: gone now, not when pytest prunes its old temp folders
+        shutil.rmtree(venv, ignore_errors=True)
+        shutil.rmtree(tmp_path / "src", ignore_errors=True)
