@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from pathlib import Path
 
 from bench.errors import BenchError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+IMPORT_ROOT = Path(__file__).resolve().parents[1]  # the folder `bench` is imported from: a checkout, site-packages
+DATA_DIRS = ("recipes", "patches", "docker")  # shipped in the wheel as bench/_data/<name> (setup.py)
+
+
+def source_checkout() -> Path | None:
+    """The repository bench runs from (a source checkout or an editable install); None for an installed copy."""
+    is_checkout = (IMPORT_ROOT / "pyproject.toml").is_file() and (IMPORT_ROOT / "recipes").is_dir()
+    return IMPORT_ROOT if is_checkout else None
+
+
+def data_root() -> Path:
+    """The folder holding recipes/, patches/ and docker/: the source checkout, else the copy installed with bench."""
+    checkout = source_checkout()
+    if checkout is not None:
+        return checkout
+    shipped = importlib.resources.files("bench") / "_data"
+    if not isinstance(shipped, Path):  # a zip import: Dockerfiles and patches must be files a build can read
+        raise BenchError(f"bench's data {shipped} is not on the file system; install bench with pip")
+    return shipped.resolve()
 
 
 def _env_path(var: str, default: Path) -> Path:
@@ -16,15 +35,16 @@ def _env_path(var: str, default: Path) -> Path:
 
 
 def recipes_dir() -> Path:
-    return _env_path("BENCH_RECIPES", REPO_ROOT / "recipes")
+    return _env_path("BENCH_RECIPES", data_root() / "recipes")
 
 
 def patches_dir() -> Path:
-    return _env_path("BENCH_PATCHES", REPO_ROOT / "patches")
+    return _env_path("BENCH_PATCHES", data_root() / "patches")
 
 
 def results_dir() -> Path:
-    return _env_path("BENCH_RESULTS", REPO_ROOT / "results")
+    """results/ of the working directory (the repository's own when bench runs from its root), or $BENCH_RESULTS."""
+    return _env_path("BENCH_RESULTS", Path.cwd() / "results")
 
 
 def runs_dir() -> Path:
@@ -38,9 +58,10 @@ def cache_dir() -> Path:
 
 
 def repo_relative(path: Path) -> str:
-    """A path as records store it: relative to the repository when inside it (records travel between machines)."""
+    """A path as records store it: relative to the data root when inside it, `recipes/x.toml` from a checkout and
+    an installed copy alike (records travel between machines)."""
     try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
+        return str(Path(path).resolve().relative_to(data_root()))
     except ValueError:
         return str(path)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from statistics import median, stdev
 
@@ -260,6 +261,8 @@ def test_out_and_runs_options(results: Path, tmp_path: Path) -> None:
 
 def test_no_records(tmp_path: Path, bench_env: BenchEnv) -> None:
     bench_env.use_recipes()
+    (tmp_path / "recipes").mkdir()  # one recipe with no published number: no recipes at all is an error
+    shutil.copy(Path(__file__).resolve().parents[1] / "recipes" / "builtin.toml", tmp_path / "recipes")
     assert run_table()[0] == 0
     text = (tmp_path / "results" / "README.md").read_text()
     assert "No run records yet" in text and "## Published table" not in text

@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.images.engine import engine_argv, engine_options
 from bench.images.refs import image_ref
-from bench.paths import REPO_ROOT, cache_dir
+from bench.paths import cache_dir, data_root, source_checkout
 from bench.recipes.schema import Recipe
 from bench.vocabulary import EnvVar
 
@@ -43,8 +43,10 @@ class BuildStep:
 
 def build_steps(recipe: Recipe, registry: str | None = None, tag: str | None = None,
                 context: Path | None = None) -> list[BuildStep]:
-    """Base (when the recipe declares one) then child, from the repository root (or a prepared context)."""
+    """Base (when the recipe declares one) then child, from bench's data root (the repository, or the copy of
+    docker/ and patches/ an installed bench ships) or a prepared context."""
     stack = recipe.stack
+    root = data_root()
     if stack.dockerfile is None:
         raise BenchError(f"{recipe.name}: [stack] names no dockerfile, so bench cannot build its image")
     steps: list[BuildStep] = []
@@ -52,11 +54,11 @@ def build_steps(recipe: Recipe, registry: str | None = None, tag: str | None = N
     if stack.base is not None:
         base_ref = image_ref(stack.base.image, registry)
         if stack.base.dockerfile is not None:
-            steps.append(BuildStep(REPO_ROOT / stack.base.dockerfile, base_ref, REPO_ROOT, dict(stack.base.args)))
+            steps.append(BuildStep(root / stack.base.dockerfile, base_ref, root, dict(stack.base.args)))
         child_args["BASE"] = base_ref
-    dockerfile = REPO_ROOT / stack.dockerfile
+    dockerfile = root / stack.dockerfile
     child_args.update(required_args(dockerfile))
-    steps.append(BuildStep(dockerfile, tag or image_ref(stack.image, registry), context or REPO_ROOT, child_args))
+    steps.append(BuildStep(dockerfile, tag or image_ref(stack.image, registry), context or root, child_args))
     return steps
 
 
@@ -103,11 +105,15 @@ def build_local_base(engine: str, registry: str | None = None, suite: str = "boo
 def wheelhouse(recipe: Recipe, out: Path) -> Path:
     """bench's own wheel and the recipe's pinned wheels with their dependencies, downloaded on the host (a
     container does not inherit the host's index and CA configuration); requirements.txt lists what to install."""
+    checkout = source_checkout()
+    if checkout is None:
+        raise BenchError(f"{recipe.name}: its image installs bench's own wheel, built from a source checkout; this "
+                         "bench is an installed copy: run `bench image build` from a checkout of bench")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     python = sys.executable
-    _run([python, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO_ROOT)], "pip wheel (bench)")
+    _run([python, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(checkout)], "pip wheel (bench)")
     bench_wheel = next(out.glob("*.whl"))
     pins = list(recipe.stack.wheels)
     _run([python, "-m", "pip", "download", "-q", "-d", str(out), str(bench_wheel), *pins], "pip download")

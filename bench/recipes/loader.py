@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -54,7 +55,14 @@ def load_recipe(path: Path | str) -> Recipe:
 
 
 def recipe_files(directory: Path | None = None) -> list[Path]:
-    return sorted((directory or recipes_dir()).glob("*.toml"))
+    """The recipe files of `directory` (default: recipes_dir()); none at all is an error naming where bench looked
+    (a wrong $BENCH_RECIPES, or an installation without its recipes), never an empty list."""
+    root = directory or recipes_dir()
+    files = sorted(root.glob("*.toml"))
+    if not files:
+        origin = " ($BENCH_RECIPES)" if directory is None and os.environ.get("BENCH_RECIPES") else ""
+        raise RecipeError(f"no recipe files (*.toml) in {root}{origin}")
+    return files
 
 
 def load_all(directory: Path | None = None) -> list[Recipe]:

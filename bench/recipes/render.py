@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from bench.paths import REPO_ROOT, patches_dir
+from bench.paths import IMPORT_ROOT, patches_dir
 from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in
 from bench.security import shell_quote
 
@@ -22,8 +22,8 @@ def recipe_patches_dir(recipe: Recipe) -> Path:
 
 
 def _bench_root() -> Path:
-
-    return REPO_ROOT
+    """What {bench} stands for: the folder bench is imported from (its checkout, or the site-packages holding it)."""
+    return IMPORT_ROOT
 
 
 def placeholder_values(*, gpus: int, data: str | Path, output: str | Path, source_dir: str | Path | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bench.errors import RecipeError
-from bench.paths import REPO_ROOT
+from bench.paths import data_root
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,9 +46,8 @@ def stacks_dir(recipes_directory: Path) -> Path:
 
 def stack_file(name: str, recipes_directory: Path) -> Path:
     """The stack beside the recipe (recipes/stacks/), else the one bench ships (a recipe copied elsewhere)."""
-
     beside = stacks_dir(recipes_directory) / f"{name}.toml"
-    shipped = stacks_dir(REPO_ROOT / "recipes") / f"{name}.toml"
+    shipped = stacks_dir(data_root() / "recipes") / f"{name}.toml"
     return beside if beside.is_file() or not shipped.is_file() else shipped
 
 

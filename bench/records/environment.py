@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 
 import bench
-from bench.paths import REPO_ROOT
+from bench.paths import source_checkout
 
 # Distributions worth naming in a record (matched on the normalised name's prefix).
 FRAMEWORK_PREFIXES = ("torch", "torchvision", "detectron2", "mmdet", "mmcv", "mmengine", "maskrcnn", "tensorpack",
@@ -158,12 +158,13 @@ def interpreter_versions(python: Path | str | list[str] | None) -> dict[str, Any
 
 def bench_commit() -> str | None:
     """The full SHA of bench's own checkout (None for an installed copy), '+dirty' when it has local changes."""
-    if not (REPO_ROOT / ".git").exists():
+    checkout = source_checkout()
+    if checkout is None or not (checkout / ".git").exists():
         return None
     try:
-        sha = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+        sha = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
