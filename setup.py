@@ -4,7 +4,7 @@ bench.paths.data_root() finds them when bench runs from an installed copy instea
 
 from setuptools import find_namespace_packages, find_packages, setup
 
-DATA_DIRS = ("recipes", "patches", "docker")  # bench.paths.DATA_DIRS: the same three
+DATA_DIRS = ("recipes", "patches", "docker")  # found again by bench.paths.data_root()
 
 
 def data_packages(name: str) -> list[str]:

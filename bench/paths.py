@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.vocabulary import EnvVar
 
 IMPORT_ROOT = Path(__file__).resolve().parents[1]  # the folder `bench` is imported from: a checkout, site-packages
-DATA_DIRS = ("recipes", "patches", "docker")  # shipped in the wheel as bench/_data/<name> (setup.py)
 
 
 def source_checkout() -> Path | None:
@@ -29,22 +29,22 @@ def data_root() -> Path:
     return shipped.resolve()
 
 
-def _env_path(var: str, default: Path) -> Path:
+def _env_path(var: EnvVar, default: Path) -> Path:
     value = os.environ.get(var)
     return Path(value).expanduser().resolve() if value else default
 
 
 def recipes_dir() -> Path:
-    return _env_path("BENCH_RECIPES", data_root() / "recipes")
+    return _env_path(EnvVar.RECIPES, data_root() / "recipes")
 
 
 def patches_dir() -> Path:
-    return _env_path("BENCH_PATCHES", data_root() / "patches")
+    return _env_path(EnvVar.PATCHES, data_root() / "patches")
 
 
 def results_dir() -> Path:
     """results/ of the working directory (the repository's own when bench runs from its root), or $BENCH_RESULTS."""
-    return _env_path("BENCH_RESULTS", Path.cwd() / "results")
+    return _env_path(EnvVar.RESULTS, Path.cwd() / "results")
 
 
 def runs_dir() -> Path:
@@ -54,7 +54,7 @@ def runs_dir() -> Path:
 def cache_dir() -> Path:
     """Source trees, virtual environments and synthetic datasets, keyed by what pins them."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bench"
-    return _env_path("BENCH_CACHE", default)
+    return _env_path(EnvVar.CACHE, default)
 
 
 def repo_relative(path: Path) -> str:

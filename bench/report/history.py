@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from bench.errors import BenchError
 from bench.records.schema import RunRecord
 from bench.report.compare import BASELINE_FORMAT
-from bench.report.plots import _png, _style
+from bench.report.plots import plot_style, png_bytes
 from bench.report.rows import hardware_label, hardware_of
 
 BASELINE_VERSION = 1
@@ -31,7 +31,7 @@ def history(records: list[tuple[Path, RunRecord]], name: str, hardware: str | No
 
 def history_png(name: str, records: list[RunRecord]) -> bytes:
     """img/s of each ok record against its date, one series per hardware."""
-    with _style():
+    with plot_style():
         fig = Figure(figsize=(8, 3.5), layout="constrained")
         ax = fig.subplots()
         by_hardware: dict[str, list[RunRecord]] = {}
@@ -46,7 +46,7 @@ def history_png(name: str, records: list[RunRecord]) -> bytes:
         ax.set_title(f"{name}: every measured record", fontsize=9, loc="left")
         if by_hardware:
             ax.legend(fontsize=7)
-        return _png(fig)
+        return png_bytes(fig)
 
 
 def baseline_records(records: list[tuple[Path, RunRecord]], name: str, hardware: str | None) -> list[RunRecord]:

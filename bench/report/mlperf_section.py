@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from bench.records.schema import RunRecord
 from bench.report.blocks import sig3, window_of, wrap
 from bench.report.markdown import References, cell, markdown
+from bench.report.plots import plot_style, png_bytes
 
 PLOT_NAME = "mlperf.png"
 # Accelerator generations in the order they appeared; the first pattern found in the model name wins.
@@ -102,12 +103,10 @@ def render_section(records: list[RunRecord], plot: str | None = PLOT_NAME) -> li
 
 def plot_png(records: list[RunRecord]) -> bytes:
     """img/s per accelerator of each measured system, by accelerator generation, coloured by MLPerf round."""
-    from bench.report.plots import _png, _style
-
     rows = [r for r in system_rows(records) if r.per_accelerator is not None]
     present = [g for g in ORDER + ["other"] if any(generation(r.record.gpu_model) == g for r in rows)]
     versions = sorted({r.record.extra["mlperf"]["version"] for r in rows}, key=lambda v: tuple(map(int, v.split("."))))
-    with _style():
+    with plot_style():
         fig = Figure(figsize=(9, 4.5))
         ax = fig.subplots()
         cmap = matplotlib_colormap(len(versions))
@@ -122,7 +121,7 @@ def plot_png(records: list[RunRecord]) -> bytes:
         if versions:
             ax.legend(fontsize=7, title="MLPerf round", title_fontsize=7, loc="upper left")
         fig.tight_layout()
-        return _png(fig)
+        return png_bytes(fig)
 
 
 def matplotlib_colormap(n: int) -> list:

@@ -31,7 +31,7 @@ PNG_METADATA = {"Software": None, GENERATOR[0]: GENERATOR[1]}
 MEASURED, PUBLISHED, SMOKE = "#1f77b4", "#bbbbbb", "#ff7f0e"
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata=PNG_METADATA)
     return buffer.getvalue()
@@ -48,7 +48,7 @@ def generated_by_bench(path) -> bool:
         return False
 
 
-def _style():
+def plot_style():
     return matplotlib.rc_context(matplotlib.rcParamsDefault)
 
 
@@ -57,7 +57,7 @@ def throughput_png(rows: list[Row], published: list[tuple[str, float, int, str]]
     divided by their own GPU counts, so they may stand together), CPU panels in img/s of the whole machine, each
     on its own scale. `published`: (implementation, img/s, GPUs, GPU model) for every recipe with a reference."""
     panels = _panels(rows, published)
-    with _style():
+    with plot_style():
         heights = [max(len(bars), 2) for _, _, bars in panels] or [2]
         fig = Figure(figsize=(9, 1.2 + 0.32 * sum(heights) + 0.7 * len(heights)), layout="constrained")
         axes = fig.subplots(len(heights), 1, squeeze=False, height_ratios=heights)[:, 0]
@@ -66,7 +66,7 @@ def throughput_png(rows: list[Row], published: list[tuple[str, float, int, str]]
         if not panels:
             axes[0].set_axis_off()
             axes[0].set_title("No measured rows and no published table", fontsize=9)
-        return _png(fig)
+        return png_bytes(fig)
 
 
 Bar = tuple[str, float, str]  # label, value, colour
@@ -110,7 +110,7 @@ def _bar_panel(ax, title: str, unit: str, bars: list[Bar]) -> None:
 
 def timeline_png(record: RunRecord) -> bytes:
     """Seconds per iteration against iteration, the measured window shaded (the requested one when none)."""
-    with _style():
+    with plot_style():
         fig = Figure(figsize=(8, 3.5))
         ax = fig.subplots()
         x = [point[0] for point in record.series]
@@ -139,4 +139,4 @@ def timeline_png(record: RunRecord) -> bytes:
         if window:
             ax.legend(fontsize=7, loc="upper right")
         fig.tight_layout()
-        return _png(fig)
+        return png_bytes(fig)
