@@ -1,8 +1,8 @@
 """The words every layer of bench shares, each defined once; this module imports nothing else from bench.
 
-Closed vocabularies (as in mlcommons/logging's constants): a status, a warning code, a stop reason, an event kind or
-a log format that is not listed here does not exist. Records store the values (the strings), so a value is only
-ever added, never renamed: records already written must keep loading.
+Closed vocabularies (as in mlcommons/logging's constants): a status, a warning code, a stop reason, an event
+kind or a log format that is not listed here does not exist. Records store the values (the strings), so a
+value is only ever added, never renamed: records already written must keep loading.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from enum import Enum
 
 
 class Word(str, Enum):
-    """A closed set of strings: each member is its value, in comparisons, JSON and text alike (`f"{x}"` gives the
-    value, as `enum.StrEnum` does from Python 3.11 on; bench also runs on 3.10)."""
+    """A closed set of strings: each member is its value, in comparisons, JSON and text alike (`f"{x}"` gives
+    the value, as `enum.StrEnum` does from Python 3.11 on; bench also runs on 3.10)."""
 
     def __str__(self) -> str:
         return self.value
@@ -34,7 +34,8 @@ class ParseStatus(Word):
 
 
 class RunStatus(Word):
-    """How a run ended, as its record says: what its log shows (a `ParseStatus`), or what only the harness knows."""
+    """How a run ended, as its record says: what its log shows (a `ParseStatus`), or what only the harness
+    knows."""
 
     OK = "ok"
     INCOMPLETE = "incomplete"
@@ -62,7 +63,8 @@ class StopReason(Word):
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
     BATCH_MISMATCH = "batch_mismatch"
-    BENCH_KILLED = "bench-killed"  # bench itself died; its supervisor stopped the trainer and wrote the record
+    # bench itself died; its supervisor stopped the trainer and wrote the record
+    BENCH_KILLED = "bench-killed"
     BENCH_ERROR = "bench-error"  # an internal error of bench after the launch
     SUPERVISOR_SIGNALLED = "supervisor-signalled"  # the supervisor itself was told to stop
 
@@ -139,8 +141,8 @@ class EnvVar(Word):
 # The family of the records `bench import mlperf` writes: they have their own section and are never ranked.
 MLPERF_FAMILY = "mlperf"
 
-# What the harness sets for every trainer it launches, whatever the launcher: unbuffered output, so that the harness
-# clock sees a line when it is printed, and no colour codes in the log.
+# What the harness sets for every trainer it launches, whatever the launcher: unbuffered output, so that the
+# harness clock sees a line when it is printed, and no colour codes in the log.
 HARNESS_ENV: dict[str, str] = {"PYTHONUNBUFFERED": "1", "ANSI_COLORS_DISABLED": "1"}
 
 _DIGEST_PIN = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}")

@@ -28,7 +28,8 @@ def large_only(tmp_path: Path) -> tuple[Path, Path]:
 def test_stats_of_large_only_dataset_names_the_empty_buckets(large_only) -> None:
     s = dataset_stats(large_only[0])
     assert (s["images"], s["annotations"], s["categories"]) == (3, 15, 2)
-    assert [(b["label"], b["count"]) for b in s["coco_buckets"]] == [("small", 0), ("medium", 0), ("large", 15)]
+    assert ([(b["label"], b["count"]) for b in s["coco_buckets"]]
+            == [("small", 0), ("medium", 0), ("large", 15)])
     assert s["empty_buckets"] == ["small", "medium"]
     assert s["explanations"] == [
         "AP/AR for 'small' will print -1.000: no ground-truth object has area <= 1024",
@@ -106,8 +107,8 @@ def test_raw_pycocotools_prints_minus_one_where_we_print_na(large_only, capsys) 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
 def test_perfect_detections_give_ap_one(tmp_path: Path, iou_type: str) -> None:
     gt = make_gt([(20, 20), (60, 50), (150, 120)])  # one object per COCO bucket
-    block = evaluate(write_json(tmp_path / "gt.json", gt), write_json(tmp_path / "dt.json", perfect_detections(gt)),
-                     iou_type=iou_type)
+    block = evaluate(write_json(tmp_path / "gt.json", gt),
+                     write_json(tmp_path / "dt.json", perfect_detections(gt)), iou_type=iou_type)
     for name in ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR_100"):
         assert block["values"][name] == pytest.approx(1.0), name
     assert block["null_reasons"] == {}
@@ -122,7 +123,8 @@ def test_auto_ranges_give_every_bucket_a_number(large_only) -> None:
 
 
 def test_area_exactly_1024_counts_as_small_and_medium(tmp_path: Path) -> None:
-    """COCOeval keeps a ground truth in a range when lo <= area <= hi: 32x32 is in both 'small' and 'medium'."""
+    """COCOeval keeps a ground truth in a range when lo <= area <= hi: 32x32 is in both 'small' and
+    'medium'."""
     gt = make_gt([(32, 32)], images=2)
     s = dataset_stats(write_json(tmp_path / "gt.json", gt))
     assert [b["count"] for b in s["coco_buckets"]] == [2, 2, 0] and s["on_boundary"] == 2
@@ -159,8 +161,8 @@ def test_detection_with_unknown_image_or_category(tmp_path: Path, large_only) ->
     gt_path, dt_path = large_only
     detections = json.loads(dt_path.read_text())
     detections[4]["image_id"] = 777
-    with pytest.raises(BenchError, match=r"dt2\.json: detection 4 references image_id 777, which is not among "
-                                         r"the images of .*gt\.json"):
+    with pytest.raises(BenchError, match=r"dt2\.json: detection 4 references image_id 777, which is not "
+                                         r"among the images of .*gt\.json"):
         evaluate(gt_path, write_json(tmp_path / "dt2.json", detections))
     detections[4]["image_id"], detections[2]["category_id"] = 1, 9
     with pytest.raises(BenchError, match=r"detection 2 references category_id 9"):

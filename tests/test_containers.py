@@ -126,7 +126,8 @@ def test_cuda10_cannot_drive_hopper(monkeypatch):
 def test_dry_run_names_the_engine_run_line(monkeypatch):
     monkeypatch.delenv("BENCH_REGISTRY", raising=False)
     recipe, path = load("builtin", None)
-    plan = resolve(recipe, path, RunOptions(preset="smoke", launcher="podman"), available_gpus=0, check_gpus=False)
+    plan = resolve(recipe, path, RunOptions(preset="smoke", launcher="podman"), available_gpus=0,
+                   check_gpus=False)
     steps = "\n".join(dry_run_steps(plan))
     assert "podman run --name 'bench-<run-id>' --user" in steps
     assert image_ref(recipe.stack.image) in steps

@@ -1,7 +1,8 @@
-"""bench/envs: a virtual environment per recipe variant, its install steps, reuse, a failed step, package versions.
+"""bench/envs: a virtual environment per recipe variant, its install steps, reuse, a failed step, package
+versions.
 
-The install step installs a one-module wheel written by hand into tmp_path, with `pip install --no-index`: no network,
-a few seconds per environment (most of it is `python -m venv` with pip)."""
+The install step installs a one-module wheel written by hand into tmp_path, with `pip install --no-index`: no
+network, a few seconds per environment (most of it is `python -m venv` with pip)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def dummy_wheel(directory: Path, name: str = "benchdummy", version: str = "0.3.1
     dist = f"{name}-{version}.dist-info"
     files = {f"{name}.py": f"VERSION = {version!r}\n",
              f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: bench-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: bench-tests\nRoot-Is-Purelib: true\n"
+                              "Tag: py3-none-any\n"}
     record = []
     for path, text in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
@@ -131,13 +133,15 @@ def test_activation_puts_the_environment_first_on_path(tmp_path):
 
     env = Environment(python=tmp_path / "e" / "bin" / "python", path=tmp_path / "e")
     activated = env.activated({"PATH": "/usr/bin", "VIRTUAL_ENV": "/elsewhere", "HOME": "/root"})
-    assert activated["PATH"] == f"{tmp_path / 'e' / 'bin'}:/usr/bin" and activated["VIRTUAL_ENV"] == str(tmp_path / "e")
+    assert (activated["PATH"] == f"{tmp_path / 'e' / 'bin'}:/usr/bin"
+            and activated["VIRTUAL_ENV"] == str(tmp_path / "e"))
     assert activated["HOME"] == "/root"
     assert Environment(python=Path(sys.executable)).activated({"PATH": "/usr/bin"}) == {"PATH": "/usr/bin"}
 
 
 def test_a_commit_the_user_supplies_is_part_of_the_environment_key(monkeypatch) -> None:
-    """Steps that build at $BENCH_..._COMMIT (no commit was published) get a new environment for a new commit."""
+    """Steps that build at $BENCH_..._COMMIT (no commit was published) get a new environment for a new
+    commit."""
     from bench.envs import environment_key
     from bench.recipes import find_recipe
 

@@ -1,6 +1,6 @@
-"""Property-based fuzzing of every log parser (issue 13): hostile lines built from each format's own tokens and
-from arbitrary text never raise anything but BenchError, take bounded time per line, and never give `ok` with
-a non-finite or non-positive throughput; `bench parse --json` output is always valid JSON.
+"""Property-based fuzzing of every log parser (issue 13): hostile lines built from each format's own tokens
+and from arbitrary text never raise anything but BenchError, take bounded time per line, and never give `ok`
+with a non-finite or non-positive throughput; `bench parse --json` output is always valid JSON.
 
 The fast profile runs a few dozen examples per parser; `pytest -m slow` runs the deep profile."""
 
@@ -22,17 +22,20 @@ from parser_cases import FORMATS, times_for
 
 # Pieces of every format's progress and config lines, so that generated lines come close to real ones.
 TOKENS = [
-    "iter: ", "time: ", "data: ", "data_time: ", "loss: ", "lr: ", "eta: 0:01:02", "max mem: ", "max_mem: 12M",
-    "Epoch: [0]", "  [ 100/7329]", "Epoch [1][50/7330]\t", "Iter [50/90000]\t", "Epoch(train)  [1][  50/7330]",
+    "iter: ", "time: ", "data: ", "data_time: ", "loss: ", "lr: ", "eta: 0:01:02", "max mem: ",
+    "max_mem: 12M", "Epoch: [0]", "  [ 100/7329]", "Epoch [1][50/7330]\t", "Iter [50/90000]\t",
+    "Epoch(train)  [1][  50/7330]",
     "json_stats: {", '{"iter": ', '{"iteration": ', '{"mode": "train", "epoch": 1, "iter": ', '"time": ', "}",
     "Epoch[0] Batch [110]\tSpeed: ", " samples/sec", "Epoch 3 (global_step 150) finished, time:",
-    "Throughput (samples/sec): ", "50/50 [==============================] - 57s 1s/step - loss: ", "Epoch 3/40",
+    "Throughput (samples/sec): ", "50/50 [==============================] - 57s 1s/step - loss: ",
+    "Epoch 3/40",
     "Namespace(batch_size=", "world_size=", "distributed=True", "| distributed init (rank 0)", "SOLVER:",
     "  IMS_PER_BATCH: ", "Running with full config:", "Running with config:", "Using 8 GPUs", "GPU number: ",
     "train_dataloader = dict(", "data = dict(", "samples_per_gpu=", "batch_size=", "gpu_ids = range(0, ",
     "'NUM_GPUS': ", "Horovod Rank=0, Size=", "Training with config:", " 'TRAIN': {", "'IMS_PER_BATCH': ",
     "BATCH_SIZE                     ", "GPU_COUNT                      ", "World size: ",
-    "nan", "inf", "-inf", "1e308", "1e999", "1.2.3", "-1", "0", "0.3", "99999999999999999999", " ", "  ", "\t",
+    "nan", "inf", "-inf", "1e308", "1e999", "1.2.3", "-1", "0", "0.3", "99999999999999999999", " ", "  ",
+    "\t",
     "(", ")", "[", "]", ",", ":", "\r", "\x08", "\x1b[32m", "\x1b[0m",
 ]
 NAMES = sorted(FORMAT_MODULES)
@@ -41,7 +44,8 @@ DEEP = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCh
 LINE_BUDGET_S = 0.5  # per line of up to a few thousand characters: generous for a linear parser
 
 tokens = st.sampled_from(TOKENS)
-numbers = st.one_of(st.integers(-10, 10**6).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr))
+numbers = st.one_of(st.integers(-10, 10**6).map(str),
+                    st.floats(allow_nan=True, allow_infinity=True).map(repr))
 pieces = st.one_of(tokens, numbers, st.text(max_size=20))
 lines = st.lists(pieces, max_size=40).map("".join)
 long_runs = st.tuples(tokens, st.integers(200, 2000)).map(lambda t: t[0] * t[1])

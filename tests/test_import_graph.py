@@ -1,5 +1,5 @@
-"""bench's import graph: the layers and the no-cycle rule declared in pyproject.toml ([tool.importlinter]) hold,
-and the same contracts do catch an upward import and a cycle when one is added to the real graph."""
+"""bench's import graph: the layers and the no-cycle rule declared in pyproject.toml ([tool.importlinter])
+hold, and the same contracts do catch an upward import and a cycle when one is added to the real graph."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def contracts() -> list:
     """The contracts as `lint-imports` reads them from pyproject.toml (with its own reader)."""
     configure()
     options = read_user_options(str(ROOT / "pyproject.toml"))
-    return [CONTRACT_TYPES[o["type"]](o["name"], options.session_options, o) for o in options.contracts_options]
+    return [CONTRACT_TYPES[o["type"]](o["name"], options.session_options, o)
+            for o in options.contracts_options]
 
 
 def broken(graph: grimp.ImportGraph) -> list[str]:

@@ -1,6 +1,7 @@
-"""MLPerf Training logs: both event generations, tracked_stats and trainer lines, multi-node, TPU-style logs without
-steps; `bench import mlperf` and the table section. Every log is written here from the documented formats with
-per-iteration times chosen by the test; expected values are computed from those times, not by bench."""
+"""MLPerf Training logs: both event generations, tracked_stats and trainer lines, multi-node, TPU-style logs
+without steps; `bench import mlperf` and the table section. Every log is written here from the documented
+formats with per-iteration times chosen by the test; expected values are computed from those times, not by
+bench."""
 
 from __future__ import annotations
 
@@ -35,15 +36,18 @@ def expected_window(times: list[float], images: int, a: int = 100, b: int = 500)
 
 
 def mll(key: str, value, t_s: float, **metadata) -> str:
-    return f":::MLL {t_s:.3f} {key}: " + json.dumps({"value": value, "metadata": {"file": "t.py", **metadata}})
+    return f":::MLL {t_s:.3f} {key}: " + json.dumps({"value": value,
+                                                      "metadata": {"file": "t.py", **metadata}})
 
 
 def tracked_stats_log(batch: int, times: list[float], prefixes: tuple[str, ...] = ("",),
                       clock_scale: float = 1.0) -> str:
-    """v0.7+ events; tracked_stats every 50 steps: value.time is the running mean since the start, value.throughput
-    the images per batch over it (a mean since the start, deliberately not a window value). `prefixes` repeats each
-    line as printed by several ranks (`srun --label`); `clock_scale` stretches the event timestamps only."""
-    lines = [mllog("submission_org", "Testorg", START_S - 60), mllog("submission_division", "closed", START_S - 60),
+    """v0.7+ events; tracked_stats every 50 steps: value.time is the running mean since the start,
+    value.throughput the images per batch over it (a mean since the start, deliberately not a window value).
+    `prefixes` repeats each line as printed by several ranks (`srun --label`); `clock_scale` stretches the
+    event timestamps only."""
+    lines = [mllog("submission_org", "Testorg", START_S - 60),
+             mllog("submission_division", "closed", START_S - 60),
              mllog("submission_status", "onprem", START_S - 60),
              mllog("global_batch_size", batch, START_S - 30), mllog("run_start", None, START_S)]
     elapsed = 0.0
@@ -63,8 +67,8 @@ def asctime(t_s: float) -> str:
 
 
 def v06_log(batch: int, times: list[float]) -> str:
-    """v0.6 `:::MLL` events and maskrcnn-benchmark trainer lines every 20 iterations (asctime stamp, median and
-    running mean of `time`), with the config dump's DTYPE line."""
+    """v0.6 `:::MLL` events and maskrcnn-benchmark trainer lines every 20 iterations (asctime stamp, median
+    and running mean of `time`), with the config dump's DTYPE line."""
     lines = [mll("submission_org", "NVIDIA", START_S - 60), mll("global_batch_size", batch, START_S - 30),
              "  DTYPE: float16", mll("run_start", None, START_S),
              asctime(START_S) + " maskrcnn_benchmark.trainer INFO: Start training"]
@@ -72,9 +76,9 @@ def v06_log(batch: int, times: list[float]) -> str:
     for it, seconds in enumerate(times, 1):
         elapsed += seconds
         if it % 20 == 0:
-            lines.append(f"{asctime(START_S + elapsed)} maskrcnn_benchmark.trainer INFO: eta: 1:00:00  iter: {it}  "
-                         f"loss: 1.0000 (1.2000)  time: {seconds:.4f} ({elapsed / it:.6f})  data: 0.0010 (0.0010)  "
-                         f"lr: 0.010000  max mem: 9000")
+            lines.append(f"{asctime(START_S + elapsed)} maskrcnn_benchmark.trainer INFO: eta: 1:00:00  "
+                         f"iter: {it}  loss: 1.0000 (1.2000)  time: {seconds:.4f} ({elapsed / it:.6f})  "
+                         f"data: 0.0010 (0.0010)  lr: 0.010000  max mem: 9000")
     lines.append(mll("run_stop", None, START_S + elapsed + 1, status="success"))
     return "\n".join(lines) + "\n"
 
@@ -86,8 +90,8 @@ def tpu_log() -> str:
     for epoch in range(1, 4):
         lines += [mllog("epoch_start", None, START_S + 100 * epoch, epoch_num=epoch),
                   mllog("epoch_stop", None, START_S + 100 * epoch + 90, epoch_num=epoch),
-                  mllog("eval_accuracy", {"BBOX": 0.1 * epoch, "SEGM": 0.1 * epoch}, START_S + 100 * epoch + 95,
-                        epoch_num=epoch)]
+                  mllog("eval_accuracy", {"BBOX": 0.1 * epoch, "SEGM": 0.1 * epoch},
+                        START_S + 100 * epoch + 95, epoch_num=epoch)]
     lines.append(mllog("run_stop", None, START_S + 400, status="success"))
     return "\n".join(lines) + "\n"
 
@@ -98,7 +102,8 @@ def write_system(root: Path, submitter: str, system: str, nodes: int, per_node: 
     path.write_text(json.dumps({"submitter": submitter, "division": "closed", "status": "onprem",
                                 "system_name": system, "number_of_nodes": str(nodes),
                                 "accelerators_per_node": str(per_node), "accelerator_model_name": model,
-                                "host_processor_model_name": "Test CPU 9000", "framework": "PyTorch NVIDIA Release 23.04"}))
+                                "host_processor_model_name": "Test CPU 9000",
+                                "framework": "PyTorch NVIDIA Release 23.04"}))
 
 
 def write_run(root: Path, submitter: str, system: str, index: int, text: str) -> Path:
@@ -110,7 +115,8 @@ def write_run(root: Path, submitter: str, system: str, index: int, text: str) ->
 
 # -- the parser ----------------------------------------------------------------------------------------
 def checked(parser, window=(100, 500)):
-    """The measurement, and the harness-clock difference and quality warnings the record builder adds to it."""
+    """The measurement, and the harness-clock difference and quality warnings the record builder adds to
+    it."""
     m = measure_run(parser, window)
     diff, warnings = quality_warnings(measured_segment(parser, m), m)
     return m, diff, warnings
@@ -204,7 +210,8 @@ def test_import_mlperf_records_groups_and_table(tmp_path):
     make_repository(repo)
     runs = tmp_path / "runs"
     result = CliRunner().invoke(cli, ["import", "mlperf", str(repo), "--runs", str(runs), "--repo",
-                                      "https://github.com/mlcommons/training_results_v3.0", "--commit", COMMIT])
+                                      "https://github.com/mlcommons/training_results_v3.0", "--commit",
+                                      COMMIT])
     assert result.exit_code == 0, result.output
     assert "imported 4 runs of 2 systems; rejected 1" in result.output
     assert "rejected Nosys/results/orphan/maskrcnn/result_0.txt: no system description" in result.output
@@ -212,11 +219,13 @@ def test_import_mlperf_records_groups_and_table(tmp_path):
     big = sorted((r for r in records if r.environment["system_name"] == "big_n4"), key=lambda r: r.run_id)
     assert len(big) == 3 and {r.repeat_group for r in big} == {"mlperf-v3.0-Testorg-big_n4"}
     first = big[0]
-    assert (first.gpus, first.nodes, first.gpu_model, first.comparable) == (32, 4, "NVIDIA H100-SXM5-80GB", False)
+    assert ((first.gpus, first.nodes, first.gpu_model, first.comparable)
+            == (32, 4, "NVIDIA H100-SXM5-80GB", False))
     assert first.environment["mlperf_version"] == "3.0" and first.environment["host_cpu"] == "Test CPU 9000"
-    assert first.deviations == ["global batch 256 (protocol 16)", "img/GPU 8 (protocol 2)", "GPUs 32 (protocol 8)"]
-    assert first.extra["mlperf"]["log_url"] == (f"https://github.com/mlcommons/training_results_v3.0/blob/{COMMIT}/"
-                                                "Testorg/results/big_n4/maskrcnn/result_0.txt")
+    assert first.deviations == ["global batch 256 (protocol 16)", "img/GPU 8 (protocol 2)",
+                                "GPUs 32 (protocol 8)"]
+    assert first.extra["mlperf"]["log_url"] == ("https://github.com/mlcommons/training_results_v3.0/blob/"
+                                                f"{COMMIT}/Testorg/results/big_n4/maskrcnn/result_0.txt")
     assert first.provenance.commit == COMMIT and len(first.extra["mlperf"]["log_sha256"]) == 64
     values = sorted(expected_window([t * s for t in step_times(600)], 256) for s in (1.0, 1.1, 0.9))
     rows = {row.record.repeat_group: row for row in system_rows(records)}
@@ -228,7 +237,8 @@ def test_import_mlperf_records_groups_and_table(tmp_path):
     loaded = load_records(runs)
     assert select_rows(loaded, []) == ([], [])  # never among the protocol rows, measured or not
     text = render(loaded, [], tmp_path)
-    assert "## MLPerf Training (imported)" in text and f" {float(f'{values[1]:.3g}'):g} (" in text  # three significant digits
+    # three significant digits
+    assert "## MLPerf Training (imported)" in text and f" {float(f'{values[1]:.3g}'):g} (" in text
     assert "4 × 8" in text and re.search(r"\|\s+no_data \|", text)
 
 

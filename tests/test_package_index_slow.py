@@ -3,12 +3,13 @@ package index, for the Python version and glibc of the image it installs into, w
 
 1. a wheel: `pip download --no-deps --only-binary=:all: --python-version X.Y --implementation cp --platform
    manylinux_2_N_x86_64 ... (every older manylinux tag too) -d TMP name==version`;
-2. else an sdist: `pip index versions name --pre --no-binary=:all: --python-version X.Y` lists the version. Not
-   `pip download` of the sdist: it builds the sdist's metadata with the host's interpreter, which fails for old
-   sdists that import numpy, Cython or torch in setup.py (pycocotools 2.0.0, mmcv 2.1.0) although they exist.
+2. else an sdist: `pip index versions name --pre --no-binary=:all: --python-version X.Y` lists the version.
+   Not `pip download` of the sdist: it builds the sdist's metadata with the host's interpreter, which fails
+   for old sdists that import numpy, Cython or torch in setup.py (pycocotools 2.0.0, mmcv 2.1.0) although
+   they exist.
 
-The answers must equal tests/package_index.toml (what the fast tier checks against). Pins behind a custom index
-(download.pytorch.org) are not reachable here: tests/test_package_index.py lists them with their URL.
+The answers must equal tests/package_index.toml (what the fast tier checks against). Pins behind a custom
+index (download.pytorch.org) are not reachable here: tests/test_package_index.py lists them with their URL.
 
 pip runs with no configuration file and without this machine's find-links, so only the default index answers;
 downloads go to the test's tmp dir, no pip cache, each file removed once its name is read.
@@ -32,17 +33,19 @@ pytestmark = pytest.mark.slow
 
 
 def pip(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k in ("PIP_CERT", "PIP_DEFAULT_TIMEOUT")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PIP_") or k in ("PIP_CERT", "PIP_DEFAULT_TIMEOUT")}
     env["PIP_CONFIG_FILE"] = os.devnull  # no config file: no machine-local index, find-links or constraints
-    return subprocess.run([sys.executable, "-m", "pip", *args, "--no-cache-dir", "--disable-pip-version-check"],
+    return subprocess.run([sys.executable, "-m", "pip", *args, "--no-cache-dir",
+                           "--disable-pip-version-check"],
                           capture_output=True, text=True, env=env, timeout=300)
 
 
 def find_wheel(requirement: str, python: str, platform: str, dest) -> str | None:
     dest.mkdir()
     platforms = [arg for tag in manylinux_platforms(platform) for arg in ("--platform", tag)]
-    done = pip("download", "--no-deps", "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
-               *platforms, "-d", str(dest), requirement)
+    done = pip("download", "--no-deps", "--only-binary=:all:", "--python-version", python, "--implementation",
+               "cp", *platforms, "-d", str(dest), requirement)
     files = sorted(p.name for p in dest.iterdir())
     shutil.rmtree(dest)
     return files[0] if done.returncode == 0 and len(files) == 1 else None
@@ -77,7 +80,8 @@ def test_every_pin_is_on_the_index_as_recorded(tmp_path):
     print(f"{len(keys)} pins asked in {elapsed:.0f} s")
     assert not problems, "\n".join(problems)
     assert not stale, "recorded but pinned nowhere: " + ", ".join(sorted(stale))
-    for key, found in answers.items():  # a wheel's name says what the index gave: the pin, for this interpreter
+    # a wheel's name says what the index gave: the pin, for this interpreter
+    for key, found in answers.items():
         if found.endswith(".whl"):
             name, version = found.split("-")[:2]
             pinned_name, _, pinned_version = key[0].partition("==")

@@ -1,6 +1,7 @@
 """Every parser reads the batch its trainer prints: each log head below is written from the upstream format
-strings at the pinned commits (cited in each parser's docstring) with a batch the test chooses, and the expected
-global images per iteration is computed here by hand. Then `bench parse` uses the log's number (issue 12)."""
+strings at the pinned commits (cited in each parser's docstring) with a batch the test chooses, and the
+expected global images per iteration is computed here by hand. Then `bench parse` uses the log's number
+(issue 12)."""
 
 from __future__ import annotations
 
@@ -58,12 +59,14 @@ def mmdet_v2_head(per_gpu: int, gpus: int) -> list[str]:
 def mmengine_head(per_gpu: int, gpus: int) -> list[str]:
     p = "2023/03/13 10:31:00 - mmengine - INFO - "
     return [p, "------------------------------------------------------------", "System environment:",
-            "    sys.platform: linux", "", "Runtime environment:", "    cudnn_benchmark: False", "    seed: 0",
+            "    sys.platform: linux", "", "Runtime environment:", "    cudnn_benchmark: False",
+            "    seed: 0",
             "    Distributed launcher: pytorch", "    Distributed training: True", f"    GPU number: {gpus}",
             "------------------------------------------------------------", p + "Config:",
             "auto_scale_lr = dict(base_batch_size=16, enable=False)", "train_dataloader = dict(",
             "    batch_sampler=dict(type='AspectRatioBatchSampler'),", f"    batch_size={per_gpu},",
-            "    dataset=dict(", "        batch_size=7,", "        type='CocoDataset'),", "    num_workers=2)",
+            "    dataset=dict(", "        batch_size=7,", "        type='CocoDataset'),",
+            "    num_workers=2)",
             "val_dataloader = dict(batch_size=1, num_workers=2)"]
 
 
@@ -90,13 +93,15 @@ def detectron_head(per_gpu: int, gpus: int) -> list[str]:
             "INFO train_net.py: 107: {'BBOX_XFORM_CLIP': 4.135166556742356,",
             " 'MODEL': {'CONV_BODY': 'FPN.add_fpn_ResNet50_conv5_body',",
             "           'NUM_CLASSES': 81},", f" 'NUM_GPUS': {gpus},",
-            " 'TEST': {'BBOX_AUG': {'ENABLED': False},", "          'IMS_PER_BATCH': 1,", "          'NMS': 0.5},",
+            " 'TEST': {'BBOX_AUG': {'ENABLED': False},", "          'IMS_PER_BATCH': 1,",
+            "          'NMS': 0.5},",
             " 'TRAIN': {'ASPECT_GROUPING': True,", f"           'IMS_PER_BATCH': {per_gpu},",
             "           'WEIGHTS': '/x.pkl'},", " 'VIS': False}", "INFO train.py: 188: Loading dataset: coco"]
 
 
 def keras_head(per_gpu: int, gpus: int) -> list[str]:
-    rows = {"BACKBONE": "resnet50", "BATCH_SIZE": per_gpu * gpus, "GPU_COUNT": gpus, "IMAGES_PER_GPU": per_gpu,
+    rows = {"BACKBONE": "resnet50", "BATCH_SIZE": per_gpu * gpus, "GPU_COUNT": gpus,
+            "IMAGES_PER_GPU": per_gpu,
             "LEARNING_RATE": 0.001}
     return ["", "Configurations:"] + [f"{k:30} {v}" for k, v in rows.items()] + ["", ""]
 
@@ -112,7 +117,8 @@ CASES = {
     "torchvision Namespace": ("torchvision", torchvision_head(2, 4), (8, 4)),
     "torchvision under SLURM": ("torchvision", torchvision_head(3, 4, slurm=True), (12, 4)),
     "torchvision one process": ("torchvision", ["Not using distributed mode", "Namespace(batch_size=2, "
-                                                "world_size=1, dist_url='env://', distributed=False)"], (2, 1)),
+                                                "world_size=1, dist_url='env://', distributed=False)"],
+                                (2, 1)),
     "tensorpack NUM_GPUS": ("tensorpack", tensorpack_head(4), (4, 4)),
     "detectron IMS_PER_BATCH x NUM_GPUS": ("detectron", detectron_head(2, 4), (8, 4)),
     "keras BATCH_SIZE": ("keras", keras_head(2, 8), (16, 8)),
@@ -158,7 +164,7 @@ def test_builtin_trainer_namespace_is_read() -> None:
     assert "args.world_size, args.distributed = world, world > 1\n    print(args, flush=True)" in source
 
 
-# ---- bench parse ---------------------------------------------------------------------------------------------------
+# ---- bench parse ----------------------------------------------------------------------------------------
 def bench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bench.cli", "parse", *args], capture_output=True, text=True,
                           cwd=ROOT)
@@ -168,7 +174,8 @@ def h100_detectron2_current_log() -> tuple[Path, float]:
     for record_path in sorted((ROOT / "results" / "runs").glob("*detectron2-current*/record.json")):
         record = json.loads(record_path.read_text())
         timing = record["framework_timing"]
-        if "H100" in (record.get("gpu_model") or "") and abs((timing["throughput_img_s"] or 0) - 27.96) < 0.005:
+        if ("H100" in (record.get("gpu_model") or "")
+                and abs((timing["throughput_img_s"] or 0) - 27.96) < 0.005):
             return record_path.parent / record["log_files"]["log"], timing["throughput_img_s"]
     pytest.skip("the committed H100 detectron2-current run is not in results/runs")
 
@@ -199,7 +206,8 @@ def test_silent_log_without_n_is_one_line_exit_2(tmp_path: Path) -> None:
     with_n = bench(str(log), "-f", "detectron2", "-n", "4", "--json")
     data = json.loads(with_n.stdout)
     assert data["images_per_iter_source"] == "--images-per-iter option"
-    assert abs(data["throughput_img_s"] - expected_img_s(step_times(), 100, 500, 4)) / data["throughput_img_s"] < 1e-3
+    assert (abs(data["throughput_img_s"] - expected_img_s(step_times(), 100, 500, 4))
+            / data["throughput_img_s"] < 1e-3)
 
 
 @pytest.mark.parametrize("n", ["0", "-200"])

@@ -69,7 +69,8 @@ def test_published_rows_carry_the_published_numbers_and_the_issue_commits():
         recipe = found[name]
         assert recipe.variant == "published"
         assert recipe.source.commit == commits[name]
-        assert (recipe.reference.img_s, recipe.reference.gpus, recipe.reference.gpu_model) == (img_s, 8, "V100")
+        assert ((recipe.reference.img_s, recipe.reference.gpus, recipe.reference.gpu_model)
+                == (img_s, 8, "V100"))
         assert "benchmarks.md" in recipe.reference.source and "line" in recipe.reference.source
         assert (recipe.window.start, recipe.window.end) == (100, 500)
         assert recipe.published_command
@@ -105,7 +106,8 @@ def test_patch_files_exist_and_matterport_records_the_published_blobs():
 
 @pytest.mark.parametrize("change, field, message", [
     ('commit = "0123456789abcdef0123456789abcdef01234567"', "source.commit", "full 40-hex"),
-    ('command = "{python} train.py --gpus {gpus} --data {data} --out {output}"', "(top level)", "unknown placeholder"),
+    ('command = "{python} train.py --gpus {gpus} --data {data} --out {output}"', "(top level)",
+     "unknown placeholder"),
     ('format = "detectron2"', "log", "unknown log format"),
 ])
 def test_malformed_recipes_name_the_file_and_the_field(tmp_path, change, field, message):
@@ -125,7 +127,8 @@ def test_placeholders_are_checked_in_env_and_steps(tmp_path):
     path = write(tmp_path, MINIMAL + '[env]\nDATA_ROOT = "{dataset}"\n')
     with pytest.raises(RecipeError, match="env.DATA_ROOT: unknown placeholder"):
         load_recipe(path)
-    path = write(tmp_path, MINIMAL.replace('variant = "published"', 'variant = "published"\nprepare_run = ["ln -s {dta} x"]'))
+    path = write(tmp_path, MINIMAL.replace('variant = "published"',
+                                           'variant = "published"\nprepare_run = ["ln -s {dta} x"]'))
     with pytest.raises(RecipeError, match="prepare_run.0"):
         load_recipe(path)
 

@@ -1,5 +1,6 @@
-"""The sbatch script on paper (fast tier): resources, the framework's multi-node launch, pyxis, the signal, quoting.
-The node script is also run by a real bash, with the variables Slurm would set, to see what argv it executes."""
+"""The sbatch script on paper (fast tier): resources, the framework's multi-node launch, pyxis, the signal,
+quoting. The node script is also run by a real bash, with the variables Slurm would set, to see what argv it
+executes."""
 
 from __future__ import annotations
 
@@ -13,49 +14,54 @@ import pytest
 from bench.errors import BenchError
 from bench.slurm.render import ScriptPaths, SlurmRun, directive, render_script
 
-PATHS = ScriptPaths(workdir=Path("/shared/src"), output=Path("/shared/run/output"), stdout=Path("/shared/run/out.log"),
-                    stderr=Path("/shared/run/err.log"), mounts=(Path("/shared/run"),), read_only=(Path("/coco"),))
-TORCHRUN = ["python", "-m", "torch.distributed.run", "--nproc_per_node=8", "--standalone", "train.py", "--lr", "0.1"]
-DETECTRON2 = ["python", "tools/train_net.py", "--config-file", "c.yaml", "--num-gpus", "8", "SOLVER.IMS_PER_BATCH",
-              "32"]
+PATHS = ScriptPaths(workdir=Path("/shared/src"), output=Path("/shared/run/output"),
+                    stdout=Path("/shared/run/out.log"), stderr=Path("/shared/run/err.log"),
+                    mounts=(Path("/shared/run"),), read_only=(Path("/coco"),))
+TORCHRUN = ["python", "-m", "torch.distributed.run", "--nproc_per_node=8", "--standalone", "train.py", "--lr",
+            "0.1"]
+DETECTRON2 = ["python", "tools/train_net.py", "--config-file", "c.yaml", "--num-gpus", "8",
+              "SOLVER.IMS_PER_BATCH", "32"]
 MPIRUN = ["mpirun", "-np", "8", "-H", "localhost:8", "./train.py", "--config", "TRAINER=horovod"]
 
 
 def script(argv, run: SlurmRun, gpus: int = 8, env=None) -> str:
-    return render_script(recipe="r", variant="current", argv=argv, env=env or {}, run=run, gpus=gpus, paths=PATHS,
-                         job_name="bench-r")
+    return render_script(recipe="r", variant="current", argv=argv, env=env or {}, run=run, gpus=gpus,
+                         paths=PATHS, job_name="bench-r")
 
 
 def node_argv(text: str, node_id: int, master: str = "node-a", job_id: str = "77") -> list[str]:
-    """What the node with SLURM_NODEID=node_id executes: the script's srun line, run by bash with srun replaced by
-    a printer of its argv (after srun's own options)."""
+    """What the node with SLURM_NODEID=node_id executes: the script's srun line, run by bash with srun
+    replaced by a printer of its argv (after srun's own options)."""
     (line,) = [line for line in text.splitlines() if line.startswith("exec srun ")]
     words = shlex.split(line)[2:]
     at = words.index("bash")
     printer = [sys.executable, "-c", "import sys; print('\\0'.join(sys.argv[1:]))"]
-    env = {"SLURM_NODEID": str(node_id), "MASTER_ADDR": master, "SLURM_JOB_ID": job_id, "SLURMD_NODENAME": "n",
-           "PATH": "/nonexistent"}  # no nvidia-smi
+    env = {"SLURM_NODEID": str(node_id), "MASTER_ADDR": master, "SLURM_JOB_ID": job_id,
+           "SLURMD_NODENAME": "n", "PATH": "/nonexistent"}  # no nvidia-smi
     words = words[at:]
-    done = subprocess.run(["/bin/bash", *words[1:5], *printer, *words[5:]], env=env, capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(["/bin/bash", *words[1:5], *printer, *words[5:]], env=env, capture_output=True,
+                          text=True, check=True)
     return done.stdout.rstrip("\n").split("\0")
 
 
 def test_two_node_torchrun_rendezvous_on_the_first_node() -> None:
     text = script(TORCHRUN, SlurmRun(nodes=2))
-    assert '#SBATCH --nodes=2' in text and "#SBATCH --ntasks-per-node=1" in text and "#SBATCH --gres=gpu:8" in text
+    assert ('#SBATCH --nodes=2' in text and "#SBATCH --ntasks-per-node=1" in text
+            and "#SBATCH --gres=gpu:8" in text)
     assert 'MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"' in text
     argv = node_argv(text, 1)
     assert argv == ["python", "-m", "torch.distributed.run", "--nnodes=2", "--rdzv-backend=c10d",
-                    "--rdzv-endpoint=node-a:29500", "--rdzv-id=77", "--nproc_per_node=8", "train.py", "--lr", "0.1"]
+                    "--rdzv-endpoint=node-a:29500", "--rdzv-id=77", "--nproc_per_node=8", "train.py", "--lr",
+                    "0.1"]
 
 
 def test_two_node_detectron2_gets_machine_rank_and_dist_url_per_node() -> None:
     text = script(DETECTRON2, SlurmRun(nodes=2, port=12345))
     for node in (0, 1):
-        assert node_argv(text, node) == ["python", "tools/train_net.py", "--config-file", "c.yaml", "--num-gpus", "8",
-                                         "--num-machines", "2", "--machine-rank", str(node), "--dist-url",
-                                         "tcp://node-a:12345", "SOLVER.IMS_PER_BATCH", "32"]
+        assert node_argv(text, node) == ["python", "tools/train_net.py", "--config-file", "c.yaml",
+                                         "--num-gpus", "8", "--num-machines", "2", "--machine-rank",
+                                         str(node), "--dist-url", "tcp://node-a:12345",
+                                         "SOLVER.IMS_PER_BATCH", "32"]
 
 
 def test_one_node_runs_the_recipe_command_unchanged() -> None:
@@ -64,7 +70,8 @@ def test_one_node_runs_the_recipe_command_unchanged() -> None:
 
 def test_mpirun_starts_every_rank_from_the_batch_script() -> None:
     text = script(MPIRUN, SlurmRun(nodes=2))
-    assert "exec mpirun -np 16 ./train.py --config TRAINER=horovod" in text  # host list dropped: Slurm's allocation
+    # host list dropped: Slurm's allocation
+    assert "exec mpirun -np 16 ./train.py --config TRAINER=horovod" in text
     assert "srun --ntasks-per-node=1 bash -c" in text  # only for the nodes' nvidia-smi
 
 
@@ -78,8 +85,8 @@ def test_gpu_request_forms_signal_and_options() -> None:
                      "#SBATCH --chdir=/shared/src"):
         assert expected in lines
     assert not any(line.startswith("#SBATCH --gres") for line in lines)
-    assert not any("gres" in line or "gpus-per-node" in line for line in script(TORCHRUN, SlurmRun(), 0).splitlines()
-                   if line.startswith("#SBATCH"))
+    assert not any("gres" in line or "gpus-per-node" in line
+                   for line in script(TORCHRUN, SlurmRun(), 0).splitlines() if line.startswith("#SBATCH"))
 
 
 def test_pyxis_mounts_the_run_paths_and_the_data_read_only() -> None:
@@ -113,8 +120,8 @@ def test_a_one_process_command_is_refused_on_two_nodes() -> None:
 
 
 def test_slurm_options_need_the_slurm_launcher(tmp_path) -> None:
-    done = subprocess.run([sys.executable, "-m", "bench.cli", "run", "builtin", "--partition", "gpu", "--dry-run"],
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "bench.cli", "run", "builtin", "--partition", "gpu",
+                           "--dry-run"], capture_output=True, text=True)
     assert done.returncode == 2 and "need --launcher slurm" in done.stderr and "Traceback" not in done.stderr
 
 

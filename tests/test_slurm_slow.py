@@ -1,8 +1,10 @@
-"""`bench run --launcher slurm` and `bench slurm render` against a real slurmctld (slow tier): a single-node cluster
-started here (tests/slurm_cluster.py), the stand-in trainer and the built-in smoke preset run to their window stop
-through the scheduler, SIGKILL of bench mid-run, and every recipe's script validated with `sbatch --test-only`.
+"""`bench run --launcher slurm` and `bench slurm render` against a real slurmctld (slow tier): a single-node
+cluster started here (tests/slurm_cluster.py), the stand-in trainer and the built-in smoke preset run to
+their window stop through the scheduler, SIGKILL of bench mid-run, and every recipe's script validated with
+`sbatch --test-only`.
 
-The truth for the stand-in is its schedule (iterations alternate 0.02 s and 0.03 s, 2 images each: 80 img/s)."""
+The truth for the stand-in is its schedule (iterations alternate 0.02 s and 0.03 s, 2 images each:
+80 img/s)."""
 
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ def bench_argv(*args: str) -> list[str]:
 
 def bench(cluster, tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**cluster.env(), "BENCH_RESULTS": str(tmp / "results")}
-    return subprocess.run(bench_argv(*args), capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    return subprocess.run(bench_argv(*args), capture_output=True, text=True, env=env, timeout=timeout,
+                          cwd=ROOT)
 
 
 def only_record(tmp: Path) -> tuple[Path, dict]:
@@ -74,9 +77,11 @@ def test_standin_runs_as_a_job_to_its_window_stop(cluster, tmp_path):
     assert record["framework_timing"]["throughput_img_s"] == pytest.approx(truth, rel=0.01)
     assert record["harness_clock"]["throughput_img_s"] == pytest.approx(truth, rel=0.03)
     assert record["extra"]["harness"]["stop_reason"] == "window"
-    assert record["extra"]["harness"]["stop_iteration"] < 200  # stopped by scancel, not a 7330-iteration epoch
+    # stopped by scancel, not a 7330-iteration epoch
+    assert record["extra"]["harness"]["stop_iteration"] < 200
     slurm = record["extra"]["slurm"]
-    assert f"slurm job {slurm['job_id']} submitted" in done.stderr and f"job {slurm['job_id']} running" in done.stderr
+    assert (f"slurm job {slurm['job_id']} submitted" in done.stderr
+            and f"job {slurm['job_id']} running" in done.stderr)
     assert slurm["node_list"] == os.uname().nodename and slurm["partition"] == "debug"
     assert slurm["state"] in ("CANCELLED", "FAILED", "COMPLETED") and slurm["elapsed"]
     assert record["exit_code"] == 143  # the trainer ended on the SIGTERM scancel sent (128 + 15), not a kill
@@ -88,7 +93,8 @@ def test_standin_runs_as_a_job_to_its_window_stop(cluster, tmp_path):
 
 def test_builtin_smoke_preset_runs_as_a_job(cluster, tmp_path):
     before = children()
-    done = bench(cluster, tmp_path, "run", "builtin", "--preset", "smoke", "--launcher", "slurm", "--no-progress")
+    done = bench(cluster, tmp_path, "run", "builtin", "--preset", "smoke", "--launcher", "slurm",
+                 "--no-progress")
     assert done.returncode == 0, done.stderr
     _, record = only_record(tmp_path)
     assert record["status"] == "ok", record["reason"]
@@ -103,7 +109,8 @@ def test_sigkill_of_bench_cancels_the_job(cluster, tmp_path):
     fallback record."""
     recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 5000))
     env = {**cluster.env(), "BENCH_RESULTS": str(tmp_path / "results")}
-    proc = subprocess.Popen(bench_argv("run", "--recipe", str(recipe), "--launcher", "slurm", "--no-progress"),
+    proc = subprocess.Popen(bench_argv("run", "--recipe", str(recipe), "--launcher", "slurm",
+                                       "--no-progress"),
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list((tmp_path / "results").glob("runs/*/output")):
@@ -139,8 +146,8 @@ def test_every_recipe_script_is_accepted_by_sbatch_test_only(cluster, tmp_path, 
 
     accepted = []
     for name in recipes():
-        done = bench(cluster, tmp_path, "slurm", "render", name, "--nodes", str(nodes), "--data", str(tmp_path),
-                     "--workdir", str(tmp_path / name), timeout=60)
+        done = bench(cluster, tmp_path, "slurm", "render", name, "--nodes", str(nodes), "--data",
+                     str(tmp_path), "--workdir", str(tmp_path / name), timeout=60)
         recipe = find_recipe(name)
         if nodes > 1 and recipe.refusal(recipe.gpus, nodes) is not None:
             assert done.returncode == 2 and "runs on 1 node(s) only" in done.stderr, (name, done.stderr)

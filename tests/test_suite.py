@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_mann_whitney_exact_p_by_hand():
     # 3 vs 3, completely separated: 2 of the 20 splits are as extreme (both directions): p = 0.1
     assert mann_whitney_p([5.0, 6.0, 7.0], [1.0, 2.0, 3.0]) == pytest.approx(0.1)
-    # interleaved 1 < 2 < 3 < 4 < 5 < 6 as a = {1, 4, 5}, b = {2, 3, 6}: U = 4.5 = n*m/2, nothing is more central
+    # interleaved 1 < 2 < 3 < 4 < 5 < 6 as a = {1, 4, 5}, b = {2, 3, 6}:
+    # U = 4.5 = n*m/2, nothing is more central
     assert mann_whitney_p([1.0, 4.0, 5.0], [2.0, 3.0, 6.0]) == pytest.approx(1.0)
 
 
@@ -55,7 +56,8 @@ def test_check_preset_on_main_finds_undeclared_open_settings(tmp_path):
     (tmp_path / "detectron2-current.toml").write_text(text)
     from bench.recipes.loader import load_recipe
 
-    result = check_preset(load_recipe(tmp_path / "detectron2-current.toml"), tmp_path / "x.toml", "smoke", "current")
+    result = check_preset(load_recipe(tmp_path / "detectron2-current.toml"), tmp_path / "x.toml", "smoke",
+                          "current")
     assert any("does not declare workers" in e for e in result.errors)
     assert any("INPUT.MIN_SIZE_TRAIN (320,)" in e for e in result.errors)
 

@@ -1,5 +1,5 @@
-"""Backbone weights (fetch into the cache from a URL or --weights DIR, verified by sha256) and the data check that
-`bench run` makes before launching (an empty --data fails in one line)."""
+"""Backbone weights (fetch into the cache from a URL or --weights DIR, verified by sha256) and the data check
+that `bench run` makes before launching (an empty --data fails in one line)."""
 
 from __future__ import annotations
 
@@ -67,8 +67,10 @@ def test_no_checksum_published_is_unverified_not_silent(tmp_path, cache):
 def test_the_current_recipes_declare_their_backbone_weights():
     from bench.recipes import find_recipe
 
-    declared = {n: find_recipe(n).weights for n in ("detectron2-current", "mmdetection-current", "torchvision")}
-    assert declared["torchvision"].sha256 == "0676ba61" and declared["torchvision"].file.endswith("-0676ba61.pth")
+    declared = {n: find_recipe(n).weights
+                for n in ("detectron2-current", "mmdetection-current", "torchvision")}
+    assert (declared["torchvision"].sha256 == "0676ba61"
+            and declared["torchvision"].file.endswith("-0676ba61.pth"))
     assert declared["mmdetection-current"].sha256 == "5891d200"
     assert declared["detectron2-current"].sha256 is None  # none is published
 

@@ -1,4 +1,5 @@
-"""`bench check NAME|all`: a recipe's deviations from the benchmark protocol, one line each, with the evidence.
+"""`bench check NAME|all`: a recipe's deviations from the benchmark protocol, one line each, with the
+evidence.
 
 Exit status 0 when there are only deviations (facts to show), 1 when a recipe contradicts itself or leaves
 protocol settings undeclared (the lines starting with `error:` say which file and setting)."""
@@ -18,8 +19,8 @@ from bench.recipes.loader import load_recipe, recipe_files, recipe_path
 
 def check_files(paths: list[Path], preset: str | None = None,
                 suite: str = "current") -> tuple[list[CheckResult], list[str]]:
-    """Check each recipe file (with `preset`: against the suite's protocol for that preset); a file that does not
-    load is an error line, not an exception."""
+    """Check each recipe file (with `preset`: against the suite's protocol for that preset); a file that does
+    not load is an error line, not an exception."""
     results, load_errors = [], []
     for path in paths:
         try:
@@ -35,7 +36,8 @@ def check_files(paths: list[Path], preset: str | None = None,
 
 
 def check_preset(recipe, path: Path, preset: str, suite: str) -> CheckResult:
-    """The recipe with `preset` applied, its preset's declarations over its own, against the suite's protocol."""
+    """The recipe with `preset` applied, its preset's declarations over its own, against the suite's
+    protocol."""
     from bench.protocol.suite import load_suite
 
     protocol = load_suite(suite).protocol_for(preset)
@@ -63,9 +65,11 @@ def report_lines(results: list[CheckResult], load_errors: list[str], against: st
 
 
 def check(name: str = typer.Argument(..., help="a recipe name, or 'all'"),
-          recipes: Path = typer.Option(None, "--recipes", help="recipe directory (default: recipes/ or $BENCH_RECIPES)"),
-          preset: str = typer.Option(None, "--preset", help="check this preset against the suite's protocol for it "
-                                     "(smoke, full, full-amp): every setting the suite compares, declared"),
+          recipes: Path = typer.Option(None, "--recipes", help="recipe directory (default: recipes/ or "
+                                       "$BENCH_RECIPES)"),
+          preset: str = typer.Option(None, "--preset", help="check this preset against the suite's protocol "
+                                     "for it (smoke, full, full-amp): every setting the suite compares, "
+                                     "declared"),
           suite: str = typer.Option("current", "--suite", help="with --preset: the comparison suite"),
           ) -> None:
     """Print a recipe's deviations from the benchmark protocol, one line each, with the evidence."""

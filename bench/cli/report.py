@@ -13,10 +13,10 @@ from bench.paths import output_file, results_dir, runs_dir
 
 def table(
     runs: Path = typer.Option(None, "--runs", help="Directory of run directories (default: results/runs)."),
-    out: Path = typer.Option(None, "--out", help="The table to write (default: results/README.md); the plots go "
-                             "beside it (throughput.png, plots/<run-id>.png)."),
-    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when the table or a plot is out of "
-                               "date, naming each."),
+    out: Path = typer.Option(None, "--out", help="The table to write (default: results/README.md); the plots "
+                             "go beside it (throughput.png, plots/<run-id>.png)."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when the table or a plot is out "
+                               "of date, naming each."),
 ) -> None:
     """Regenerate results/README.md and the plots from the records."""
     from bench.report.generate import build, out_of_date, write
@@ -85,7 +85,8 @@ def history(
     records = select(load_records(_runs(runs)), name, hardware)
     for r in records:
         typer.echo(f"{r.created[:19]}  {r.run_id}  {hardware_label(*hardware_of(r))}  {r.status.value}  "
-                   f"{sig3(r.throughput_img_s) or '-'} img/s  {r.preset or ''}  {r.repeat_group or ''}".rstrip())
+                   f"{sig3(r.throughput_img_s) or '-'} img/s  {r.preset or ''}  "
+                   f"{r.repeat_group or ''}".rstrip())
     path = output_file(plot, "--plot") if plot else results_dir() / "history" / f"{_plain(name)}.png"
     write_atomic(path, history_png(name, records))
     typer.echo(f"plot: {path}")
@@ -104,8 +105,10 @@ baseline = typer.Typer(no_args_is_help=True, help="Baselines for `bench compare`
 
 @baseline.command("save")
 def baseline_save(
-    name: str = typer.Argument(..., help="Implementation whose latest row (its repeat group) becomes the baseline."),
-    hardware: str = typer.Option(None, "--hardware", help="The hardware, when the implementation ran on several."),
+    name: str = typer.Argument(..., help="Implementation whose latest row (its repeat group) becomes the "
+                               "baseline."),
+    hardware: str = typer.Option(None, "--hardware", help="The hardware, when the implementation ran on "
+                                 "several."),
     runs: Path = typer.Option(None, "--runs", help="Directory of run directories (default: results/runs)."),
     out: Path = typer.Option(None, "--out", help="The file to write (default: results/baselines/NAME.json)."),
 ) -> None:
@@ -120,13 +123,16 @@ def baseline_save(
 
 
 def compare(
-    baseline_path: Path = typer.Argument(..., metavar="BASELINE", help="A record, a run directory, a directory "
-                                         "of run directories (a repeat group), or a `bench baseline save` file."),
+    baseline_path: Path = typer.Argument(..., metavar="BASELINE", help="A record, a run directory, a "
+                                         "directory of run directories (a repeat group), or a "
+                                         "`bench baseline save` file."),
     new_path: Path = typer.Argument(..., metavar="NEW", help="The same kinds as BASELINE."),
-    threshold: str = typer.Option("5%", "--threshold", help="A slow-down beyond this, if significant, fails."),
+    threshold: str = typer.Option("5%", "--threshold", help="A slow-down beyond this, if significant, "
+                                  "fails."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
 ) -> None:
-    """Compare two records or repeat groups; exit 1 on a significant regression beyond the threshold (for CI)."""
+    """Compare two records or repeat groups; exit 1 on a significant regression beyond the threshold (for
+    CI)."""
     from bench.report.compare import compare as compared, load_group, parse_threshold
 
     result = compared(load_group(baseline_path), load_group(new_path), parse_threshold(threshold),

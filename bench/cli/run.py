@@ -26,7 +26,8 @@ def _summary(run_dir: Path, record) -> str:
     if record.status is RunStatus.OK and ft.throughput_img_s is not None:
         line += f"  {ft.throughput_img_s:.2f} img/s over iterations {ft.window[0] + 1}-{ft.window[1]}"
         if hc is not None and hc.throughput_img_s is not None:
-            line += f" (harness clock {hc.throughput_img_s:.2f} img/s, {record.clock_difference_pct:.2f} % apart)"
+            line += (f" (harness clock {hc.throughput_img_s:.2f} img/s, "
+                     f"{record.clock_difference_pct:.2f} % apart)")
     elif record.reason:
         line += f" - {record.reason}"
     line += f"\n  record: {run_dir / 'record.json'}"
@@ -98,7 +99,8 @@ def _targets(name: str | None, stale: bool, preset: str | None) -> list[tuple[st
 
 
 def slurm_options(**given):
-    """A SlurmRun when any Slurm option was given (None otherwise: `--launcher slurm` alone takes the defaults)."""
+    """A SlurmRun when any Slurm option was given (None otherwise: `--launcher slurm` alone takes the
+    defaults)."""
     if all(value is None for value in given.values()):
         return None
     from bench.slurm.render import SlurmRun
@@ -120,12 +122,13 @@ def run(
     keep_going: bool = typer.Option(False, "--keep-going", help="With 'all': go on after a failed run."),
     grace: float = typer.Option(10.0, "--grace", help="Seconds between SIGTERM and SIGKILL when stopping."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live display on a terminal."),
-    stale: bool = typer.Option(False, "--stale", help="Re-run only the rows `bench table` marks stale (each with "
-                               "its preset), or, with NAME, only that recipe's stale rows."),
-    no_env: bool = typer.Option(False, "--no-env", help="Skip the recipe's install steps: this Python (e.g. a "
-                                "container image's) already provides the stack."),
-    launcher: str = typer.Option(None, "--launcher", help="Where the trainer runs: local (default), docker or "
-                                 "podman (the recipe's image), or slurm (a batch job); default from BENCH_LAUNCHER."),
+    stale: bool = typer.Option(False, "--stale", help="Re-run only the rows `bench table` marks stale (each "
+                               "with its preset), or, with NAME, only that recipe's stale rows."),
+    no_env: bool = typer.Option(False, "--no-env", help="Skip the recipe's install steps: this Python (e.g. "
+                                "a container image's) already provides the stack."),
+    launcher: str = typer.Option(None, "--launcher", help="Where the trainer runs: local (default), docker "
+                                 "or podman (the recipe's image), or slurm (a batch job); default from "
+                                 "BENCH_LAUNCHER."),
     as_json: bool = typer.Option(False, "--json", help="Print each run's summary as one JSON object (the row "
                                  "`bench export` writes) instead of text."),
     image: str = typer.Option(None, "--image", help="With a container launcher: the image (default: the "
@@ -133,14 +136,15 @@ def run(
     partition: str = typer.Option(None, "--partition", help="Slurm: the partition."),
     nodes: int = typer.Option(None, "--nodes", help="Slurm: nodes (one task each, the framework's multi-node "
                               "launch)."),
-    gpus_per_node: int = typer.Option(None, "--gpus-per-node", help="Slurm: GPUs per node (default: --gpus, else "
-                                      "the recipe's)."),
+    gpus_per_node: int = typer.Option(None, "--gpus-per-node", help="Slurm: GPUs per node (default: --gpus, "
+                                      "else the recipe's)."),
     time_limit: str = typer.Option(None, "--time", help="Slurm: the job's time limit (sbatch's syntax)."),
     account: str = typer.Option(None, "--account", help="Slurm: the account to charge."),
     container_image: str = typer.Option(None, "--container-image", help="Slurm: run the tasks in this image "
                                         "(pyxis/enroot)."),
     suite: str = typer.Option(None, "--suite", help="Run every member of a comparison suite (e.g. current), "
-                              "repeats interleaved A B C A B C; --preset picks the suite's preset (default smoke)."),
+                              "repeats interleaved A B C A B C; --preset picks the suite's preset (default "
+                              "smoke)."),
     only: str = typer.Option(None, "--only", help="With --suite: only these members (comma-separated)."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
@@ -148,22 +152,24 @@ def run(
 
     if suite is not None:
         return _run_suite_command(suite, only, name, repeat, dry_run, gpus=gpus, data=data, timeout=timeout,
-                                  preset=preset, source=source, grace=grace, progress=progress, own_python=no_env)
+                                  preset=preset, source=source, grace=grace, progress=progress,
+                                  own_python=no_env)
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
     options = RunOptions(gpus=gpus, data=data, window=optional_window(window), timeout=timeout, preset=preset,
                          source=source, grace=grace, progress=progress, own_python=no_env,
                          launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local", image=image,
                          slurm=slurm_options(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
-                                             time=time_limit, account=account, container_image=container_image))
+                                             time=time_limit, account=account,
+                                             container_image=container_image))
     stop = StopRequest()
     records, failed = [], []
     with stop_on_signals(stop):
         if (name == "all" or stale) and recipe is None:
             for target, target_preset in _targets(name, stale, preset):
                 try:
-                    done = run_one(target, None, RunOptions(**{**vars(options), "preset": target_preset}), repeat,
-                                   dry_run, stop, as_json)
+                    done = run_one(target, None, RunOptions(**{**vars(options), "preset": target_preset}),
+                                   repeat, dry_run, stop, as_json)
                 except BenchError as exc:
                     if not keep_going:
                         raise
@@ -171,7 +177,8 @@ def run(
                     failed.append(target)
                     continue
                 records += done
-                if stop.reason is not None or (not keep_going and any(r.status is not RunStatus.OK for r in done)):
+                if stop.reason is not None or (not keep_going
+                                               and any(r.status is not RunStatus.OK for r in done)):
                     break
         else:
             records = run_one(name, recipe, options, repeat, dry_run, stop, as_json)
@@ -181,7 +188,8 @@ def run(
         raise typer.Exit(1)
 
 
-def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: int, dry_run: bool, **values) -> None:
+def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: int, dry_run: bool,
+                       **values) -> None:
     from bench.pipeline.run import RunOptions
     from bench.pipeline.suite import run_suite
 
@@ -207,6 +215,7 @@ def _member_sources(text: str | None) -> dict[str, str]:
     for item in filter(None, (text or "").split(",")):
         member, eq, url = item.partition("=")
         if not eq or not member.strip() or not url.strip():
-            raise BenchError(f"--source {item!r}: with --suite give MEMBER=URL (e.g. detectron2-current=/mirror)")
+            raise BenchError(f"--source {item!r}: with --suite give MEMBER=URL "
+                             "(e.g. detectron2-current=/mirror)")
         pairs[member.strip()] = url.strip()
     return pairs

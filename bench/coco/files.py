@@ -1,10 +1,11 @@
 """Reading COCO ground-truth and detection files, with one-line errors that name the file and the field.
 
-pycocotools itself answers bad input with an AssertionError or a KeyError deep inside `evaluate()`, and some bad
-input it accepts silently and scores wrongly (a duplicate annotation id overwrites the first in its index and drops
-AP; a NaN area or an annotation of an unknown image is left out of every range). Everything it would trip over or
-miscount is checked here first: such a problem is an error. What COCOeval handles as intended but is still worth
-knowing (a zero-sized box, which can never be matched) is a warning, returned with the data."""
+pycocotools itself answers bad input with an AssertionError or a KeyError deep inside `evaluate()`, and some
+bad input it accepts silently and scores wrongly (a duplicate annotation id overwrites the first in its index
+and drops AP; a NaN area or an annotation of an unknown image is left out of every range). Everything it
+would trip over or miscount is checked here first: such a problem is an error. What COCOeval handles as
+intended but is still worth knowing (a zero-sized box, which can never be matched) is a warning, returned
+with the data."""
 
 from __future__ import annotations
 
@@ -88,15 +89,16 @@ def _box(path: Path, where: str, value: Any) -> tuple[float, float, float, float
 
 def _segmentation(path: Path, where: str, value: Any) -> None:
     if not isinstance(value, (list, dict)):
-        raise BenchError(f"{path}: {where} has a 'segmentation' of type {type(value).__name__}; expected polygons "
-                         f"(a list) or RLE (an object)")
+        raise BenchError(f"{path}: {where} has a 'segmentation' of type {type(value).__name__}; expected "
+                         f"polygons (a list) or RLE (an object)")
 
 
 def geometry_key(iou_type: str | None) -> tuple[str, ...]:
     return {"bbox": ("bbox",), "segm": ("segmentation",)}.get(iou_type or "", ())
 
 
-def _check_annotation(path: Path, index: int, ann: dict, images: set, categories: set, warnings: list[str]) -> None:
+def _check_annotation(path: Path, index: int, ann: dict, images: set, categories: set,
+                      warnings: list[str]) -> None:
     where = f"annotations[{index}] (id {ann['id']!r})"
     for key, known, section in (("image_id", images, "images"), ("category_id", categories, "categories")):
         ident = _identifier(path, where, key, ann[key])
@@ -109,14 +111,17 @@ def _check_annotation(path: Path, index: int, ann: dict, images: set, categories
     if "bbox" in ann:
         _, _, width, height = _box(path, where, ann["bbox"])
         if not crowd and (width == 0 or height == 0):
-            warnings.append(f"{path}: {where} has a zero-sized bbox {ann['bbox']}: COCOeval can never match it")
+            warnings.append(f"{path}: {where} has a zero-sized bbox {ann['bbox']}: COCOeval can never "
+                            "match it")
     if "segmentation" in ann:
         _segmentation(path, where, ann["segmentation"])
 
 
-def load_ground_truth(path: Path, iou_type: str | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
+def load_ground_truth(path: Path, iou_type: str | None = None,
+                      warnings: list[str] | None = None) -> dict[str, Any]:
     """A COCO annotation file as a dict, checked for what COCOeval reads. A missing `iscrowd` is set to 0
-    (pycocotools would raise KeyError on it). Warnings (problems COCOeval tolerates) are appended to `warnings`."""
+    (pycocotools would raise KeyError on it). Warnings (problems COCOeval tolerates) are appended to
+    `warnings`."""
     warnings = [] if warnings is None else warnings
     data = read_json(path)
     if not isinstance(data, dict):
@@ -131,8 +136,10 @@ def load_ground_truth(path: Path, iou_type: str | None = None, warnings: list[st
     for index, image in enumerate(data["images"]):
         _require(path, f"images[{index}]", image, image_keys)
         for key in ("height", "width"):
-            if key in image and (not isinstance(image[key], int) or isinstance(image[key], bool) or image[key] < 1):
-                raise BenchError(f"{path}: images[{index}] has {key!r} {image[key]!r}; expected a positive integer")
+            if key in image and (not isinstance(image[key], int) or isinstance(image[key], bool)
+                                 or image[key] < 1):
+                raise BenchError(f"{path}: images[{index}] has {key!r} {image[key]!r}; expected a positive "
+                                 "integer")
     for index, category in enumerate(data["categories"]):
         _require(path, f"categories[{index}]", category, ("id",))
     ann_keys = ("id", "image_id", "category_id", "area") + geometry_key(iou_type)
@@ -165,7 +172,8 @@ def load_detections(path: Path, gt: dict[str, Any], gt_path: Path, iou_type: str
     for index, det in enumerate(data):
         where = f"detection {index}"
         _require(path, where, det, keys)
-        for key, known, section in (("image_id", images, "images"), ("category_id", categories, "categories")):
+        for key, known, section in (("image_id", images, "images"),
+                                    ("category_id", categories, "categories")):
             ident = _identifier(path, where, key, det[key])
             if ident not in known:
                 raise BenchError(f"{path}: {where} references {key} {ident!r}, which is not among the "

@@ -67,15 +67,16 @@ def format_stats(s: dict[str, Any]) -> str:
         lines.append(f"area (pixels², {area['counted']} non-crowd): {cells}")
     lines.append("COCO area buckets (COCOeval tests lo <= area <= hi: both ends inclusive):")
     for b in s["coco_buckets"]:
-        lines.append(f"  {b['label']:<7}{ranges.range_text(b['range']):<17}{b['count']:>8}  {b['share']:7.1%}")
+        lines.append(f"  {b['label']:<7}{ranges.range_text(b['range']):<17}{b['count']:>8}  "
+                     f"{b['share']:7.1%}")
     if s["on_boundary"]:
-        lines.append(f"  {s['on_boundary']} object(s) have area exactly 1024 or 9216: COCOeval evaluates each in "
-                     "both neighbouring buckets, so the counts above add up to more than the total")
+        lines.append(f"  {s['on_boundary']} object(s) have area exactly 1024 or 9216: COCOeval evaluates "
+                     "each in both neighbouring buckets, so the counts above add up to more than the total")
     lines += s["explanations"]
     if s["suggested_python"]:
         counts = ", ".join(f"{label} {n}" for label, n in s["suggested_counts"].items() if label != "all")
-        lines.append("suggested dataset-specific ranges (boundaries near the tertiles of the area distribution, midway "
-                     "between neighbouring areas; "
+        lines.append("suggested dataset-specific ranges (boundaries near the tertiles of the area "
+                     "distribution, midway between neighbouring areas; "
                      f"objects per bucket: {counts}):")
         lines.append(f"  {s['suggested_python']}")
         lines.append(f"  {s['caveat']}")

@@ -1,7 +1,7 @@
-"""Container engines (Docker, Podman) as bench calls them: one bounded command at a time, with the host's quirks
-as options, never hard-coded: `BENCH_ENGINE_OPTIONS` (global, before the subcommand, e.g. Podman's
-`--runtime runc`) and `BENCH_CONTAINER_OPTIONS` (given to `run` and `build`, e.g. explicit `--ulimit`s where the
-process may not raise limits), both split like a shell would."""
+"""Container engines (Docker, Podman) as bench calls them: one bounded command at a time, with the host's
+quirks as options, never hard-coded: `BENCH_ENGINE_OPTIONS` (global, before the subcommand, e.g. Podman's
+`--runtime runc`) and `BENCH_CONTAINER_OPTIONS` (given to `run` and `build`, e.g. explicit `--ulimit`s where
+the process may not raise limits), both split like a shell would."""
 
 from __future__ import annotations
 

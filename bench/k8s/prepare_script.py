@@ -1,10 +1,11 @@
 """The POSIX shell script an initContainer runs to clone a recipe's pinned commit and apply its patches.
 
-It is delivered in a ConfigMap beside the diff files. It runs under busybox `sh` (alpine/git): diffs go through
-`git apply` (whitespace-tolerant only where the recipe declares it) and their expected blob hashes are checked;
-a substitution counts its matches per glob first and fails on any mismatch before it changes a file, then runs
-`sed -E` only on the files that match. A substitution is translated from Python `re` to POSIX ERE here; a
-pattern whose meaning would differ between the two is refused (express it as a diff instead)."""
+It is delivered in a ConfigMap beside the diff files. It runs under busybox `sh` (alpine/git): diffs go
+through `git apply` (whitespace-tolerant only where the recipe declares it) and their expected blob hashes
+are checked; a substitution counts its matches per glob first and fails on any mismatch before it changes a
+file, then runs `sed -E` only on the files that match. A substitution is translated from Python `re` to
+POSIX ERE here; a pattern whose meaning would differ between the two is refused (express it as a diff
+instead)."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ blob() {
   actual=$(git hash-object "$2")
   case "$actual" in "$3"*) ;; *) fail "step $1: $2 has blob $actual, expected $3";; esac
 }
-"""
+"""  # noqa: E501 (generated shell script: two lines of it are longer, and their bytes are the script's)
 
 _FOOTER = r"""rm -f "$LIST"
 echo "bench-prepare: ok $COMMIT"
@@ -147,7 +148,8 @@ def _substitution_lines(recipe: str, index: int, step: Substitution) -> list[str
     replacement = python_replacement_to_sed(step.replacement, where=f"recipe {recipe!r} step {index}")
     delimiter = next((d for d in "|#,@%!~:;" if d not in ere and d not in replacement), None)
     if delimiter is None:
-        raise BenchError(f"recipe {recipe!r} step {index}: no sed delimiter left for this pattern; use a diff")
+        raise BenchError(f"recipe {recipe!r} step {index}: no sed delimiter left for this pattern; "
+                         "use a diff")
     expression = f"s{delimiter}{ere}{delimiter}{replacement}{delimiter}g"
     lines = [shell_comment(f"step {index}: substitute {step.pattern!r} -> {step.replacement!r}")]
     expected_files = step.expected_files
@@ -196,8 +198,8 @@ def python_regex_to_ere(pattern: str, *, where: str) -> str:
     """The same pattern as POSIX ERE (sed -E / grep -E), or a clear error where the meaning would differ."""
     for construct, what in _UNSUPPORTED:
         if construct.search(pattern):
-            raise BenchError(f"{where}: pattern {pattern!r} uses {what}; the in-cluster patch script (sed -E) "
-                             f"cannot reproduce it; express the change as a diff")
+            raise BenchError(f"{where}: pattern {pattern!r} uses {what}; the in-cluster patch script "
+                             f"(sed -E) cannot reproduce it; express the change as a diff")
     if "\n" in pattern or re.fullmatch(pattern, "") is not None:
         raise BenchError(f"{where}: pattern {pattern!r} can match an empty string or a newline; "
                          f"line-based sed would count it differently")
@@ -205,8 +207,8 @@ def python_regex_to_ere(pattern: str, *, where: str) -> str:
 
 
 def python_replacement_to_sed(replacement: str, *, where: str) -> str:
-    """A Python replacement template as a sed replacement: group references \\N and \\g<N> become \\N, a literal
-    `&` is escaped, and other escapes are refused."""
+    """A Python replacement template as a sed replacement: group references \\N and \\g<N> become \\N, a
+    literal `&` is escaped, and other escapes are refused."""
     out, i = [], 0
     while i < len(replacement):
         char = replacement[i]
@@ -220,7 +222,8 @@ def python_replacement_to_sed(replacement: str, *, where: str) -> str:
                 out.append("\\\\")
                 i += 2
                 continue
-            raise BenchError(f"{where}: replacement {replacement!r} has an escape the patch script cannot express")
+            raise BenchError(f"{where}: replacement {replacement!r} has an escape the patch script cannot "
+                             "express")
         out.append("\\&" if char == "&" else char)
         i += 1
     return "".join(out)

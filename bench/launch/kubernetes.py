@@ -1,6 +1,6 @@
-"""The Kubernetes launcher: `kubectl apply` the rendered manifests, wait for the pod whose log is the run's log,
-follow it with `kubectl logs -f`, and stop the run by deleting the workload (the pod gets SIGTERM, then SIGKILL
-after its terminationGracePeriodSeconds).
+"""The Kubernetes launcher: `kubectl apply` the rendered manifests, wait for the pod whose log is the run's
+log, follow it with `kubectl logs -f`, and stop the run by deleting the workload (the pod gets SIGTERM, then
+SIGKILL after its terminationGracePeriodSeconds).
 
 Every line of the followed log is written unchanged to `pod.log` in the run directory and stamped on the
 harness clock (`time.monotonic()` when `kubectl logs` delivered it) like the local launcher's lines, so the
@@ -47,8 +47,8 @@ class KubernetesLauncher(Launcher):
         try:
             done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=120)
         except FileNotFoundError:
-            raise BenchError(f"{self.kubectl}: not found on PATH (bench k8s run drives a cluster through kubectl)") \
-                from None
+            raise BenchError(f"{self.kubectl}: not found on PATH (bench k8s run drives a cluster through "
+                             "kubectl)") from None
         if check and done.returncode != 0:
             raise BenchError(f"kubectl {args[0]} failed ({done.returncode}): "
                              f"{redact(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '')}")
@@ -83,14 +83,16 @@ class KubernetesLauncher(Launcher):
         while time.monotonic() < deadline:
             for pod in self._pods():
                 name, status = pod["metadata"]["name"], pod.get("status", {})
-                for container in status.get("initContainerStatuses", []) + status.get("containerStatuses", []):
+                for container in (status.get("initContainerStatuses", [])
+                                  + status.get("containerStatuses", [])):
                     waiting = container.get("state", {}).get("waiting", {})
                     if waiting.get("reason") in _HOPELESS:
                         raise BenchError(f"pod {name}: container {container['name']}: {waiting['reason']}: "
                                          f"{redact(waiting.get('message', ''))}")
                     terminated = container.get("state", {}).get("terminated", {})
                     if container["name"] in ("source", "prepare-run") and terminated.get("exitCode", 0) != 0:
-                        tail = self._kubectl("logs", name, "-c", container["name"], "--tail", "5", check=False)
+                        tail = self._kubectl("logs", name, "-c", container["name"], "--tail", "5",
+                                             check=False)
                         raise BenchError(f"pod {name}: {container['name']} failed: "
                                          f"{redact(' | '.join(tail.strip().splitlines()))}")
                 if status.get("phase") in _STARTED:
@@ -151,7 +153,8 @@ class KubernetesLauncher(Launcher):
         SIGKILL: force-delete the pod and stop following its log."""
         if sig == signal.SIGKILL:
             if self.pod:
-                self._kubectl("delete", "pod", self.pod, "--grace-period=0", "--force", "--wait=false", check=False)
+                self._kubectl("delete", "pod", self.pod, "--grace-period=0", "--force", "--wait=false",
+                              check=False)
             if self._alive():
                 self.logs.kill()
             return
@@ -175,4 +178,5 @@ class KubernetesLauncher(Launcher):
 
     def cleanup(self) -> None:
         """Delete everything that was applied (the log is saved; the workload may be gone already)."""
-        self._kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=false", stdin=self.manifests, check=False)
+        self._kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=false", stdin=self.manifests,
+                      check=False)

@@ -1,15 +1,16 @@
 """The run's supervisor: a small process between bench and the trainer that keeps the run's whole process tree
 contained, whatever happens to bench (even SIGKILL, which bench itself cannot react to).
 
-The local launcher starts `python -m bench.launch.supervisor STATUS_FD` in its own session, with the pipes that
-bench captures as its stdout/stderr and a control pipe as its stdin. The first line on stdin is a JSON spec
-(argv, cwd, env, grace, record, fallback): it comes through a pipe, never a file, because the trainer's environment
-may hold a token. Then the supervisor
+The local launcher starts `python -m bench.launch.supervisor STATUS_FD` in its own session, with the pipes
+that bench captures as its stdout/stderr and a control pipe as its stdin. The first line on stdin is a JSON
+spec (argv, cwd, env, grace, record, fallback): it comes through a pipe, never a file, because the trainer's
+environment may hold a token. Then the supervisor
 - makes itself a child subreaper (Linux `PR_SET_CHILD_SUBREAPER`): a process of the run that detaches (double
   fork, setsid) is re-parented to it instead of PID 1, so it stays a descendant that can be listed and killed;
 - starts the trainer in a session of its own with `PR_SET_PDEATHSIG` = SIGKILL: the trainer dies with it;
 - gives its own copies of the output pipes up, so that they close when the run's processes are gone;
-- reports on STATUS_FD: `started PID CONTAINMENT`, then `exit CODE` when the trainer ends (or `error MESSAGE`);
+- reports on STATUS_FD: `started PID CONTAINMENT`, then `exit CODE` when the trainer ends (or
+  `error MESSAGE`);
 - reaps every process re-parented to it;
 - on end of file on stdin (`release` first: bench has written the record; no `release`: bench died) or on
   SIGTERM/SIGINT/SIGHUP, stops what is left (SIGTERM, grace, SIGKILL), runs the launcher's cleanup command
@@ -62,7 +63,8 @@ def containment() -> str:
     """What this process can guarantee about its descendants (also said in every record)."""
     if prctl(PR_SET_CHILD_SUBREAPER, 1):
         return "subreaper"
-    return f"process-group-only({sys.platform}: no PR_SET_CHILD_SUBREAPER; a process that detaches may escape)"
+    return (f"process-group-only({sys.platform}: no PR_SET_CHILD_SUBREAPER; a process that detaches may "
+            "escape)")
 
 
 def _die_with(parent: int):
@@ -122,8 +124,8 @@ class Supervisor:
                 self.report("exit", self.exit_code)
 
     def watch(self, control: int, received: bytes = b"") -> bool:
-        """Reap until bench releases the run (True) or is gone or a stop signal arrives (False). `received`: what
-        was read from stdin after the spec."""
+        """Reap until bench releases the run (True) or is gone or a stop signal arrives (False).
+        `received`: what was read from stdin after the spec."""
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_write, False)
         signal.set_wakeup_fd(wake_write)
@@ -154,7 +156,8 @@ class Supervisor:
                     pass
             if self.trainer is not None:
                 try:
-                    os.killpg(self.trainer, sig)  # where there is no subreaper, the group is what can be found
+                    # where there is no subreaper, the group is what can be found
+                    os.killpg(self.trainer, sig)
                 except (ProcessLookupError, PermissionError):
                     pass
 
@@ -172,8 +175,8 @@ class Supervisor:
         if released or not cleanup:
             return
         try:
-            subprocess.run(cleanup, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           timeout=CLEANUP_TIMEOUT_S, env=self.spec["env"])
+            subprocess.run(cleanup, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=CLEANUP_TIMEOUT_S, env=self.spec["env"])
         except (OSError, subprocess.SubprocessError):
             pass
 
@@ -184,10 +187,12 @@ class Supervisor:
             return
         data = json.loads(Path(fallback).read_text(encoding="utf-8"))
         if released:
-            why, reason = StopReason.BENCH_ERROR, "bench ended without writing the run's record (an internal error of bench)"
+            why, reason = (StopReason.BENCH_ERROR,
+                           "bench ended without writing the run's record (an internal error of bench)")
         elif self.stop_signal is not None:
             why = StopReason.SUPERVISOR_SIGNALLED
-            reason = f"bench's supervisor received {signal.Signals(self.stop_signal).name} and stopped the run"
+            reason = (f"bench's supervisor received {signal.Signals(self.stop_signal).name} and stopped "
+                      "the run")
         else:
             why = StopReason.BENCH_KILLED
             reason = ("bench itself was killed mid-run (SIGKILL or a crash): its supervisor stopped the run; "
@@ -198,7 +203,8 @@ class Supervisor:
 
 
 def install_if_absent(path: Path, text: str) -> None:
-    """Write `path` atomically unless it exists: link(2) never replaces, so a record bench wrote meanwhile wins."""
+    """Write `path` atomically unless it exists: link(2) never replaces, so a record bench wrote meanwhile
+    wins."""
     tmp = path.with_name(f".{path.name}.supervisor.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)

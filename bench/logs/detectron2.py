@@ -4,18 +4,20 @@ Console: `[05/14 10:02:11 d2.utils.events]:  eta: 6:31:05  iter: 99  total_loss:
 data_time: 0.0093  lr: 0.001998  max_mem: 3105M`; log.txt: `[05/14 10:03:55] d2.utils.events INFO:  eta: ...`.
 Current releases add `last_time: ...  last_data_time: ...` (the latest single values) and print losses with
 `.4g`. `iter` is 0-based (19, 39, ...). `time` is fvcore's `HistoryBuffer.global_avg()` of IterationTimer's
-step times, which skip the first two iterations after `start_iter` (warmup_iter=3 with iter_done = iter + 1), in
-an EventStorage created anew by every `train()`: at printed iter k of a run started (or resumed) at iteration S
-it is the mean over completed iterations (S + 2, k + 1]. `Starting training from iteration S` gives S.
+step times, which skip the first two iterations after `start_iter` (warmup_iter=3 with iter_done = iter + 1),
+in an EventStorage created anew by every `train()`: at printed iter k of a run started (or resumed) at
+iteration S it is the mean over completed iterations (S + 2, k + 1]. `Starting training from iteration S`
+gives S.
 
 Batch (engine/defaults.py default_setup, at 60205f8 and 02b5c4e): `Rank of current process: R. World size: W`,
-`Command line arguments: Namespace(... num_gpus=G, num_machines=M, ... opts=['SOLVER.IMS_PER_BATCH', '2', ...])`
-(tools/train_net.py also prints the Namespace as `Command Line Args:`), then `Running with full config:` and the
-effective config as YAML (`cfg.dump()` now, yacs `str(cfg)` in v0.1.2), command-line opts already merged.
+`Command line arguments: Namespace(... num_gpus=G, num_machines=M, ...
+opts=['SOLVER.IMS_PER_BATCH', '2', ...])` (tools/train_net.py also prints the Namespace as
+`Command Line Args:`), then `Running with full config:` and the effective config as YAML (`cfg.dump()` now,
+yacs `str(cfg)` in v0.1.2), command-line opts already merged.
 `SOLVER.IMS_PER_BATCH` is the global batch (config/defaults.py: "IMS_PER_BATCH = 32 [on 16 GPUs] ... each GPU
 will see 2 images"); the full config's value wins over the opts', which win over the config file's. Where
-`SOLVER.REFERENCE_WORLD_SIZE` is set and differs from the world size, DefaultTrainer.auto_scale_workers scales the
-batch by world / reference after the dump, and so does this parser. `--num-gpus` is per machine.
+`SOLVER.REFERENCE_WORLD_SIZE` is set and differs from the world size, DefaultTrainer.auto_scale_workers
+scales the batch by world / reference after the dump, and so does this parser. `--num-gpus` is per machine.
 Evaluation: `Start inference on N batches` (evaluation/evaluator.py inference_on_dataset); checkpoints:
 `Saving checkpoint to ...` (fvcore Checkpointer.save).
 """
@@ -77,7 +79,8 @@ class Parser(LogParser):
                 self._scale(line_no, line)
 
     def _scale(self, line_no: int, line: str) -> None:
-        """DefaultTrainer.auto_scale_workers: IMS_PER_BATCH x world / REFERENCE_WORLD_SIZE, where that is set."""
+        """DefaultTrainer.auto_scale_workers: IMS_PER_BATCH x world / REFERENCE_WORLD_SIZE, where that is
+        set."""
         world = self.facts.world
         if self.config_batch is not None and self.reference_world and world and world != self.reference_world:
             self.facts.note(line_no, line, images=round(self.config_batch * world / self.reference_world))

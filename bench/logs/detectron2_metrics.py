@@ -1,12 +1,12 @@
 """detectron2 `OUTPUT_DIR/metrics.json` (JSONWriter): one JSON object per line, `iteration` 0-based.
 
-A fallback only: its `time` is the **median** of the last 20 step times (`latest_with_smoothing_hint(20)`), not a
-mean, so a window built from it is an approximation and is flagged inexact. Records at iterations 19, 39, ...
-cover completed iterations (k + 1 - 20, k + 1]; the first one, (S + 2, S + 20], because the first two step
-times of a run are not recorded. The file is opened in append mode: a resumed run continues it, and the
-iteration count going backwards marks the restart (its start is taken as the 20-grid point before the first
-record). Evaluation records (no `time`) are skipped. The file holds scalars only (JSONWriter.write): nothing
-about the batch, so `self.batch` stays None.
+A fallback only: its `time` is the **median** of the last 20 step times (`latest_with_smoothing_hint(20)`),
+not a mean, so a window built from it is an approximation and is flagged inexact. Records at iterations
+19, 39, ... cover completed iterations (k + 1 - 20, k + 1]; the first one, (S + 2, S + 20], because the
+first two step times of a run are not recorded. The file is opened in append mode: a resumed run continues
+it, and the iteration count going backwards marks the restart (its start is taken as the 20-grid point
+before the first record). Evaluation records (no `time`) are skipped. The file holds scalars only
+(JSONWriter.write): nothing about the batch, so `self.batch` stays None.
 """
 
 from __future__ import annotations

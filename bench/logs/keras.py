@@ -1,17 +1,18 @@
 """matterport Mask_RCNN under Keras 2.2.5: `fit_generator(verbose=1)` ProgbarLogger on stdout, no timestamps.
 
-`Epoch 3/40` (1-based), then per-step renders ` 2/50 [>....] - ETA: 59s - loss: ...` (each on its own line when
-stdout is not a TTY; on a TTY one line rewritten with `\\b`/`\\r`, which `lines.logical_lines` splits), and the
-final render `50/50 [====] - 57s 1s/step - loss: ...` (or `29s 583ms/step`). The final render gives the epoch's
-wall time from the Progbar's creation (`on_epoch_begin`) to its last update: elapsed as `%.0fs`, and
-elapsed/steps as `%.0f` s, ms or us. Where the per-step time is printed in ms or us it is the more precise
-(x steps); in whole seconds the elapsed is used. The epoch covers completed steps ((e - 1) * n, e * n].
+`Epoch 3/40` (1-based), then per-step renders ` 2/50 [>....] - ETA: 59s - loss: ...` (each on its own line
+when stdout is not a TTY; on a TTY one line rewritten with `\\b`/`\\r`, which `lines.logical_lines` splits),
+and the final render `50/50 [====] - 57s 1s/step - loss: ...` (or `29s 583ms/step`). The final render gives
+the epoch's wall time from the Progbar's creation (`on_epoch_begin`) to its last update: elapsed as `%.0fs`,
+and elapsed/steps as `%.0f` s, ms or us. Where the per-step time is printed in ms or us it is the more
+precise (x steps); in whole seconds the elapsed is used. The epoch covers completed steps
+((e - 1) * n, e * n].
 Checkpointing (ModelCheckpoint, after the progress bar's epoch end) falls outside these spans.
 
-Batch: `config.display()` (samples/coco/coco.py) prints `Configurations:` and one `{:30} {}` line per attribute
-(mrcnn/config.py Config.display), among them `BATCH_SIZE`, `GPU_COUNT` and `IMAGES_PER_GPU`; `Config.__init__`
-sets BATCH_SIZE = IMAGES_PER_GPU x GPU_COUNT, the batch `train()` gives the generator. One process drives all
-GPUs (ParallelModel).
+Batch: `config.display()` (samples/coco/coco.py) prints `Configurations:` and one `{:30} {}` line per
+attribute (mrcnn/config.py Config.display), among them `BATCH_SIZE`, `GPU_COUNT` and `IMAGES_PER_GPU`;
+`Config.__init__` sets BATCH_SIZE = IMAGES_PER_GPU x GPU_COUNT, the batch `train()` gives the generator. One
+process drives all GPUs (ParallelModel).
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ multiples of 20 iterations in the stock configs).
 
 Batch (tools/train_net.py main): `Using N GPUs` (N = $WORLD_SIZE, one process per GPU), then `Running with
 config:` and the merged yacs config (`str(cfg)`, command-line opts applied). `SOLVER.IMS_PER_BATCH` is global:
-"8 GPUs and IMS_PER_BATCH = 16 -> 2 images per GPU" (config/defaults.py; data/build.py make_data_loader divides
-it by the GPU count). Checkpoints: `Saving checkpoint to ...` (utils/checkpoint.py Checkpointer.save);
+"8 GPUs and IMS_PER_BATCH = 16 -> 2 images per GPU" (config/defaults.py; data/build.py make_data_loader
+divides it by the GPU count). Checkpoints: `Saving checkpoint to ...` (utils/checkpoint.py Checkpointer.save);
 evaluation: `Start evaluation on ...` (engine/inference.py inference).
 """
 
@@ -54,7 +54,8 @@ class Parser(LogParser):
     def read_batch(self, line: str, line_no: int) -> None:
         if "Using " in line and (gpus := GPUS.search(line)):
             self.facts.note(line_no, line, world=int(gpus[1]))
-        elif (entry := self.dump.feed(line)) and entry[:2] == ("SOLVER", "IMS_PER_BATCH") and entry[2].isdigit():
+        elif ((entry := self.dump.feed(line)) and entry[:2] == ("SOLVER", "IMS_PER_BATCH")
+              and entry[2].isdigit()):
             self.facts.note(line_no, line, images=int(entry[2]))
 
     def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
@@ -74,7 +75,8 @@ class Parser(LogParser):
         return IterationRecord(  # groups 3/4: time median/global_avg, 5/6: data median/global_avg
             iteration=iteration, time=float(match[4]), semantics=self.semantics, span_start=self.start_iter,
             line_no=line_no, timestamp=full_timestamp(line), data_time=float(match[6]),
-            losses={m[1]: float(m[2]) for m in METER.finditer(match[2]) if "loss" in m[1]}, lr=float(lr[1]) if lr else None)
+            losses={m[1]: float(m[2]) for m in METER.finditer(match[2]) if "loss" in m[1]},
+            lr=float(lr[1]) if lr else None)
 
     @classmethod
     def sniff(cls, line: str) -> bool:

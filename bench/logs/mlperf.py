@@ -8,11 +8,11 @@ Lines may carry a prefix (`12: ` from `srun --label`, a progress bar that was no
 
 Per-iteration timing comes from one of two sources, tracked_stats where the log has them:
   * NVIDIA's `tracked_stats` event, every 50 iterations: `value.time` is the `global_avg` of the trainer's
-    `time` meter, the running mean of every iteration time since the run's start (metadata.step is the number
-    of iterations completed). Its `value.throughput` is images per batch / that running mean, i.e. a mean since
-    the start too: never a window value, and not read here.
-  * the maskrcnn-benchmark trainer line (`iter: 100 ... time: 0.2992 (0.3691)`, see bench.logs.maskrcnn_benchmark),
-    whose parenthesised time is the same running mean.
+    `time` meter, the running mean of every iteration time since the run's start (metadata.step is the
+    number of iterations completed). Its `value.throughput` is images per batch / that running mean, i.e. a
+    mean since the start too: never a window value, and not read here.
+  * the maskrcnn-benchmark trainer line (`iter: 100 ... time: 0.2992 (0.3691)`, see
+    bench.logs.maskrcnn_benchmark), whose parenthesised time is the same running mean.
 The harness-clock equivalent of each progress record is the event's own timestamp (`time_ms`), or the trainer
 line's asctime stamp: the arrival time of the line, written by the process that printed it.
 
@@ -44,8 +44,9 @@ RANK_PREFIX = re.compile(r"^\s*\d+: ")  # `srun --label`
 SUBMISSION_KEYS = {constants.SUBMISSION_ORG: "submitter", constants.SUBMISSION_DIVISION: "division",
                    constants.SUBMISSION_STATUS: "status", constants.SUBMISSION_PLATFORM: "platform",
                    constants.SUBMISSION_BENCHMARK: "benchmark", constants.SUBMISSION_ENTRY: "entry"}
-NO_TIMING = ("the MLPerf log has no per-iteration timing (no tracked_stats events and no trainer progress lines, as "
-             "in the TPU submissions): only its time to train could be read, not a window throughput")
+NO_TIMING = ("the MLPerf log has no per-iteration timing (no tracked_stats events and no trainer progress "
+             "lines, as in the TPU submissions): only its time to train could be read, not a window "
+             "throughput")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,8 @@ class MlperfEvent:
 
 
 def parse_event(line: str, line_no: int) -> MlperfEvent | None:
-    """One MLPerf logging event, of either generation, wherever it starts in the line; None for other lines."""
+    """One MLPerf logging event, of either generation, wherever it starts in the line; None for other
+    lines."""
     start = line.find(":::MLL")
     if start < 0:
         return None
@@ -83,9 +85,9 @@ class Parser(LogParser):
     format = "mlperf"
     title = "MLPerf Training logging (:::MLL / :::MLLOG) with maskrcnn-benchmark trainer lines"
     semantics = TimeSemantics.RUNNING_MEAN
-    time_meaning = ("running mean of every iteration time since the run's start: tracked_stats value.time (the "
-                    "global_avg of the trainer's time meter, NVIDIA maskrcnn_benchmark/engine/trainer.py) or the "
-                    "parenthesised time of the trainer line")
+    time_meaning = ("running mean of every iteration time since the run's start: tracked_stats value.time "
+                    "(the global_avg of the trainer's time meter, NVIDIA "
+                    "maskrcnn_benchmark/engine/trainer.py) or the parenthesised time of the trainer line")
 
     def __init__(self) -> None:
         super().__init__()
@@ -111,7 +113,8 @@ class Parser(LogParser):
             return self._event(event) if event is not None else None
         if "iter: " in line:
             return self._trainer_line(RANK_PREFIX.sub("", line, count=1), line_no)
-        if "DTYPE" in line and self.precision is None and (m := DTYPE.match(RANK_PREFIX.sub("", line, count=1))):
+        if "DTYPE" in line and self.precision is None and (
+                m := DTYPE.match(RANK_PREFIX.sub("", line, count=1))):
             self.precision, self.precision_line = m[1], line_no
         return None
 
@@ -132,7 +135,8 @@ class Parser(LogParser):
             self.first_event_seconds = event.seconds
         if key == TRACKED_STATS:
             return self._tracked(event)
-        if key == constants.GLOBAL_BATCH_SIZE and self.batch is None and isinstance(event.value, (int, float)):
+        if (key == constants.GLOBAL_BATCH_SIZE and self.batch is None
+                and isinstance(event.value, (int, float))):
             self.batch = BatchReport(images_per_iter=int(event.value), line_no=event.line_no, text=event.text)
         elif key in SUBMISSION_KEYS:
             self.submission.setdefault(SUBMISSION_KEYS[key], event.value)
@@ -154,20 +158,24 @@ class Parser(LogParser):
         elif step in self.seen_steps:  # the same report printed by another rank
             return None
         self.seen_steps.add(step)
-        if self.source is None:  # the first report after a fresh start is at step 50; a later one, a resumed run
-            self.tracked_start = 0 if step <= TRACKED_PERIOD else (step - 1) // TRACKED_PERIOD * TRACKED_PERIOD
+        # the first report after a fresh start is at step 50; a later one, a resumed run
+        if self.source is None:
+            self.tracked_start = (0 if step <= TRACKED_PERIOD
+                                  else (step - 1) // TRACKED_PERIOD * TRACKED_PERIOD)
         self.source = TRACKED_STATS
         mean = value.get("time")
         return IterationRecord(
-            iteration=step, time=float(mean) if isinstance(mean, (int, float)) else None, semantics=self.semantics,
-            span_start=self.tracked_start, line_no=event.line_no, timestamp=event.seconds,
+            iteration=step, time=float(mean) if isinstance(mean, (int, float)) else None,
+            semantics=self.semantics, span_start=self.tracked_start, line_no=event.line_no,
+            timestamp=event.seconds,
             data_time=float(value["data"]) if isinstance(value.get("data"), (int, float)) else None,
             losses={k: float(v) for k, v in value.items() if "loss" in k and isinstance(v, (int, float))})
 
     def _supersede_trainer_records(self) -> None:
-        """tracked_stats win over trainer lines: one process prints them, with a millisecond timestamp, whereas
-        every rank may print trainer lines, some without a time stamp. The trainer line comes a moment before the
-        tracked_stats of the same step, so at most the records of one interval are dropped."""
+        """tracked_stats win over trainer lines: one process prints them, with a millisecond timestamp,
+        whereas every rank may print trainer lines, some without a time stamp. The trainer line comes a
+        moment before the tracked_stats of the same step, so at most the records of one interval are
+        dropped."""
         self.records[:] = [r for r in self.records if r.line_no not in self.trainer_lines]
         self.seen_steps.clear()
         self.source = None

@@ -2,15 +2,17 @@
 
 `2020-05-14 10:03:10,512 - mmdet - INFO - Epoch [1][100/7330]<TAB>lr: 0.00398, eta: 8:02:13, time: 0.302,
 data_time: 0.011, memory: 3712, loss_rpn_cls: ..., loss: 2.2378` (lr `.5f` in mmcv 0.5.x, `.3e` from 0.6;
-`Iter [k/N]` for iteration-based runners). Epoch and iteration are 1-based, the iteration within the epoch, so the
-global count is (epoch - 1) * N + iter. `time` is `LogBuffer.average(interval)`: the mean of the last `interval`
-iteration times, the history being cleared at every epoch start; the interval (50 in mmdet's default runtime) is
-not printed, so it is taken from the grid (the first line of a run is at iteration `interval`).
+`Iter [k/N]` for iteration-based runners). Epoch and iteration are 1-based, the iteration within the epoch, so
+the global count is (epoch - 1) * N + iter. `time` is `LogBuffer.average(interval)`: the mean of the last
+`interval` iteration times, the history being cleared at every epoch start; the interval (50 in mmdet's
+default runtime) is not printed, so it is taken from the grid (the first line of a run is at iteration
+`interval`).
 
 Batch (tools/train.py main, read at 1c471257, a later v2.x; not checked at b0d845f): `Config:` and
 `cfg.pretty_text`, after `cfg.gpu_ids = range(world_size)` in distributed mode (`range(1)` or `--gpus N`
-otherwise). `data = dict(samples_per_gpu=2, ...)` is images per GPU (`imgs_per_gpu` in older configs), and the
-GPU count is `len(gpu_ids)`: one process per GPU under `dist_train.sh`, MMDataParallel over gpu_ids without it.
+otherwise). `data = dict(samples_per_gpu=2, ...)` is images per GPU (`imgs_per_gpu` in older configs), and
+the GPU count is `len(gpu_ids)`: one process per GPU under `dist_train.sh`, MMDataParallel over gpu_ids
+without it.
 Evaluation: `Evaluating bbox...` (datasets/coco.py CocoDataset.evaluate); checkpoints: `Saving checkpoint at`
 (mmcv CheckpointHook, where the version prints it).
 """
@@ -38,7 +40,8 @@ PER_GPU_KEYS = ("samples_per_gpu", "imgs_per_gpu")
 def read_mmcv_config(parser: LogParser, dump: PythonConfigDump, line: str, line_no: int) -> None:
     """`gpu_ids = range(0, 8)` and `data = dict(samples_per_gpu=2, ...)` of an mmcv `Config.pretty_text`."""
     if line.startswith("gpu_ids = ") and (ids := GPU_IDS.match(line)):
-        count = int(ids[2]) - int(ids[1]) if ids[1] is not None else len([i for i in ids[3].split(",") if i.strip()])
+        count = (int(ids[2]) - int(ids[1]) if ids[1] is not None
+                 else len([i for i in ids[3].split(",") if i.strip()]))
         parser.facts.note(line_no, line, world=count)
     for _, key, value in dump.feed(line):
         if key in PER_GPU_KEYS:

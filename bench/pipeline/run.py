@@ -20,7 +20,8 @@ from bench.files import write_atomic
 from bench.images.engine import ENGINES
 from bench.images.refs import image_ref
 from bench.launch.batch import PlannedBatch, formula_source, log_source
-from bench.launch.container import ContainerLauncher, ContainerRun, ContainerSpec, give_to_container_user, run_argv
+from bench.launch.container import (ContainerLauncher, ContainerRun, ContainerSpec, give_to_container_user,
+                                    run_argv)
 from bench.launch.local import LocalLauncher
 from bench.launch.slurm import slurm_launcher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
@@ -32,8 +33,8 @@ from bench.paths import repo_relative, runs_dir
 from bench.protocol.check import deviations_for
 from bench.protocol.spec import CURRENT_VERSION
 from bench.recipes.loader import find_recipe, load_recipe, recipe_hash, recipe_path
-from bench.recipes.render import (placeholder_values, render_command, render_command_line, render_env, render_steps,
-                                  render_template)
+from bench.recipes.render import (placeholder_values, render_command, render_command_line, render_env,
+                                  render_steps, render_template)
 from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
 from bench.records.builder import Ending, Identity, RecordFacts, build_record as build
 from bench.records.environment import capture, compute_capabilities, gpu_count, gpu_model
@@ -45,7 +46,8 @@ from bench.slurm.render import SlurmRun
 from bench.source.setup import prepare
 from bench.vocabulary import HARNESS_ENV, EnvVar, ParseStatus, RunStatus, StopReason, WarningCode
 
-CONTAINER_PYTHON = "python"  # every bench image puts its stack's interpreter first on PATH (docker/base/README.md)
+# every bench image puts its stack's interpreter first on PATH (docker/base/README.md)
+CONTAINER_PYTHON = "python"
 SHELL_TOKENS = {"&&", "||", ";", "|", ">", "<", ">>", "2>&1"}
 FALLBACK_NAME = ".record.fallback.json"  # the record bench's supervisor installs if bench dies mid-run
 
@@ -61,11 +63,15 @@ class RunOptions:
     grace: float = 10.0
     progress: bool = True  # a live display, when stderr is a terminal
     repeat_group: str | None = None
-    own_python: bool = False  # --no-env: the stack is already here (a container image); skip the install steps
-    launcher: str = "local"  # "local", or a container engine ("docker", "podman"): the trainer runs in an image
-    image: str | None = None  # the container image (default: the recipe's stack image, see bench.images.build)
+    # --no-env: the stack is already here (a container image); skip the install steps
+    own_python: bool = False
+    # "local", or a container engine ("docker", "podman"): the trainer runs in an image
+    launcher: str = "local"
+    # the container image (default: the recipe's stack image, see bench.images.build)
+    image: str | None = None
     slurm: SlurmRun | None = None  # --launcher slurm: nodes, GPUs per node, partition, time, account, image
-    suite: dict | None = None  # `bench run --suite`: {name, id, preset, round, members}, kept in the record's extra
+    # `bench run --suite`: {name, id, preset, round, members}, kept in the record's extra
+    suite: dict | None = None
 
 
 @dataclass
@@ -83,7 +89,8 @@ class Plan:
     synthetic_data: dict | None = None  # generated on first use when no --data is given
     options: RunOptions = field(default_factory=RunOptions)
     notes: list[str] = field(default_factory=list)  # what a dry run should say besides the steps
-    container: ContainerRun | None = None  # --launcher docker|podman: the engine and image the trainer runs in
+    # --launcher docker|podman: the engine and image the trainer runs in
+    container: ContainerRun | None = None
     slurm: SlurmRun | None = None  # --launcher slurm: the job's shape (the GPUs are on its nodes, not here)
 
     @property
@@ -106,10 +113,11 @@ def load(name: str | None, recipe_file: Path | None) -> tuple[Recipe, Path]:
 
 def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gpus: int | None = None,
             check_gpus: bool = True) -> Plan:
-    """Everything checked before launching. More GPUs than the machine has, or no --data where the command needs
-    it, is an error (gpus == 0 is CPU); a dry run (`check_gpus=False`) only notes them, so that the steps can be
-    read on any machine.
-    With no --preset and no --gpus on a machine without a GPU, a recipe's `cpu_preset` (e.g. smoke) is used."""
+    """Everything checked before launching. More GPUs than the machine has, or no --data where the command
+    needs it, is an error (gpus == 0 is CPU); a dry run (`check_gpus=False`) only notes them, so that the
+    steps can be read on any machine.
+    With no --preset and no --gpus on a machine without a GPU, a recipe's `cpu_preset` (e.g. smoke) is
+    used."""
     notes: list[str] = []
     if options.preset is None and options.gpus is None and recipe.cpu_preset:
         if available_gpus is None:
@@ -142,8 +150,10 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
         if gpus > available_gpus and not check_gpus:
             notes.append(f"this machine has {available_gpus} GPU(s): a real run would stop here")
         elif gpus > available_gpus:
-            fix = f"pass --gpus N with N <= {available_gpus}" if available_gpus else "--gpus 0 runs on CPU, where the recipe supports it (e.g. a smoke preset)"
-            raise BenchError(f"{recipe.name} asks for {gpus} GPU(s) but this machine has {available_gpus}: {fix}")
+            fix = (f"pass --gpus N with N <= {available_gpus}" if available_gpus
+                   else "--gpus 0 runs on CPU, where the recipe supports it (e.g. a smoke preset)")
+            raise BenchError(f"{recipe.name} asks for {gpus} GPU(s) but this machine has {available_gpus}: "
+                             f"{fix}")
     window = options.window or (applied.window.start, applied.window.end)
     data = options.data.resolve() if options.data is not None else None
     if data is not None and not data.exists():
@@ -157,8 +167,8 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
                 # the published table trained on COCO: a run on synthetic data never stands beside it
                 comparable=(preset.comparable if preset else True) and not synthetic, gpus=gpus,
                 images_per_iter=images_per_iter,
-                window=window, data=data, synthetic_data=preset.synthetic_data if preset else None, options=options,
-                notes=notes, container=container_for(applied, options), slurm=slurm)
+                window=window, data=data, synthetic_data=preset.synthetic_data if preset else None,
+                options=options, notes=notes, container=container_for(applied, options), slurm=slurm)
     if plan.container is None and not options.own_python and not (slurm and slurm.container_image):
         host_stack_problem(applied, 0 if slurm else gpus, notes, strict=check_gpus)
     if plan.needs_data and data is None and plan.synthetic_data is None:
@@ -169,8 +179,8 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
 
 
 def _check_data_files(recipe: Recipe, data: Path | None, notes: list[str] | None = None) -> None:
-    """A --data root that lacks what the recipe reads fails here, in one line, before anything is launched (a dry
-    run, which passes `notes`, only notes it)."""
+    """A --data root that lacks what the recipe reads fails here, in one line, before anything is launched (a
+    dry run, which passes `notes`, only notes it)."""
     reads_data = any("data" in placeholders_in(t) for t in [recipe.command, *recipe.prepare_run])
     if data is None or not reads_data:
         return
@@ -197,8 +207,8 @@ def container_for(recipe: Recipe, options: RunOptions) -> ContainerRun | None:
     if options.launcher in ("local", "slurm"):
         if options.image:
             raise BenchError("--image needs a container launcher: add --launcher docker or --launcher podman"
-                             + (" (with Slurm: --container-image, through pyxis)" if options.launcher == "slurm"
-                                else ""))
+                             + (" (with Slurm: --container-image, through pyxis)"
+                                if options.launcher == "slurm" else ""))
         return None
 
     if options.launcher not in ENGINES:
@@ -210,8 +220,8 @@ def slurm_for(options: RunOptions) -> SlurmRun | None:
     """--launcher slurm: the job's shape (its defaults when no Slurm option was given)."""
     if options.launcher != "slurm":
         if options.slurm is not None:
-            raise BenchError("--partition, --nodes, --gpus-per-node, --time, --account and --container-image need "
-                             "--launcher slurm")
+            raise BenchError("--partition, --nodes, --gpus-per-node, --time, --account and --container-image "
+                             "need --launcher slurm")
         return None
     return options.slurm or SlurmRun()
 
@@ -220,13 +230,13 @@ CUDA10_MAX_CAPABILITY = 7.5  # CUDA 10.x ships no sm_80/sm_86/sm_90 code: Ampere
 
 
 def host_stack_problem(recipe: Recipe, gpus: int, notes: list[str], strict: bool) -> None:
-    """A published stack that cannot run on this host (its Python is not bench's, its CUDA cannot drive this GPU)
-    is refused before anything starts, naming what can run it; a dry run only notes it."""
+    """A published stack that cannot run on this host (its Python is not bench's, its CUDA cannot drive this
+    GPU) is refused before anything starts, naming what can run it; a dry run only notes it."""
     problems = []
     host_python = f"{sys.version_info.major}.{sys.version_info.minor}"
     if recipe.install and recipe.variant == "published" and recipe.stack.python != host_python:
-        problems.append(f"its stack is Python {recipe.stack.python}, bench's environments are built from Python "
-                        f"{host_python}")
+        problems.append(f"its stack is Python {recipe.stack.python}, bench's environments are built from "
+                        f"Python {host_python}")
     if gpus > 0 and recipe.stack.cuda and recipe.stack.cuda.startswith("10."):
 
         newer = [c for c in compute_capabilities() if c > CUDA10_MAX_CAPABILITY]
@@ -247,7 +257,8 @@ def host_stack_problem(recipe: Recipe, gpus: int, notes: list[str], strict: bool
 def command_for(recipe: Recipe, **values) -> list[str]:
     """The argv to launch: the rendered command, through bash when it uses shell syntax."""
     argv = render_command(recipe, **values)
-    if any(token in SHELL_TOKENS for token in argv) or (argv and "=" in argv[0] and not argv[0].startswith("-")):
+    if any(token in SHELL_TOKENS for token in argv) or (argv and "=" in argv[0]
+                                                         and not argv[0].startswith("-")):
 
         return ["bash", "-c", render_command_line(recipe, **values)]
     return argv
@@ -267,8 +278,8 @@ def dry_run_steps(plan: Plan) -> list[str]:
     steps = [f"recipe   {r.name} ({plan.recipe_path})" + (f", preset {plan.preset}" if plan.preset else "")]
     if r.source is not None:
         source = redact(plan.options.source or r.source.repo)
-        steps.append(f"source   bench setup {r.name}: {source} at {r.source.commit}, {len(r.patches)} patch step(s), "
-                     "verified")
+        steps.append(f"source   bench setup {r.name}: {source} at {r.source.commit}, {len(r.patches)} patch "
+                     "step(s), verified")
     else:
         steps.append("source   built in (no checkout)")
     own = plan.options.own_python or not r.install or plan.container is not None
@@ -281,7 +292,8 @@ def dry_run_steps(plan: Plan) -> list[str]:
                                              if plan.synthetic_data else "(not used)")
     values = dict(gpus=plan.gpus, data=data, output="results/runs/<run-id>/output",
                   source_dir="<checkout>" if r.source else None,
-                  python=CONTAINER_PYTHON if plan.container else sys.executable if own else "<environment python>")
+                  python=(CONTAINER_PYTHON if plan.container
+                          else sys.executable if own else "<environment python>"))
     steps += [f"prepare  {line}" for line in render_steps(r.prepare_run, **values)]
     env = {**{k: _fill(v, values) for k, v in render_env(r).items()}, **HARNESS_ENV}
     launch = " ".join(shell_assignment(k, v) for k, v in env.items()) + " "
@@ -290,13 +302,14 @@ def dry_run_steps(plan: Plan) -> list[str]:
         spec = ContainerSpec(engine=plan.container.engine, image=plan.container.image, name="bench-<run-id>",
                              workdir=Path("<checkout or run directory>"), env=env, gpus=plan.gpus)
         launch += shell_join(run_argv(spec, command_for(r, **values)))
-        steps.append("mounts   the checkout and the output directory (read-write), the data (read-only), each at "
-                     "its own path; the container is removed when the run ends")
+        steps.append("mounts   the checkout and the output directory (read-write), the data (read-only), "
+                     "each at its own path; the container is removed when the run ends")
     else:
         launch += shell_join(command_for(r, **values))
     steps.append("launch   " + launch)
     where = f"{r.log.stream}" + (f" ({r.log.path} in the output directory)" if r.log.path else "")
-    steps.append(f"watch    {r.log.format} log on {where}; every line stamped on the harness clock (clock.tsv)")
+    steps.append(f"watch    {r.log.format} log on {where}; every line stamped on the harness clock "
+                 "(clock.tsv)")
     a, b = plan.window
     steps.append(f"stop     after iteration {b} (+1 progress line): SIGTERM to every process of the run, "
                  f"{plan.options.grace:g} s grace, SIGKILL" + (f"; --timeout {plan.options.timeout:g} s"
@@ -316,7 +329,8 @@ def _run_prepare_steps(plan: Plan, values: dict, cwd: Path, env: dict, run_dir: 
         with open(run_dir / "prepare.log", "a", encoding="utf-8") as log:
             log.write(f"$ {line}\n")
             log.flush()
-            done = subprocess.run(["bash", "-c", line], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            done = subprocess.run(["bash", "-c", line], cwd=cwd, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
         if done.returncode != 0:
             raise BenchError(f"prepare step {line!r} failed with exit status {done.returncode} "
                              f"(see {run_dir / 'prepare.log'})")
@@ -327,7 +341,8 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     recipe = plan.recipe
     prepared = prepare(recipe, source=plan.options.source)
 
-    if plan.container is not None:  # the image provides the stack; `python` on its PATH is the stack's interpreter
+    # the image provides the stack; `python` on its PATH is the stack's interpreter
+    if plan.container is not None:
         environment = Environment(python=Path(CONTAINER_PYTHON))
     else:  # --no-env: the machine already provides the stack; bench's own Python runs it
         environment = ensure_environment(recipe.model_copy(update={"install": []}) if plan.options.own_python
@@ -345,8 +360,8 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     values = dict(gpus=plan.gpus, data=data or "", output=output, source_dir=prepared.path,
                   python=environment.python, nodes=plan.slurm.nodes if plan.slurm else 1)
     command = command_for(recipe, **values)
-    env = {**environment.activated(dict(os.environ)), **{k: _fill(v, values) for k, v in render_env(recipe).items()},
-           **HARNESS_ENV}
+    env = {**environment.activated(dict(os.environ)),
+           **{k: _fill(v, values) for k, v in render_env(recipe).items()}, **HARNESS_ENV}
     cwd = prepared.path / recipe.source.subdir if prepared.path is not None and recipe.source else run_dir
     _run_prepare_steps(plan, values, cwd, env, run_dir)
     if stop_request is not None and stop_request.reason is not None:
@@ -373,9 +388,11 @@ def _fingerprint(plan: Plan, python: Path) -> dict:
 
 
 def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: dict,
-                       prepared, environment, fingerprint, stop_request: StopRequest | None, data: Path | None):
-    """Launch, watch, record. Every ending writes a record: bench's supervisor installs the fallback one if bench
-    is killed, and an internal error of bench after the launch writes one saying so (then is shown in one line)."""
+                       prepared, environment, fingerprint, stop_request: StopRequest | None,
+                       data: Path | None):
+    """Launch, watch, record. Every ending writes a record: bench's supervisor installs the fallback one if
+    bench is killed, and an internal error of bench after the launch writes one saying so (then is shown in
+    one line)."""
     recipe = plan.recipe
     log_file = run_dir / "output" / recipe.log.path if recipe.log.stream == "file" else None
     fallback = provisional_record(plan, run_id, command, prepared, environment, data)
@@ -398,24 +415,26 @@ def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str
 
 def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: dict, prepared,
               data: Path | None, log_file: Path | None, **supervision) -> LocalLauncher:
-    """The local launcher, the Slurm launcher, or the container launcher when the plan names an engine and image."""
+    """The local launcher, the Slurm launcher, or the container launcher when the plan names an engine and
+    image."""
     if plan.slurm is not None:
 
-        return slurm_launcher(plan, run_id, run_dir, command, cwd, env, prepared, data, log_file, **supervision)
+        return slurm_launcher(plan, run_id, run_dir, command, cwd, env, prepared, data, log_file,
+                              **supervision)
     if plan.container is None:
-        return LocalLauncher(command, cwd=cwd, env=env, run_dir=run_dir, log_file=log_file, grace=plan.options.grace,
-                             **supervision)
+        return LocalLauncher(command, cwd=cwd, env=env, run_dir=run_dir, log_file=log_file,
+                             grace=plan.options.grace, **supervision)
 
     writable = [p for p in (prepared.path, run_dir / "output") if p is not None]
     spec = plan.container.spec(run_id, cwd, writable, [data] if data else [],
                                {k: env[k] for k in (*render_env(plan.recipe), *HARNESS_ENV)}, plan.gpus)
     give_to_container_user([run_dir], spec.user)
-    return ContainerLauncher(spec, command, run_dir=run_dir, env=env, log_file=log_file, grace=plan.options.grace,
-                             **supervision)
+    return ContainerLauncher(spec, command, run_dir=run_dir, env=env, log_file=log_file,
+                             grace=plan.options.grace, **supervision)
 
 
-def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: LocalLauncher, prepared, environment,
-                     fingerprint, stop_request: StopRequest, data: Path | None) -> RunRecord:
+def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: LocalLauncher, prepared,
+                     environment, fingerprint, stop_request: StopRequest, data: Path | None) -> RunRecord:
     recipe, options = plan.recipe, plan.options
     parser = new_parser(recipe.log.format)
     monitor = None
@@ -426,7 +445,8 @@ def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: Loca
         watch = WatchResult(stop_reason=StopReason.EXITED, exit_code=None, arrival={}, tail=[f"bench: {exc}"],
                             started_at=0.0, ended_at=0.0)
     else:
-        monitor = GpuMonitor(range(plan.gpus) if plan.gpus else [], lambda: {p.pid for p in launcher.members()})
+        monitor = GpuMonitor(range(plan.gpus) if plan.gpus else [],
+                             lambda: {p.pid for p in launcher.members()})
         monitor.start()
         progress = Progress(recipe.name, plan.window, plan.images_per_iter, enabled=options.progress)
         watcher = Watcher(launcher, parser, stream=recipe.log.stream, window=plan.window,
@@ -444,20 +464,21 @@ def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: Loca
 
 def provisional_record(plan: Plan, run_id: str, command: list[str], prepared, environment,
                        data: Path | None) -> RunRecord:
-    """The record of a run that bench does not live to record, written before the launch: status interrupted;
-    the supervisor completes it (reason, exit code) if bench is killed, `_record_internal_error` if bench fails."""
-    nothing = WatchResult(stop_reason=StopReason.BENCH_KILLED, exit_code=None, arrival={}, tail=[], started_at=0.0,
-                          ended_at=0.0)
-    record = build_record(plan, run_id, command, new_parser(plan.recipe.log.format), nothing, prepared, environment,
-                          None, {}, data=data)
+    """The record of a run that bench does not live to record, written before the launch: status
+    interrupted; the supervisor completes it (reason, exit code) if bench is killed, `_record_internal_error`
+    if bench fails."""
+    nothing = WatchResult(stop_reason=StopReason.BENCH_KILLED, exit_code=None, arrival={}, tail=[],
+                          started_at=0.0, ended_at=0.0)
+    record = build_record(plan, run_id, command, new_parser(plan.recipe.log.format), nothing, prepared,
+                          environment, None, {}, data=data)
     return record.model_copy(update={"status": RunStatus.INTERRUPTED, "log_tail": [], "reason": (
         "bench itself was killed mid-run: its supervisor stopped the run (the log up to then is kept; "
         "`bench parse` reads it)")})
 
 
 def _record_internal_error(fallback: RunRecord, run_dir: Path, exc: Exception) -> BenchError:
-    """Write the record of a run that an error in bench's own code ended (the traceback goes to a file beside it);
-    returns the one-line error to show."""
+    """Write the record of a run that an error in bench's own code ended (the traceback goes to a file beside
+    it); returns the one-line error to show."""
     import traceback
 
     where = run_dir / "bench-error.log"
@@ -465,7 +486,8 @@ def _record_internal_error(fallback: RunRecord, run_dir: Path, exc: Exception) -
     message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     harness = {**fallback.extra.get("harness", {}), "stop_reason": StopReason.BENCH_ERROR.value}
     record = fallback.model_copy(update={
-        "status": RunStatus.FAILED, "reason": f"internal error of bench after the launch ({message}); the run was "
+        "status": RunStatus.FAILED,
+        "reason": f"internal error of bench after the launch ({message}); the run was "
         "stopped; traceback in bench-error.log", "extra": {**fallback.extra, "harness": harness}})
     if not (run_dir / RECORD_NAME).exists():
         save_record(record, run_dir)
@@ -478,8 +500,8 @@ def _error_line(tail: list[str]) -> str | None:
     """The exception line of the last traceback in the tail ('RuntimeError: ...'), if any."""
     for text in reversed(tail):
         head = text.split(":", 1)[0].strip()
-        if ":" in text and head.replace(".", "").isidentifier() and (head.endswith(("Error", "Exception"))
-                                                                    or head in ("KeyboardInterrupt", "SystemExit")):
+        if ":" in text and head.replace(".", "").isidentifier() and (
+                head.endswith(("Error", "Exception")) or head in ("KeyboardInterrupt", "SystemExit")):
             return text.strip()
     return None
 
@@ -489,9 +511,11 @@ def run_status(m: Measurement, watch: WatchResult, parser) -> tuple[RunStatus, s
     extra = []
     code = watch.exit_code
     measured = RunStatus.of(m.status)
-    last = f"last iteration seen {m.last_iteration}" if m.last_iteration is not None else "no progress line seen"
+    last = (f"last iteration seen {m.last_iteration}" if m.last_iteration is not None
+            else "no progress line seen")
     if watch.stop_reason is StopReason.BATCH_MISMATCH:
-        return RunStatus.BATCH_MISMATCH, watch.batch_mismatch or "the trainer's batch contradicts the recipe", extra
+        return (RunStatus.BATCH_MISMATCH,
+                watch.batch_mismatch or "the trainer's batch contradicts the recipe", extra)
     if watch.stop_reason is StopReason.INTERRUPTED:
         return RunStatus.INTERRUPTED, f"bench was interrupted (Ctrl-C or SIGTERM); {last}", extra
     if watch.stop_reason is StopReason.TIMEOUT:
@@ -514,8 +538,8 @@ def run_status(m: Measurement, watch: WatchResult, parser) -> tuple[RunStatus, s
 
 
 def images_per_iter_source(parser, planned: PlannedBatch) -> str:
-    """Where the record's images per iteration come from: the trainer's own line when it printed the same number,
-    else the recipe's formula (a contradiction stops the run, and its reason cites the line)."""
+    """Where the record's images per iteration come from: the trainer's own line when it printed the same
+    number, else the recipe's formula (a contradiction stops the run, and its reason cites the line)."""
     report = parser.batch
     if report is not None and report.images_per_iter == planned.images_per_iter:
         return log_source(report)
@@ -557,12 +581,13 @@ def harness_facts(watch: WatchResult, stream: str, **more) -> dict:
     """What the record says about the harness's side of a live run."""
     return {"stop_reason": watch.stop_reason.value, "stop_iteration": watch.stop_iteration,
             "wall_s": round(watch.ended_at - watch.started_at, 3), "lines": watch.lines_per_stream,
-            "clock_stream": stream, "unparsed_lines": watch.unparsed_lines, "first_unparsed": watch.first_unparsed,
-            **more}
+            "clock_stream": stream, "unparsed_lines": watch.unparsed_lines,
+            "first_unparsed": watch.first_unparsed, **more}
 
 
-def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: WatchResult, prepared, environment,
-                 monitor: GpuMonitor | None, env_info: dict, data: Path | None = None) -> RunRecord:
+def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: WatchResult, prepared,
+                 environment, monitor: GpuMonitor | None, env_info: dict,
+                 data: Path | None = None) -> RunRecord:
 
     recipe = plan.recipe
     m = measure(parser, plan.images_per_iter, plan.window, watch.arrival)
@@ -574,17 +599,19 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         repo=recipe.source.repo if recipe.source else None, commit=prepared.commit,
         patches=[PatchHash(**p) for p in prepared.patch_hashes],
         container_image=(plan.container.image if plan.container is not None
-                         else os.environ.get(EnvVar.CONTAINER_IMAGE)) or None, protocol_version=CURRENT_VERSION,
-        bench_version=__version__)
-    provenance.hash = provenance_hash(recipe, plan.recipe_path, patch_files_for(recipe), provenance.container_image,
-                                      CURRENT_VERSION, __version__)
+                         else os.environ.get(EnvVar.CONTAINER_IMAGE)) or None,
+        protocol_version=CURRENT_VERSION, bench_version=__version__)
+    provenance.hash = provenance_hash(recipe, plan.recipe_path, patch_files_for(recipe),
+                                      provenance.container_image, CURRENT_VERSION, __version__)
     files = {"stdout": "stdout.log", "stderr": "stderr.log", "clock": "clock.tsv"}
     files["log"] = f"output/{recipe.log.path}" if recipe.log.stream == "file" else files[recipe.log.stream]
     facts = RecordFacts(
-        run_id=run_id, identity=Identity.of(recipe), provenance=provenance, gpus=plan.gpus, window=plan.window,
-        log_format=recipe.log.format, images_per_iter_source=images_per_iter_source(parser, plan.planned_batch),
-        gpu_model=gpu_model(env_info, plan.gpus), preset=plan.preset, comparable=plan.comparable, command=command,
-        log_files=files, environment=env_info, dataset=_dataset(plan, data), repeat_group=plan.options.repeat_group,
+        run_id=run_id, identity=Identity.of(recipe), provenance=provenance, gpus=plan.gpus,
+        window=plan.window, log_format=recipe.log.format,
+        images_per_iter_source=images_per_iter_source(parser, plan.planned_batch),
+        gpu_model=gpu_model(env_info, plan.gpus), preset=plan.preset, comparable=plan.comparable,
+        command=command, log_files=files, environment=env_info, dataset=_dataset(plan, data),
+        repeat_group=plan.options.repeat_group,
         deviations=recipe_deviations(recipe.model_copy(update={
             "gpus": plan.gpus, "window": Window(start=plan.window[0], end=plan.window[1])})),
         extra={"harness": harness_facts(watch, recipe.log.stream, grace_s=plan.options.grace,

@@ -1,7 +1,7 @@
 """Rendering a recipe's launch command and environment. The runner and the Kubernetes code import these.
 
-Placeholders: {gpus} {data} {output} {source} {python} {nodes} {port} {patches} (see `schema.PLACEHOLDERS`), and in
-launch commands {images_per_iter}: the recipe's formula at the run's GPUs and nodes.
+Placeholders: {gpus} {data} {output} {source} {python} {nodes} {port} {patches} (see `schema.PLACEHOLDERS`),
+and in launch commands {images_per_iter}: the recipe's formula at the run's GPUs and nodes.
 Values are shell-quoted before substitution, so a path with spaces stays one argument after `shlex.split`."""
 
 from __future__ import annotations
@@ -16,19 +16,22 @@ from bench.security import shell_quote
 
 
 def recipe_patches_dir(recipe: Recipe) -> Path:
-    """What {patches} stands for: the recipe's folder under patches/ (diffs and overlay files shipped with bench)."""
+    """What {patches} stands for: the recipe's folder under patches/ (diffs and overlay files shipped with
+    bench)."""
 
     return patches_dir() / recipe.name
 
 
 def _bench_root() -> Path:
-    """What {bench} stands for: the folder bench is imported from (its checkout, or the site-packages holding it)."""
+    """What {bench} stands for: the folder bench is imported from (its checkout, or the site-packages holding
+    it)."""
     return IMPORT_ROOT
 
 
-def placeholder_values(*, gpus: int, data: str | Path, output: str | Path, source_dir: str | Path | None = None,
-                       python: str | Path = "python", nodes: int = 1, port: int = 29500,
-                       patches: str | Path = "patches", images_per_iter: int | None = None) -> dict[str, str]:
+def placeholder_values(*, gpus: int, data: str | Path, output: str | Path,
+                       source_dir: str | Path | None = None, python: str | Path = "python", nodes: int = 1,
+                       port: int = 29500, patches: str | Path = "patches",
+                       images_per_iter: int | None = None) -> dict[str, str]:
     """The text each placeholder stands for ({source} is '.' when no checkout is known yet)."""
     values = {"gpus": str(gpus), "data": str(data), "output": str(output),
               "source": str(source_dir) if source_dir is not None else ".", "python": str(python),
@@ -39,7 +42,8 @@ def placeholder_values(*, gpus: int, data: str | Path, output: str | Path, sourc
 
 
 def render_template(template: str, values: dict[str, str], *, quote: bool = True) -> str:
-    """`template` with its placeholders filled (shell-quoted unless `quote` is False). Unknown ones are an error."""
+    """`template` with its placeholders filled (shell-quoted unless `quote` is False). Unknown ones are an
+    error."""
     unknown = placeholders_in(template) - PLACEHOLDERS
     if unknown:
         raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in {template!r}")
@@ -70,8 +74,8 @@ def render_command(recipe: Recipe, *, gpus: int, data: str | Path, output: str |
 def render_env(recipe: Recipe, **values: object) -> dict[str, str]:
     """The environment variables the recipe sets for its launch (on top of the inherited environment).
 
-    Values may use placeholders; pass their values as keywords (gpus=, data=, output=, source_dir=, ...), as for
-    `render_command`. A placeholder used without a value is an error (no published recipe uses one)."""
+    Values may use placeholders; pass their values as keywords (gpus=, data=, output=, source_dir=, ...), as
+    for `render_command`. A placeholder used without a value is an error (no published recipe uses one)."""
     if not values:  # only {bench} (bench's own root) is known without a run's values
         known = {"bench": str(_bench_root())}
         for key, value in recipe.env.items():
@@ -82,9 +86,10 @@ def render_env(recipe: Recipe, **values: object) -> dict[str, str]:
     return {key: render_template(value, filled, quote=False) for key, value in recipe.env.items()}
 
 
-def render_steps(templates: list[str], *, gpus: int = 8, data: str | Path = "DATA", output: str | Path = "OUTPUT",
-                 source_dir: str | Path | None = None, python: str | Path = "python", nodes: int = 1,
-                 port: int = 29500, patches: str | Path = "patches") -> list[str]:
+def render_steps(templates: list[str], *, gpus: int = 8, data: str | Path = "DATA",
+                 output: str | Path = "OUTPUT", source_dir: str | Path | None = None,
+                 python: str | Path = "python", nodes: int = 1, port: int = 29500,
+                 patches: str | Path = "patches") -> list[str]:
     """Shell steps (recipe.install, recipe.prepare_run) with their placeholders filled and shell-quoted."""
     values = placeholder_values(gpus=gpus, data=data, output=output, source_dir=source_dir, python=python,
                                 nodes=nodes, port=port, patches=patches)

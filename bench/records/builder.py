@@ -2,11 +2,11 @@
 `bench parse --record`, an MLPerf result) is made here from the same three things, so every record carries the
 same fields computed the same way:
 
-- `RecordFacts`: what the run was (implementation, counts, window, command, environment, provenance, data), which
-  each entry point knows in its own way;
+- `RecordFacts`: what the run was (implementation, counts, window, command, environment, provenance, data),
+  which each entry point knows in its own way;
 - the parser and its `Measurement` (bench.measure.assess): what the log says;
-- an `Ending`: how the run ended (status, reason, exit code, the log's tail), from the watcher for a live run or
-  from the measurement for a finished log.
+- an `Ending`: how the run ended (status, reason, exit code, the log's tail), from the watcher for a live run
+  or from the measurement for a finished log.
 
 The quality checks (harness clock against the framework's times, data loading, steadiness) run here for all.
 """
@@ -55,7 +55,8 @@ class Ending:
     reason: str
     exit_code: int | None = None
     tail: list[str] = field(default_factory=list)  # the log's last lines (kept in the record when not ok)
-    warnings: list[Warning_] = field(default_factory=list)  # what the ending adds (GPU monitor, exit after window)
+    # what the ending adds (GPU monitor, exit after window)
+    warnings: list[Warning_] = field(default_factory=list)
 
     @classmethod
     def of_log(cls, m: Measurement, parser: LogParser) -> Ending:

@@ -41,13 +41,16 @@ def record_from_log(log: Path, parser: LogParser, measurement: Measurement, dire
         raise BenchError(f"--gpus {gpus}: need at least 1")
     _refuse_to_replace_a_run(directory)
     log_name = _copy_log(log, directory)
-    identity = Identity.of(recipe) if recipe else Identity(name or measurement.format, name or measurement.format,
-                                                           "imported", name or measurement.format, "")
+    identity = Identity.of(recipe) if recipe else Identity(name or measurement.format,
+                                                           name or measurement.format, "imported",
+                                                           name or measurement.format, "")
     facts = RecordFacts(
-        run_id=directory.resolve().name, identity=identity, provenance=_provenance(recipe, name or measurement.format),
+        run_id=directory.resolve().name, identity=identity,
+        provenance=_provenance(recipe, name or measurement.format),
         gpus=gpus, gpu_model=gpu_model, window=measurement.window_requested, log_format=measurement.format,
         preset=preset, comparable=_comparable(recipe, preset), log_files={"log": log_name}, origin="imported",
-        extra={"imported": {"log_name": log.name, "log_sha256": file_sha256(log), "segments": measurement.segments}})
+        extra={"imported": {"log_name": log.name, "log_sha256": file_sha256(log),
+                            "segments": measurement.segments}})
     record = build_record(facts, parser, measurement, Ending.of_log(measurement, parser))
     return save_record(record, directory)
 
@@ -95,6 +98,7 @@ def _provenance(recipe: Recipe | None, label: str) -> Provenance:
     if recipe is None:
         return Provenance(recipe=label, recipe_path="", recipe_sha256="", bench_version=bench.__version__)
     path = recipe_path(recipe.name)
-    return Provenance(recipe=recipe.name, recipe_path=f"{path.parent.name}/{path.name}", recipe_sha256=file_sha256(path),
+    return Provenance(recipe=recipe.name, recipe_path=f"{path.parent.name}/{path.name}",
+                      recipe_sha256=file_sha256(path),
                       repo=recipe.source.repo if recipe.source else None,
                       commit=recipe.source.commit if recipe.source else None, bench_version=bench.__version__)

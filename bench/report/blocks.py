@@ -18,14 +18,16 @@ from bench.report.rows import Row, Section, hardware_label
 
 COLUMNS = ("Implementation", "img/s", "n", "vs Detectron2", "Published", "Deviations", "Record")
 STALE_NOTE = "the recipe or its patches changed since this row was measured; `bench run --stale` re-runs it"
-FRAMEWORK_PACKAGES = ("torch", "tensorflow-gpu", "tensorflow", "mxnet", "keras")  # the first recorded is shown
+# the framework shown is the first of these the record has
+FRAMEWORK_PACKAGES = ("torch", "tensorflow-gpu", "tensorflow", "mxnet", "keras")
 
 
 WIDTH = 118
 
 
 def wrap(text: str, indent: str = "") -> list[str]:
-    """A paragraph (or a list item, whose continuation lines are indented under its text) in lines of WIDTH."""
+    """A paragraph (or a list item, whose continuation lines are indented under its text) in lines of
+    WIDTH."""
     hang = indent + ("  " if text.startswith("- ") else "")
     return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=hang,
                          break_long_words=False, break_on_hyphens=False) or [""]
@@ -68,7 +70,8 @@ def framework_of(record: RunRecord) -> str:
     """The framework the run's environment recorded (never the recipe's claim)."""
     packages = record.environment.get("frameworks") or record.environment.get("packages") or {}
     for name in FRAMEWORK_PACKAGES:
-        version = packages.get(name) or next((v for k, v in packages.items() if k.startswith(name + "-cu")), None)
+        version = packages.get(name) or next((v for k, v in packages.items() if k.startswith(name + "-cu")),
+                                             None)
         if version:
             return f"{name} {version}"
     return "not recorded"
@@ -90,7 +93,8 @@ def window_of(record: RunRecord) -> str:
 
 
 def precision_of(record: RunRecord) -> str:
-    """A deviation the compliance check recorded, else the protocol's own precision (which the check held it to)."""
+    """A deviation the compliance check recorded, else the protocol's own precision (which the check held it
+    to)."""
     said = next((d for d in record.deviations if d.lower().startswith("precision")), None)
     if said:
         return said.split(" ", 1)[-1].lstrip(": ")
@@ -190,7 +194,8 @@ def then_and_now(rows: list[Row], recipes: list[Recipe], baseline_family: str) -
     published = [r for r in recipes if r.reference is not None and r.variant == "published"]
     base = next((r for r in published if r.family == baseline_family), None)
     out = []
-    for family in sorted({r.family for r in published} | {r.record.family for r in rows if r.ratio is not None}):
+    for family in sorted({r.family for r in published}
+                         | {r.record.family for r in rows if r.ratio is not None}):
         recipe = next((r for r in published if r.family == family), None)
         ratio, on = None, ""
         if recipe and base and (recipe.reference.gpus, recipe.reference.gpu_model) == \

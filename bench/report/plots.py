@@ -1,14 +1,15 @@
 """The plots beside results/README.md, rendered with matplotlib's Agg backend, without pyplot's global state.
 
 * `throughput.png`: one panel per hardware class (a GPU model, the published table's hardware, a CPU): GPU
-  panels in img/s per GPU, so that a measured bar and a published bar share a unit; CPU panels in img/s, each on
-  its own scale. Bars not comparable with the published table are orange, and say their section.
+  panels in img/s per GPU, so that a measured bar and a published bar share a unit; CPU panels in img/s,
+  each on its own scale. Bars not comparable with the published table are orange, and say their section.
 * `plots/<run-id>.png`: seconds per iteration against iteration for every record with a series, the measured
   window shaded. They live beside the generated README (not in the run directories), so that `bench table`
   writes only generated files and a run directory keeps exactly what the run wrote.
-Same inputs -> same bytes on one matplotlib installation: default style, fixed size and dpi, one fixed metadata
-entry (matplotlib's PNG writer embeds no date; "Software" is removed; "Generator: bench table", without a version,
-is added): that entry is how `bench table` knows a PNG in plots/ is one it generated, the only kind it removes.
+Same inputs -> same bytes on one matplotlib installation: default style, fixed size and dpi, one fixed
+metadata entry (matplotlib's PNG writer embeds no date; "Software" is removed; "Generator: bench table",
+without a version, is added): that entry is how `bench table` knows a PNG in plots/ is one it generated, the
+only kind it removes.
 """
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ def plot_style():
 
 
 def throughput_png(rows: list[Row], published: list[tuple[str, float, int, str]]) -> bytes:
-    """One panel per hardware class, in one unit per panel: GPU panels in img/s per GPU (measured and published
-    divided by their own GPU counts, so they may stand together), CPU panels in img/s of the whole machine, each
-    on its own scale. `published`: (implementation, img/s, GPUs, GPU model) for every recipe with a reference."""
+    """One panel per hardware class, in one unit per panel: GPU panels in img/s per GPU (measured and
+    published divided by their own GPU counts, so they may stand together), CPU panels in img/s of the whole
+    machine, each on its own scale. `published`: (implementation, img/s, GPUs, GPU model) for every recipe
+    with a reference."""
     panels = _panels(rows, published)
     with plot_style():
         heights = [max(len(bars), 2) for _, _, bars in panels] or [2]
@@ -72,23 +74,24 @@ def throughput_png(rows: list[Row], published: list[tuple[str, float, int, str]]
 Bar = tuple[str, float, str]  # label, value, colour
 
 
-def _panels(rows: list[Row], published: list[tuple[str, float, int, str]]) -> list[tuple[str, str, list[Bar]]]:
+def _panels(rows: list[Row],
+            published: list[tuple[str, float, int, str]]) -> list[tuple[str, str, list[Bar]]]:
     """(title, unit, bars) per hardware class: each GPU model, the published table, each CPU."""
     by_class: dict[str, list[Bar]] = {}
     units: dict[str, str] = {}
     for row in rows:
         gpus, model = row.hardware
         colour = MEASURED if row.section.ranked else SMOKE
-        label = f"{row.record.implementation} ({gpus} GPU{'s' if gpus > 1 else ''}, {row.section.title})" if gpus \
-            else f"{row.record.implementation} ({row.section.title})"
+        label = (f"{row.record.implementation} ({gpus} GPU{'s' if gpus > 1 else ''}, {row.section.title})"
+                 if gpus else f"{row.record.implementation} ({row.section.title})")
         key = f"GPU: {model or 'unknown GPU'}" if gpus else f"CPU only: {model}"
         units[key] = "images / second per GPU" if gpus else "images / second (whole CPU, no GPU)"
         by_class.setdefault(key, []).append((label, row.img_s / gpus if gpus else row.img_s, colour))
     for name, img_s, gpus, model in published:
         key = f"GPU: {model} (published)"
         units[key] = "images / second per GPU"
-        by_class.setdefault(key, []).append((f"{name} (published, {hardware_label(gpus, model)})", img_s / gpus,
-                                             PUBLISHED))
+        by_class.setdefault(key, []).append((f"{name} (published, {hardware_label(gpus, model)})",
+                                             img_s / gpus, PUBLISHED))
     order = sorted(by_class, key=lambda k: (k.startswith("CPU"), k))
     return [(key, units[key], by_class[key]) for key in order]
 
@@ -128,7 +131,8 @@ def timeline_png(record: RunRecord) -> bytes:
         ax.set_title(f"{record.implementation} · {record.run_id} · {subtitle}", fontsize=9)
         ax.set_xlabel("iteration")
         ax.set_ylabel("seconds / iteration")
-        # Scale to the window: start-up iterations can be 100x slower and would flatten the part that is measured.
+        # Scale to the window: start-up iterations can be 100x slower and would flatten the part that is
+        # measured.
         inside = [v for u, v in zip(x, y) if window and window[0] <= u <= window[1]] or y
         top = 1.5 * max(inside, default=1.0)
         ax.set_ylim(0, top)

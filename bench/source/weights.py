@@ -1,6 +1,6 @@
-"""Backbone weights a recipe declares (`[weights]`: url, file, format, sha256): fetched once into the cache, keyed
-by their checksum, verified before use. `--weights DIR` takes the file from a directory instead (air-gapped
-clusters copy it there). A file whose checksum disagrees never lands in the cache."""
+"""Backbone weights a recipe declares (`[weights]`: url, file, format, sha256): fetched once into the cache,
+keyed by their checksum, verified before use. `--weights DIR` takes the file from a directory instead
+(air-gapped clusters copy it there). A file whose checksum disagrees never lands in the cache."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def _open_source(weights: BackboneWeights, from_dir: Path | None):
             raise BenchError(f"--weights {from_dir}: no file {weights.file} (the recipe's [weights] file)")
         return path.open("rb"), str(path)
     try:
-        return urllib.request.urlopen(weights.url, timeout=60), weights.url  # noqa: S310 (http(s) and file://)
+        return (urllib.request.urlopen(weights.url, timeout=60),  # noqa: S310 (http(s) and file://)
+                weights.url)
     except (OSError, ValueError) as exc:
         raise BenchError(f"cannot fetch {weights.url}: {getattr(exc, 'reason', None) or exc} "
                          "(no network? copy the file into a directory and pass --weights DIR)") from None
