@@ -41,8 +41,9 @@ def file_sha256(path: Path) -> str:
 
 
 def read_bounded_text(path: Path, limit: int, what: str, error: type[Exception]) -> str:
-    """A small text file (a recipe, a record) read whole, or one-line `error` naming the file: missing, a directory,
-    larger than `limit` bytes (never read past it), or not UTF-8 (with the line of the first bad byte)."""
+    """A small text file (a recipe, a record) read whole, or one-line `error` naming the file: missing, a
+    directory, larger than `limit` bytes (never read past it), or not UTF-8 (with the line of the first bad
+    byte)."""
     try:
         with path.open("rb") as handle:
             raw = handle.read(limit + 1)

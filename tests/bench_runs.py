@@ -15,7 +15,8 @@ from bench_roots import BenchEnv
 
 STANDIN = Path(__file__).with_name("trainer_standin.py")
 STANDINS = Path(__file__).with_name("standins")  # a stand-in kubectl
-STEP_S = 0.25  # seconds per iteration printed in the stand-in pod's log: 16 images / 0.25 s = 64 img/s on 8 GPUs
+# seconds per iteration printed in the stand-in pod's log: 16 images / 0.25 s = 64 img/s on 8 GPUs
+STEP_S = 0.25
 # What every live run's record fills in, whatever launched it (values differ; presence may not).
 LIVE_FIELDS = {"run_id", "created", "implementation", "family", "variant", "title", "framework", "status",
                "exit_code", "command", "gpus", "nodes", "images_per_iter", "images_per_iter_source",
@@ -35,13 +36,13 @@ def run_in_process(env: BenchEnv, recipe: Path, **options) -> tuple[Path, dict]:
 
 def bench_run(env: BenchEnv, recipe: Path, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """`bench run --recipe RECIPE --no-progress EXTRA` in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress", *extra],
-                          capture_output=True, text=True, env=env.environ(), timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress",
+                           *extra], capture_output=True, text=True, env=env.environ(), timeout=timeout)
 
 
 def bench_k8s(args: list[str], env: BenchEnv, log: Path, **extra: str) -> subprocess.CompletedProcess:
-    """`bench k8s ARGS` against tests/standins/kubectl, whose pod streams `log`; it keeps its state (and the calls
-    it was asked, calls.jsonl) in the test's folder, kubectl/."""
+    """`bench k8s ARGS` against tests/standins/kubectl, whose pod streams `log`; it keeps its state (and the
+    calls it was asked, calls.jsonl) in the test's folder, kubectl/."""
     state = env.root / "kubectl"
     state.mkdir(exist_ok=True)
     environ = env.environ(PATH=f"{STANDINS}{os.pathsep}{os.environ['PATH']}", KUBECTL_STANDIN_DIR=str(state),

@@ -1,5 +1,5 @@
-"""Every `name==version` pin that a recipe's install steps (presets included), its `[stack] wheels` or a Dockerfile
-under docker/ hands to pip, with the Python version and glibc of the image it installs into.
+"""Every `name==version` pin that a recipe's install steps (presets included), its `[stack] wheels` or a
+Dockerfile under docker/ hands to pip, with the Python version and glibc of the image it installs into.
 
 Shared by tests/test_package_index.py (text only: every pin is recorded as found on the index, or is a listed
 deviation, or sits behind a custom index) and tests/test_package_index_slow.py (asks the index with pip).
@@ -27,7 +27,8 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 # pip options whose value is the next token; the index ones make a pin "not checkable here".
 INDEX_OPTIONS = {"-f", "--find-links", "-i", "--index-url", "--extra-index-url"}
 VALUE_OPTIONS = INDEX_OPTIONS | {"-r", "--requirement", "-c", "--constraint", "--global-option",
-                                 "--install-option", "-t", "--target", "--prefix", "--root", "-e", "--editable"}
+                                 "--install-option", "-t", "--target", "--prefix", "--root", "-e",
+                                 "--editable"}
 OPERATORS = {"&&", "||", ";", "|", "&", "(", ")"}
 # glibc of the operating system an image is built FROM (the base's FROM line, build arguments substituted).
 GLIBC_OF_OS = {"ubuntu18.04": (2, 27), "ubuntu22.04": (2, 35), "ubuntu24.04": (2, 39), "bookworm": (2, 36)}
@@ -72,7 +73,8 @@ def pip_install_args(command: str) -> list[list[str]]:
             current = None
         elif current is not None:
             current.append(token)
-        elif token == "install" and i > 0 and (tokens[i - 1] in ("pip", "pip3") or tokens[i - 1].endswith("/pip")):
+        elif token == "install" and i > 0 and (tokens[i - 1] in ("pip", "pip3")
+                                               or tokens[i - 1].endswith("/pip")):
             current = []
             found.append(current)
     return found
@@ -118,8 +120,8 @@ def instructions(path: Path) -> list[tuple[str, str]]:
 
 
 def base_from(recipe: Recipe) -> str:
-    """What the recipe's image is ultimately built FROM: its base Dockerfile's FROM, build arguments substituted
-    (or the base image itself when bench makes it without a Dockerfile)."""
+    """What the recipe's image is ultimately built FROM: its base Dockerfile's FROM, build arguments
+    substituted (or the base image itself when bench makes it without a Dockerfile)."""
     base = recipe.stack.base
     assert base is not None, f"{recipe.name}: [stack] has no base"
     if base.dockerfile is None:
@@ -132,7 +134,7 @@ def base_from(recipe: Recipe) -> str:
             defaults[name] = default.strip('"')
         elif keyword == "FROM":
             values = {**defaults, **base.args}
-            return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), args)
+            return re.sub(r"\$\{?(\w+)\}?", lambda m, values=values: values.get(m.group(1), m.group(0)), args)
     raise AssertionError(f"{path}: no FROM")
 
 
@@ -146,7 +148,8 @@ def glibc_of(recipe: Recipe) -> tuple[int, int]:
 def recipe_steps(recipe: Recipe) -> list[tuple[str, str]]:
     steps = [(f"install[{i}]", step) for i, step in enumerate(recipe.install)]
     for preset_name, preset in recipe.presets.items():
-        steps += [(f"presets.{preset_name}.install[{i}]", step) for i, step in enumerate(preset.install or [])]
+        steps += [(f"presets.{preset_name}.install[{i}]", step)
+                  for i, step in enumerate(preset.install or [])]
     return steps
 
 
@@ -170,7 +173,8 @@ def dockerfile_pins(recipes: list[Recipe]) -> list[Pin]:
         if recipe.stack.base is not None and recipe.stack.base.dockerfile:
             users.setdefault(recipe.stack.base.dockerfile, []).append(recipe)
     pins = []
-    for path in sorted((ROOT / "docker").glob("*/Dockerfile")) + sorted((ROOT / "docker").glob("base/*/Dockerfile")):
+    for path in (sorted((ROOT / "docker").glob("*/Dockerfile"))
+                 + sorted((ROOT / "docker").glob("base/*/Dockerfile"))):
         where = str(path.relative_to(ROOT))
         runs = [args for keyword, args in instructions(path) if keyword == "RUN"]
         found = [pin for run in runs for pin in pins_in(run)]

@@ -29,16 +29,18 @@ def make_record(runs: Path, run_id: str, name: str, img_s: float | None, *, crea
     title, fam, _ = PUBLISHED.get(name, (name, name, 0))
     seconds = 6400 / img_s if img_s else None
     record = RunRecord(
-        run_id=run_id, created=created, implementation=name, family=family or fam, variant=variant, title=title,
-        framework=f"{fam} 1.0", preset=preset, comparable=comparable, status=status, reason=reason, gpus=gpus,
-        gpu_model=gpu_model, images_per_iter=2 * gpus, window_requested=[100, 500], log_format="torchvision",
+        run_id=run_id, created=created, implementation=name, family=family or fam, variant=variant,
+        title=title, framework=f"{fam} 1.0", preset=preset, comparable=comparable, status=status,
+        reason=reason, gpus=gpus, gpu_model=gpu_model, images_per_iter=2 * gpus, window_requested=[100, 500],
+        log_format="torchvision",
         framework_timing=Throughput(throughput_img_s=img_s, window=[100, 500] if img_s else None,
                                     iterations=400 if img_s else None, seconds=seconds),
         last_iteration=500 if img_s else 250, series=series or [], deviations=list(deviations),
         provenance=Provenance(recipe=name, recipe_path=f"recipes/{name}.toml", recipe_sha256="0" * 64,
                               repo=REPO.format(name=name), commit=hashlib.sha1(name.encode()).hexdigest(),
                               protocol_version=protocol, bench_version="0.1.0"),
-        reference=None, repeat_group=repeat_group, environment=environment or {}, dataset=dataset or {"path": "/data/coco", "synthetic": False})
+        reference=None, repeat_group=repeat_group, environment=environment or {},
+        dataset=dataset or {"path": "/data/coco", "synthetic": False})
     save_record(record, runs / run_id)
     return record
 

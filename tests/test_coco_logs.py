@@ -44,7 +44,8 @@ def test_real_summarize_output_is_one_block_with_nulls(tmp_path: Path) -> None:
     [block] = collect(lines)
     assert block["iou_type"] == "bbox"  # from pycocotools' own `Evaluate annotation type *bbox*`
     assert block["complete"] and [m["name"] for m in block["metrics"]] == [d[4] for d in DETECTION_LINES]
-    assert block["values"]["AP"] == 1.0 and block["values"]["AR_1"] == 0.417  # (1/3 + 1/2) / 2 categories, as printed
+    # (1/3 + 1/2) / 2 categories, as printed
+    assert block["values"]["AP"] == 1.0 and block["values"]["AR_1"] == 0.417
     for name in ("AP_small", "AP_medium", "AR_small", "AR_medium"):
         assert block["values"][name] is None
         assert block["null_reasons"][name] == "COCOeval printed -1.000: no ground truth in this area range"

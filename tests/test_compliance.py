@@ -60,14 +60,16 @@ def test_absurd_printed_time_inside_the_window_is_not_ok(text: str) -> None:
     at = next(i for i, line in enumerate(lines) if "iter: 299 " in line)
     lines[at] = D2_PROGRESS.format(k=299, t=text)
     parser, m = d2_parse(lines)
-    assert m.status is ParseStatus.NONCOMPLIANT and "finite-times" in m.reason and f"line {at + 1}" in m.reason
+    assert (m.status is ParseStatus.NONCOMPLIANT and "finite-times" in m.reason
+            and f"line {at + 1}" in m.reason)
     assert parser.malformed_count == 1
     json.dumps(m.to_json(), allow_nan=False)
 
 
 @pytest.mark.parametrize(("extra", "rule"), [
     ("[05/14 10:03:00 d2.evaluation.evaluator]: Start inference on 5000 batches", "no-evaluation"),
-    ("[05/14 10:03:00 fvcore.common.checkpoint]: Saving checkpoint to /out/model_0000299.pth", "no-checkpoint"),
+    ("[05/14 10:03:00 fvcore.common.checkpoint]: Saving checkpoint to /out/model_0000299.pth",
+     "no-checkpoint"),
     ("[05/14 10:03:00 d2.engine.train_loop]: Starting training from iteration 0", "no-restart"),
 ])
 def test_evaluation_checkpoint_or_restart_inside_the_window(extra: str, rule: str) -> None:
@@ -89,7 +91,7 @@ def test_negative_images_per_iter_is_refused() -> None:
         measure(parser, -200, (100, 500))
 
 
-# ---- malformed lines -------------------------------------------------------------------------------------------
+# ---- malformed lines ---------------------------------------------------------------------------------------
 def test_torchvision_time_1_2_3_is_counted_and_skipped() -> None:
     lines = torchvision_lines(step_times())
     lines[3] = lines[3][:lines[3].index("time: ")] + "time: 1.2.3  data: 0.0112  max mem: 4412"
@@ -111,7 +113,7 @@ def test_iteration_or_time_of_1e999_is_counted_not_raised(name: str, line: str) 
     assert parser.records == [] and parser.malformed_count == 1
 
 
-# ---- linear time, bounded lines and memory -------------------------------------------------------------------
+# ---- linear time, bounded lines and memory -----------------------------------------------------------------
 @pytest.mark.parametrize("line", [
     "Epoch: [0]  [ 100/7329]  eta: 0:44:12  " + " " * 40_000 + "x",
     "Epoch: [0]  [ 100/7329]  eta: 0:44:12 " + "  a" * 13_000,
@@ -149,7 +151,8 @@ def test_truncated_gzip_reports_what_was_measured_and_names_the_file(tmp_path: P
     assert "Traceback" not in done.stderr and "cut.log.gz" in done.stderr and "damaged" in done.stderr
     result = json.loads(done.stdout)
     assert result["status"] == "ok" and result["damage"]
-    assert abs(result["throughput_img_s"] - expected_img_s(times, 100, 500)) / result["throughput_img_s"] < 1e-3
+    assert (abs(result["throughput_img_s"] - expected_img_s(times, 100, 500)) / result["throughput_img_s"]
+            < 1e-3)
 
 
 def test_corrupt_gzip_is_one_line_not_a_traceback(tmp_path: Path) -> None:

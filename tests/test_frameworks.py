@@ -1,4 +1,5 @@
-"""The smoke presets of the real frameworks (mmdetection-current, detectron2-current): what they run, without running.
+"""The smoke presets of the real frameworks (mmdetection-current, detectron2-current): what they run, without
+running.
 
 The runs themselves are in tests/test_frameworks_slow.py (marked slow)."""
 
@@ -31,7 +32,8 @@ def test_smoke_presets_are_small_cpu_runs_on_synthetic_data_and_not_comparable(n
     plan = resolve(recipe, recipes_dir() / f"{name}.toml", RunOptions(preset="smoke"), available_gpus=0)
     assert plan.images_per_iter == 2 and plan.gpus == 0 and not plan.comparable
     assert plan.window[1] - plan.window[0] >= 10 and plan.window[1] <= 40
-    argv = command_for(plan.recipe, gpus=0, data="/data", output="/out", source_dir="/src", python="/env/python")
+    argv = command_for(plan.recipe, gpus=0, data="/data", output="/out", source_dir="/src",
+                       python="/env/python")
     assert argv[0] == "/env/python"  # the environment's interpreter, never a `python` found on PATH
     assert "/data" in " ".join(argv) and "/out" in argv
 
@@ -50,7 +52,8 @@ def test_mmdetection_smoke_needs_no_checkout_and_installs_from_the_package_index
     assert any("-e {source}" in step for step in full.install)
     argv = command_for(recipe, gpus=0, data="/data", output="/out", source_dir=None, python="/env/python")
     overlay = patches_dir() / "mmdetection-current" / "smoke"
-    assert argv[1] == str(overlay / "train.py") and argv[2] == str(overlay / "mask-rcnn_r50-caffe_fpn_smoke.py")
+    assert (argv[1] == str(overlay / "train.py")
+            and argv[2] == str(overlay / "mask-rcnn_r50-caffe_fpn_smoke.py"))
     assert "train_dataloader.dataset.data_root=/data" in argv
     assert recipe.env.get("CUDA_VISIBLE_DEVICES") == ""
 
@@ -65,9 +68,11 @@ def _literal(config: str, name: str):
 def test_mmdetection_overlay_matches_the_synthetic_dataset_and_logs_every_iteration():
     from bench.builtin.synth import CATEGORIES
 
-    config = (patches_dir() / "mmdetection-current" / "smoke" / "mask-rcnn_r50-caffe_fpn_smoke.py").read_text()
+    config = (patches_dir() / "mmdetection-current" / "smoke"
+              / "mask-rcnn_r50-caffe_fpn_smoke.py").read_text()
     tree = ast.parse(config)  # valid Python, as mmengine reads it
-    assert ast.literal_eval(_literal(config, "_base_")) == "mmdet::mask_rcnn/mask-rcnn_r50-caffe_fpn_1x_coco.py"
+    assert (ast.literal_eval(_literal(config, "_base_"))
+            == "mmdet::mask_rcnn/mask-rcnn_r50-caffe_fpn_1x_coco.py")
     classes = re.search(r"classes=\(([^)]*)\)", config)[1]
     assert [c.strip(" '") for c in classes.split(",")] == [name for _, name in CATEGORIES]
     assert "interval=1)" in config and "window_size=1" in config and "init_cfg=None" in config
@@ -90,12 +95,14 @@ def test_detectron2_smoke_uses_the_checkout_and_registers_the_synthetic_dataset(
     assert options["SOLVER.BASE_LR"] == "0.0" and options["INPUT.MASK_FORMAT"] == "bitmask"
     # detectron2 prints every 20 iterations: the window is on its grid
     assert recipe.window.start % 20 == 0 and recipe.window.end % 20 == 0
-    compile((patches_dir() / "detectron2-current" / "train_synthetic.py").read_text(), "train_synthetic.py", "exec")
+    compile((patches_dir() / "detectron2-current" / "train_synthetic.py").read_text(), "train_synthetic.py",
+            "exec")
 
 
 def test_dry_run_names_the_environment_and_the_synthetic_data():
     recipe = find_recipe("mmdetection-current")
-    plan = resolve(recipe, recipes_dir() / "mmdetection-current.toml", RunOptions(preset="smoke"), available_gpus=0)
+    plan = resolve(recipe, recipes_dir() / "mmdetection-current.toml", RunOptions(preset="smoke"),
+                   available_gpus=0)
     steps = "\n".join(dry_run_steps(plan))
     assert "built in (no checkout)" in steps and "mmdet==3.3.0" in steps and "synthetic dataset" in steps
     assert sys.executable not in steps.split("launch", 1)[1]

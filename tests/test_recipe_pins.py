@@ -1,8 +1,9 @@
 """Published recipes pin every package their install steps fetch, as their Dockerfiles do.
 
 For every recipe whose variant is "published", each requirement of each `pip install` in its install steps is
-pinned with `==`, the recipe's checkout ({source}, `-e {source}`, `-r {source}/...`), or a git URL at a full commit
-(`@<40-hex>`) or at one the user must pass (`@$BENCH_<NAME>_COMMIT`, which the step checks before installing).
+pinned with `==`, the recipe's checkout ({source}, `-e {source}`, `-r {source}/...`), or a git URL at a full
+commit (`@<40-hex>`) or at one the user must pass (`@$BENCH_<NAME>_COMMIT`, which the step checks before
+installing).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from bench.recipes.render import render_steps
 SOURCE = "/bench-src"  # what {source} is rendered as here
 SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;"}
 # pip install options that take a value (as the next word, unless written --opt=value).
-VALUED = {"-f", "--find-links", "-i", "--index-url", "--extra-index-url", "--global-option", "--install-option",
-          "-t", "--target", "--prefix", "--root", "--src", "--platform", "--python-version", "--implementation",
-          "--abi", "--upgrade-strategy", "--progress-bar", "--cache-dir", "--log", "--trusted-host", "--timeout",
-          "--retries", "--exists-action", "--proxy", "--config-settings", "-C"}
+VALUED = {"-f", "--find-links", "-i", "--index-url", "--extra-index-url", "--global-option",
+          "--install-option", "-t", "--target", "--prefix", "--root", "--src", "--platform",
+          "--python-version", "--implementation", "--abi", "--upgrade-strategy", "--progress-bar",
+          "--cache-dir", "--log", "--trusted-host", "--timeout", "--retries", "--exists-action", "--proxy",
+          "--config-settings", "-C"}
 PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.+!_-]+$")
 GIT_URL = re.compile(r"^git\+https://[^@\s]+@(?:[0-9a-f]{40}|\$BENCH_[A-Z0-9_]+_COMMIT)(?:#[^\s]*)?$")
 
@@ -90,12 +92,15 @@ def is_source_path(value: str) -> bool:
 
 def problem(kind: str, value: str) -> str | None:
     if kind == "-r":
-        return None if is_source_path(value) else f"-r {value}: only the recipe's own checkout ({{source}}/...)"
+        return (None if is_source_path(value)
+                else f"-r {value}: only the recipe's own checkout ({{source}}/...)")
     if kind == "-e":
-        return None if is_source_path(value) or GIT_URL.match(value) else f"-e {value}: not {{source}} or a pinned git URL"
+        return (None if is_source_path(value) or GIT_URL.match(value)
+                else f"-e {value}: not {{source}} or a pinned git URL")
     if is_source_path(value) or PINNED.match(value) or GIT_URL.match(value):
         return None
-    return f"{value}: not pinned with == (nor the checkout, nor a git URL at a full commit or $BENCH_..._COMMIT)"
+    return (f"{value}: not pinned with == (nor the checkout, nor a git URL at a full commit or "
+            "$BENCH_..._COMMIT)")
 
 
 def test_there_are_published_recipes_with_install_steps():

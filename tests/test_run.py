@@ -1,7 +1,8 @@
-"""`bench run` end to end on real child processes: tests/trainer_standin.py prints each format at a known pace.
+"""`bench run` end to end on real child processes: tests/trainer_standin.py prints each format at a known
+pace.
 
-Every run is `bench run --recipe FILE` with a user-written recipe (variant "builtin", no source) in a temporary
-results directory; the truth is the stand-in's schedule (iteration i lasts TIMES[i % 2] seconds)."""
+Every run is `bench run --recipe FILE` with a user-written recipe (variant "builtin", no source) in a
+temporary results directory; the truth is the stand-in's schedule (iteration i lasts TIMES[i % 2] seconds)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def test_throughput_from_both_clocks_and_stop_after_window(tmp_path, bench_env, 
     # The captured log is the raw stream, and every line of it has its arrival time in the sidecar.
     log = run_dir / record["log_files"]["log"]
     lines = log.read_bytes().splitlines()
-    clock_rows = [r for r in (run_dir / "clock.tsv").read_text().splitlines()[1:] if r.startswith(stream + "\t")]
+    clock_rows = [r for r in (run_dir / "clock.tsv").read_text().splitlines()[1:]
+                  if r.startswith(stream + "\t")]
     assert len(clock_rows) == len(lines) > 0
     assert record["series"] and record["environment"]["bench_version"]
     assert len(record["provenance"]["recipe_sha256"]) == 64
@@ -80,8 +82,10 @@ def test_interrupt_leaves_log_and_interrupted_record(tmp_path, bench_env: BenchE
     pid_file = tmp_path / "pids.json"
     recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 5000),
                           args=f"--grandchild --escaped-grandchild --pid-file {pid_file}")
-    bench = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=bench_env.environ())
+    bench = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe),
+                              "--no-progress"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=bench_env.environ())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # wait for training to be under way: three progress lines
         logs = list(bench_env.runs.glob("*/stdout.log"))
@@ -137,7 +141,8 @@ def test_repeat_shares_a_group_and_prints_the_median(tmp_path, bench_env: BenchE
 
 def test_more_gpus_than_the_machine_has_is_an_error_before_launch(tmp_path, bench_env: BenchEnv) -> None:
     recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 40))
-    recipe.write_text(recipe.read_text().replace("allowed = { gpus = [0] }", "allowed = { gpus = [0, 4096] }"))
+    recipe.write_text(recipe.read_text().replace("allowed = { gpus = [0] }",
+                                                 "allowed = { gpus = [0, 4096] }"))
     done = bench_run(bench_env, recipe, "--gpus", "4096")
     assert done.returncode == 2
     assert "4096 GPU(s)" in done.stderr

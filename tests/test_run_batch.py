@@ -1,5 +1,5 @@
-"""`bench run` compares the batch the trainer prints with the recipe's the moment it appears: a match is recorded
-with its log line as the source; a contradiction stops the run at once with status batch_mismatch."""
+"""`bench run` compares the batch the trainer prints with the recipe's the moment it appears: a match is
+recorded with its log line as the source; a contradiction stops the run at once with status batch_mismatch."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def test_a_batch_that_contradicts_the_recipe_stops_the_run_at_once(tmp_path, ben
     run_dir, record = run_in_process(bench_env, recipe)
     assert record["status"] == "batch_mismatch"
     reason = record["reason"]
-    assert "16 images/iteration" in reason and "gives 2 images/iteration" in reason and "log line 1:" in reason
+    assert ("16 images/iteration" in reason and "gives 2 images/iteration" in reason
+            and "log line 1:" in reason)
     assert record["extra"]["harness"]["stop_reason"] == "batch_mismatch"
     # stopped at the line that revealed the batch: nothing measured, long before the window's 400 iterations
     assert record["framework_timing"]["throughput_img_s"] is None
@@ -39,8 +40,8 @@ def test_the_stand_in_prints_the_batch_line_in_each_real_format(tmp_path) -> Non
 
     lines = {}
     for fmt in ("torchvision", "detectron2"):
-        done = subprocess.run([sys.executable, str(STANDIN), "--format", fmt, "--print-batch", "2,4", "--max-iter",
-                               "1"], capture_output=True, text=True, timeout=30)
+        done = subprocess.run([sys.executable, str(STANDIN), "--format", fmt, "--print-batch", "2,4",
+                               "--max-iter", "1"], capture_output=True, text=True, timeout=30)
         lines[fmt] = done.stdout.splitlines()[0]
         parser = new_parser(fmt)  # the real parser reads the stand-in's line as it reads the framework's
         parser.feed(lines[fmt] + "\n")

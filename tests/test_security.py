@@ -1,6 +1,6 @@
-"""Shell, paths and secrets (issue 13): generated shell text is executed here, in a sandbox directory with a canary
-file that an injected command would create; paths from recipes, records and options that leave their root are
-refused; credentials in URLs are found in any case and never printed or recorded."""
+"""Shell, paths and secrets (issue 13): generated shell text is executed here, in a sandbox directory with a
+canary file that an injected command would create; paths from recipes, records and options that leave their
+root are refused; credentials in URLs are found in any case and never printed or recorded."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def test_the_canary_works(tmp_path: Path) -> None:
 def test_bench_plan_piped_to_sh_runs_no_injected_command(tmp_path: Path, bench_env: BenchEnv) -> None:
     bench_env.use_patches()
     recipe = load_recipe(write_injection_recipe(tmp_path))
-    lines = plan_steps(recipe, gpus=8, data=f"DATA{INJECT}", output=f"OUT{INJECT}", workdir=str(tmp_path / "w"))
+    lines = plan_steps(recipe, gpus=8, data=f"DATA{INJECT}", output=f"OUT{INJECT}",
+                       workdir=str(tmp_path / "w"))
     assert all("\n" not in line for line in lines if line.startswith("#"))
     run_script("\n".join(lines) + "\n", tmp_path / "box")
     assert not (tmp_path / "box" / CANARY).exists()
@@ -121,8 +122,8 @@ def test_substitution_glob_leaving_the_checkout_is_refused(tmp_path: Path) -> No
     tree, outside = tmp_path / "tree", tmp_path / "victim.py"
     tree.mkdir()
     outside.write_text("x = 1\n")
-    step = Substitution.model_construct(kind="substitute", pattern="x", replacement="y", expected={"../*.py": 1},
-                                        expected_files={}, why="")
+    step = Substitution.model_construct(kind="substitute", pattern="x", replacement="y",
+                                        expected={"../*.py": 1}, expected_files={}, why="")
     with pytest.raises(BenchError, match=r"\.\./\*\.py"):
         apply_substitution(tree, step, number=1, recipe="demo")
     # the command `bench plan` prints for a substitution step
@@ -173,8 +174,8 @@ def test_diff_outside_the_patches_directory_never_enters_the_configmap(tmp_path:
     bench_env.use_patches().mkdir()
     (tmp_path / "secret").write_text("root:x:0:0\n")
     recipe = load_recipe(write_injection_recipe(tmp_path))
-    step = DiffPatch.model_construct(kind="diff", file="../secret", ignore_whitespace=False, expected_blobs={},
-                                     why="")
+    step = DiffPatch.model_construct(kind="diff", file="../secret", ignore_whitespace=False,
+                                     expected_blobs={}, why="")
     with pytest.raises(BenchError, match="leaves"):
         prepare_script.diff_files(recipe.model_copy(update={"patches": [step]}))
 
@@ -224,7 +225,8 @@ def test_run_dry_run_with_credentials_in_source_prints_none(tmp_path: Path) -> N
     from bench.cli import app
 
     recipe = Path("recipes/detectron2.toml").resolve()
-    code, out, err = invoke(app, ["run", "--recipe", str(recipe), "--source", URLS[0], "--dry-run", "--gpus", "8"])
+    code, out, err = invoke(app, ["run", "--recipe", str(recipe), "--source", URLS[0], "--dry-run",
+                                  "--gpus", "8"])
     assert code == 0 and "source   bench setup detectron2: HTTP://***@host/x.git" in out
     assert "TOKEN123" not in out + err
 

@@ -1,5 +1,5 @@
-"""A stand-in trainer: a real child process that prints progress lines in one implementation's exact log format
-(the format strings of shared/reference/log-formats.md) at a pace set here, so the truth is known.
+"""A stand-in trainer: a real child process that prints progress lines in one implementation's exact log
+format (the format strings of shared/reference/log-formats.md) at a pace set here, so the truth is known.
 
 Iteration i (0-based) lasts TIMES[i % len(TIMES)] seconds. The pace is kept against absolute deadlines, so the
 wall time of any run of iterations is the sum of their durations (sleep overshoot does not accumulate). The
@@ -10,9 +10,9 @@ exactly as that framework smooths them. Runs a 90,000-iteration schedule unless 
         [--log-file PATH] [--crash-at N] [--grandchild] [--escaped-grandchild] [--ignore-sigterm]
         [--pid-file PATH] [--data-fraction F] [--chatter K] [--busy] [--max-iter N] [--print-batch B,W]
 
---print-batch B,W prints, before training starts, the line in which the real trainer states its batch: B images
-per process on W processes (torchvision's `print(args)` Namespace; detectron2's "Command line arguments" line
-with the global SOLVER.IMS_PER_BATCH = B * W).
+--print-batch B,W prints, before training starts, the line in which the real trainer states its batch: B
+images per process on W processes (torchvision's `print(args)` Namespace; detectron2's "Command line
+arguments" line with the global SOLVER.IMS_PER_BATCH = B * W).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import time
 from statistics import median
 
 FORMATS = ("torchvision", "detectron2", "mmdet-v2", "maskrcnn-benchmark", "detectron")
-SLEEPER = "import signal, sys, time\nif 'stubborn' in sys.argv: signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" \
+SLEEPER = "import signal, sys, time\n" \
+          "if 'stubborn' in sys.argv: signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" \
           "if 'escape' in sys.argv:\n import os; os.setsid()\nwhile True: time.sleep(0.5)\n"
 
 
@@ -56,14 +57,17 @@ class Printer:
         """The trainer's own statement of its batch, in its format (torchvision references/detection/train.py
         main: print(args) after init_distributed_mode; detectron2 engine/defaults.py default_setup)."""
         if self.fmt == "torchvision":
-            self.emit(f"Namespace(data_path='/data/coco', dataset='coco', model='maskrcnn_resnet50_fpn', device='cuda', "
-                      f"batch_size={per_process}, epochs=26, workers=4, lr=0.02, momentum=0.9, weight_decay=0.0001, "
+            self.emit("Namespace(data_path='/data/coco', dataset='coco', model='maskrcnn_resnet50_fpn', "
+                      f"device='cuda', batch_size={per_process}, epochs=26, workers=4, lr=0.02, "
+                      "momentum=0.9, weight_decay=0.0001, "
                       f"print_freq=20, output_dir='.', world_size={world}, dist_url='env://', rank=0, gpu=0, "
                       f"distributed={world > 1}, dist_backend='nccl')")
         elif self.fmt == "detectron2":
-            args = (f"Namespace(config_file='configs/Detectron1-Comparisons/mask_rcnn_R_50_FPN_noaug_1x.yaml', "
+            args = ("Namespace(config_file="
+                    "'configs/Detectron1-Comparisons/mask_rcnn_R_50_FPN_noaug_1x.yaml', "
                     f"resume=False, eval_only=False, num_gpus={world}, num_machines=1, machine_rank=0, "
-                    f"dist_url='tcp://127.0.0.1:50152', opts=['SOLVER.IMS_PER_BATCH', '{per_process * world}'])")
+                    "dist_url='tcp://127.0.0.1:50152', "
+                    f"opts=['SOLVER.IMS_PER_BATCH', '{per_process * world}'])")
             self.emit(f"[{d2_time()} detectron2]: Command line arguments: {args}",
                       f"[{d2_time()}] detectron2 INFO: Command line arguments: {args}")
         else:
@@ -76,9 +80,10 @@ class Printer:
             self.emit(f"[{d2_time()} d2.engine.train_loop]: Starting training from iteration 0",
                       f"[{d2_time()}] d2.engine.train_loop INFO: Starting training from iteration 0")
         elif self.fmt == "mmdet-v2":
-            self.emit(f"{asctime_ms()} - mmdet - INFO - Start running, host: bench@standin, work_dir: ./work_dirs",
+            self.emit(f"{asctime_ms()} - mmdet - INFO - Start running, host: bench@standin, "
+                      "work_dir: ./work_dirs", stream=sys.stderr)
+            self.emit(f"{asctime_ms()} - mmdet - INFO - workflow: [('train', 1)], max: 12 epochs",
                       stream=sys.stderr)
-            self.emit(f"{asctime_ms()} - mmdet - INFO - workflow: [('train', 1)], max: 12 epochs", stream=sys.stderr)
         elif self.fmt == "maskrcnn-benchmark":
             self.emit(f"{asctime_ms()} maskrcnn_benchmark.trainer INFO: Start training")
         elif self.fmt == "detectron":
@@ -97,7 +102,8 @@ class Printer:
         width = len(str(self.epoch_len))
         self.emit(f"Epoch: [{epoch}]  [{index:{width}d}/{self.epoch_len}]  eta: 0:44:12  lr: 0.002018  "
                   f"loss: 1.5234 (2.0123)  loss_box_reg: 0.2012 (0.1811)  loss_classifier: 0.3921 (0.4812)  "
-                  f"loss_mask: 0.6231 (0.7012)  loss_objectness: 0.0721 (0.2110)  loss_rpn_box_reg: 0.0612 (0.0911)  "
+                  "loss_mask: 0.6231 (0.7012)  loss_objectness: 0.0721 (0.2110)  "
+                  "loss_rpn_box_reg: 0.0612 (0.0911)  "
                   f"time: {mean_t:.4f}  data: {mean_d:.4f}  max mem: 4412")
 
     def _detectron2(self, i: int) -> None:
@@ -109,7 +115,8 @@ class Printer:
         message = (f" eta: 6:31:05  iter: {i}  total_loss: 1.532  loss_cls: 0.412  loss_box_reg: 0.301  "
                    f"loss_mask: 0.598  loss_rpn_cls: 0.101  loss_rpn_loc: 0.088  time: {global_avg:.4f}  "
                    f"data_time: {sum(data) / len(data):.4f}  lr: 0.001998  max_mem: 3105M")
-        self.emit(f"[{d2_time()} d2.utils.events]: {message}", f"[{d2_time()}] d2.utils.events INFO: {message}")
+        self.emit(f"[{d2_time()} d2.utils.events]: {message}",
+                  f"[{d2_time()}] d2.utils.events INFO: {message}")
 
     def _mmdet_v2(self, i: int) -> None:
         epoch, index = divmod(i, self.epoch_len)
@@ -130,7 +137,8 @@ class Printer:
         g_t, g_d = sum(self.times[:i + 1]) / iteration, sum(self.data[:i + 1]) / iteration
         self.emit(f"{asctime_ms()} maskrcnn_benchmark.trainer INFO: eta: 6:20:41  iter: {iteration}  "
                   f"loss: 1.6021 (2.1034)  loss_box_reg: 0.1912 (0.1533)  loss_classifier: 0.4120 (0.5511)  "
-                  f"loss_mask: 0.6012 (0.6687)  loss_objectness: 0.1903 (0.4410)  loss_rpn_box_reg: 0.1101 (0.2893)  "
+                  "loss_mask: 0.6012 (0.6687)  loss_objectness: 0.1903 (0.4410)  "
+                  "loss_rpn_box_reg: 0.1101 (0.2893)  "
                   f"time: {median(last_t):.4f} ({g_t:.4f})  data: {median(last_d):.4f} ({g_d:.4f})  "
                   f"lr: 0.009333  max mem: 3350")
 
@@ -202,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ignore-sigterm", action="store_true")
     ap.add_argument("--pid-file")
     ap.add_argument("--chatter", type=int, default=0, help="other-logger lines printed per iteration")
-    ap.add_argument("--busy", type=int, default=0, help="fixed CPU work per iteration instead of a paced sleep")
+    ap.add_argument("--busy", type=int, default=0,
+                    help="fixed CPU work per iteration instead of a paced sleep")
     ap.add_argument("--print-batch", help="B,W: print the trainer's batch line (B per process, W processes)")
     args = ap.parse_args(argv)
 
@@ -224,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.perf_counter()
     for i in range(args.max_iter):
         if args.crash_at is not None and i == args.crash_at:
-            raise RuntimeError(f"CUDA error: an illegal memory access was encountered (stand-in, iteration {i})")
+            raise RuntimeError("CUDA error: an illegal memory access was encountered "
+                               f"(stand-in, iteration {i})")
         if args.busy:
             burn(args.busy)
         else:

@@ -1,5 +1,5 @@
-"""Writers of the files tests feed bench: recipes (a stand-in trainer's, one carrying shell injections) and logs
-(lines from parser_cases.py, a torchvision run, JSON documents). Each returns the path it wrote."""
+"""Writers of the files tests feed bench: recipes (a stand-in trainer's, one carrying shell injections) and
+logs (lines from parser_cases.py, a torchvision run, JSON documents). Each returns the path it wrote."""
 
 from __future__ import annotations
 
@@ -14,21 +14,24 @@ from parser_cases import torchvision_lines
 STANDIN_TIMES = (0.02, 0.03)  # seconds of the stand-in's iteration i: STANDIN_TIMES[i % 2]
 
 
-# -- logs ------------------------------------------------------------------------------------------------------
-def write_log(path: Path, lines: list[str], newline: str = "\n", compress: bool = False, tail: str = "") -> Path:
+# -- logs ----------------------------------------------------------------------------------------------------
+def write_log(path: Path, lines: list[str], newline: str = "\n", compress: bool = False,
+              tail: str = "") -> Path:
     """The lines joined by `newline` (after the last one too), then `tail`; gzip-compressed if asked."""
     data = (newline.join(lines) + newline + tail).encode()
     path.write_bytes(gzip.compress(data) if compress else data)
     return path
 
 
-def write_torchvision_log(path: Path, step_time: Callable[[int], float], iterations: int, length: int = 7329) -> Path:
-    """Exactly what torchvision's train.py prints on 8 GPUs, 2 images each: its distributed init and arguments,
-    then MetricLogger.log_every's line at 0-based i with i % 20 == 0 (the mean of the last 20 iteration times)."""
+def write_torchvision_log(path: Path, step_time: Callable[[int], float], iterations: int,
+                          length: int = 7329) -> Path:
+    """Exactly what torchvision's train.py prints on 8 GPUs, 2 images each: its distributed init and
+    arguments, then MetricLogger.log_every's line at 0-based i with i % 20 == 0 (the mean of the last 20
+    iteration times)."""
     header = ["| distributed init (rank 0): env://",
-              "Namespace(data_path='/data/coco', dataset='coco', model='maskrcnn_resnet50_fpn', device='cuda', "
-              "batch_size=2, epochs=26, workers=4, lr=0.02, print_freq=20, world_size=8, dist_url='env://', rank=0, "
-              "gpu=0, distributed=True, dist_backend='nccl')"]
+              "Namespace(data_path='/data/coco', dataset='coco', model='maskrcnn_resnet50_fpn', "
+              "device='cuda', batch_size=2, epochs=26, workers=4, lr=0.02, print_freq=20, world_size=8, "
+              "dist_url='env://', rank=0, gpu=0, distributed=True, dist_backend='nccl')"]
     return write_log(path, header + torchvision_lines([step_time(i) for i in range(iterations)], length))
 
 
@@ -37,10 +40,11 @@ def write_json(path: Path, data) -> Path:
     return path
 
 
-# -- recipes ---------------------------------------------------------------------------------------------------
+# -- recipes -------------------------------------------------------------------------------------------------
 def write_standin_recipe(directory: Path, fmt: str, *, window: tuple[int, int], args: str = "",
                          stream: str = "stdout", log_path: str | None = None,
-                         times: tuple[float, ...] = STANDIN_TIMES, name: str = "standin", more: str = "") -> Path:
+                         times: tuple[float, ...] = STANDIN_TIMES, name: str = "standin",
+                         more: str = "") -> Path:
     """directory/NAME.toml: a user-written recipe running tests/trainer_standin.py, which prints `fmt`
     ("detectron2-file": the detectron2 format to a file) at the pace `times`; `more` is TOML text appended."""
     log_format = "detectron2" if fmt == "detectron2-file" else fmt

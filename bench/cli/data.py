@@ -44,8 +44,8 @@ def stats(
 def coco_layout(
     root: Path = typer.Argument(..., help="A COCO 2017 root (train2017/, val2017/, annotations/)."),
 ) -> None:
-    """Check a COCO 2017 layout, and for each recipe whether it has the files the recipe reads and where the run
-    links it (the recipe's prepare_run, e.g. datasets/coco for detectron2)."""
+    """Check a COCO 2017 layout, and for each recipe whether it has the files the recipe reads and where
+    the run links it (the recipe's prepare_run, e.g. datasets/coco for detectron2)."""
     from bench.coco.layout import COCO_2017, missing_files
     from bench.recipes.loader import load_all
 
@@ -57,7 +57,8 @@ def coco_layout(
         lacks = missing_files(root, recipe.data_files)
         links = [step for step in recipe.prepare_run if "{data}" in step]
         typer.echo(f"  {recipe.name}: " + ("ready" if not lacks else f"lacks {', '.join(lacks)}")
-                   + (f"; the run links it with: {'; '.join(links)}" if links else "; the run reads --data directly"))
+                   + (f"; the run links it with: {'; '.join(links)}" if links
+                      else "; the run reads --data directly"))
     if missing:
         raise typer.Exit(1)
 
@@ -80,7 +81,8 @@ def synth(
         raise BenchError(str(exc)) from None
     output_dir(out, "OUT")
     synth_dataset(out, images=images, width=width, height=height, seed=seed)
-    typer.echo(f"wrote {images} images ({width}x{height}, seed {seed}) to {out}; annotations: {out / ANNOTATIONS}")
+    typer.echo(f"wrote {images} images ({width}x{height}, seed {seed}) to {out}; "
+               f"annotations: {out / ANNOTATIONS}")
 
 
 app = typer.Typer(no_args_is_help=True, help="Datasets: synthesise a COCO-format one, describe one.")

@@ -36,16 +36,19 @@ def list_formats(wanted: bool) -> None:
 def parse(
     log: Path = typer.Argument(..., help="The log file (plain or gzip-compressed)."),
     format_name: str = typer.Option("auto", "--format", "-f", help="Log format name, or 'auto'."),
-    images_per_iter: int = typer.Option(None, "--images-per-iter", "-n", help="Images per iteration (global, all "
-                                        "GPUs); needed only when the log does not print its batch."),
+    images_per_iter: int = typer.Option(None, "--images-per-iter", "-n",
+                                        help="Images per iteration (global, all GPUs); needed only when "
+                                             "the log does not print its batch."),
     window: str = typer.Option("100:500", "--window", "-w", help="Iterations A:B (the A+1th to the Bth)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     record: Path = typer.Option(None, "--record", help="Also write a run record into this run directory "
                                 "(results/runs/<run-id>), with a copy of the log."),
     name: str = typer.Option(None, "--name", help="With --record: the implementation (a recipe name fills in "
                              "framework, commit, reference and GPU count); default: the log format."),
-    gpus: int = typer.Option(None, "--gpus", help="With --record: GPUs the run used (default: the recipe's)."),
-    gpu_model: str = typer.Option(None, "--gpu-model", help="With --record: GPU model, e.g. 'Tesla V100-SXM2-16GB'."),
+    gpus: int = typer.Option(None, "--gpus",
+                             help="With --record: GPUs the run used (default: the recipe's)."),
+    gpu_model: str = typer.Option(None, "--gpu-model",
+                                  help="With --record: GPU model, e.g. 'Tesla V100-SXM2-16GB'."),
     preset: str = typer.Option(None, "--preset", help="With --record: the preset it ran with (a smoke preset "
                                "makes the row not comparable with the published table)."),
     _formats: bool = typer.Option(False, "--list-formats", is_eager=True, callback=list_formats,
@@ -59,7 +62,8 @@ def parse(
 
         format_name = detect_format(log)
     elif format_name not in known_formats():
-        raise BenchError(f"--format {format_name!r}: unknown; known: auto, {', '.join(sorted(known_formats()))}")
+        raise BenchError(f"--format {format_name!r}: unknown; known: auto, "
+                         f"{', '.join(sorted(known_formats()))}")
     span = parse_window(window)
     if images_per_iter is not None and images_per_iter <= 0:
         raise BenchError(f"--images-per-iter {images_per_iter}: need a positive number of images")

@@ -12,11 +12,13 @@ from bench.security import redact
 
 
 def plan(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."),
-         gpus: int = typer.Option(None, "--gpus", help="GPUs to use (default: the recipe's, 8 for published rows)."),
+         gpus: int = typer.Option(None, "--gpus",
+                                  help="GPUs to use (default: the recipe's, 8 for published rows)."),
          data: str = typer.Option("DATA", "--data", help="COCO root (annotations/, train2017/, ...)."),
          output: str = typer.Option("OUTPUT", "--output", help="Output directory of the run."),
          source: str = typer.Option(None, "--source", help="Fetch from this URL or local mirror instead."),
-         workdir: str = typer.Option(None, "--workdir", help="Directory for the checkout (default: the cache).")
+         workdir: str = typer.Option(None, "--workdir",
+                                     help="Directory for the checkout (default: the cache).")
          ) -> None:
     """Print the exact shell steps setup and run would perform (clone, checkout, each patch, env, launch)."""
     from bench.source.plan import plan_steps
@@ -28,13 +30,18 @@ def plan(name: str = typer.Argument(..., help="Recipe name (see `bench list`).")
 
 
 def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."),
-          source: str = typer.Option(None, "--source", help="A URL or local mirror to fetch the commit from."),
-          workdir: Path = typer.Option(None, "--workdir", help="Directory for the checkout (default: the cache)."),
+          source: str = typer.Option(None, "--source",
+                                     help="A URL or local mirror to fetch the commit from."),
+          workdir: Path = typer.Option(None, "--workdir",
+                                       help="Directory for the checkout (default: the cache)."),
           allow_missing_blobs: bool = typer.Option(False, "--allow-missing-blobs",
-                                                   help="Check out without files whose blobs the mirror lacks."),
-          no_env: bool = typer.Option(False, "--no-env", help="Prepare the source only, not the environment."),
-          weights: Path = typer.Option(None, "--weights", help="A directory holding the recipe's [weights] file "
-                                       "(air-gapped clusters); default: fetch it from its URL into the cache."),
+                                                   help="Check out without files whose blobs the mirror "
+                                                        "lacks."),
+          no_env: bool = typer.Option(False, "--no-env",
+                                      help="Prepare the source only, not the environment."),
+          weights: Path = typer.Option(None, "--weights",
+                                       help="A directory holding the recipe's [weights] file (air-gapped "
+                                            "clusters); default: fetch it from its URL into the cache."),
           json_output: bool = typer.Option(False, "--json", help="Print the manifest as JSON.")) -> None:
     """Bring the source to its pinned commit, apply and verify its patches, and write the manifest."""
     from bench.envs import ensure_environment
@@ -43,10 +50,11 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
     recipe = find_recipe(name)
     echo = (lambda message: typer.echo(redact(message), err=True)) if json_output else (
         lambda message: typer.echo(redact(message)))
-    prepared = prepare(recipe, source=source, workdir=workdir, allow_missing_blobs=allow_missing_blobs, log=echo)
+    prepared = prepare(recipe, source=source, workdir=workdir, allow_missing_blobs=allow_missing_blobs,
+                       log=echo)
     if prepared.path is not None:
-        echo(f"{recipe.name}: source {prepared.path}" + (" (a verified tree, reused as it was)" if prepared.reused
-                                                         else ""))
+        echo(f"{recipe.name}: source {prepared.path}"
+             + (" (a verified tree, reused as it was)" if prepared.reused else ""))
     if prepared.missing_paths:
         echo(f"warning: {len(prepared.missing_paths)} files are absent (the source lacks their blobs): "
              f"{', '.join(prepared.missing_paths[:5])}{' ...' if len(prepared.missing_paths) > 5 else ''}")

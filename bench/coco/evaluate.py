@@ -81,9 +81,10 @@ def format_block(block: dict[str, Any]) -> str:
                      f"area={area:>6s} {ranges.range_text(area_ranges[area]):<{width}} | "
                      f"maxDets={metric['max_dets']:>3d} ] = {shown}")
     counts = block["ground_truth_per_range"]
-    used = ", ".join(f"{label} {ranges.range_text(rng)} ({counts[label]} GT)" for label, rng in area_ranges.items())
-    lines.append(f"area ranges ({block['area_rng_mode']}; pixels², both ends inclusive; non-crowd ground truth "
-                 f"per range): {used}")
+    used = ", ".join(f"{label} {ranges.range_text(rng)} ({counts[label]} GT)"
+                     for label, rng in area_ranges.items())
+    lines.append(f"area ranges ({block['area_rng_mode']}; pixels², both ends inclusive; "
+                 f"non-crowd ground truth per range): {used}")
     for label, rng in area_ranges.items():
         if counts[label] == 0:
             lines.append(ranges.empty_sentence(label, rng).replace("will print", "prints"))

@@ -26,7 +26,8 @@ import psutil
 
 from bench.launch.base import KILL_WAIT_S, READ_SIZE, Launcher, living
 
-TRACK_S = 0.5  # without a subreaper: how often the descendants are listed (to find those that leave the group)
+# without a subreaper: how often the descendants are listed (to find those that leave the group)
+TRACK_S = 0.5
 START_TIMEOUT_S = 30.0  # for the supervisor to start the trainer (a Python start-up, on a loaded machine)
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the supervisor imports this very copy of bench
 RELEASE = b"release\n"
@@ -84,14 +85,15 @@ class LocalLauncher(Launcher):
             self._thread(self._track_descendants)
 
     def _start_supervisor(self) -> IO[bytes]:
-        """The supervisor, told what to run through its stdin (the environment may hold a token: never a file);
-        returns its status pipe once it has started the trainer. An OSError says why the trainer did not start."""
+        """The supervisor, told what to run through its stdin (the environment may hold a token: never a
+        file); returns its status pipe once it has started the trainer. An OSError says why the trainer did
+        not start."""
         status_read, status_write = os.pipe()
         try:
             self.supervisor = subprocess.Popen(
                 [sys.executable, "-m", "bench.launch.supervisor", str(status_write)], cwd=PACKAGE_ROOT,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(status_write,),
-                start_new_session=True)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(status_write,), start_new_session=True)
         except OSError:
             os.close(status_read)
             raise
@@ -123,7 +125,8 @@ class LocalLauncher(Launcher):
             self.supervisor.kill()
             _, err = self.supervisor.communicate()
         lines = err.decode("utf-8", errors="replace").strip().splitlines()
-        return "bench's supervisor failed: " + (lines[-1] if lines else f"exit status {self.supervisor.returncode}")
+        return ("bench's supervisor failed: "
+                + (lines[-1] if lines else f"exit status {self.supervisor.returncode}"))
 
     def _read_status(self, status: IO[bytes]) -> None:
         """`exit CODE` from the supervisor; its end of file without one means the supervisor itself died."""
@@ -171,8 +174,8 @@ class LocalLauncher(Launcher):
         self._pipes_done.set()
 
     def _run_over(self) -> bool:
-        """The trainer has ended and its output is in: the pipes closed, or the run was stopped (a process that
-        escaped with a copy of a pipe must not keep the file's tail open)."""
+        """The trainer has ended and its output is in: the pipes closed, or the run was stopped (a process
+        that escaped with a copy of a pipe must not keep the file's tail open)."""
         return (self._pipes_done.is_set() or self.drain_deadline is not None) and self.poll() is not None
 
     def _track_descendants(self) -> None:
@@ -203,7 +206,8 @@ class LocalLauncher(Launcher):
             return []
 
     def _group(self) -> list[psutil.Process]:
-        """The trainer's process group (orphans of it are outside the supervisor's tree without a subreaper)."""
+        """The trainer's process group (orphans of it are outside the supervisor's tree without a
+        subreaper)."""
         found = []
         for proc in psutil.process_iter():
             try:

@@ -1,7 +1,8 @@
-"""Small helpers the format parsers share: printed numbers, `name: value` meters, timestamps, grid bookkeeping.
+"""Small helpers the format parsers share: printed numbers, `name: value` meters, timestamps, grid
+bookkeeping.
 
-Everything here is cheap: the live runner feeds every line, and a parser calls these only on lines that already
-matched its progress regex.
+Everything here is cheap: the live runner feeds every line, and a parser calls these only on lines that
+already matched its progress regex.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import re
 import time
 
-# A printed number, including what Python prints for non-finite floats (so that divergence is seen). Written so
-# that a run of digits splits one way only: a failed match backtracks in linear, not quadratic, time.
+# A printed number, including what Python prints for non-finite floats (so that divergence is seen). Written
+# so that a run of digits splits one way only: a failed match backtracks in linear, not quadratic, time.
 NUMBER = r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|-?nan|-?inf|NaN|-?Infinity"
 # A name starts where no name character precedes it, so a long word is scanned once, not from each position.
 NAME = r"(?<![\w/.\-\[\]])[\w/.\-\[\]]+"
@@ -41,8 +42,9 @@ def full_timestamp(line: str) -> float | None:
 
 
 def position(match: re.Match[str]) -> tuple[int | None, int, int]:
-    """(epoch, inner iteration, offset of the epoch) from a match whose groups 1-3 are `[epoch][iter/length]` of an
-    epoch-based runner, or whose group 4 is the global `[iter/...]` of an iteration-based one (mmcv, mmengine)."""
+    """(epoch, inner iteration, offset of the epoch) from a match whose groups 1-3 are `[epoch][iter/length]`
+    of an epoch-based runner, or whose group 4 is the global `[iter/...]` of an iteration-based one (mmcv,
+    mmengine)."""
     if match[1]:
         epoch, inner = int(match[1]), int(match[2])
         return epoch, inner, (epoch - 1) * int(match[3])

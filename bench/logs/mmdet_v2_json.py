@@ -7,8 +7,8 @@ means in the text log: the mean of the last `interval` iteration times of the ep
 the epoch length; epoch 1 is exact and later epochs are placed after the largest iteration seen in the epoch
 before (see `EpochOffsets`). An iteration-based runner (iter keeps growing across `epoch`) is global already.
 
-Batch: the first line's `"config"` is `cfg.pretty_text` (tools/train.py `meta['config']`, read at 1c471257), read
-as the text log's dump is (`mmdet_v2.read_mmcv_config`). A `"mode": "val"` record is an evaluation.
+Batch: the first line's `"config"` is `cfg.pretty_text` (tools/train.py `meta['config']`, read at 1c471257),
+read as the text log's dump is (`mmdet_v2.read_mmcv_config`). A `"mode": "val"` record is an evaluation.
 """
 
 from __future__ import annotations
@@ -71,11 +71,13 @@ class Parser(LogParser):
         except TypeError:
             return None
         if self.previous and epoch > self.previous[0] and inner > self.previous[1]:
-            epoch = self.previous[0]  # iteration-based runner: `iter` is global, the epoch only counts loader passes
+            # iteration-based runner: `iter` is global, the epoch only counts loader passes
+            epoch = self.previous[0]
         offset = self.offsets.offset(epoch)
         self.offsets.seen(inner)
         self.previous = (epoch, inner)
-        values = {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        values = {k: float(v) for k, v in data.items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool)}
         return interval_record(self, self.grid, line_no, epoch, inner, offset, values, None)
 
     @classmethod

@@ -1,21 +1,24 @@
-"""tensorpack (examples/FasterRCNN, Horovod): per-epoch `ThroughputTracker` scalars, rank-0 `log.log` or stdout.
+"""tensorpack (examples/FasterRCNN, Horovod): per-epoch `ThroughputTracker` scalars, rank-0 `log.log` or
+stdout.
 
 `[0514 10:10:09 @base.py:285] Epoch 3 (global_step 150) finished, time:8.04 seconds.` then, sorted by name,
-`[0514 10:10:09 @monitor.py:474] Throughput (samples/sec): 49.763` (ScalarPrinter `{:.5g}`). Epochs are 1-based
-and `global_step` counts completed steps, so the rate covers steps (G - steps_per_epoch, G]: samples/s over that
-epoch's steps, its timer paused outside the epoch (callbacks/prof.py). The record is made at the Throughput line
-and placed at the last `finished` line's global step.
+`[0514 10:10:09 @monitor.py:474] Throughput (samples/sec): 49.763` (ScalarPrinter `{:.5g}`). Epochs are
+1-based and `global_step` counts completed steps, so the rate covers steps (G - steps_per_epoch, G]: samples/s
+over that epoch's steps, its timer paused outside the epoch (callbacks/prof.py). The record is made at the
+Throughput line and placed at the last `finished` line's global step.
 
 Every rank has a stdout handler, so a captured stdout holds 8 interleaved copies. With `mpirun --tag-output`
-(`[1,3]<stdout>:` prefixes) only rank 0 is read. Untagged, each epoch is counted once: the first `finished` line of
-a global step opens it and the first Throughput line after it closes it; copies of the same step (or of the step
-before it, from a rank still printing) are ignored. Ranks run in lock step, so their rates agree closely.
+(`[1,3]<stdout>:` prefixes) only rank 0 is read. Untagged, each epoch is counted once: the first `finished`
+line of a global step opens it and the first Throughput line after it closes it; copies of the same step (or
+of the step before it, from a rank still printing) are ignored. Ranks run in lock step, so their rates agree
+closely.
 
 Batch (examples/FasterRCNN at caafda8): one image per GPU per step, and `ThroughputTracker(samples_per_step=
-cfg.TRAIN.NUM_GPUS)` (train.py); config.py finalize_configs sets `NUM_GPUS = hvd.size()` under Horovod, logging
-`Horovod Rank=R, Size=N, LocalRank=L`, then `Config: ----...` and `pprint.pformat(cfg.to_dict())`, which holds
-`'NUM_GPUS': N` (in `'TRAIN'`). Images per iteration = NUM_GPUS. Checkpoints: `Model saved to ...`
-(callbacks/saver.py ModelSaver); evaluation: `Running evaluation ...` (examples/FasterRCNN/eval.py EvalCallback).
+cfg.TRAIN.NUM_GPUS)` (train.py); config.py finalize_configs sets `NUM_GPUS = hvd.size()` under Horovod,
+logging `Horovod Rank=R, Size=N, LocalRank=L`, then `Config: ----...` and `pprint.pformat(cfg.to_dict())`,
+which holds `'NUM_GPUS': N` (in `'TRAIN'`). Images per iteration = NUM_GPUS. Checkpoints: `Model saved to ...`
+(callbacks/saver.py ModelSaver); evaluation: `Running evaluation ...` (examples/FasterRCNN/eval.py
+EvalCallback).
 """
 
 from __future__ import annotations
@@ -84,8 +87,8 @@ class Parser(LogParser):
         else:
             start = step - step // epoch  # uniform epochs: steps_per_epoch = global_step / epoch
         self.previous = (epoch, step)
-        return IterationRecord(iteration=step, time=float(rate[1]), semantics=self.semantics, span_start=start,
-                               line_no=line_no, epoch=epoch)
+        return IterationRecord(iteration=step, time=float(rate[1]), semantics=self.semantics,
+                               span_start=start, line_no=line_no, epoch=epoch)
 
     @classmethod
     def sniff(cls, line: str) -> bool:

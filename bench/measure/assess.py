@@ -108,10 +108,12 @@ def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
     # A second run starts its first span where the first run did (0 for most formats, 2 for detectron2's
     # warm-up exclusion, 1 for SimpleDet's timer start); a resumed run starts it at its checkpoint.
     first_start = segments[0][0].span_start
-    fresh_restart = any(seg[0].span_start <= first_start and seg[0].iteration <= window[0] for seg in segments[1:])
+    fresh_restart = any(seg[0].span_start <= first_start and seg[0].iteration <= window[0]
+                        for seg in segments[1:])
     if fresh_restart:
         m.status = ParseStatus.MIXED
-        m.reason = f"the log holds {len(segments)} runs (iterations start again at line {segments[1][0].line_no})"
+        m.reason = (f"the log holds {len(segments)} runs "
+                    f"(iterations start again at line {segments[1][0].line_no})")
         return m
     chosen, result = None, None
     for seg in reversed(segments):  # the latest run that covers the window
@@ -122,31 +124,37 @@ def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
     first_line = parser.records[0].line_no
     if chosen is None:
         m.status = ParseStatus.INCOMPLETE
-        m.reason = f"the window {window[0]}-{window[1]} is not covered: last iteration seen is {m.last_iteration}"
+        m.reason = (f"the window {window[0]}-{window[1]} is not covered: "
+                    f"last iteration seen is {m.last_iteration}")
         _failure_status(m, parser.events, first_line, None)
         return m
     m.result = result
     end_line = next(r.line_no for r in chosen if r.iteration >= result.end)
     m.status = ParseStatus.OK
     # A crash of an earlier segment that this resumed one recovered from does not make it crashed.
-    _failure_status(m, parser.events, chosen[0].line_no if chosen is not segments[0] else first_line, end_line)
+    _failure_status(m, parser.events, chosen[0].line_no if chosen is not segments[0] else first_line,
+                    end_line)
     if m.status is ParseStatus.OK and (broken := check_window(parser, chosen, result, window)):
         m.status, m.reason = broken
     if len(segments) > 1:
-        m.warnings.append(warning(WarningCode.RESUMED, f"the log holds {len(segments)} segments (a resumed run); measured "
+        m.warnings.append(warning(WarningCode.RESUMED,
+                                  f"the log holds {len(segments)} segments (a resumed run); measured "
                                   f"the one starting at line {chosen[0].line_no}",
                                   "measure a run that was not resumed, to keep start-up effects out"))
     if not result.exact:
-        m.warnings.append(warning(WarningCode.MEDIAN_BASED, "the printed times are medians, not means: the throughput is "
-                                  "an approximation", "parse the console log or log.txt instead of metrics.json"))
+        m.warnings.append(warning(WarningCode.MEDIAN_BASED, "the printed times are medians, not means: "
+                                  "the throughput is an approximation",
+                                  "parse the console log or log.txt instead of metrics.json"))
     if arrival:
-        m.clock = window_throughput(spans_from_clock(chosen, arrival), result.start, result.end, images_per_iter)
+        m.clock = window_throughput(spans_from_clock(chosen, arrival), result.start, result.end,
+                                    images_per_iter)
     return m
 
 
 def _failure_status(m: Measurement, events: Sequence[Event], first_line: int, end_line: int | None) -> None:
     """Divergence or a crash before the window's end makes the run diverged/crashed; after it, a warning."""
-    for kind, status in ((EventKind.DIVERGED, ParseStatus.DIVERGED), (EventKind.TRACEBACK, ParseStatus.CRASHED)):
+    for kind, status in ((EventKind.DIVERGED, ParseStatus.DIVERGED),
+                         (EventKind.TRACEBACK, ParseStatus.CRASHED)):
         event = _first_after(events, kind, first_line)
         if event is None:
             continue
@@ -154,7 +162,8 @@ def _failure_status(m: Measurement, events: Sequence[Event], first_line: int, en
             m.status = status
             m.reason = f"line {event.line_no}: {event.text}"
             return
-        m.warnings.append(warning(WarningCode.after_window(kind), f"line {event.line_no}: {event.text} (after the window)",
+        m.warnings.append(warning(WarningCode.after_window(kind),
+                                  f"line {event.line_no}: {event.text} (after the window)",
                                   "the window was measured before this happened; check the run's log"))
 
 
@@ -162,11 +171,14 @@ def _reading_warnings(m: Measurement, parser: LogParser) -> None:
     """Progress lines skipped as malformed, and lines cut at the length cap: counted, never fatal."""
     if parser.malformed_count:
         line, why = parser.malformed[0]
-        m.warnings.append(warning(WarningCode.MALFORMED_LINES, f"{parser.malformed_count} progress line(s) could not be used "
+        m.warnings.append(warning(WarningCode.MALFORMED_LINES,
+                                  f"{parser.malformed_count} progress line(s) could not be used "
                                   f"and were skipped (first: line {line}, {why})",
-                                  "check the trainer's output at those lines; a window holding one is not ok"))
+                                  "check the trainer's output at those lines; a window holding one is "
+                                  "not ok"))
     if parser.truncated_lines:
-        m.warnings.append(warning(WarningCode.LONG_LINES, f"{parser.truncated_lines} line(s) longer than {MAX_LINE} characters "
+        m.warnings.append(warning(WarningCode.LONG_LINES,
+                                  f"{parser.truncated_lines} line(s) longer than {MAX_LINE} characters "
                                   "were cut there", "check what wrote such lines into the log"))
 
 
@@ -182,8 +194,8 @@ def images_from_log(parser: LogParser, given: int | None, log: Path) -> tuple[in
         source = f"log line {batch.line_no}"
         note = None
         if given is not None and given != batch.images_per_iter:
-            note = (f"--images-per-iter {given} differs from the {batch.images_per_iter} images per iteration "
-                    f"{log} says at line {batch.line_no}; using the log's {batch.images_per_iter}")
+            note = (f"--images-per-iter {given} differs from the {batch.images_per_iter} images per "
+                    f"iteration {log} says at line {batch.line_no}; using the log's {batch.images_per_iter}")
         return batch.images_per_iter, source, note
     if given is None:
         raise BenchError(f"{log}: the log does not say how many images an iteration trains; "

@@ -1,6 +1,7 @@
-"""Statistics over a set of repeated runs (`bench run --repeat K`, the repeats of a suite, a baseline): the median
-and how far the runs spread, and the Mann-Whitney U test that says whether two groups of runs differ (no SciPy:
-the exact null distribution for small untied samples, the normal approximation with tie correction otherwise)."""
+"""Statistics over a set of repeated runs (`bench run --repeat K`, the repeats of a suite, a baseline): the
+median and how far the runs spread, and the Mann-Whitney U test that says whether two groups of runs differ
+(no SciPy: the exact null distribution for small untied samples, the normal approximation with tie correction
+otherwise)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def mann_whitney_less(new: list[float], base: list[float]) -> float:
     if not tied and max(n1, n2) <= EXACT_LIMIT:
         counts = _u_counts(n1, n2)
         return sum(counts[: int(u) + 1]) / sum(counts)
-    if tied and comb(n1 + n2, n1) <= EXACT_SPLITS:  # few runs with equal values: count every split, ties included
+    # few runs with equal values: count every split, ties included
+    if tied and comb(n1 + n2, n1) <= EXACT_SPLITS:
         values = new + base
         splits = [sum(ranks[values[i]] for i in chosen) - n1 * (n1 + 1) / 2
                   for chosen in combinations(range(n1 + n2), n1)]

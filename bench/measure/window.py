@@ -95,7 +95,8 @@ def grid_spacing(spans: Sequence[Span]) -> float:
     return median(gaps) if gaps else float(max(s.end - s.start for s in spans))
 
 
-def window_throughput(spans: Sequence[Span], start: int, end: int, images_per_iter: int) -> WindowResult | None:
+def window_throughput(spans: Sequence[Span], start: int, end: int,
+                      images_per_iter: int) -> WindowResult | None:
     """Throughput over iterations (start, end], on the closest boundaries the spans offer.
 
     None when the spans do not reach the window (a boundary within half a logging interval of each end)."""

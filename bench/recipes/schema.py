@@ -17,12 +17,15 @@ FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 BLOB_PREFIX = re.compile(r"[0-9a-fA-F]{4,40}")
 # Placeholders a launch command (and install steps) may use.
-# {patches} is the recipe's folder under patches/ (its diffs and the overlay files bench ships, e.g. a smoke config).
-# {bench} is bench's own source root (the built-in trainer runs from a recipe environment with it on PYTHONPATH).
-PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches", "images_per_iter",
-                          "bench"})
+# {patches} is the recipe's folder under patches/ (its diffs and the overlay files bench ships, e.g. a smoke
+# config).
+# {bench} is bench's own source root (the built-in trainer runs from a recipe environment with it on
+# PYTHONPATH).
+PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches",
+                          "images_per_iter", "bench"})
 # {images_per_iter}: the recipe's formula at this run's counts, for trainers whose batch setting is global
-# (detectron2's SOLVER.IMS_PER_BATCH): the command then trains exactly what bench counts. Launch commands only.
+# (detectron2's SOLVER.IMS_PER_BATCH): the command then trains exactly what bench counts. Launch commands
+# only.
 COMMAND_ONLY = frozenset({"images_per_iter"})
 LogStream = Literal["stdout", "stderr", "file"]
 
@@ -41,7 +44,8 @@ class Source(Strict):
 
     repo: str
     commit: str
-    subdir: str = ""  # where the launch command runs, relative to the checkout (tensorpack: examples/FasterRCNN)
+    # where the launch command runs, relative to the checkout (tensorpack: examples/FasterRCNN)
+    subdir: str = ""
     token_env: str | None = None  # name of an env var holding a token for a private repository
 
     @field_validator("commit")
@@ -109,7 +113,8 @@ class Substitution(Strict):
             raise ValueError("expected: name at least one glob with its expected number of replacements")
         extra = set(self.expected_files) - set(self.expected)
         if extra:
-            raise ValueError(f"expected_files: glob {sorted(extra)[0]!r} is not among the globs of 'expected'")
+            raise ValueError(f"expected_files: glob {sorted(extra)[0]!r} is not among the globs of "
+                             "'expected'")
         for glob in self.expected:
             check_relative(glob)
         try:  # the replacement template is checked against the pattern's groups before any file is read
@@ -140,7 +145,8 @@ class LogSpec(Strict):
     @classmethod
     def _known_format(cls, value: object) -> object:
         if isinstance(value, str) and value not in {f.value for f in LogFormat}:
-            raise ValueError(f"unknown log format {value!r}; known: {', '.join(sorted(f.value for f in LogFormat))}")
+            raise ValueError(f"unknown log format {value!r}; known: "
+                             f"{', '.join(sorted(f.value for f in LogFormat))}")
         return value
 
     @model_validator(mode="after")
@@ -156,7 +162,8 @@ class BaseImage(Strict):
     """The image a child Dockerfile's `ARG BASE` names, and how to make it."""
 
     image: str  # repository:tag without a registry (bench.images.build.image_ref adds one)
-    dockerfile: str | None = None  # relative to the repository root; None: made by `bench image base` or pulled
+    # relative to the repository root; None: made by `bench image base` or pulled
+    dockerfile: str | None = None
     args: dict[str, str] = {}  # build arguments of the base
 
 
@@ -185,10 +192,10 @@ class Stack(Strict):
 
 
 class BackboneWeights(Strict):
-    """The ImageNet backbone weights the published config starts from (`bench setup` fetches them into the cache,
-    or takes them from `--weights DIR`). `sha256` may be the hex prefix a file name publishes (torch.hub's and
-    OpenMMLab's `name-<first 8 hex of sha256>.pth` convention); None where no checksum is published: setup then
-    prints the one it computed and says the file is unverified."""
+    """The ImageNet backbone weights the published config starts from (`bench setup` fetches them into the
+    cache, or takes them from `--weights DIR`). `sha256` may be the hex prefix a file name publishes
+    (torch.hub's and OpenMMLab's `name-<first 8 hex of sha256>.pth` convention); None where no checksum is
+    published: setup then prints the one it computed and says the file is unverified."""
 
     url: str
     file: str  # the file's name in the cache and in a --weights DIR
@@ -242,8 +249,8 @@ def placeholders_in(template: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
 
 
-_ALLOWED_FORMULA_NODES = (ast.Expression, ast.BinOp, ast.Constant, ast.Name, ast.Load, ast.Mult, ast.Add, ast.Sub,
-                          ast.FloorDiv)
+_ALLOWED_FORMULA_NODES = (ast.Expression, ast.BinOp, ast.Constant, ast.Name, ast.Load, ast.Mult, ast.Add,
+                          ast.Sub, ast.FloorDiv)
 FORMULA_NAMES = ("gpus", "nodes")
 
 
@@ -273,8 +280,8 @@ def evaluate_formula(formula: str, gpus: int, nodes: int = 1) -> int:
     except ZeroDivisionError:
         raise ValueError(f"formula {formula!r} divides by zero at gpus={gpus}, nodes={nodes}") from None
     if value < 1:
-        raise ValueError(f"formula {formula!r} gives {value} images per iteration at gpus={gpus}, nodes={nodes}; "
-                         "it must be at least 1")
+        raise ValueError(f"formula {formula!r} gives {value} images per iteration at gpus={gpus}, "
+                         f"nodes={nodes}; it must be at least 1")
     return int(value)
 
 
@@ -284,8 +291,8 @@ def devices(gpus_per_node: int, nodes: int = 1) -> int:
 
 
 class AllowedCounts(Strict):
-    """The GPU and node counts a command honours, declared as data: any other is refused before anything starts
-    (a command that ignores {gpus} would otherwise be labelled with a GPU count it never used)."""
+    """The GPU and node counts a command honours, declared as data: any other is refused before anything
+    starts (a command that ignores {gpus} would otherwise be labelled with a GPU count it never used)."""
 
     gpus: list[int] | None = None  # GPUs per node; None: any count >= 1 (0, the CPU, only where listed)
     nodes: list[int] | None = None  # None: any count >= 1
@@ -296,10 +303,12 @@ class AllowedCounts(Strict):
         if self.gpus is None and gpus < 1:
             return f"--gpus {gpus}: it runs on 1 or more GPUs" + (f" ({self.why})" if self.why else "")
         if self.gpus is not None and gpus not in self.gpus:
-            return f"--gpus {gpus}: it runs on {_counts(self.gpus)} GPU(s) only" + (f" ({self.why})" if self.why else "")
+            return (f"--gpus {gpus}: it runs on {_counts(self.gpus)} GPU(s) only"
+                    + (f" ({self.why})" if self.why else ""))
         if nodes < 1 or (self.nodes is not None and nodes not in self.nodes):
             allowed = _counts(self.nodes) if self.nodes is not None else "1 or more"
-            return f"--nodes {nodes}: it runs on {allowed} node(s) only" + (f" ({self.why})" if self.why else "")
+            return (f"--nodes {nodes}: it runs on {allowed} node(s) only"
+                    + (f" ({self.why})" if self.why else ""))
         return None
 
 
@@ -318,14 +327,14 @@ class Preset(Strict):
     gpus: int | None = None
     allowed: AllowedCounts | None = None  # replaces the recipe's when given
     synthetic_data: dict[str, int | str] | None = None  # arguments of `bench data synth`, when no --data
-    # A preset may run without the recipe's git checkout (e.g. the package's release from the package index, with
-    # overlay files from patches/<name>/): checkout = false drops `source` and `patches`; the launch runs in the
-    # run's directory. `install` and `prepare_run`, when given, replace the recipe's.
+    # A preset may run without the recipe's git checkout (e.g. the package's release from the package index,
+    # with overlay files from patches/<name>/): checkout = false drops `source` and `patches`; the launch runs
+    # in the run's directory. `install` and `prepare_run`, when given, replace the recipe's.
     checkout: bool = True
     install: list[str] | None = None
     prepare_run: list[str] | None = None
-    # Protocol settings this preset's command makes different from the recipe's [protocol] (value + evidence), and
-    # the suite's open settings (workers, grouping, ...): merged over the recipe's by with_preset.
+    # Protocol settings this preset's command makes different from the recipe's [protocol] (value + evidence),
+    # and the suite's open settings (workers, grouping, ...): merged over the recipe's by with_preset.
     protocol: dict[str, DeclaredSetting] = {}
 
     @field_validator("env")
@@ -365,20 +374,24 @@ class Recipe(Strict):
     install: list[str] = []  # shell steps that build the software stack (run inside the recipe's environment)
     command: str  # launch template with {gpus}, {data}, {output}, ...; run in source.subdir of the checkout
     published_command: str | None = None  # the launch command exactly as published (provenance; not run)
-    prepare_run: list[str] = []  # shell steps run in the launch directory before launching (link {data}, caches)
+    # shell steps run in the launch directory before launching (link {data}, caches)
+    prepare_run: list[str] = []
     log: LogSpec
     images_per_iter: str = "2 * gpus"  # global images per iteration; `gpus` counts the devices of all nodes
     gpus: int = 8
     allowed: AllowedCounts = AllowedCounts()
     window: Window = Window()
     stack: Stack
-    # What the command reads under --data (a trailing / is a non-empty directory); `bench run` checks them first.
+    # What the command reads under --data (a trailing / is a non-empty directory); `bench run` checks them
+    # first.
     data_files: list[str] = ["train2017/", "annotations/instances_train2017.json"]
     weights: BackboneWeights | None = None  # the ImageNet backbone weights of the published config
-    stack_pins: str | None = None  # a shared stack (recipes/stacks/<name>.toml) whose pins the install steps use
+    # a shared stack (recipes/stacks/<name>.toml) whose pins the install steps use
+    stack_pins: str | None = None
     reference: Reference | None = None
     presets: dict[str, Preset] = {}
-    cpu_preset: str | None = None  # the preset `bench run` picks when none is named and the machine has no GPU
+    # the preset `bench run` picks when none is named and the machine has no GPU
+    cpu_preset: str | None = None
     protocol: dict[str, DeclaredSetting] = {}
     notes: str = ""
 
@@ -402,8 +415,8 @@ class Recipe(Strict):
 
     @model_validator(mode="after")
     def _placeholders(self) -> Recipe:
-        templates = {"command": self.command, **{f"presets.{k}.command": p.command for k, p in self.presets.items()
-                                                 if p.command}}
+        templates = {"command": self.command,
+                     **{f"presets.{k}.command": p.command for k, p in self.presets.items() if p.command}}
         for key, p in self.presets.items():
             templates.update({f"presets.{key}.install.{i}": v for i, v in enumerate(p.install or [])})
             templates.update({f"presets.{key}.prepare_run.{i}": v for i, v in enumerate(p.prepare_run or [])})
@@ -419,16 +432,18 @@ class Recipe(Strict):
             if misplaced and not where.endswith("command"):
                 raise ValueError(f"{where}: {{{sorted(misplaced)[0]}}} may be used only in a launch command")
         if self.cpu_preset is not None and self.cpu_preset not in self.presets:
-            raise ValueError(f"cpu_preset {self.cpu_preset!r} is not among the presets ({', '.join(self.presets)})")
+            raise ValueError(f"cpu_preset {self.cpu_preset!r} is not among the presets "
+                             f"({', '.join(self.presets)})")
         if self.source is None and self.variant != "builtin":
             raise ValueError("source is required unless variant = 'builtin'")
         self._check_declared_counts()
         return self
 
     def _check_declared_counts(self) -> None:
-        """Each default GPU count (the recipe's, each preset's) is one its command honours, and the formula gives
-        a positive number of images there."""
-        for where, applied in [("gpus", self), *((f"presets.{k}.gpus", self.with_preset(k)) for k in self.presets)]:
+        """Each default GPU count (the recipe's, each preset's) is one its command honours, and the formula
+        gives a positive number of images there."""
+        for where, applied in [("gpus", self),
+                               *((f"presets.{k}.gpus", self.with_preset(k)) for k in self.presets)]:
             refusal = applied.allowed.refusal(applied.gpus, 1)
             if refusal is not None:
                 raise ValueError(f"{where} = {applied.gpus} is not among the allowed counts: {refusal}")
@@ -438,8 +453,8 @@ class Recipe(Strict):
                 raise ValueError(f"images_per_iter: {exc}") from None
 
     def refusal(self, gpus: int, nodes: int = 1, preset: str | None = None) -> str | None:
-        """Why this recipe (with `preset` applied) cannot run on `gpus` GPUs per node and `nodes` nodes, as one
-        line naming it, or None when it can."""
+        """Why this recipe (with `preset` applied) cannot run on `gpus` GPUs per node and `nodes` nodes, as
+        one line naming it, or None when it can."""
         why = self.allowed.refusal(gpus, nodes)
         return f"{self.name}" + (f" (preset {preset})" if preset else "") + f": {why}" if why else None
 
@@ -455,7 +470,8 @@ class Recipe(Strict):
         if preset is None:
             return self
         if preset not in self.presets:
-            raise ValueError(f"recipe {self.name!r} has no preset {preset!r}; it has: {', '.join(self.presets) or 'none'}")
+            raise ValueError(f"recipe {self.name!r} has no preset {preset!r}; "
+                             f"it has: {', '.join(self.presets) or 'none'}")
         p = self.presets[preset]
         update: dict = {"env": {**self.env, **p.env}}
         if p.window:

@@ -1,9 +1,10 @@
 """Shared software stacks: one file declares the PyTorch/torchvision/CUDA pins that several recipes run on.
 
-`recipes/stacks/<name>.toml` holds the pins; a recipe that says `stack_pins = "<name>"` writes `{torch_pin}` and
-`{torchvision_pin}` in its install steps (`torch==2.9.1`, `torchvision==0.24.1`), filled in when the recipe is
-loaded, so every consumer (environments, plans, images' checks) sees the literal pins and the stack is declared
-once. The rendered steps are what the environment key hashes: changing the stack rebuilds every environment."""
+`recipes/stacks/<name>.toml` holds the pins; a recipe that says `stack_pins = "<name>"` writes `{torch_pin}`
+and `{torchvision_pin}` in its install steps (`torch==2.9.1`, `torchvision==0.24.1`), filled in when the
+recipe is loaded, so every consumer (environments, plans, images' checks) sees the literal pins and the stack
+is declared once. The rendered steps are what the environment key hashes: changing the stack rebuilds every
+environment."""
 
 from __future__ import annotations
 
@@ -76,9 +77,10 @@ def _fill(text: str, pins: dict[str, str]) -> str:
 
 
 def fill_stack_pins(data: dict, path: Path) -> dict:
-    """The recipe's TOML data with `{torch_pin}`/`{torchvision_pin}` in its install steps (the recipe's and each
-    preset's) replaced by the pins of the stack its `stack_pins` names. A recipe without `stack_pins` is returned
-    unchanged (a stack placeholder left in it is then an unknown placeholder, which validation reports)."""
+    """The recipe's TOML data with `{torch_pin}`/`{torchvision_pin}` in its install steps (the recipe's and
+    each preset's) replaced by the pins of the stack its `stack_pins` names. A recipe without `stack_pins` is
+    returned unchanged (a stack placeholder left in it is then an unknown placeholder, which validation
+    reports)."""
     name = data.get("stack_pins")
     if not isinstance(name, str):
         return data

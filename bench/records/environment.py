@@ -20,9 +20,10 @@ import bench
 from bench.paths import source_checkout
 
 # Distributions worth naming in a record (matched on the normalised name's prefix).
-FRAMEWORK_PREFIXES = ("torch", "torchvision", "detectron2", "mmdet", "mmcv", "mmengine", "maskrcnn", "tensorpack",
-                      "tensorflow", "keras", "mxnet", "horovod", "apex", "fvcore", "pycocotools", "numpy", "pillow",
-                      "opencv", "nvidia-cudnn", "nvidia-cuda-runtime", "nvidia-nccl", "caffe2", "cython")
+FRAMEWORK_PREFIXES = ("torch", "torchvision", "detectron2", "mmdet", "mmcv", "mmengine", "maskrcnn",
+                      "tensorpack", "tensorflow", "keras", "mxnet", "horovod", "apex", "fvcore",
+                      "pycocotools", "numpy", "pillow", "opencv", "nvidia-cudnn", "nvidia-cuda-runtime",
+                      "nvidia-nccl", "caffe2", "cython")
 
 _VERSIONS_SCRIPT = """
 import json, sys, importlib.metadata as md
@@ -63,7 +64,8 @@ def visible_indices(count: int) -> list[int]:
 
 
 def gpu_info() -> dict[str, Any]:
-    """{"source", "driver", "cuda", "devices": [{"index", "name", "memory_mb", "uuid"}]}; empty devices when none."""
+    """{"source", "driver", "cuda", "devices": [{"index", "name", "memory_mb", "uuid"}]}; empty devices when
+    none."""
     nvml = _nvml()
     if nvml is not None:
         try:
@@ -108,7 +110,8 @@ def _gpu_info_smi() -> dict[str, Any]:
 
 
 def compute_capabilities() -> list[float]:
-    """The CUDA compute capability of each visible GPU (e.g. 9.0 for Hopper); empty without NVML or devices."""
+    """The CUDA compute capability of each visible GPU (e.g. 9.0 for Hopper); empty without NVML or
+    devices."""
     nvml = _nvml()
     if nvml is None:
         return []
@@ -144,26 +147,27 @@ def cpu_model() -> str:
 
 
 def interpreter_versions(python: Path | str | list[str] | None) -> dict[str, Any]:
-    """Ask the run's interpreter (not bench's) which frameworks it can import, via importlib.metadata. `python`
-    may be an argv prefix (a container image's interpreter: `docker run --rm IMAGE python`)."""
+    """Ask the run's interpreter (not bench's) which frameworks it can import, via importlib.metadata.
+    `python` may be an argv prefix (a container image's interpreter: `docker run --rm IMAGE python`)."""
     argv = list(python) if isinstance(python, list) else [str(python or sys.executable)]
     python = argv[-1] if isinstance(python, list) else argv[0]
     try:
-        out = subprocess.run([*argv, "-c", _VERSIONS_SCRIPT, ",".join(FRAMEWORK_PREFIXES)], capture_output=True,
-                             text=True, timeout=60, check=True).stdout
+        out = subprocess.run([*argv, "-c", _VERSIONS_SCRIPT, ",".join(FRAMEWORK_PREFIXES)],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
         return json.loads(out)
     except (OSError, subprocess.SubprocessError, json.JSONDecodeError) as exc:
         return {"python": None, "executable": python, "packages": {}, "error": str(exc)[:200]}
 
 
 def bench_commit() -> str | None:
-    """The full SHA of bench's own checkout (None for an installed copy), '+dirty' when it has local changes."""
+    """The full SHA of bench's own checkout (None for an installed copy), '+dirty' when it has local
+    changes."""
     checkout = source_checkout()
     if checkout is None or not (checkout / ".git").exists():
         return None
     try:
-        sha = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
+        sha = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):

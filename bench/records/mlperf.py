@@ -1,13 +1,13 @@
 """`bench import mlperf PATH`: run records from MLPerf Training results (mlcommons/training_results_v*).
 
 PATH is a results folder of one system (`<submitter>/results/<system>[/maskrcnn]`), of a submitter, or a whole
-repository checkout; every `<submitter>/results/<system>/mask*/result_N.txt` below it is one run. A run's record
-says what the log says (global batch, window throughput from the printed times, the events' own timestamps as the
-harness clock, cross-checked as for a live run) and what the system description `<submitter>/systems/<system>.json`
-says (accelerator model and count, nodes, host CPU, framework, submitter, division, status). The logs are not
-copied: the record cites repository, commit, path and sha256. Records are never comparable with protocol rows
-(`comparable` False; the MLPerf settings that differ from protocol 1 are its deviations), and the runs of one
-system share a repeat group.
+repository checkout; every `<submitter>/results/<system>/mask*/result_N.txt` below it is one run. A run's
+record says what the log says (global batch, window throughput from the printed times, the events' own
+timestamps as the harness clock, cross-checked as for a live run) and what the system description
+`<submitter>/systems/<system>.json` says (accelerator model and count, nodes, host CPU, framework, submitter,
+division, status). The logs are not copied: the record cites repository, commit, path and sha256. Records are
+never comparable with protocol rows (`comparable` False; the MLPerf settings that differ from protocol 1 are
+its deviations), and the runs of one system share a repeat group.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from bench.vocabulary import MLPERF_FAMILY, ParseStatus, WarningCode
 LOG_NAME = re.compile(r"^result_\d+\.txt$")
 VERSION_IN_REPO = re.compile(r"training_results_v(\d+\.\d+)")
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-V06_SYSTEM_LINE = re.compile(r"^(\w+): (\{.*\})\s*$")  # v0.6 NVIDIA systems/*.json are `key: {"value": ...}` lines
+# v0.6 NVIDIA systems/*.json are `key: {"value": ...}` lines
+V06_SYSTEM_LINE = re.compile(r"^(\w+): (\{.*\})\s*$")
 
 
 @dataclass
@@ -77,19 +78,21 @@ def source_for(path: Path, repo: str | None, commit: str | None, version: str | 
     """The repository, commit and MLPerf round, from the options or from the checkout's own git metadata."""
     logs = find_logs(path)
     if not logs:
-        raise BenchError(f"{path}: no MLPerf Mask R-CNN log (<submitter>/results/<system>/maskrcnn/result_N.txt) "
-                         "below it")
+        raise BenchError(f"{path}: no MLPerf Mask R-CNN log "
+                         "(<submitter>/results/<system>/maskrcnn/result_N.txt) below it")
     root = repository_root(logs[0])
     repo = repo or _git(root, "remote", "get-url", "origin")
     commit = commit or _git(root, "rev-parse", "HEAD")
     if not repo or not commit:
-        raise BenchError(f"{root}: not a git checkout; give --repo URL and --commit SHA of the results repository")
+        raise BenchError(f"{root}: not a git checkout; give --repo URL and --commit SHA of the results "
+                         "repository")
     if not re.fullmatch(r"[0-9a-f]{40}", commit):
         raise BenchError(f"--commit {commit!r}: expected a full 40-character commit sha")
     found = VERSION_IN_REPO.search(repo) or VERSION_IN_REPO.search(root.name)
     version = version or (found[1] if found else None)
     if version is None:
-        raise BenchError(f"--repo {repo}: the MLPerf round cannot be read from it; give --mlperf-version (e.g. 3.0)")
+        raise BenchError(f"--repo {repo}: the MLPerf round cannot be read from it; give --mlperf-version "
+                         "(e.g. 3.0)")
     return Source(root, repo.removesuffix(".git"), commit, version)
 
 
@@ -113,7 +116,8 @@ def read_system(path: Path) -> dict[str, Any]:
             raise BenchError(f"{path}: not a system description (not JSON: {exc})") from None
     if not isinstance(data, dict):
         raise BenchError(f"{path}: not a system description (a JSON {type(data).__name__})")
-    return {re.sub(r"[\s-]+", "_", str(key).strip()).lower(): value for key, value in data.items()}  # "number of nodes"
+    return {re.sub(r"[\s-]+", "_", str(key).strip()).lower(): value  # "number of nodes"
+            for key, value in data.items()}
 
 
 def _v06_system(text: str) -> dict[str, Any]:
@@ -136,7 +140,8 @@ def _literal(value: Any) -> dict:
 
 
 def system_environment(system: dict[str, Any], submission: dict[str, Any]) -> dict[str, Any]:
-    """The environment fields of a record from a system description (any round) and the log's submission events."""
+    """The environment fields of a record from a system description (any round) and the log's submission
+    events."""
     entry = _literal(system.get("entry") or submission.get("entry"))
     node = _literal(entry.get("nodes"))
     framework = system.get("framework") or entry.get("framework") or ""
@@ -187,7 +192,8 @@ def measure_run(parser: Parser, window: tuple[int, int]) -> Measurement:
 
 
 def deviations(global_batch: int | None, accelerators: int | None, precision: str | None) -> list[str]:
-    """The MLPerf settings that differ from protocol 1, in the form of `bench.protocol.check.Deviation.short`."""
+    """The MLPerf settings that differ from protocol 1, in the form of
+    `bench.protocol.check.Deviation.short`."""
     protocol = load_protocol(1)
     per_gpu = protocol.settings["images_per_gpu"].value
     out = []
@@ -195,7 +201,8 @@ def deviations(global_batch: int | None, accelerators: int | None, precision: st
         out.append(f"global batch {global_batch} (protocol {per_gpu * protocol.gpus})")
     if global_batch is not None and accelerators and global_batch % accelerators == 0 \
             and global_batch // accelerators != per_gpu:
-        out.append(f"{protocol.settings['images_per_gpu'].label} {global_batch // accelerators} (protocol {per_gpu})")
+        out.append(f"{protocol.settings['images_per_gpu'].label} {global_batch // accelerators} "
+                   f"(protocol {per_gpu})")
     if accelerators is not None and accelerators != protocol.gpus:
         out.append(f"GPUs {accelerators} (protocol {protocol.gpus})")
     expected = protocol.settings["precision"]
@@ -217,45 +224,48 @@ def mlperf_record(log: Path, source: Source, parser: Parser, m: Measurement, sys
     accelerators = (env["nodes"] * env["accelerators_per_node"]
                     if env.get("nodes") and env.get("accelerators_per_node") else None)
     if accelerators is None:
-        raise BenchError(f"{submitter_dir}/systems/{system_name}.json: no number_of_nodes or accelerators_per_node "
-                         "(and the log's submission_entry names none)")
+        raise BenchError(f"{submitter_dir}/systems/{system_name}.json: no number_of_nodes or "
+                         "accelerators_per_node (and the log's submission_entry names none)")
     env["accelerators"] = accelerators
     batch = parser.batch.images_per_iter if parser.batch else None
     if batch is not None and batch % accelerators:
         m.warnings.append(_warning(WarningCode.BATCH_NOT_DIVISIBLE,
-                                   f"global batch {batch} is not a multiple of the {accelerators} accelerators: "
-                                   "several accelerators share an image (spatial parallelism), or the system "
-                                   "description does not match the run"))
+                                   f"global batch {batch} is not a multiple of the {accelerators} "
+                                   "accelerators: several accelerators share an image (spatial parallelism), "
+                                   "or the system description does not match the run"))
     group = UNSAFE.sub("_", f"mlperf-v{source.version}-{submitter_dir}-{system_name}")
     facts = RecordFacts(
         run_id=run_id_for(source, submitter_dir, system_name, log), created=_run_date(parser),
-        identity=Identity(group, MLPERF_FAMILY, "imported", f"{env.get('submitter', submitter_dir)} {system_name}",
-                          env.get("framework", "")),
+        identity=Identity(group, MLPERF_FAMILY, "imported",
+                          f"{env.get('submitter', submitter_dir)} {system_name}", env.get("framework", "")),
         provenance=Provenance(recipe=MLPERF_FAMILY, recipe_path="", recipe_sha256="", repo=source.repo,
                               commit=source.commit, bench_version=bench.__version__),
         gpus=accelerators, gpu_model=env.get("accelerator_model"), nodes=env.get("nodes", 1), window=window,
         log_format=parser.format, comparable=False, environment=env,
         deviations=deviations(batch, accelerators, parser.precision), repeat_group=group, origin="imported",
         extra={"mlperf": {
-            "version": source.version, "submitter": env.get("submitter", submitter_dir), "system": system_name,
-            "log_path": rel, "log_url": f"{source.repo}/blob/{source.commit}/{rel}", "log_sha256": file_sha256(log),
+            "version": source.version, "submitter": env.get("submitter", submitter_dir),
+            "system": system_name, "log_path": rel, "log_url": f"{source.repo}/blob/{source.commit}/{rel}",
+            "log_sha256": file_sha256(log),
             "system_json": f"{submitter_dir}/systems/{system_name}.json",
             "global_batch": batch, "global_batch_line": parser.batch.line_no if parser.batch else None,
             "images_per_device": batch // accelerators if batch and batch % accelerators == 0 else None,
             "precision": parser.precision, "precision_line": parser.precision_line or None,
             "timing_source": parser.source, "run_stop": parser.run_stop}})
     record = build_record(facts, parser, m, Ending.of_log(m, parser))
-    return record.model_copy(update={"series": []})  # ~900 imported runs: their timelines are the public logs'
+    # ~900 imported runs: their timelines are the public logs'
+    return record.model_copy(update={"series": []})
 
 
 def _warning(code: WarningCode, message: str):
 
-    return warning(code, message, "no images per accelerator is given; read the run's own per-device settings "
-                   "in its log before comparing per-accelerator numbers")
+    return warning(code, message, "no images per accelerator is given; read the run's own per-device "
+                   "settings in its log before comparing per-accelerator numbers")
 
 
 def _run_date(parser: Parser) -> str:
-    """The run's own date (its first MLPerf event, epoch seconds), so that re-importing gives the same record."""
+    """The run's own date (its first MLPerf event, epoch seconds), so that re-importing gives the same
+    record."""
     seconds = parser.first_event_seconds
     if seconds is None:
         return "1970-01-01T00:00:00+00:00"

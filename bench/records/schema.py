@@ -65,18 +65,20 @@ class RunRecord(Model):
     title: str
     framework: str  # "detectron2 0.1.2"
     preset: str | None = None
-    # What the run believed at the time (its preset's flag). Kept for reading, never for ranking: the table decides
-    # comparability from the facts below (bench.report.comparability).
+    # What the run believed at the time (its preset's flag). Kept for reading, never for ranking: the table
+    # decides comparability from the facts below (bench.report.comparability).
     comparable: bool = True
     status: RunStatus
     reason: str = ""
     exit_code: int | None = None
     command: list[str] = []
     gpus: int  # GPUs in total (all nodes)
-    gpu_model: str | None = None  # e.g. "Tesla V100-SXM2-16GB": the table compares rows on the same model x count
+    # e.g. "Tesla V100-SXM2-16GB": the table compares rows on the same model x count
+    gpu_model: str | None = None
     nodes: int = 1
     images_per_iter: int
-    images_per_iter_source: str | None = None  # "log line 12: <text>" or "recipe formula 2 * gpus at gpus = 8"
+    # "log line 12: <text>" or "recipe formula 2 * gpus at gpus = 8"
+    images_per_iter_source: str | None = None
     window_requested: list[int]
     log_format: str
     framework_timing: Throughput  # from the framework's own printed times
@@ -93,9 +95,10 @@ class RunRecord(Model):
     deviations: list[str] = []  # protocol deviations, short
     coco_eval: list[dict[str, Any]] = []
     repeat_group: str | None = None  # runs of one `--repeat K` share this
-    dataset: dict[str, Any] | None = None  # {"path", "synthetic", "synthetic_params"}; None in imported records
-    # "run": measured by `bench run`; "imported": written by `bench parse --record` from an existing log, whose
-    # command, environment and harness clock are unknown (see bench.records.imported).
+    # {"path", "synthetic", "synthetic_params"}; None in imported records
+    dataset: dict[str, Any] | None = None
+    # "run": measured by `bench run`; "imported": written by `bench parse --record` from an existing log,
+    # whose command, environment and harness clock are unknown (see bench.records.imported).
     origin: Literal["run", "imported"] = "run"
     extra: dict[str, Any] = Field(default_factory=dict)
 
@@ -112,8 +115,8 @@ class RunRecord(Model):
             data = MIGRATIONS[version](data)
             version = data["schema_version"]
         if version != SCHEMA_VERSION:
-            raise ValueError(f"schema_version {version!r} is not one this bench reads (1 to {SCHEMA_VERSION}); "
-                             "a newer bench wrote it")
+            raise ValueError(f"schema_version {version!r} is not one this bench reads "
+                             f"(1 to {SCHEMA_VERSION}); a newer bench wrote it")
         return data
 
     @property

@@ -1,11 +1,12 @@
-"""Whether a record may stand beside the published table, decided when the table is made, from the record's facts:
-its data (synthetic or real, and whether that was recorded at all), its GPU and node counts and window
-against the protocol, and its preset as the recipe defines it. The `comparable` flag stored in a record is never
-read: it froze what a run believed at the time, and records written before these facts existed carry a wrong one.
+"""Whether a record may stand beside the published table, decided when the table is made, from the record's
+facts: its data (synthetic or real, and whether that was recorded at all), its GPU and node counts and window
+against the protocol, and its preset as the recipe defines it. The `comparable` flag stored in a record is
+never read: it froze what a run believed at the time, and records written before these facts existed carry a
+wrong one.
 
-The deviations an implementation has by construction (declared in its recipe, shown in the Deviations column) do
-not decide comparability: the published rows have them too. Those a run adds by its counts, its window or its
-preset are decided here. Status is the table's first filter: only an ok record has a throughput to rank
+The deviations an implementation has by construction (declared in its recipe, shown in the Deviations column)
+do not decide comparability: the published rows have them too. Those a run adds by its counts, its window or
+its preset are decided here. Status is the table's first filter: only an ok record has a throughput to rank
 (a failed attempt stays in its section, listed among the attempts without a measurement)."""
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ to a repeat group, the median of the group's ok records with n and the range. Se
   * comparable rows without a recorded protocol version (imported logs, for instance);
   * rows not comparable with the published table, one section per preset, not ranked: decided here from each
     record's facts (bench.report.comparability), never from the flag the record stored;
-  * the latest attempts that measured nothing (failed, incomplete, ...), newer than the row they would replace.
-Within a section, each hardware (GPU model x count, or a CPU model and its cores) gets its own table; the ratio to
-Detectron2 is taken within it only.
+  * the latest attempts that measured nothing (failed, incomplete, ...), newer than the row they would
+    replace.
+Within a section, each hardware (GPU model x count, or a CPU model and its cores) gets its own table; the
+ratio to Detectron2 is taken within it only.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ class Section:
     intro: str
 
 
-NOT_COMPARABLE_INTRO = ("Runs whose facts depart from the benchmark protocol (synthetic or unrecorded data, another "
-                        "GPU or node count or window, a preset that is not comparable). They show that the pipeline "
-                        "works; they are not ranked and have no ratio to Detectron2. Each row's details say why.")
+NOT_COMPARABLE_INTRO = ("Runs whose facts depart from the benchmark protocol (synthetic or unrecorded data, "
+                        "another GPU or node count or window, a preset that is not comparable). They show "
+                        "that the pipeline works; they are not ranked and have no ratio to Detectron2. Each "
+                        "row's details say why.")
 
 
 def section_of(record: RunRecord, recipes: dict[str, Recipe]) -> Section:
@@ -54,15 +56,16 @@ def section_of(record: RunRecord, recipes: dict[str, Recipe]) -> Section:
     version = record.provenance.protocol_version
     if version is None:
         return Section((1, 0), "Protocol version not recorded", True,
-                       "Comparable runs whose record names no protocol version (for instance logs imported with "
-                       "`bench parse --record`). Ranked only among themselves.")
+                       "Comparable runs whose record names no protocol version (for instance logs imported "
+                       "with `bench parse --record`). Ranked only among themselves.")
     return Section((0, -version), f"Protocol {version}", True,
-                   f"Runs measured under benchmark protocol {version}. Rows of different protocol versions are "
-                   "never ranked together.")
+                   f"Runs measured under benchmark protocol {version}. Rows of different protocol versions "
+                   "are never ranked together.")
 
 
 def cpu_of(record: RunRecord) -> str:
-    """"AMD EPYC, 2 cores" from the environment the run recorded (logical cores: what the trainer could use)."""
+    """"AMD EPYC, 2 cores" from the environment the run recorded (logical cores: what the trainer could
+    use)."""
     cpu = record.environment.get("cpu") or {}
     model = str(cpu.get("model") or "CPU model not recorded")
     cores = cpu.get("logical") or cpu.get("physical")
@@ -70,7 +73,8 @@ def cpu_of(record: RunRecord) -> str:
 
 
 def hardware_of(record: RunRecord) -> tuple[int, str]:
-    """(GPU count, model): rows are compared only on the same model x count. A CPU run: (0, its CPU and cores)."""
+    """(GPU count, model): rows are compared only on the same model x count. A CPU run: (0, its CPU and
+    cores)."""
     if record.gpus == 0:
         return 0, cpu_of(record)
     model = record.gpu_model or record.environment.get("gpu_model") or ""
@@ -118,8 +122,8 @@ def frame(records: list[tuple[Path, RunRecord]], recipes: dict[str, Recipe]) -> 
             "implementation": record.implementation, "created": record.created, "run_id": record.run_id,
             "group": record.repeat_group or f"run:{record.run_id}", "img_s": record.throughput_img_s,
             "record": record, "directory": directory})
-    columns = ["section", "order", "hardware", "implementation", "created", "run_id", "group", "img_s", "record",
-               "directory"]
+    columns = ["section", "order", "hardware", "implementation", "created", "run_id", "group", "img_s",
+               "record", "directory"]
     return pd.DataFrame(lines, columns=columns)
 
 
@@ -142,7 +146,8 @@ def select_rows(records: list[tuple[Path, RunRecord]], recipes: list[Recipe]) ->
                                        (row.record.created, row.record.run_id)):
             unmeasured.append(Row(last["section"], last["hardware"], last["record"], last["directory"], None))
     _rank_and_ratio(measured)
-    measured.sort(key=lambda r: (r.section, -r.hardware[0], r.hardware[1], r.rank or 0, r.record.implementation))
+    measured.sort(key=lambda r: (r.section, -r.hardware[0], r.hardware[1], r.rank or 0,
+                                 r.record.implementation))
     unmeasured.sort(key=lambda r: (r.section, -r.hardware[0], r.hardware[1], r.record.implementation))
     return measured, unmeasured
 
@@ -152,7 +157,8 @@ def _measured_row(ok: pd.DataFrame) -> Row:
     members = ok[ok["group"] == latest["group"]]
     values = [float(v) for v in members["img_s"]]
     row = Row(latest["section"], latest["hardware"], latest["record"], latest["directory"],
-              float(pd.Series(values).median()), n=len(values), members=list(members["run_id"]), values=values)
+              float(pd.Series(values).median()), n=len(values), members=list(members["run_id"]),
+              values=values)
     if row.n > 1:
         row.low, row.high = min(values), max(values)
     row.stale = any(is_stale(r) for r in members["record"])
@@ -183,4 +189,5 @@ def _baseline(table: list[Row]) -> Row | None:
     if not candidates:
         return None
     return min(candidates, key=lambda r: (r.record.variant != "published",
-                                          r.record.implementation != BASELINE_FAMILY, r.record.implementation))
+                                          r.record.implementation != BASELINE_FAMILY,
+                                          r.record.implementation))

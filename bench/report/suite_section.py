@@ -1,6 +1,6 @@
-"""The ranked section of a comparison suite (`bench run --suite NAME`): one table per suite run (records sharing
-`extra.suite.id`), members ranked by median img/s over their repeats, and beside it "then vs now": the published
-2020 ratio to Detectron2 per family next to the measured one.
+"""The ranked section of a comparison suite (`bench run --suite NAME`): one table per suite run (records
+sharing `extra.suite.id`), members ranked by median img/s over their repeats, and beside it "then vs now": the
+published 2020 ratio to Detectron2 per family next to the measured one.
 
 Significance: a two-sided Mann-Whitney U test over the repeats (bench.measure.stats: exact for small untied
 samples; no SciPy). With 3 repeats each the smallest possible p is 0.1 (complete separation), so `~` marks a
@@ -29,7 +29,8 @@ def _values(records) -> dict[str, list[float]]:
 
 
 def ratio_with_error(values: list[float], base: list[float]) -> tuple[float, float | None]:
-    """Median ratio and its standard error, from the relative standard errors of the two means (delta method)."""
+    """Median ratio and its standard error, from the relative standard errors of the two means (delta
+    method)."""
     ratio = statistics.median(values) / statistics.median(base)
     if len(values) < 2 or len(base) < 2:
         return ratio, None
@@ -41,7 +42,8 @@ def ratio_with_error(values: list[float], base: list[float]) -> tuple[float, flo
 def _suite_rows(records, baseline: str) -> list[str]:
     values = _values(records)
     ranked = sorted(values, key=lambda name: -statistics.median(values[name]))
-    lines = ["| rank | implementation | median img/s | range | n | CV | ratio to " + baseline + " | vs next |",
+    lines = ["| rank | implementation | median img/s | range | n | CV | ratio to " + baseline
+             + " | vs next |",
              "|---|---|---|---|---|---|---|---|"]
     for rank, name in enumerate(ranked, 1):
         v = values[name]
@@ -54,8 +56,8 @@ def _suite_rows(records, baseline: str) -> list[str]:
         if rank < len(ranked):
             p = mann_whitney_two_sided(v, values[ranked[rank]])
             mark = f"~ (p = {p:.2f})" if p > ALPHA else f"faster (p = {p:.2f})"
-        lines.append(f"| {rank} | {name} | {sig3(statistics.median(v))} | {sig3(min(v))}-{sig3(max(v))} | {len(v)} "
-                     f"| {cv} | {ratio} | {mark} |")
+        lines.append(f"| {rank} | {name} | {sig3(statistics.median(v))} | {sig3(min(v))}-{sig3(max(v))} "
+                     f"| {len(v)} | {cv} | {ratio} | {mark} |")
     return lines
 
 
@@ -66,7 +68,8 @@ def _then_vs_now(records, recipes, baseline: str) -> list[str]:
     base_family = family_of.get(baseline)
     if baseline not in values or base_family not in published:
         return []
-    lines = ["| family | published 2020 ratio to Detectron2 | measured ratio to " + baseline + " |", "|---|---|---|"]
+    lines = ["| family | published 2020 ratio to Detectron2 | measured ratio to " + baseline + " |",
+             "|---|---|---|"]
     for name in sorted(values):
         family = family_of.get(name)
         then = f"{published[family] / published[base_family]:.2f}" if family in published else "not published"
@@ -91,15 +94,16 @@ def render_suite_sections(records, recipes) -> list[str]:
         cpu = (env.get("cpu") or {}).get("model", "?")
         devices = env.get("gpus", {}).get("devices") or []
         cores = (env.get("cpu") or {}).get("logical", "?")
-        hardware = ", ".join(d.get("name", "?") for d in devices) if devices else f"CPU {cpu}, {cores} logical cores"
+        hardware = (", ".join(d.get("name", "?") for d in devices) if devices
+                    else f"CPU {cpu}, {cores} logical cores")
         out += [f"## Suite {info['name']}, preset {info['preset']} ({suite_id})", "",
                 *wrap(f"Hardware: {hardware}. Repeats interleaved ({', '.join(info.get('members', []))}). "
-                      f"Whole-comparison deviation: {'; '.join(suite.deviations)}. `~`: not distinguishable from the "
-                      f"next-ranked member (two-sided Mann-Whitney U over the repeats, p > {ALPHA}); ratio ± its "
-                      "standard error (delta method on the means)."), ""]
+                      f"Whole-comparison deviation: {'; '.join(suite.deviations)}. `~`: not distinguishable "
+                      "from the next-ranked member (two-sided Mann-Whitney U over the repeats, "
+                      f"p > {ALPHA}); ratio ± its standard error (delta method on the means)."), ""]
         out += _suite_rows(members, suite.baseline) + [""]
         then_now = _then_vs_now(members, recipes, suite.baseline)
         if then_now:
-            out += ["Then vs now (the published row of the same family, 8 V100s, protocol 1; now: this suite run):",
-                    ""] + then_now + [""]
+            out += ["Then vs now (the published row of the same family, 8 V100s, protocol 1; "
+                    "now: this suite run):", ""] + then_now + [""]
     return out

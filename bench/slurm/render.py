@@ -1,10 +1,11 @@
-"""The sbatch script of one run: `#SBATCH` resources, one task per node, the recipe's command launched through its
-framework's own multi-node mechanism (bench.k8s.distributed knows each one), and the GPUs of every node logged.
+"""The sbatch script of one run: `#SBATCH` resources, one task per node, the recipe's command launched through
+its framework's own multi-node mechanism (bench.k8s.distributed knows each one), and the GPUs of every node
+logged.
 
-Every value comes from the recipe or the user, so every value is quoted: `#SBATCH` values are checked against a
-plain character set (sbatch reads those lines itself, not a shell), everything else goes through
-bench.security's shell helpers. Symbolic multi-node values (the first node's address, the node's rank, the job id)
-travel as sentinels in the argv and are substituted by bash's `${@//...}` on each node, so no word is ever
+Every value comes from the recipe or the user, so every value is quoted: `#SBATCH` values are checked against
+a plain character set (sbatch reads those lines itself, not a shell), everything else goes through
+bench.security's shell helpers. Symbolic multi-node values (the first node's address, the node's rank, the job
+id) travel as sentinels in the argv and are substituted by bash's `${@//...}` on each node, so no word is ever
 re-parsed by a shell.
 """
 
@@ -26,8 +27,10 @@ GPU_REQUESTS = ("gres", "gpus-per-node")
 MASTER_ADDR, NODE_RANK, JOB_ID = "@BENCH_MASTER_ADDR@", "@BENCH_NODE_RANK@", "@BENCH_JOB_ID@"
 _SBATCH_VALUE = re.compile(r"[A-Za-z0-9_.,:@/=+%-]+")
 _TIME = re.compile(r"(\d+-)?\d+(:\d+){0,2}|\d+-\d+(:\d+)?|UNLIMITED|INFINITE", re.IGNORECASE)
-# On each node: log the GPUs the node has, fill in the node's rank, then become the trainer (SIGTERM reaches it).
-_NODE_SCRIPT = ('if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -q -x >"$1/nvidia-smi.$SLURMD_NODENAME.xml"'
+# On each node: log the GPUs the node has, fill in the node's rank, then become the trainer (SIGTERM reaches
+# it).
+_NODE_SCRIPT = ('if command -v nvidia-smi >/dev/null 2>&1; then '
+                'nvidia-smi -q -x >"$1/nvidia-smi.$SLURMD_NODENAME.xml"'
                 ' 2>&1 || true; fi; shift; export NODE_RANK="$SLURM_NODEID"; '
                 f'set -- "${{@//{NODE_RANK}/$SLURM_NODEID}}"; set -- "${{@//{MASTER_ADDR}/$MASTER_ADDR}}"; '
                 f'set -- "${{@//{JOB_ID}/$SLURM_JOB_ID}}"; exec "$@"')
@@ -43,7 +46,8 @@ class SlurmRun:
     time: str | None = None  # the job's time limit, sbatch's syntax (minutes, H:M:S, D-H:M:S)
     account: str | None = None
     container_image: str | None = None  # pyxis/enroot: srun --container-image
-    gpu_request: str = "gres"  # "gres" (--gres=gpu:G, any Slurm) or "gpus-per-node" (Slurm >= 19.05, cons_tres)
+    # "gres" (--gres=gpu:G, any Slurm) or "gpus-per-node" (Slurm >= 19.05, cons_tres)
+    gpu_request: str = "gres"
     signal_lead_s: int = SIGNAL_LEAD_S
     port: int = DEFAULT_PORT
     exclusive: bool = True  # a benchmark shares its nodes with nothing
@@ -72,36 +76,41 @@ class ScriptPaths:
 
 
 def directive(flag: str, value: object | None = None) -> str:
-    """One `#SBATCH --flag=value` line; a value outside a plain character set is refused (sbatch parses these lines
-    itself: a quote or a space there would not mean what a shell reader expects)."""
+    """One `#SBATCH --flag=value` line; a value outside a plain character set is refused (sbatch parses these
+    lines itself: a quote or a space there would not mean what a shell reader expects)."""
     if value is None:
         return f"#SBATCH --{flag}"
     text = str(value)
     if not _SBATCH_VALUE.fullmatch(text):
-        raise BenchError(f"--{flag} {text!r}: a value in an #SBATCH line may only hold letters, digits and _.,:@/=+%-")
+        raise BenchError(f"--{flag} {text!r}: a value in an #SBATCH line may only hold letters, digits "
+                         "and _.,:@/=+%-")
     return f"#SBATCH --{flag}={shell_quote(text)}"
 
 
-def node_argv(argv: Sequence[str], run: SlurmRun, gpus: int, *, recipe: str, variant: str = "current") -> list[str]:
+def node_argv(argv: Sequence[str], run: SlurmRun, gpus: int, *, recipe: str,
+              variant: str = "current") -> list[str]:
     """What every node's task executes: the one-node argv itself, or its multi-node form with sentinels."""
     argv = list(argv)
     for word in argv:
         if any(s in word for s in (MASTER_ADDR, NODE_RANK, JOB_ID)):
-            raise BenchError(f"recipe {recipe!r}: its command holds {word!r}, which bench uses as a placeholder")
+            raise BenchError(f"recipe {recipe!r}: its command holds {word!r}, which bench uses as a "
+                             "placeholder")
     if run.nodes == 1:
         return argv
     kind = distributed.launcher_kind(argv)
-    if kind == "dist-train-sh":  # mmdetection's script reads NNODES/NODE_RANK/MASTER_ADDR/PORT (exported below)
+    # mmdetection's script reads NNODES/NODE_RANK/MASTER_ADDR/PORT (exported below)
+    if kind == "dist-train-sh":
         if variant == "published":
-            raise BenchError(f"recipe {recipe!r}: its tools/dist_train.sh has no multi-node support at the pinned "
-                             "commit; run it on one node")
+            raise BenchError(f"recipe {recipe!r}: its tools/dist_train.sh has no multi-node support at the "
+                             "pinned commit; run it on one node")
         return argv
     topo = distributed.Topology(run.nodes, gpus, MASTER_ADDR, str(run.port), NODE_RANK, JOB_ID)
     return distributed.multi_node_argv(argv, topo, recipe=recipe)
 
 
 def srun_argv(run: SlurmRun, paths: ScriptPaths) -> list[str]:
-    """One task per node; with an image, pyxis runs it there with the run's paths mounted at the same places."""
+    """One task per node; with an image, pyxis runs it there with the run's paths mounted at the same
+    places."""
     argv = ["srun", f"--nodes={run.nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
     if run.container_image:
         mounts = [f"{p}:{p}" for p in (paths.workdir, paths.output, *paths.mounts)]
@@ -135,8 +144,9 @@ def trainer_in_batch_step(argv: Sequence[str]) -> bool:
 
 def render_script(*, recipe: str, variant: str, argv: Sequence[str], env: Mapping[str, str], run: SlurmRun,
                   gpus: int, paths: ScriptPaths, job_name: str, title: str = "") -> str:
-    """The batch script. `argv`: the recipe's one-node command, rendered with the run's paths; `env`: the variables
-    the recipe sets (the rest of the environment is the submitter's, which sbatch exports by default)."""
+    """The batch script. `argv`: the recipe's one-node command, rendered with the run's paths; `env`: the
+    variables the recipe sets (the rest of the environment is the submitter's, which sbatch exports by
+    default)."""
     lines = ["#!/bin/bash", shell_comment(f"bench: {title or recipe} on {run.nodes} node(s) x {gpus} GPU(s)"),
              *resource_lines(run, gpus, job_name), directive("chdir", paths.workdir),
              directive("output", paths.stdout), directive("error", paths.stderr), "set -eu"]
@@ -145,9 +155,10 @@ def render_script(*, recipe: str, variant: str, argv: Sequence[str], env: Mappin
               shell_assignment("MASTER_PORT", run.port), 'NNODES="$SLURM_JOB_NUM_NODES"',
               "export MASTER_ADDR MASTER_PORT NNODES PORT=\"$MASTER_PORT\"",
               'echo "bench: job $SLURM_JOB_ID on $SLURM_JOB_NODELIST, first node $MASTER_ADDR" >&2']
-    if trainer_in_batch_step(argv):  # mpirun starts every rank itself, on the allocation Slurm gave it (OpenMPI reads it)
-        command = list(argv) if run.nodes == 1 else distributed.mpi_launcher_argv(list(argv), run.nodes * gpus,
-                                                                                  recipe=recipe)
+    # mpirun starts every rank itself, on the allocation Slurm gave it (OpenMPI reads it)
+    if trainer_in_batch_step(argv):
+        command = (list(argv) if run.nodes == 1
+                   else distributed.mpi_launcher_argv(list(argv), run.nodes * gpus, recipe=recipe))
         lines += ["if command -v nvidia-smi >/dev/null 2>&1; then srun --ntasks-per-node=1 bash -c "
                   + shell_quote('nvidia-smi -q -x >"$1/nvidia-smi.$SLURMD_NODENAME.xml" 2>&1 || true')
                   + f" bench-gpus {shell_quote(paths.output)} || true; fi", "exec " + shell_join(command)]

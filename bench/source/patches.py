@@ -1,9 +1,11 @@
-"""Patch steps: a unified diff applied with `git apply`, or a regex substitution with expected counts per glob.
+"""Patch steps: a unified diff applied with `git apply`, or a regex substitution with expected counts per
+glob.
 
-A step that does not apply, or whose result differs from what the recipe expects, raises a `PatchError` that names
-the recipe, the step and the file. A substitution checks every count before it writes anything.
+A step that does not apply, or whose result differs from what the recipe expects, raises a `PatchError` that
+names the recipe, the step and the file. A substitution checks every count before it writes anything.
 
-`python -m bench.source.patches substitute ...` runs one substitution step by hand (what `bench plan` prints)."""
+`python -m bench.source.patches substitute ...` runs one substitution step by hand (what `bench plan`
+prints)."""
 
 from __future__ import annotations
 
@@ -32,8 +34,8 @@ class StepResult:
     detail: dict = field(default_factory=dict)  # blobs produced, or replacements per glob and per file
 
     def as_dict(self) -> dict:
-        return {"step": self.step, "kind": self.kind, "name": self.name, "sha256": self.sha256, "applied": True,
-                **self.detail}
+        return {"step": self.step, "kind": self.kind, "name": self.name, "sha256": self.sha256,
+                "applied": True, **self.detail}
 
 
 def step_name(step: PatchStep) -> str:
@@ -52,7 +54,8 @@ def diff_path(step: DiffPatch, patches: Path | None = None) -> Path:
 
 
 def step_hash(step: PatchStep, patches: Path | None = None) -> str:
-    """sha256 of what the step does: the diff file's bytes (plus its apply options), or the substitution's fields."""
+    """sha256 of what the step does: the diff file's bytes (plus its apply options), or the substitution's
+    fields."""
     if isinstance(step, DiffPatch):
         path = diff_path(step, patches)
         try:
@@ -65,14 +68,16 @@ def step_hash(step: PatchStep, patches: Path | None = None) -> str:
     return hashlib.sha256(json.dumps(step.model_dump(), sort_keys=True).encode()).hexdigest()
 
 
-def apply_diff(tree: Path, step: DiffPatch, *, number: int, recipe: str, patches: Path | None = None) -> StepResult:
+def apply_diff(tree: Path, step: DiffPatch, *, number: int, recipe: str,
+               patches: Path | None = None) -> StepResult:
     path = diff_path(step, patches)
     where = f"{recipe}: patch step {number} (diff {step.file})"
     options = ["--whitespace=nowarn"] + (["--ignore-whitespace"] if step.ignore_whitespace else [])
     digest = step_hash(step, patches)
     check = git(["apply", "--check", *options, str(path)], cwd=tree, check=False)
     if check.returncode != 0:
-        reason = " / ".join(line for line in check.stderr.strip().splitlines()[:4]) or f"exit {check.returncode}"
+        reason = (" / ".join(line for line in check.stderr.strip().splitlines()[:4])
+                  or f"exit {check.returncode}")
         raise PatchError(f"{where}: does not apply: {reason}")
     git(["apply", *options, str(path)], cwd=tree, what=f"{where}: git apply")
     blobs = {}
@@ -88,8 +93,8 @@ def apply_diff(tree: Path, step: DiffPatch, *, number: int, recipe: str, patches
 
 
 def _files_for(tree: Path, pattern: str, where: str) -> list[Path]:
-    """The regular files `pattern` matches inside `tree`; a glob that reaches outside it (`../*.py`, an absolute
-    path, a directory that is a link out of the tree) is refused before anything is read."""
+    """The regular files `pattern` matches inside `tree`; a glob that reaches outside it (`../*.py`, an
+    absolute path, a directory that is a link out of the tree) is refused before anything is read."""
     try:
         check_relative(pattern)
         matches = [p for p in tree.glob(pattern) if p.is_file() and not p.is_symlink()]
@@ -106,7 +111,8 @@ def plan_substitution(tree: Path, step: Substitution, where: str = "substitution
     try:
         regex = re.compile(step.pattern)
     except re.error as exc:
-        raise PatchError(f"{where}: pattern {step.pattern!r} is not a valid regular expression: {exc}") from None
+        raise PatchError(f"{where}: pattern {step.pattern!r} is not a valid regular expression: "
+                         f"{exc}") from None
     tree = tree.resolve()
     changes: dict[Path, tuple[int, str]] = {}
     per_glob: dict[str, dict] = {}
@@ -134,7 +140,8 @@ def apply_substitution(tree: Path, step: Substitution, *, number: int, recipe: s
     for pattern, expected in step.expected.items():
         found = per_glob[pattern]
         expected_files = step.expected_files.get(pattern)
-        if found["replacements"] != expected or (expected_files is not None and len(found["files"]) != expected_files):
+        if found["replacements"] != expected or (expected_files is not None
+                                                 and len(found["files"]) != expected_files):
             listing = ", ".join(f"{f} ({n})" for f, n in list(found["files"].items())[:8]) or "no file"
             want = f"{expected}" + (f" in {expected_files} files" if expected_files is not None else "")
             raise PatchError(f"{where}: glob {pattern!r} gives {found['replacements']} replacements in "
@@ -144,14 +151,16 @@ def apply_substitution(tree: Path, step: Substitution, *, number: int, recipe: s
     return StepResult(number, "substitute", step_name(step), step_hash(step), {"globs": per_glob})
 
 
-def apply_step(tree: Path, step: PatchStep, *, number: int, recipe: str, patches: Path | None = None) -> StepResult:
+def apply_step(tree: Path, step: PatchStep, *, number: int, recipe: str,
+               patches: Path | None = None) -> StepResult:
     if isinstance(step, DiffPatch):
         return apply_diff(tree, step, number=number, recipe=recipe, patches=patches)
     return apply_substitution(tree, step, number=number, recipe=recipe)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bench.source.patches substitute -C DIR --pattern P --replacement R --expect GLOB=N [--expect-files GLOB=N]`"""
+    """`python -m bench.source.patches substitute -C DIR --pattern P --replacement R --expect GLOB=N
+    [--expect-files GLOB=N]`"""
     parser = argparse.ArgumentParser(prog="python -m bench.source.patches")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("substitute", help="one regex substitution with expected counts per glob")
