@@ -1,9 +1,9 @@
 """Real container engines and a real Slurm cluster for the slow tier: installed from Debian's packages when
 missing, started once per test session, stopped by PID at its end (shared/reference/engines.md).
 
-Nothing here is a stand-in: `docker` talks to a real dockerd, `podman` runs real containers. The sandbox quirks
-of these machines (no CAP_SYS_RESOURCE, so every container gets the current limits explicitly; crun refusing
-the cgroup layout, so Podman uses runc) go through bench's own options (BENCH_ENGINE_OPTIONS,
+Nothing here is a stand-in: `docker` talks to a real dockerd, `podman` runs real containers. The sandbox
+quirks of these machines (no CAP_SYS_RESOURCE, so every container gets the current limits explicitly; crun
+refusing the cgroup layout, so Podman uses runc) go through bench's own options (BENCH_ENGINE_OPTIONS,
 BENCH_CONTAINER_OPTIONS), as a user on such a host would set them.
 """
 
@@ -79,8 +79,9 @@ class DockerDaemon:
 
 
 def podman_limits(image: str) -> list[str]:
-    """The first `--ulimit` set Podman's runtime can apply here: this process's own limits where that works, else
-    lower ones (in this sandbox the runtime's init may not set more than nproc 32768, nofile 20000: engines.md)."""
+    """The first `--ulimit` set Podman's runtime can apply here: this process's own limits where that works,
+    else lower ones (in this sandbox the runtime's init may not set more than nproc 32768, nofile 20000:
+    engines.md)."""
     current = {name: value for option in current_limits() for name, value in [option.split()[1].split("=")]}
     for nofile in dict.fromkeys([current.get("nofile"), "20000:20000", "16384:16384"]):
         for nproc in dict.fromkeys([current.get("nproc"), "32768:32768", "16384:16384"]):

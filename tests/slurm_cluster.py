@@ -1,15 +1,16 @@
 """A real single-node Slurm cluster for the slow tier (not a test module: the tests import it).
 
 Debian's slurm-wlm (installed with apt if missing), munge with its own key and socket, and slurmctld + slurmd
-with `proctrack/linuxproc` (cgroups do not work in this sandbox; see ../shared/reference/engines.md). Every file
-lives in one temporary directory: the daemons get it with `-f`, the clients through SLURM_CONF, munge through
-`--key-file/--socket` and slurm.conf's AuthInfo. Nothing is written under /etc. The daemons are stopped by the
-PIDs they wrote, and only those.
+with `proctrack/linuxproc` (cgroups do not work in this sandbox; see ../shared/reference/engines.md). Every
+file lives in one temporary directory: the daemons get it with `-f`, the clients through SLURM_CONF, munge
+through `--key-file/--socket` and slurm.conf's AuthInfo. Nothing is written under /etc. The daemons are
+stopped by the PIDs they wrote, and only those.
 
-The partition holds this node and a second one that never exists (State=IDLE, Weight=1000, a long SlurmdTimeout):
-`sbatch --test-only --nodes=2` can then validate a two-node script against the real controller (it answers when such
-a job would start instead of refusing a node count the partition cannot hold; a DOWN or FUTURE node does not count
-for --test-only). A real one-node job goes to the real node, which weighs less; the tests run one job at a time.
+The partition holds this node and a second one that never exists (State=IDLE, Weight=1000, a long
+SlurmdTimeout): `sbatch --test-only --nodes=2` can then validate a two-node script against the real controller
+(it answers when such a job would start instead of refusing a node count the partition cannot hold; a DOWN or
+FUTURE node does not count for --test-only). A real one-node job goes to the real node, which weighs less; the
+tests run one job at a time.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ def test_stats_plot_naming_a_directory(tmp_path: Path) -> None:
     bench_fails(["data", "stats", gt, "--plot", tmp_path], "--plot", "is a directory")
 
 
-# -- COCO files ------------------------------------------------------------------------------------------------
+# -- COCO files ----------------------------------------------------------------------------------------------
 def coco_pair(tmp_path: Path, gt_edit=None, dt_edit=None, raw: str | None = None) -> tuple[Path, Path]:
     gt = make_gt([(100, 100), (200, 150)])
     dt = perfect_detections(gt)
@@ -186,8 +186,8 @@ def test_bad_detections(tmp_path: Path, case: str) -> None:
 
 
 def test_duplicate_ground_truth_ids_are_an_error_not_a_lower_ap(tmp_path: Path) -> None:
-    """With two annotations sharing an id, COCOeval's index keeps one of them: the perfect detection of the other
-    counts as a false positive and AP drops; bench refuses the file instead."""
+    """With two annotations sharing an id, COCOeval's index keeps one of them: the perfect detection of the
+    other counts as a false positive and AP drops; bench refuses the file instead."""
     from bench.coco.evaluate import run_cocoeval
 
     gt = make_gt([(100, 100), (200, 150)], images=1)
@@ -212,7 +212,8 @@ def test_zero_sized_boxes_are_warnings(tmp_path: Path) -> None:
 
 
 def test_a_schema_version_of_the_wrong_type_is_one_line(tmp_path) -> None:
-    """Found by the deep fuzz profile: `"schema_version": []` raised TypeError (unhashable) in the migration."""
+    """Found by the deep fuzz profile: `"schema_version": []` raised TypeError (unhashable) in the
+    migration."""
     import json
 
     from bench.errors import BenchError

@@ -1,5 +1,6 @@
-"""`bench k8s run` and `bench k8s collect` end to end against a stand-in kubectl on PATH (tests/standins/kubectl):
-it records what it is asked and streams a torchvision-format log at a controlled pace until `delete`."""
+"""`bench k8s run` and `bench k8s collect` end to end against a stand-in kubectl on PATH
+(tests/standins/kubectl): it records what it is asked and streams a torchvision-format log at a controlled
+pace until `delete`."""
 
 from __future__ import annotations
 

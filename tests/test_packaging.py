@@ -1,6 +1,7 @@
-"""bench as an installed package (`pip install .`, not editable): the wheel carries recipes/, patches/, docker/ and
-the protocols, an installed copy finds them without the source checkout, and writes results under the working
-directory. What the wheel must hold is taken from `git ls-files`, not from setup.py or bench.paths."""
+"""bench as an installed package (`pip install .`, not editable): the wheel carries recipes/, patches/,
+docker/ and the protocols, an installed copy finds them without the source checkout, and writes results under
+the working directory. What the wheel must hold is taken from `git ls-files`, not from setup.py or
+bench.paths."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def tracked(*pathspecs: str) -> list[str]:
 
 
 def source_copy(dest: Path) -> Path:
-    """The checkout's tracked files (results/ left out) copied to `dest`: a build that sees no stale build/ folder
-    and writes nothing into the checkout."""
+    """The checkout's tracked files (results/ left out) copied to `dest`: a build that sees no stale build/
+    folder and writes nothing into the checkout."""
     for name in tracked(".", ":!results"):
         if (ROOT / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_holds_every_recipe_patch_docker_file_and_protocol(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {name.removeprefix("bench/_data/") for name in names if name.startswith("bench/_data/")}
-    assert shipped == set(tracked(*SHIPPED_DIRS))  # every one, and nothing else (no __pycache__, no stray files)
+    # every one, and nothing else (no __pycache__, no stray files)
+    assert shipped == set(tracked(*SHIPPED_DIRS))
     assert {"recipes/builtin.toml", "recipes/stacks/current.toml", "patches/matterport/benchmark-hyperparameters.diff",
             "docker/builtin/Dockerfile", "docker/base/scripts/bench-checkout"} <= shipped
     protocols = tracked("bench/protocol/*.toml")
@@ -114,7 +116,8 @@ def test_an_unpacked_wheel_finds_its_data_without_the_checkout(wheel: Path, tmp_
     assert found["results"] == str(cwd / "results")
     assert found["dockerfiles"] == [str(data / "docker/base/py37/Dockerfile"),
                                     str(data / "docker/matterport/Dockerfile")]
-    assert found["context"] == str(data)  # what the Dockerfiles COPY (patches/, docker/base/scripts/) is there
+    # what the Dockerfiles COPY (patches/, docker/base/scripts/) is there
+    assert found["context"] == str(data)
     assert found["relative"] == "recipes/builtin.toml"  # as a record from a checkout names it
 
 
@@ -153,9 +156,10 @@ def test_an_installed_copy_refuses_to_build_the_image_that_needs_bench_s_own_whe
 
 @pytest.mark.slow
 def test_pip_install_then_list_and_run_builtin_from_another_directory(tmp_path: Path) -> None:
-    """The real thing: a fresh venv, `pip install .` (not editable; dependencies from pip's cache or the index),
-    then from a temporary working directory: `bench list` lists every recipe, an empty $BENCH_RECIPES is one line
-    and exit 2, and the built-in smoke preset writes its record under that directory's results/."""
+    """The real thing: a fresh venv, `pip install .` (not editable; dependencies from pip's cache or the
+    index), then from a temporary working directory: `bench list` lists every recipe, an empty $BENCH_RECIPES
+    is one line and exit 2, and the built-in smoke preset writes its record under that directory's
+    results/."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("torchvision")
     started = time.monotonic()
@@ -179,7 +183,8 @@ def test_pip_install_then_list_and_run_builtin_from_another_directory(tmp_path: 
                                capture_output=True, text=True, timeout=120)
         assert empty.returncode == 2 and empty.stderr.count("\n") == 1 and str(tmp_path / "empty") in empty.stderr
 
-        # torch and torchvision from this interpreter's environment, after the venv's own packages (not reinstalled)
+        # torch and torchvision from this interpreter's environment, after the venv's own packages (not
+        # reinstalled)
         site = next((venv / "lib").glob("python3*/site-packages"))
         (site / "zz_torch_from_the_test.pth").write_text(str(Path(torch.__file__).resolve().parents[1]) + "\n")
         run = subprocess.run([bench, "run", "builtin", "--preset", "smoke", "--no-env", "--window", "5:10",

@@ -159,7 +159,8 @@ def test_atomic_write_keeps_the_old_record_when_serialisation_fails(tmp_path: Pa
 
 def test_atomic_write_keeps_the_old_record_when_writing_fails(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """A failure after half the bytes are on disk: the target still holds the old record, no temp file stays."""
+    """A failure after half the bytes are on disk: the target still holds the old record, no temp file
+    stays."""
     old = make_record(tmp_path, "r1", "detectron2", 60.0, created="2026-01-01T00:00:00+00:00")
     old_text = (tmp_path / "r1" / "record.json").read_text()
     new = old.model_copy(update={"framework": "changed"})

@@ -63,10 +63,12 @@ def test_mann_whitney_exact_and_tied_against_hand_counts() -> None:
     # new = [1, 2], base = [3, 4]: U = 0, one ordering of C(4, 2) = 6 is this extreme
     assert mann_whitney_less([1.0, 2.0], [3.0, 4.0]) == pytest.approx(1 / 6)
     assert mann_whitney_less([3.0, 4.0], [1.0, 2.0]) == pytest.approx(1.0)
-    # ties, few runs: every split of the pooled [1, 1, 1, 1, 2, 2] counted with midranks (2.5 and 5.5). NEW takes
-    # k of the two 2s: k = 0 in 4 splits (U = 1.5), k = 1 in 12 (U = 4.5, as observed), k = 2 in 4 (U = 7.5)
+    # ties, few runs: every split of the pooled [1, 1, 1, 1, 2, 2] counted with midranks (2.5 and 5.5). NEW
+    # takes k of the two 2s: k = 0 in 4 splits (U = 1.5), k = 1 in 12 (U = 4.5, as observed), k = 2 in 4
+    # (U = 7.5)
     assert mann_whitney_less([1.0, 1.0, 2.0], [1.0, 1.0, 2.0]) == pytest.approx(16 / 20)
-    large = [float(v % 7) for v in range(30)]  # beyond the exact counts: the tie-corrected normal approximation
+    # beyond the exact counts: the tie-corrected normal approximation
+    large = [float(v % 7) for v in range(30)]
     assert 0.4 < mann_whitney_less(large, large) < 0.6
 
 

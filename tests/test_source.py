@@ -94,7 +94,8 @@ def test_prepare_checks_out_the_pinned_commit_applies_and_verifies(tmp_path, ups
     assert run("rev-parse", "HEAD", cwd=tree) == pinned
     assert "# later" not in (tree / "pkg" / "model.py").read_text()
     assert "torch.uint8" not in (tree / "pkg" / "model.py").read_text()
-    assert (tree / "top.py").read_text() == "x = torch.bool\n"  # '**' includes the top level, like zsh/globstar
+    # '**' includes the top level, like zsh/globstar
+    assert (tree / "top.py").read_text() == "x = torch.bool\n"
     assert (tree / "pkg" / "ops" / "kernel.cu").read_text() == "TORCH_CHECK(a);\nTORCH_CHECK(b);\n"
     manifest = json.loads(prepared.manifest.read_text())
     assert manifest["commit"] == pinned and len(manifest["commit"]) == 40

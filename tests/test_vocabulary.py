@@ -1,4 +1,5 @@
-"""The shared vocabulary: closed, each word defined once, and the rules in it used by everyone who needs them."""
+"""The shared vocabulary: closed, each word defined once, and the rules in it used by everyone who needs
+them."""
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ def render(name: str = typer.Argument(..., help="Recipe name (see `bench list`).
            source_dir: Path = typer.Option(None, "--source-dir", help="The patched checkout the nodes see "
                                            "(default: where `bench setup` puts it)."),
            ) -> None:
-    """Print the sbatch script for a recipe (submit it with sbatch, or let `bench run --launcher slurm` do it)."""
+    """Print the sbatch script for a recipe (submit it with sbatch, or let `bench run --launcher slurm` do
+    it)."""
     typer.echo(render_text(name, preset=preset, data=data, workdir=workdir, python=python, source_dir=source_dir,
                            run_options=dict(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
                                             time=time_limit, account=account, container_image=container_image,

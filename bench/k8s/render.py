@@ -2,11 +2,11 @@
 
 The pattern (issue 6): an initContainer with git clones the pinned commit into an emptyDir at /workspace and
 applies the recipe's patches (script and diffs from a ConfigMap rendered alongside); the trainer is the main
-container's exec-form command/args, so SIGTERM from `kubectl delete` reaches it; fixed non-root ids, no privilege,
-no capabilities; /dev/shm in memory; the dataset on a PVC; GPUs in requests and limits; restartPolicy Never and a
-deliberate grace period. One node is an Indexed Job of one pod (so the pod has the same labels as the several-node
-form); several nodes are an Indexed Job + headless Service (torchrun c10d rendezvous at the index-0 pod), a
-Kubeflow PyTorchJob, or, for MPI recipes, a Kubeflow MPIJob."""
+container's exec-form command/args, so SIGTERM from `kubectl delete` reaches it; fixed non-root ids, no
+privilege, no capabilities; /dev/shm in memory; the dataset on a PVC; GPUs in requests and limits;
+restartPolicy Never and a deliberate grace period. One node is an Indexed Job of one pod (so the pod has the
+same labels as the several-node form); several nodes are an Indexed Job + headless Service (torchrun c10d
+rendezvous at the index-0 pod), a Kubeflow PyTorchJob, or, for MPI recipes, a Kubeflow MPIJob."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ OUTPUT_DIR = f"{WORKSPACE}/output"
 DATA_DIR = "/data"
 DEFAULT_GIT_IMAGE = "alpine/git:v2.36.1"
 DEFAULT_PORT = 29500
-# As PID 1 a process ignores SIGTERM unless it handles it (python, bash and torch.distributed.launch do not), so
-# the trainer runs under tini, still in exec form: tini -g forwards the signal to the whole process group.
+# As PID 1 a process ignores SIGTERM unless it handles it (python, bash and torch.distributed.launch do not),
+# so the trainer runs under tini, still in exec form: tini -g forwards the signal to the whole process group.
 DEFAULT_INIT = "/usr/bin/tini"
 IMAGE_SOURCE = "/opt/bench/src"  # where the docker/<name> images keep the checkout they built (see docker/)
 MPI_SSH_PORT = 2222  # sshd as a non-root user cannot bind 22; the MPI images listen here (docker/tensorpack)
@@ -213,7 +213,7 @@ class _Context:
     def metadata(self, name: str | None = None) -> dict:
         return {"name": name or self.name, "namespace": self.opts.namespace, "labels": dict(self.labels)}
 
-    # --- objects -------------------------------------------------------------------------------------------------
+    # --- objects --------------------------------------------------------------------------------------------
 
     def configmap(self) -> dict:
         data = {prepare_script.SCRIPT_KEY: prepare_script.prepare_script(self.recipe),
@@ -245,7 +245,8 @@ class _Context:
         return {"apiVersion": "batch/v1", "kind": "Job", "metadata": self.metadata(), "spec": spec}
 
     def pytorchjob(self, argv: list[str]) -> dict:
-        """Kubeflow training-operator: it creates the Services and sets MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE."""
+        """Kubeflow training-operator: it creates the Services and sets
+        MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE."""
         def replica(replicas: int) -> dict:
             container = self.trainer(argv, name="pytorch")
             container["ports"] = [{"name": "pytorchjob-port", "containerPort": self.opts.port, "protocol": "TCP"}]
@@ -259,7 +260,8 @@ class _Context:
                 "spec": {"runPolicy": {"cleanPodPolicy": "None", "backoffLimit": 0}, "pytorchReplicaSpecs": specs}}
 
     def mpijob(self, argv: list[str]) -> dict:
-        """Kubeflow mpi-operator v2beta1: the launcher runs mpirun (no GPU), the workers run sshd and train."""
+        """Kubeflow mpi-operator v2beta1: the launcher runs mpirun (no GPU), the workers run sshd and
+        train."""
         total = self.opts.nodes * self.gpus
         launcher_argv = distributed.mpi_launcher_argv(argv, total, recipe=self.recipe.name)
         ssh = f"-p {MPI_SSH_PORT} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
@@ -278,7 +280,7 @@ class _Context:
                 "mpiReplicaSpecs": {"Launcher": replica(1, launcher), "Worker": replica(self.opts.nodes, worker)}}
         return {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": self.metadata(), "spec": spec}
 
-    # --- pod parts -----------------------------------------------------------------------------------------------
+    # --- pod parts ------------------------------------------------------------------------------------------
 
     def pod_spec(self, trainer: dict) -> dict:
         init = [self.source_container(), self.prepare_run_container()]
@@ -332,8 +334,8 @@ class _Context:
         return container
 
     def log_tail_container(self) -> dict:
-        """A native sidecar (restartPolicy Always, Kubernetes >= 1.29) that streams a file log to stdout, so that
-        `kubectl logs -f` sees what the recipe writes to a file; it ends with the trainer."""
+        """A native sidecar (restartPolicy Always, Kubernetes >= 1.29) that streams a file log to stdout, so
+        that `kubectl logs -f` sees what the recipe writes to a file; it ends with the trainer."""
         path = f"{OUTPUT_DIR}/{self.recipe.log.path}"
         return {"name": "log-tail", "image": self.opts.git_image, "restartPolicy": "Always",
                 "command": ["tail", "-n", "+1", "-F", path], "securityContext": self.security_context(),

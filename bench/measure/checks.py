@@ -1,5 +1,5 @@
-"""Checks on a measured run, each a `Warning_` with a remedy: data loading, a window that is not steady, the two
-clocks disagreeing, another process on the GPUs, throttled GPU clocks (the last two from NVML samples)."""
+"""Checks on a measured run, each a `Warning_` with a remedy: data loading, a window that is not steady, the
+two clocks disagreeing, another process on the GPUs, throttled GPU clocks (the last two from NVML samples)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The pipeline on a Kubernetes cluster (`bench k8s run`, `bench k8s collect`): the recipe rendered as manifests,
-the pod followed by the Kubernetes launcher, watched by the same watcher and measured by the same window
-arithmetic as `bench run`; the record made by the one record builder (bench.records.builder), as is a finished
-pod's log."""
+"""The pipeline on a Kubernetes cluster (`bench k8s run`, `bench k8s collect`): the recipe rendered as
+manifests, the pod followed by the Kubernetes launcher, watched by the same watcher and measured by the same
+window arithmetic as `bench run`; the record made by the one record builder (bench.records.builder), as is a
+finished pod's log."""
 
 from __future__ import annotations
 
@@ -154,7 +154,8 @@ def _where(rendered: Rendered, pod: str | None) -> dict:
 
 def _facts(recipe: Recipe, run_id: str, preset: str | None, span: tuple[int, int], gpus: int, nodes: int, *,
            container_image: str | None, **more) -> RecordFacts:
-    """What a pod's record says about the run: the recipe at its pinned commit, patched by the initContainer."""
+    """What a pod's record says about the run: the recipe at its pinned commit, patched by the
+    initContainer."""
     path = recipe_path(recipe.name)
     # the pinned commit and the expected patch hashes: what the initContainer checked out and applied
     provenance = provenance_for(recipe, path, container_image).model_copy(

@@ -1,11 +1,12 @@
 """What a recipe's launch arguments set, per protocol setting, in each framework's override syntax.
 
-A recipe declares the effective value of a setting at its pinned commit; if its launch command also overrides that
-setting (`SOLVER.IMS_PER_BATCH 8`, `-b 4`, `--cfg-options data.samples_per_gpu=4`, tensorpack `KEY=VALUE`), the
-two must agree. The rules are data: (setting, syntax, key, conversion) per family. Syntaxes:
+A recipe declares the effective value of a setting at its pinned commit; if its launch command also overrides
+that setting (`SOLVER.IMS_PER_BATCH 8`, `-b 4`, `--cfg-options data.samples_per_gpu=4`, tensorpack
+`KEY=VALUE`), the two must agree. The rules are data: (setting, syntax, key, conversion) per family. Syntaxes:
 
 - `pair`:   `KEY VALUE` tokens (yacs opts: detectron2, maskrcnn-benchmark; Detectron after `--cfg ... `)
-- `assign`: `KEY=VALUE` tokens (tensorpack `--config K=V ...`, mmdetection `--cfg-options`/`--options k=v ...`)
+- `assign`: `KEY=VALUE` tokens (tensorpack `--config K=V ...`, mmdetection
+  `--cfg-options`/`--options k=v ...`)
 - `flag`:   argparse options, spellings separated by `|`: `-b 4`, `--batch-size 4`, `--batch-size=4`
 - `switch`: an argparse flag whose presence sets the value (`--amp`)
 
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 
 from bench.protocol.spec import Value
 
-# conversion name -> (argument text, gpus) -> protocol value. `fmt:` and `bool:` and `const:` are parameterised.
+# conversion name -> (argument text, gpus) -> protocol value. `fmt:` and `bool:` and `const:` are
+# parameterised.
 _NUMBERS = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 _FALSE = {"false", "0", "no", "off", "none"}
 
@@ -221,8 +223,9 @@ _BUILTIN = _rules("flag", [
     ("workers", "-j|--workers", "int"),
 ]) + _rules("switch", [("precision", "--amp", "const:mixed fp16")])
 
-# family (or recipe name) -> rules. Families without launch-time overrides (matterport, SimpleDet: their settings
-# live in config files and patches) have none; their declarations are checked against the protocol only.
+# family (or recipe name) -> rules. Families without launch-time overrides (matterport, SimpleDet: their
+# settings live in config files and patches) have none; their declarations are checked against the protocol
+# only.
 RULES: dict[str, list[Rule]] = {
     "detectron2": _YACS_D2,
     "maskrcnn-benchmark": _YACS_MRCNN,
@@ -284,8 +287,9 @@ def _argument_value(argument: str, rule: Rule) -> str:
 
 
 def launch_overrides(tokens: list[str], rules: list[Rule], gpus: int) -> list[Override]:
-    """The protocol settings the launch arguments set, in the protocol's units. Unparseable values are reported
-    as strings (they then disagree with any numeric declaration, which is what a reviewer should look at)."""
+    """The protocol settings the launch arguments set, in the protocol's units. Unparseable values are
+    reported as strings (they then disagree with any numeric declaration, which is what a reviewer should look
+    at)."""
     overrides = []
     for rule in rules:
         argument = _find(tokens, rule)

@@ -1,5 +1,6 @@
-"""A comparison suite (`bench/protocol/suite_<name>.toml`): its members, its baseline, and per preset the protocol
-every member is checked against (protocol 1 with the preset's overrides plus the settings protocol 1 leaves open)."""
+"""A comparison suite (`bench/protocol/suite_<name>.toml`): its members, its baseline, and per preset the
+protocol every member is checked against (protocol 1 with the preset's overrides plus the settings protocol 1
+leaves open)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""The "MLPerf Training (imported)" section of results/README.md and its plot, from records of `bench import mlperf`.
+"""The "MLPerf Training (imported)" section of results/README.md and its plot, from records of
+`bench import mlperf`.
 
-One row per system (a repeat group: the median of its ok runs, with the range and n). These rows are never ranked
-and never share a table with protocol rows: their global batch, precision and GPU count are MLPerf's, listed as
-deviations in each record.
+One row per system (a repeat group: the median of its ok runs, with the range and n). These rows are never
+ranked and never share a table with protocol rows: their global batch, precision and GPU count are MLPerf's,
+listed as deviations in each record.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _version_key(record: RunRecord) -> tuple[int, ...]:
 
 
 def render_section(records: list[RunRecord], plot: str | None = PLOT_NAME) -> list[str]:
-    """The section's markdown lines (empty when no MLPerf record exists): settings stated once, seven columns, the
-    latest log of each system as a reference-style link (its long URL written once, below the table)."""
+    """The section's markdown lines (empty when no MLPerf record exists): settings stated once, seven columns,
+    the latest log of each system as a reference-style link (its long URL written once, below the table)."""
     if not records:
         return []
 

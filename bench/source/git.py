@@ -1,5 +1,6 @@
-"""Running git for source preparation: one place that builds git's environment (credentials through GIT_ASKPASS,
-never on a command line or on disk) and turns a failure into a one-line, redacted `BenchError`."""
+"""Running git for source preparation: one place that builds git's environment (credentials through
+GIT_ASKPASS, never on a command line or on disk) and turns a failure into a one-line, redacted
+`BenchError`."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ class GitContext:
 
 
 def split_credentials(url: str, token: str | None = None) -> GitContext:
-    """A `GitContext` for `url`: user-info in the URL is moved out of it; `token` (from recipe.source.token_env)
-    becomes the password when the URL carries none."""
+    """A `GitContext` for `url`: user-info in the URL is moved out of it; `token` (from
+    recipe.source.token_env) becomes the password when the URL carries none."""
     url, username, password = split_url_credentials(url)
     return GitContext(url=url, username=username, password=password or token)
 

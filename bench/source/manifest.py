@@ -1,7 +1,8 @@
 """The setup manifest (`.git/bench-manifest.json` of a checkout) and the fingerprint of a patched tree.
 
-The fingerprint covers every tracked file that differs from HEAD (as `git diff --binary HEAD`) and every untracked,
-not-ignored file (path and blob id), so any edit, added or deleted file changes it; ignored build outputs do not."""
+The fingerprint covers every tracked file that differs from HEAD (as `git diff --binary HEAD`) and every
+untracked, not-ignored file (path and blob id), so any edit, added or deleted file changes it; ignored build
+outputs do not."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """`prepare`: bring a recipe's source to its pinned commit with its patches applied and verified.
 
 The checkout lives in a cache keyed by commit: `<workdir or cache_dir()/src>/<name>-<commit>`. A manifest in
-`.git/bench-manifest.json` records the full SHA, the sha256 of every patch step, what each step produced, and a
-fingerprint of the patched tree. A second call whose manifest, patches and tree all still match reuses the tree.
+`.git/bench-manifest.json` records the full SHA, the sha256 of every patch step, what each step produced, and
+a fingerprint of the patched tree. A second call whose manifest, patches and tree all still match reuses the
+tree.
 
 Decision on a tree that does not match its manifest (edited by hand, half-patched by a failed run, patches
 changed since): it is RESET to the pinned commit (`git reset --hard`, `git clean -fd`; files ignored by the
@@ -57,12 +58,13 @@ def expected_patch_hashes(recipe, patches: Path | None = None) -> list[dict]:
 
 def prepare(recipe, source: str | None = None, workdir: Path | None = None, *, allow_missing_blobs: bool = False,
             log: Log | None = None, patches: Path | None = None) -> PreparedSource:
-    """Check out `recipe` at its pinned commit into the cache, apply and verify its patches, write the manifest.
+    """Check out `recipe` at its pinned commit into the cache, apply and verify its patches, write the
+    manifest.
 
     source: a URL or a local path (a mirror) to fetch from instead of recipe.source.repo.
     workdir: the directory under which the checkout `<name>-<commit>` is made (default: cache_dir()/src).
-    allow_missing_blobs: a mirror that lacks some large blobs is checked out without those paths (they are listed
-    in the manifest); without it, missing blobs are an error naming them."""
+    allow_missing_blobs: a mirror that lacks some large blobs is checked out without those paths (they are
+    listed in the manifest); without it, missing blobs are an error naming them."""
     if recipe.source is None:
         return PreparedSource(path=None, commit=None)
     say = log or (lambda message: None)
