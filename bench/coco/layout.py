@@ -8,7 +8,8 @@ from pathlib import Path
 from bench.errors import BenchError
 
 # The full COCO 2017 detection layout (`bench data coco DIR` checks it all).
-COCO_2017 = ("train2017/", "val2017/", "annotations/instances_train2017.json", "annotations/instances_val2017.json")
+COCO_2017 = ("train2017/", "val2017/", "annotations/instances_train2017.json",
+             "annotations/instances_val2017.json")
 
 
 def missing_files(root: Path, files: list[str] | tuple[str, ...]) -> list[str]:

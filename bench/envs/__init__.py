@@ -44,7 +44,8 @@ TAIL_LINES = 30
 # extra `python -m venv` options (tests pass --without-pip: 0.3 s, not 20 s)
 VENV_OPTIONS: tuple[str, ...] = ()
 PACKAGES_SCRIPT = ("import importlib.metadata as m, json, sys; "
-                   "json.dump({d.metadata['Name']: d.version for d in m.distributions() if d.metadata['Name']}, "
+                   "json.dump({d.metadata['Name']: d.version "
+                   "for d in m.distributions() if d.metadata['Name']}, "
                    "sys.stdout, sort_keys=True)")
 
 Log = Callable[[str], None]
@@ -64,7 +65,8 @@ class Environment:
         if self.path is None:
             return dict(env)
         env = {k: v for k, v in env.items() if k not in ("PYTHONHOME", "VIRTUAL_ENV")}
-        return {**env, "VIRTUAL_ENV": str(self.path), "PATH": f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
+        return {**env, "VIRTUAL_ENV": str(self.path),
+                "PATH": f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
 
 
 def _say_stderr(message: str) -> None:
@@ -128,7 +130,8 @@ def ensure_environment(recipe, source_dir: Path | None, log: Log | None = None) 
 def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log) -> None:
     started = time.monotonic()
     say(f"{recipe.name}: creating environment {env_dir} (install log: {env_dir / LOG_NAME})")
-    made = subprocess.run([str(base_python()), "-m", "venv", *VENV_OPTIONS, str(env_dir)], capture_output=True, text=True)
+    made = subprocess.run([str(base_python()), "-m", "venv", *VENV_OPTIONS, str(env_dir)],
+                          capture_output=True, text=True)
     if made.returncode != 0:
         message = (made.stderr or made.stdout).strip().splitlines()
         raise BenchError(f"{recipe.name}: could not create a virtual environment in {env_dir}: "
@@ -145,8 +148,8 @@ def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log) -> None:
         with open(log_path, "a", encoding="utf-8") as out:
             out.write(f"\n$ {step}\n")
             out.flush()
-            done = subprocess.run(["bash", "-c", step], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)
+            done = subprocess.run(["bash", "-c", step], cwd=cwd, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         seconds = time.monotonic() - t0
         timings.append({"step": number, "command": step, "seconds": round(seconds, 1)})
         if done.returncode != 0:

@@ -121,7 +121,8 @@ class ContainerLauncher(LocalLauncher):
 
     def _engine_stop(self, grace: float) -> None:
         try:
-            engine_call(self.spec.engine, "stop", "--time", str(max(1, round(grace))), self.spec.name, check=False)
+            engine_call(self.spec.engine, "stop", "--time", str(max(1, round(grace))), self.spec.name,
+                        check=False)
         except BenchError:
             pass  # the kill below and the removal in close() still run
 
@@ -183,8 +184,8 @@ class ContainerRun:
         container."""
         facts = image_facts(self.engine, self.image)
         if gpus > 0:
-            argv = ["run", "--rm", "--network", "none", *gpu_flags(self.engine, gpus), self.image, "nvidia-smi",
-                    "--query-gpu=index,name,driver_version", "--format=csv,noheader"]
+            argv = ["run", "--rm", "--network", "none", *gpu_flags(self.engine, gpus), self.image,
+                    "nvidia-smi", "--query-gpu=index,name,driver_version", "--format=csv,noheader"]
             try:
                 facts["gpus_inside"] = engine_call(self.engine, *argv).strip().splitlines()
             except BenchError as exc:

@@ -95,7 +95,8 @@ class LogParser(ABC):
                 continue
             if isinstance(result, IterationRecord):
                 if result.time is not None and not _usable_time(result):
-                    self._malformed(f"printed time {result.time!r} is not a finite positive number of seconds")
+                    self._malformed(f"printed time {result.time!r} is not a finite positive number "
+                                    "of seconds")
                     continue
                 self._check_losses(result)
                 self.records.append(result)
@@ -126,7 +127,8 @@ class LogParser(ABC):
     def _check_losses(self, record: IterationRecord) -> None:
         bad = [k for k, v in record.losses.items() if math.isnan(v) or math.isinf(v)]
         if bad:
-            self.events.append(Event(EventKind.DIVERGED, record.line_no, f"{bad[0]} is {record.losses[bad[0]]}"))
+            self.events.append(Event(EventKind.DIVERGED, record.line_no,
+                                     f"{bad[0]} is {record.losses[bad[0]]}"))
 
 
 def _usable_time(record: IterationRecord) -> bool:

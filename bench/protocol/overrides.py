@@ -57,7 +57,8 @@ def _mm_frozen(text: str, _gpus: int) -> str:
 
 def _norm(text: str, _gpus: int) -> str:
     text = text.strip().strip("'\"")
-    return {"frozenbn": "frozen_bn", "freezebn": "frozen_bn", "fixbn": "frozen_bn"}.get(text.lower(), text.lower())
+    return {"frozenbn": "frozen_bn", "freezebn": "frozen_bn", "fixbn": "frozen_bn"}.get(text.lower(),
+                                                                                        text.lower())
 
 
 def _dtype(text: str, _gpus: int) -> str:
@@ -77,9 +78,9 @@ def convert(conversion: str, text: str, gpus: int) -> Value:
     if conversion.startswith("map:"):  # map:bn=bn,frozen=frozen_bn (a choice flag onto protocol values)
         choices = dict(pair.split("=", 1) for pair in conversion[4:].split(","))
         return _typed(choices.get(text.strip("'\""), text))
-    simple = {"int": lambda t, g: int(float(t)), "float": lambda t, g: float(t), "str": lambda t, g: t.strip("'\""),
-              "sizes": _sizes, "range": _range, "per_gpu": _per_gpu, "freeze_at": _freeze_at,
-              "mm_frozen": _mm_frozen, "norm": _norm, "dtype": _dtype}
+    simple = {"int": lambda t, g: int(float(t)), "float": lambda t, g: float(t),
+              "str": lambda t, g: t.strip("'\""), "sizes": _sizes, "range": _range, "per_gpu": _per_gpu,
+              "freeze_at": _freeze_at, "mm_frozen": _mm_frozen, "norm": _norm, "dtype": _dtype}
     return simple[conversion](text, gpus)
 
 
@@ -269,7 +270,8 @@ def _find(tokens: list[str], rule: Rule) -> str | None:
                     found = f"{token} {tokens[i + 1]}"
                 elif spelling.startswith("--") and token.startswith(spelling + "="):
                     found = token
-                elif not spelling.startswith("--") and token.startswith(spelling) and token[len(spelling):].isdigit():
+                elif (not spelling.startswith("--") and token.startswith(spelling)
+                      and token[len(spelling):].isdigit()):
                     found = token  # -b4
         elif rule.syntax == "switch" and token in spellings:
             found = token

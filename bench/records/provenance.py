@@ -112,7 +112,8 @@ def staleness(record: RunRecord, recipes_directory: Path | None = None,
     return "fresh" if current == record.provenance.hash else "stale"
 
 
-def is_stale(record: RunRecord, recipes_directory: Path | None = None, patches_directory: Path | None = None) -> bool:
+def is_stale(record: RunRecord, recipes_directory: Path | None = None,
+             patches_directory: Path | None = None) -> bool:
     """True when the record's recipe or patches (or the protocol version) changed since it was measured."""
     return staleness(record, recipes_directory, patches_directory) == "stale"
 
@@ -125,7 +126,8 @@ def stale_rows(records: Iterable[RunRecord], recipes_directory: Path | None = No
         key = (record.implementation, record.preset)
         if key not in latest or record.created > latest[key].created:
             latest[key] = record
-    return sorted((key for key, record in latest.items() if is_stale(record, recipes_directory, patches_directory)),
+    return sorted((key for key, record in latest.items()
+                   if is_stale(record, recipes_directory, patches_directory)),
                   key=lambda k: (k[0], k[1] or ""))
 
 
@@ -138,8 +140,11 @@ def provenance_for(recipe: Recipe, recipe_path: Path | str, container_image: str
     files = patch_files_for(recipe, patches_directory)
     # the same step hashes `bench setup` writes into its manifest and the runner into its records
     patches = [PatchHash(**entry) for entry in expected_patch_hashes(recipe, patches_directory)]
-    return Provenance(recipe=recipe.name, recipe_path=str(recipe_path), recipe_sha256=_sha256_file(Path(recipe_path)),
+    return Provenance(recipe=recipe.name, recipe_path=str(recipe_path),
+                      recipe_sha256=_sha256_file(Path(recipe_path)),
                       repo=repo or (recipe.source.repo if recipe.source else None),
                       commit=commit or (recipe.source.commit if recipe.source else None), patches=patches,
-                      container_image=container_image, protocol_version=CURRENT_VERSION, bench_version=version,
-                      hash=provenance_hash(recipe, recipe_path, files, container_image, CURRENT_VERSION, version))
+                      container_image=container_image, protocol_version=CURRENT_VERSION,
+                      bench_version=version,
+                      hash=provenance_hash(recipe, recipe_path, files, container_image, CURRENT_VERSION,
+                                           version))

@@ -74,7 +74,8 @@ def git(args: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | N
                           errors="surrogateescape")
     if check and proc.returncode != 0:
         detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
-        message = " / ".join(line.strip() for line in detail[-4:] if line.strip()) or f"exit {proc.returncode}"
+        message = (" / ".join(line.strip() for line in detail[-4:] if line.strip())
+                   or f"exit {proc.returncode}")
         shown = what or "git " + " ".join(args)
         raise BenchError(redact(f"{shown} failed: {message}", secrets))
     return proc
@@ -82,4 +83,5 @@ def git(args: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | N
 
 def is_local_source(source: str) -> bool:
     """A path on this machine (a mirror), as opposed to a URL."""
-    return "://" not in source and not (":" in source.split("/", 1)[0] and "@" in source) and Path(source).exists()
+    return ("://" not in source and not (":" in source.split("/", 1)[0] and "@" in source)
+            and Path(source).exists())
