@@ -32,7 +32,8 @@ def apt_install(*binaries: str) -> None:
     if not _apt_updated:
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         _apt_updated = True
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
 
 
 def current_limits() -> list[str]:
@@ -58,8 +59,9 @@ class DockerDaemon:
     def __enter__(self) -> DockerDaemon:
         if subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
             return self  # a daemon is already running: use it, leave it as it is
-        self.proc = subprocess.Popen(["dockerd", "--iptables=false", "--bridge=none"], stdout=self.log.open("wb"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(["dockerd", "--iptables=false", "--bridge=none"],
+                                     stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         deadline = time.monotonic() + 60
         while subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -106,7 +108,7 @@ def engine_env(engine: str, base_image: str = "localhost/bench/debian-py:bookwor
 
 def containers_of_bench(engine: str, env: dict[str, str]) -> list[str]:
     """Every container (running or not) that bench labelled, as `engine ps -a` lists them."""
-    argv = [engine, *shlex.split(env.get("BENCH_ENGINE_OPTIONS", "")), "ps", "-a", "--filter", "label=bench.run_id",
-            "--format", "{{.Names}}"]
+    argv = [engine, *shlex.split(env.get("BENCH_ENGINE_OPTIONS", "")), "ps", "-a", "--filter",
+            "label=bench.run_id", "--format", "{{.Names}}"]
     done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **env}, check=True)
     return [line for line in done.stdout.split() if line]

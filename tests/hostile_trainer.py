@@ -26,7 +26,8 @@ import time
 
 import trainer_standin
 
-NEVER_WRITES = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(1)\n"
+NEVER_WRITES = ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                "while True: time.sleep(1)\n")
 MALFORMED = ("Epoch: [0]  [ 41/7330]  eta: 0:44:12  lr: 0.002018  loss: 1.5234 (2.0123)  time: 1.2.3  "
              "data: 0.0010  max mem: 4412")
 

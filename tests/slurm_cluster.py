@@ -50,7 +50,8 @@ class SlurmCluster:
     def wait_idle(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self.call("sinfo", "-h", "-n", socket.gethostname(), "-o", "%t", check=False).stdout.strip()
+            state = self.call("sinfo", "-h", "-n", socket.gethostname(), "-o", "%t",
+                              check=False).stdout.strip()
             if state in ("idle", "mix"):
                 return
             time.sleep(0.5)
@@ -93,7 +94,8 @@ def free_port() -> int:
 
 def config(root: Path, host: str, cpus: int, munge_socket: Path) -> str:
     return "\n".join([
-        "ClusterName=benchtest", f"SlurmctldHost={host}", "AuthType=auth/munge", f"AuthInfo=socket={munge_socket}",
+        "ClusterName=benchtest", f"SlurmctldHost={host}", "AuthType=auth/munge",
+        f"AuthInfo=socket={munge_socket}",
         "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "SelectType=select/cons_tres",
         f"SlurmctldPidFile={root}/slurmctld.pid", f"SlurmdPidFile={root}/slurmd.pid",
         f"SlurmdSpoolDir={root}/slurmd", f"StateSaveLocation={root}/slurmctld", "SlurmUser=root",
@@ -120,8 +122,8 @@ def start(root: Path) -> SlurmCluster:
     munge_socket = root / "munge" / "munge.socket"
     host = socket.gethostname()
     (root / "slurm.conf").write_text(config(root, host, os.cpu_count() or 1, munge_socket))
-    cluster = SlurmCluster(root, {"munged": root / "munge" / "munged.pid", "slurmctld": root / "slurmctld.pid",
-                                  "slurmd": root / "slurmd.pid"})
+    cluster = SlurmCluster(root, {"munged": root / "munge" / "munged.pid",
+                                  "slurmctld": root / "slurmctld.pid", "slurmd": root / "slurmd.pid"})
     # -f: munged refuses keys and directories it does not like for a system install (here: a temp dir of root)
     subprocess.run(["munged", "-f", f"--key-file={key}", f"--socket={munge_socket}",
                     f"--pid-file={cluster.pids['munged']}", f"--log-file={root}/munge/munged.log",

@@ -151,10 +151,10 @@ def check_record(data: bytes) -> None:
 
 # -- COCO ----------------------------------------------------------------------------------------------------
 IDS = st.one_of(st.integers(0, 3), SCALARS, st.lists(st.integers(), max_size=2))
-NUMBERS = st.one_of(st.floats(-1e3, 1e5), st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**5),
-                    SCALARS)
-BOXES = st.one_of(st.lists(NUMBERS, min_size=4, max_size=4), st.lists(st.floats(0, 50), min_size=4, max_size=4),
-                  JSON_VALUES)
+NUMBERS = st.one_of(st.floats(-1e3, 1e5), st.floats(allow_nan=True, allow_infinity=True),
+                    st.integers(-5, 10**5), SCALARS)
+BOXES = st.one_of(st.lists(NUMBERS, min_size=4, max_size=4),
+                  st.lists(st.floats(0, 50), min_size=4, max_size=4), JSON_VALUES)
 
 
 @st.composite
@@ -168,7 +168,8 @@ def coco_pair(draw) -> tuple[dict | object, object]:
     gt = {"images": images, "categories": categories, "annotations": annotations}
     if draw(st.integers(0, 9)) == 0:
         gt = draw(JSON_VALUES)
-    detections = [{"image_id": draw(IDS), "category_id": draw(IDS), "score": draw(NUMBERS), "bbox": draw(BOXES)}
+    detections = [{"image_id": draw(IDS), "category_id": draw(IDS), "score": draw(NUMBERS),
+                   "bbox": draw(BOXES)}
                   for _ in range(draw(st.integers(0, 4)))]
     return gt, detections if draw(st.integers(0, 9)) else draw(JSON_VALUES)
 

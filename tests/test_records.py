@@ -125,7 +125,8 @@ def test_log_inside_the_run_directory_is_not_copied_onto_itself(tmp_path: Path) 
     log = run_dir / "train.log"
     write_torchvision_log(log, lambda i: 0.5, iterations=520)
     data = log.read_bytes()
-    assert bench("parse", str(log), "-f", "torchvision", "--record", str(run_dir), "--gpus", "8").returncode == 0
+    assert bench("parse", str(log), "-f", "torchvision", "--record", str(run_dir),
+                 "--gpus", "8").returncode == 0
     assert log.read_bytes() == data and load_record(run_dir).log_files == {"log": "train.log"}
 
 
