@@ -9,17 +9,20 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.vocabulary import EnvVar
 
-IMPORT_ROOT = Path(__file__).resolve().parents[1]  # the folder `bench` is imported from: a checkout, site-packages
+# the folder `bench` is imported from: a checkout, site-packages
+IMPORT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def source_checkout() -> Path | None:
-    """The repository bench runs from (a source checkout or an editable install); None for an installed copy."""
+    """The repository bench runs from (a source checkout or an editable install); None for an installed
+    copy."""
     is_checkout = (IMPORT_ROOT / "pyproject.toml").is_file() and (IMPORT_ROOT / "recipes").is_dir()
     return IMPORT_ROOT if is_checkout else None
 
 
 def data_root() -> Path:
-    """The folder holding recipes/, patches/ and docker/: the source checkout, else the copy installed with bench."""
+    """The folder holding recipes/, patches/ and docker/: the source checkout, else the copy installed with
+    bench."""
     checkout = source_checkout()
     if checkout is not None:
         return checkout
@@ -43,7 +46,8 @@ def patches_dir() -> Path:
 
 
 def results_dir() -> Path:
-    """results/ of the working directory (the repository's own when bench runs from its root), or $BENCH_RESULTS."""
+    """results/ of the working directory (the repository's own when bench runs from its root), or
+    $BENCH_RESULTS."""
     return _env_path(EnvVar.RESULTS, Path.cwd() / "results")
 
 
@@ -58,8 +62,8 @@ def cache_dir() -> Path:
 
 
 def repo_relative(path: Path) -> str:
-    """A path as records store it: relative to the data root when inside it, `recipes/x.toml` from a checkout and
-    an installed copy alike (records travel between machines)."""
+    """A path as records store it: relative to the data root when inside it, `recipes/x.toml` from a checkout
+    and an installed copy alike (records travel between machines)."""
     try:
         return str(Path(path).resolve().relative_to(data_root()))
     except ValueError:
@@ -76,7 +80,8 @@ def check_relative(value: str) -> str:
 
 
 def inside(root: Path, path: Path | str, what: str) -> Path:
-    """`root / path` resolved (symbolic links followed); a `BenchError` naming `what` when it leaves `root`."""
+    """`root / path` resolved (symbolic links followed); a `BenchError` naming `what` when it leaves
+    `root`."""
     base = Path(root).resolve()
     target = (base / path).resolve()
     if target != base and base not in target.parents:
@@ -96,7 +101,8 @@ def output_file(path: Path, option: str) -> Path:
 
 
 def output_dir(path: Path, option: str) -> Path:
-    """A directory an option names for bench to write into: an existing file (or a parent that is one) is refused."""
+    """A directory an option names for bench to write into: an existing file (or a parent that is one) is
+    refused."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise BenchError(f"{option} {path}: is not a directory")

@@ -16,8 +16,10 @@ def make_gt(sizes: list[tuple[float, float]], images: int = 3) -> dict:
     annotations = []
     for image_id in range(1, images + 1):
         for j, (w, h) in enumerate(sizes):
-            annotations.append(box_annotation(len(annotations) + 1, image_id, 1 + j % 2, 5 + j * 3, 7 + j * 2, w, h))
-    return {"images": [{"id": i, "file_name": f"{i}.jpg", "width": 640, "height": 480} for i in range(1, images + 1)],
+            annotations.append(box_annotation(len(annotations) + 1, image_id, 1 + j % 2, 5 + j * 3, 7 + j * 2,
+                                              w, h))
+    return {"images": [{"id": i, "file_name": f"{i}.jpg", "width": 640, "height": 480}
+                       for i in range(1, images + 1)],
             "annotations": annotations, "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}
 
 

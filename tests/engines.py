@@ -1,9 +1,9 @@
 """Real container engines and a real Slurm cluster for the slow tier: installed from Debian's packages when
 missing, started once per test session, stopped by PID at its end (shared/reference/engines.md).
 
-Nothing here is a stand-in: `docker` talks to a real dockerd, `podman` runs real containers. The sandbox quirks
-of these machines (no CAP_SYS_RESOURCE, so every container gets the current limits explicitly; crun refusing
-the cgroup layout, so Podman uses runc) go through bench's own options (BENCH_ENGINE_OPTIONS,
+Nothing here is a stand-in: `docker` talks to a real dockerd, `podman` runs real containers. The sandbox
+quirks of these machines (no CAP_SYS_RESOURCE, so every container gets the current limits explicitly; crun
+refusing the cgroup layout, so Podman uses runc) go through bench's own options (BENCH_ENGINE_OPTIONS,
 BENCH_CONTAINER_OPTIONS), as a user on such a host would set them.
 """
 
@@ -32,7 +32,8 @@ def apt_install(*binaries: str) -> None:
     if not _apt_updated:
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         _apt_updated = True
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
 
 
 def current_limits() -> list[str]:
@@ -58,8 +59,9 @@ class DockerDaemon:
     def __enter__(self) -> DockerDaemon:
         if subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
             return self  # a daemon is already running: use it, leave it as it is
-        self.proc = subprocess.Popen(["dockerd", "--iptables=false", "--bridge=none"], stdout=self.log.open("wb"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(["dockerd", "--iptables=false", "--bridge=none"],
+                                     stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         deadline = time.monotonic() + 60
         while subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -79,8 +81,9 @@ class DockerDaemon:
 
 
 def podman_limits(image: str) -> list[str]:
-    """The first `--ulimit` set Podman's runtime can apply here: this process's own limits where that works, else
-    lower ones (in this sandbox the runtime's init may not set more than nproc 32768, nofile 20000: engines.md)."""
+    """The first `--ulimit` set Podman's runtime can apply here: this process's own limits where that works,
+    else lower ones (in this sandbox the runtime's init may not set more than nproc 32768, nofile 20000:
+    engines.md)."""
     current = {name: value for option in current_limits() for name, value in [option.split()[1].split("=")]}
     for nofile in dict.fromkeys([current.get("nofile"), "20000:20000", "16384:16384"]):
         for nproc in dict.fromkeys([current.get("nproc"), "32768:32768", "16384:16384"]):
@@ -105,7 +108,7 @@ def engine_env(engine: str, base_image: str = "localhost/bench/debian-py:bookwor
 
 def containers_of_bench(engine: str, env: dict[str, str]) -> list[str]:
     """Every container (running or not) that bench labelled, as `engine ps -a` lists them."""
-    argv = [engine, *shlex.split(env.get("BENCH_ENGINE_OPTIONS", "")), "ps", "-a", "--filter", "label=bench.run_id",
-            "--format", "{{.Names}}"]
+    argv = [engine, *shlex.split(env.get("BENCH_ENGINE_OPTIONS", "")), "ps", "-a", "--filter",
+            "label=bench.run_id", "--format", "{{.Names}}"]
     done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **env}, check=True)
     return [line for line in done.stdout.split() if line]

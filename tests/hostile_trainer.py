@@ -6,7 +6,8 @@ Every process it starts writes nothing to bench unless told to, ignores SIGTERM,
     python tests/hostile_trainer.py --pid-file F [--daemon pipe|redirect] [--sleeper] [--silent]
         [--malformed-at N] [--crash-after-daemon] -- <trainer_standin arguments>
 
---daemon pipe      double-forks a setsid() daemon that keeps the trainer's stdout and stderr open (bench's pipes)
+--daemon pipe      double-forks a setsid() daemon that keeps the trainer's stdout and stderr open
+                   (bench's pipes)
 --daemon redirect  the same daemon, with its output redirected to /dev/null
 --sleeper          a plain child (same session) that never writes
 --silent           the trainer itself never prints and never ends (only --timeout or a signal stops it)
@@ -25,13 +26,15 @@ import time
 
 import trainer_standin
 
-NEVER_WRITES = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(1)\n"
+NEVER_WRITES = ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                "while True: time.sleep(1)\n")
 MALFORMED = ("Epoch: [0]  [ 41/7330]  eta: 0:44:12  lr: 0.002018  loss: 1.5234 (2.0123)  time: 1.2.3  "
              "data: 0.0010  max mem: 4412")
 
 
 def double_fork_daemon(keep_pipe: bool) -> int:
-    """A daemon the classic way: fork, setsid, fork again, the middle process exits; returns the daemon's PID."""
+    """A daemon the classic way: fork, setsid, fork again, the middle process exits; returns the daemon's
+    PID."""
     read_end, write_end = os.pipe()
     middle = os.fork()
     if middle == 0:

@@ -1,15 +1,16 @@
 """A real single-node Slurm cluster for the slow tier (not a test module: the tests import it).
 
 Debian's slurm-wlm (installed with apt if missing), munge with its own key and socket, and slurmctld + slurmd
-with `proctrack/linuxproc` (cgroups do not work in this sandbox; see ../shared/reference/engines.md). Every file
-lives in one temporary directory: the daemons get it with `-f`, the clients through SLURM_CONF, munge through
-`--key-file/--socket` and slurm.conf's AuthInfo. Nothing is written under /etc. The daemons are stopped by the
-PIDs they wrote, and only those.
+with `proctrack/linuxproc` (cgroups do not work in this sandbox; see ../shared/reference/engines.md). Every
+file lives in one temporary directory: the daemons get it with `-f`, the clients through SLURM_CONF, munge
+through `--key-file/--socket` and slurm.conf's AuthInfo. Nothing is written under /etc. The daemons are
+stopped by the PIDs they wrote, and only those.
 
-The partition holds this node and a second one that never exists (State=IDLE, Weight=1000, a long SlurmdTimeout):
-`sbatch --test-only --nodes=2` can then validate a two-node script against the real controller (it answers when such
-a job would start instead of refusing a node count the partition cannot hold; a DOWN or FUTURE node does not count
-for --test-only). A real one-node job goes to the real node, which weighs less; the tests run one job at a time.
+The partition holds this node and a second one that never exists (State=IDLE, Weight=1000, a long
+SlurmdTimeout): `sbatch --test-only --nodes=2` can then validate a two-node script against the real controller
+(it answers when such a job would start instead of refusing a node count the partition cannot hold; a DOWN or
+FUTURE node does not count for --test-only). A real one-node job goes to the real node, which weighs less; the
+tests run one job at a time.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class SlurmCluster:
     def wait_idle(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self.call("sinfo", "-h", "-n", socket.gethostname(), "-o", "%t", check=False).stdout.strip()
+            state = self.call("sinfo", "-h", "-n", socket.gethostname(), "-o", "%t",
+                              check=False).stdout.strip()
             if state in ("idle", "mix"):
                 return
             time.sleep(0.5)
@@ -92,7 +94,8 @@ def free_port() -> int:
 
 def config(root: Path, host: str, cpus: int, munge_socket: Path) -> str:
     return "\n".join([
-        "ClusterName=benchtest", f"SlurmctldHost={host}", "AuthType=auth/munge", f"AuthInfo=socket={munge_socket}",
+        "ClusterName=benchtest", f"SlurmctldHost={host}", "AuthType=auth/munge",
+        f"AuthInfo=socket={munge_socket}",
         "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "SelectType=select/cons_tres",
         f"SlurmctldPidFile={root}/slurmctld.pid", f"SlurmdPidFile={root}/slurmd.pid",
         f"SlurmdSpoolDir={root}/slurmd", f"StateSaveLocation={root}/slurmctld", "SlurmUser=root",
@@ -119,8 +122,8 @@ def start(root: Path) -> SlurmCluster:
     munge_socket = root / "munge" / "munge.socket"
     host = socket.gethostname()
     (root / "slurm.conf").write_text(config(root, host, os.cpu_count() or 1, munge_socket))
-    cluster = SlurmCluster(root, {"munged": root / "munge" / "munged.pid", "slurmctld": root / "slurmctld.pid",
-                                  "slurmd": root / "slurmd.pid"})
+    cluster = SlurmCluster(root, {"munged": root / "munge" / "munged.pid",
+                                  "slurmctld": root / "slurmctld.pid", "slurmd": root / "slurmd.pid"})
     # -f: munged refuses keys and directories it does not like for a system install (here: a temp dir of root)
     subprocess.run(["munged", "-f", f"--key-file={key}", f"--socket={munge_socket}",
                     f"--pid-file={cluster.pids['munged']}", f"--log-file={root}/munge/munged.log",

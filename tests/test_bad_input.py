@@ -48,7 +48,8 @@ def test_recipe_not_utf8(recipe: Path) -> None:
     bench_fails(["run", "--recipe", recipe, "--dry-run"], str(recipe), "line 4", "not UTF-8")
 
 
-@pytest.mark.parametrize("text", ["a = " + "[" * 5000 + "]" * 5000, "a = " + "{b = " * 3000 + "1" + "}" * 3000])
+@pytest.mark.parametrize("text", ["a = " + "[" * 5000 + "]" * 5000,
+                                  "a = " + "{b = " * 3000 + "1" + "}" * 3000])
 def test_recipe_nested_too_deeply(tmp_path: Path, text: str) -> None:
     path = tmp_path / "deep.toml"
     path.write_text(text)
@@ -114,7 +115,7 @@ def test_stats_plot_naming_a_directory(tmp_path: Path) -> None:
     bench_fails(["data", "stats", gt, "--plot", tmp_path], "--plot", "is a directory")
 
 
-# -- COCO files ------------------------------------------------------------------------------------------------
+# -- COCO files ----------------------------------------------------------------------------------------------
 def coco_pair(tmp_path: Path, gt_edit=None, dt_edit=None, raw: str | None = None) -> tuple[Path, Path]:
     gt = make_gt([(100, 100), (200, 150)])
     dt = perfect_detections(gt)
@@ -132,16 +133,19 @@ def ann(index: int, key: str, value):
 
 
 GT_CASES = {
-    "NaN area": (ann(0, "area", float("nan")), "annotations[0] (id 1) has a non-numeric or non-finite 'area'"),
+    "NaN area": (ann(0, "area", float("nan")),
+                 "annotations[0] (id 1) has a non-numeric or non-finite 'area'"),
     "infinite area": (ann(1, "area", 1e999), "annotations[1] (id 2) has a non-numeric or non-finite 'area'"),
     "negative area": (ann(0, "area", -5.0), "annotations[0] (id 1) has a negative 'area'"),
-    "negative box": (ann(0, "bbox", [1, 2, -3, 4]), "annotations[0] (id 1) has a negative 'bbox width/height'"),
+    "negative box": (ann(0, "bbox", [1, 2, -3, 4]),
+                     "annotations[0] (id 1) has a negative 'bbox width/height'"),
     "NaN box": (ann(0, "bbox", [1, float("nan"), 3, 4]), "non-finite 'bbox'"),
     "box of 3": (ann(0, "bbox", [1, 2, 3]), "expected [x, y, width, height]"),
     "unhashable id": (ann(0, "id", [1]), "annotations[0] has 'id' [1] (list)"),
     "unhashable image id": (ann(0, "image_id", {"a": 1}), "has 'image_id' {'a': 1} (dict)"),
     "duplicate annotation id": (ann(1, "id", 1), "annotations[1] repeats id 1 of annotations[0]"),
-    "duplicate image id": (lambda gt: gt["images"][1].__setitem__("id", 1), "images[1] repeats id 1 of images[0]"),
+    "duplicate image id": (lambda gt: gt["images"][1].__setitem__("id", 1),
+                           "images[1] repeats id 1 of images[0]"),
     "annotation of an unknown image": (ann(0, "image_id", 99), "image_id 99, which is not among the images"),
     "annotation of an unknown category": (ann(0, "category_id", 7), "category_id 7, which is not among"),
     "iscrowd of 2": (ann(0, "iscrowd", 2), "'iscrowd' 2"),
@@ -163,15 +167,18 @@ def test_bad_ground_truth(tmp_path: Path, case: str, command: str) -> None:
 def test_non_finite_literals_in_json(tmp_path: Path, literal: str) -> None:
     gt, dt = coco_pair(tmp_path)
     gt.write_text(gt.read_text().replace('"area": 10000', f'"area": {literal}', 1))
-    bench_fails(["data", "stats", gt], str(gt), "annotations[0] (id 1) has a non-numeric or non-finite 'area'")
+    bench_fails(["data", "stats", gt], str(gt),
+                "annotations[0] (id 1) has a non-numeric or non-finite 'area'")
 
 
 DT_CASES = {
     "detection of an unknown image": (lambda dt: dt[0].__setitem__("image_id", 99), "detection 0 references "
                                       "image_id 99, which is not among the images"),
-    "unhashable detection image id": (lambda dt: dt[0].__setitem__("image_id", [1]), "detection 0 has 'image_id'"),
+    "unhashable detection image id": (lambda dt: dt[0].__setitem__("image_id", [1]),
+                                      "detection 0 has 'image_id'"),
     "string score": (lambda dt: dt[1].__setitem__("score", "high"), "detection 1 has a non-numeric"),
-    "NaN score": (lambda dt: dt[1].__setitem__("score", float("nan")), "detection 1 has a non-numeric or non-finite"),
+    "NaN score": (lambda dt: dt[1].__setitem__("score", float("nan")),
+                  "detection 1 has a non-numeric or non-finite"),
     "negative box": (lambda dt: dt[0].__setitem__("bbox", [0, 0, -1, 5]), "detection 0 has a negative"),
     "box as a string": (lambda dt: dt[0].__setitem__("bbox", "0 0 1 1"), "expected [x, y, width, height]"),
     "a number for a detection": (lambda dt: dt.append(5), "detection 6 is a int, expected an object"),
@@ -186,8 +193,8 @@ def test_bad_detections(tmp_path: Path, case: str) -> None:
 
 
 def test_duplicate_ground_truth_ids_are_an_error_not_a_lower_ap(tmp_path: Path) -> None:
-    """With two annotations sharing an id, COCOeval's index keeps one of them: the perfect detection of the other
-    counts as a false positive and AP drops; bench refuses the file instead."""
+    """With two annotations sharing an id, COCOeval's index keeps one of them: the perfect detection of the
+    other counts as a false positive and AP drops; bench refuses the file instead."""
     from bench.coco.evaluate import run_cocoeval
 
     gt = make_gt([(100, 100), (200, 150)], images=1)
@@ -198,21 +205,24 @@ def test_duplicate_ground_truth_ids_are_an_error_not_a_lower_ap(tmp_path: Path) 
     duplicated["annotations"][1]["id"] = 1
     # what pycocotools does silently: its index maps both category lists to the second annotation
     assert run_cocoeval(duplicated, detections, "bbox", coco_areas)[0] == pytest.approx(0.505, abs=1e-3)
-    gt_path, dt_path = write_json(tmp_path / "gt.json", duplicated), write_json(tmp_path / "dt.json", detections)
+    gt_path, dt_path = (write_json(tmp_path / "gt.json", duplicated),
+                        write_json(tmp_path / "dt.json", detections))
     bench_fails(["eval", gt_path, dt_path], "annotations[1] repeats id 1")
 
 
 def test_zero_sized_boxes_are_warnings(tmp_path: Path) -> None:
     gt = make_gt([(100, 100), (200, 150)])
     gt["annotations"].append(box_annotation(99, 1, 1, 3, 3, 0, 10))
-    gt_path, dt_path = write_json(tmp_path / "gt.json", gt), write_json(tmp_path / "dt.json", perfect_detections(gt))
+    gt_path, dt_path = (write_json(tmp_path / "gt.json", gt),
+                        write_json(tmp_path / "dt.json", perfect_detections(gt)))
     code, out, err = invoke(app, ["eval", str(gt_path), str(dt_path)])
     assert code == 0 and f"warning: {gt_path}: annotations[6] (id 99) has a zero-sized bbox" in out
     assert f"warning: {dt_path}: 1 detection(s) have a zero-sized bbox" in out
 
 
 def test_a_schema_version_of_the_wrong_type_is_one_line(tmp_path) -> None:
-    """Found by the deep fuzz profile: `"schema_version": []` raised TypeError (unhashable) in the migration."""
+    """Found by the deep fuzz profile: `"schema_version": []` raised TypeError (unhashable) in the
+    migration."""
     import json
 
     from bench.errors import BenchError

@@ -1,7 +1,8 @@
-"""Property-based fuzzing (hypothesis) of the recipe loader, the record loader and the COCO loaders with generated
-hostile input: whatever the bytes, the only exception is bench's own `BenchError`, its message is one line, and
-each example finishes within the profile's deadline. The `bench-fast` profile runs in the fast tier (seconds,
-derandomized so that a failure reproduces); `bench-deep` explores far more examples and is marked slow."""
+"""Property-based fuzzing (hypothesis) of the recipe loader, the record loader and the COCO loaders with
+generated hostile input: whatever the bytes, the only exception is bench's own `BenchError`, its message is
+one line, and each example finishes within the profile's deadline. The `bench-fast` profile runs in the fast
+tier (seconds, derandomized so that a failure reproduces); `bench-deep` explores far more examples and is
+marked slow."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ FAST, DEEP = settings.get_profile("bench-fast"), settings.get_profile("bench-dee
 RECIPE_TEXT = Path("recipes/torchvision.toml").read_text(encoding="utf-8")
 RECORD = json.loads(sorted(Path("results/runs").glob("*/record.json"))[0].read_text())
 
-# Values a hostile file may put anywhere: wrong types, non-finite and huge numbers, path and shell syntax, nesting.
+# Values a hostile file may put anywhere: wrong types, non-finite and huge numbers, path and shell syntax,
+# nesting.
 HOSTILE_TEXT = st.one_of(st.text(max_size=40), st.sampled_from([
     "../../etc/passwd", "/etc/passwd", "$(touch x)", "a\nb", "A=B", "(unclosed", "\\9", "HTTP://u:TOKEN@h/x",
     "2 *", "gpus // 0", "", "\x00", "é", "{output}", "{unknown}", "}{"]))
@@ -66,9 +68,10 @@ def written(*contents: bytes, name: str = "input") -> Iterator[list[Path]]:
         yield paths
 
 
-# -- recipes -----------------------------------------------------------------------------------------------------
+# -- recipes -------------------------------------------------------------------------------------------------
 def _toml_value(value) -> str:
-    """`value` as TOML where TOML can say it (JSON strings, numbers and arrays mostly are); otherwise raw text."""
+    """`value` as TOML where TOML can say it (JSON strings, numbers and arrays mostly are); otherwise raw
+    text."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, bool):
@@ -104,7 +107,7 @@ def check_recipe(data: bytes) -> None:
         assert_one_line_bench_error(lambda: load_recipe(path))
 
 
-# -- records -----------------------------------------------------------------------------------------------------
+# -- records -------------------------------------------------------------------------------------------------
 def _replace_at(document, path: list, value):
     target = document
     for key in path[:-1]:
@@ -146,12 +149,12 @@ def check_record(data: bytes) -> None:
         assert_one_line_bench_error(lambda: load_record(path.parent))
 
 
-# -- COCO ----------------------------------------------------------------------------------------------------------
+# -- COCO ----------------------------------------------------------------------------------------------------
 IDS = st.one_of(st.integers(0, 3), SCALARS, st.lists(st.integers(), max_size=2))
-NUMBERS = st.one_of(st.floats(-1e3, 1e5), st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**5),
-                    SCALARS)
-BOXES = st.one_of(st.lists(NUMBERS, min_size=4, max_size=4), st.lists(st.floats(0, 50), min_size=4, max_size=4),
-                  JSON_VALUES)
+NUMBERS = st.one_of(st.floats(-1e3, 1e5), st.floats(allow_nan=True, allow_infinity=True),
+                    st.integers(-5, 10**5), SCALARS)
+BOXES = st.one_of(st.lists(NUMBERS, min_size=4, max_size=4),
+                  st.lists(st.floats(0, 50), min_size=4, max_size=4), JSON_VALUES)
 
 
 @st.composite
@@ -165,7 +168,8 @@ def coco_pair(draw) -> tuple[dict | object, object]:
     gt = {"images": images, "categories": categories, "annotations": annotations}
     if draw(st.integers(0, 9)) == 0:
         gt = draw(JSON_VALUES)
-    detections = [{"image_id": draw(IDS), "category_id": draw(IDS), "score": draw(NUMBERS), "bbox": draw(BOXES)}
+    detections = [{"image_id": draw(IDS), "category_id": draw(IDS), "score": draw(NUMBERS),
+                   "bbox": draw(BOXES)}
                   for _ in range(draw(st.integers(0, 4)))]
     return gt, detections if draw(st.integers(0, 9)) else draw(JSON_VALUES)
 
@@ -219,7 +223,7 @@ def test_coco_loaders_deep(pair: tuple) -> None:
     check_coco(pair)
 
 
-# -- the quoting helper -----------------------------------------------------------------------------------------
+# -- the quoting helper --------------------------------------------------------------------------------------
 @FAST
 @given(st.text().filter(lambda s: "\x00" not in s))
 def test_a_quoted_value_is_one_shell_word_that_stands_for_itself(value: str) -> None:

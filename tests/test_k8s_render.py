@@ -51,7 +51,8 @@ def assert_pattern(obj: dict, *, gpus: int | None, grace: int = 5, uid: int = 10
         assert pod["restartPolicy"] == "Never"
         assert pod["terminationGracePeriodSeconds"] == grace
         ctx = pod["securityContext"]
-        assert (ctx["runAsUser"], ctx["runAsGroup"], ctx["fsGroup"], ctx["runAsNonRoot"]) == (uid, uid, uid, True)
+        assert ((ctx["runAsUser"], ctx["runAsGroup"], ctx["fsGroup"], ctx["runAsNonRoot"])
+                == (uid, uid, uid, True))
         for container in pod["initContainers"] + pod["containers"]:
             sc = container["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False and sc["privileged"] is False
@@ -63,9 +64,11 @@ def assert_pattern(obj: dict, *, gpus: int | None, grace: int = 5, uid: int = 10
         assert trainer["command"] == ["/usr/bin/tini", "-g", "--"]  # exec form: no shell anywhere
         assert trainer["args"] and "-c" not in trainer["args"][:1]
         env = {e["name"]: e.get("value") for e in trainer["env"]}
-        assert env["HOME"] == "/workspace" and env["PYTHONUNBUFFERED"] == "1" and env["ANSI_COLORS_DISABLED"] == "1"
+        assert (env["HOME"] == "/workspace" and env["PYTHONUNBUFFERED"] == "1"
+                and env["ANSI_COLORS_DISABLED"] == "1")
         mounts = {m["mountPath"]: m["name"] for m in trainer["volumeMounts"]}
-        assert mounts["/dev/shm"] == "dshm" and mounts["/workspace"] == "workspace" and mounts["/data"] == "data"
+        assert (mounts["/dev/shm"] == "dshm" and mounts["/workspace"] == "workspace"
+                and mounts["/data"] == "data")
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
         assert volumes["workspace"]["emptyDir"] == {}
@@ -126,15 +129,16 @@ def test_token_only_as_a_secret_reference_and_credentials_refused() -> None:
     rendered = render(recipe, RenderOptions(token_secret="repo-token"))
     init = rendered.objects[-1]["spec"]["template"]["spec"]["initContainers"][0]
     token = next(e for e in init["env"] if e["name"] == "GIT_TOKEN")
-    assert token == {"name": "GIT_TOKEN", "valueFrom": {"secretKeyRef": {"name": "repo-token", "key": "token"}}}
+    assert token == {"name": "GIT_TOKEN",
+                     "valueFrom": {"secretKeyRef": {"name": "repo-token", "key": "token"}}}
     trainer = rendered.objects[-1]["spec"]["template"]["spec"]["containers"][0]
     assert all(e["name"] != "GIT_TOKEN" for e in trainer["env"])  # the trainer never sees it
     secret_url = "https://user:s3cr3t-token@github.com/facebookresearch/detectron2.git"
     with pytest.raises(BenchError) as caught:
         render(recipe, RenderOptions(source=secret_url))
     assert "s3cr3t" not in str(caught.value)
-    out = subprocess.run([sys.executable, "-m", "bench.cli", "k8s", "render", "detectron2", "--source", secret_url],
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "bench.cli", "k8s", "render", "detectron2", "--source",
+                          secret_url], capture_output=True, text=True)
     assert out.returncode != 0 and "s3cr3t" not in out.stdout + out.stderr
 
 
@@ -162,8 +166,8 @@ def test_several_nodes_native_is_an_indexed_job_with_a_headless_service() -> Non
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
     assert env["MASTER_ADDR"]["value"] == "tv-0.tv"
     args = pod["containers"][0]["args"]
-    assert args[:5] == ["torchrun", "--nnodes=4", "--rdzv-backend=c10d", "--rdzv-endpoint=$(MASTER_ADDR):$(MASTER_PORT)",
-                        "--rdzv-id=tv"]
+    assert args[:5] == ["torchrun", "--nnodes=4", "--rdzv-backend=c10d",
+                        "--rdzv-endpoint=$(MASTER_ADDR):$(MASTER_PORT)", "--rdzv-id=tv"]
     assert "--master_port=29500" not in args and "--nproc_per_node=8" in args
     # detectron2 gets its own flags, right after --num-gpus (its trailing config options swallow the rest)
     d2 = render(find_recipe("detectron2-current"), RenderOptions(nodes=2, name="d2")).argv
@@ -242,5 +246,6 @@ def test_the_prepare_script_clones_substitutes_and_checks_counts(tmp_path: Path)
     assert "torch.uint8" in (tmp_path / "w2" / "src" / "top.py").read_text()  # nothing changed
     ok = run(3)
     assert ok.returncode == 0, ok.stderr
-    assert (tmp_path / "w3" / "src" / "pkg" / "deep" / "m.py").read_text() == "x = torch.bool; y = torch.bool\n"
+    assert ((tmp_path / "w3" / "src" / "pkg" / "deep" / "m.py").read_text()
+            == "x = torch.bool; y = torch.bool\n")
     assert (tmp_path / "w3" / "output").is_dir()

@@ -1,5 +1,6 @@
-"""`bench k8s run` and `bench k8s collect` end to end against a stand-in kubectl on PATH (tests/standins/kubectl):
-it records what it is asked and streams a torchvision-format log at a controlled pace until `delete`."""
+"""`bench k8s run` and `bench k8s collect` end to end against a stand-in kubectl on PATH
+(tests/standins/kubectl): it records what it is asked and streams a torchvision-format log at a controlled
+pace until `delete`."""
 
 from __future__ import annotations
 
@@ -23,12 +24,13 @@ def verb(call: dict) -> str:
     return argv[2] if argv[:1] == ["--namespace"] else argv[0]
 
 
-def test_run_stops_after_the_window_by_deleting_and_writes_the_record(tmp_path: Path, bench_env: BenchEnv) -> None:
+def test_run_stops_after_the_window_by_deleting_and_writes_the_record(tmp_path: Path,
+                                                                      bench_env: BenchEnv) -> None:
     log = tmp_path / "train.log"
     write_torchvision_log(log, lambda i: STEP_S, iterations=2000)
     out = tmp_path / "run"
-    done = bench_k8s(["run", "torchvision", "--gpus", "8", "--namespace", "labs", "--out", str(out), "--no-progress"],
-                     bench_env, log, KUBECTL_STANDIN_INTERVAL="0.05")
+    done = bench_k8s(["run", "torchvision", "--gpus", "8", "--namespace", "labs", "--out", str(out),
+                      "--no-progress"], bench_env, log, KUBECTL_STANDIN_INTERVAL="0.05")
     assert done.returncode == 0, done.stdout + done.stderr
     made = calls(tmp_path)
     verbs = [verb(c) for c in made]
@@ -53,7 +55,8 @@ def test_run_stops_after_the_window_by_deleting_and_writes_the_record(tmp_path: 
     assert abs(record["framework_timing"]["throughput_img_s"] - 16 / STEP_S) < 0.01
     assert record["harness_clock"] is not None  # the arrival times of the streamed lines
     assert record["gpus"] == 8 and record["images_per_iter"] == 16
-    assert record["provenance"]["container_image"] == job["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert (record["provenance"]["container_image"]
+            == job["spec"]["template"]["spec"]["containers"][0]["image"])
     assert record["log_files"]["log"] == "pod.log" and (out / "clock.tsv").is_file()
     assert (out / "manifests.yaml").read_text() == made[0]["stdin"]
     assert "64.00 img/s" in done.stdout
@@ -63,7 +66,8 @@ def test_a_run_that_ends_before_the_window_is_incomplete(tmp_path: Path, bench_e
     log = tmp_path / "short.log"
     write_torchvision_log(log, lambda i: STEP_S, iterations=300)
     out = tmp_path / "run"
-    done = bench_k8s(["run", "torchvision", "--gpus", "8", "--out", str(out), "--no-progress"], bench_env, log)
+    done = bench_k8s(["run", "torchvision", "--gpus", "8", "--out", str(out), "--no-progress"], bench_env,
+                     log)
     assert done.returncode == 1
     record = json.loads((out / "record.json").read_text())
     assert record["status"] != "ok" and record["exit_code"] == 0

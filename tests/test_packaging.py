@@ -1,6 +1,7 @@
-"""bench as an installed package (`pip install .`, not editable): the wheel carries recipes/, patches/, docker/ and
-the protocols, an installed copy finds them without the source checkout, and writes results under the working
-directory. What the wheel must hold is taken from `git ls-files`, not from setup.py or bench.paths."""
+"""bench as an installed package (`pip install .`, not editable): the wheel carries recipes/, patches/,
+docker/ and the protocols, an installed copy finds them without the source checkout, and writes results under
+the working directory. What the wheel must hold is taken from `git ls-files`, not from setup.py or
+bench.paths."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def tracked(*pathspecs: str) -> list[str]:
 
 
 def source_copy(dest: Path) -> Path:
-    """The checkout's tracked files (results/ left out) copied to `dest`: a build that sees no stale build/ folder
-    and writes nothing into the checkout."""
+    """The checkout's tracked files (results/ left out) copied to `dest`: a build that sees no stale build/
+    folder and writes nothing into the checkout."""
     for name in tracked(".", ":!results"):
         if (ROOT / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -47,8 +48,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = source_copy(tmp_path_factory.mktemp("src"))
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
-                    str(source)], capture_output=True, text=True, check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(out), str(source)], capture_output=True, text=True, check=True, timeout=120)
     (built,) = out.glob("*.whl")
     return built
 
@@ -56,9 +57,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_holds_every_recipe_patch_docker_file_and_protocol(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {name.removeprefix("bench/_data/") for name in names if name.startswith("bench/_data/")}
-    assert shipped == set(tracked(*SHIPPED_DIRS))  # every one, and nothing else (no __pycache__, no stray files)
-    assert {"recipes/builtin.toml", "recipes/stacks/current.toml", "patches/matterport/benchmark-hyperparameters.diff",
-            "docker/builtin/Dockerfile", "docker/base/scripts/bench-checkout"} <= shipped
+    # every one, and nothing else (no __pycache__, no stray files)
+    assert shipped == set(tracked(*SHIPPED_DIRS))
+    assert {"recipes/builtin.toml", "recipes/stacks/current.toml",
+            "patches/matterport/benchmark-hyperparameters.diff", "docker/builtin/Dockerfile",
+            "docker/base/scripts/bench-checkout"} <= shipped
     protocols = tracked("bench/protocol/*.toml")
     assert "bench/protocol/protocol_1.toml" in protocols and set(protocols) <= names
     assert set(tracked("bench/*.py")) <= names  # every module, in whatever subpackage it is
@@ -99,13 +102,16 @@ def test_an_unpacked_wheel_finds_its_data_without_the_checkout(wheel: Path, tmp_
     recipes = sorted(Path(n).stem for n in tracked("recipes/*.toml") if "/" not in n.removeprefix("recipes/"))
     assert len(recipes) > 10 and sorted(r["name"] for r in json.loads(listed.stdout)) == recipes
     probe = ("import json; from bench import paths; from bench.images.build import build_steps; "
-             "from bench.recipes.loader import find_recipe; from bench.records.environment import bench_commit; "
+             "from bench.recipes.loader import find_recipe; "
+             "from bench.records.environment import bench_commit; "
              "steps = build_steps(find_recipe('matterport')); "
              "print(json.dumps({'checkout': str(paths.source_checkout()), 'data': str(paths.data_root()), "
-             "'patches': str(paths.patches_dir()), 'results': str(paths.results_dir()), 'commit': bench_commit(), "
+             "'patches': str(paths.patches_dir()), 'results': str(paths.results_dir()), "
+             "'commit': bench_commit(), "
              "'dockerfiles': [str(s.dockerfile) for s in steps], 'context': str(steps[-1].context), "
              "'relative': paths.repo_relative(paths.recipes_dir() / 'builtin.toml')}))")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     data = site / "bench" / "_data"
@@ -114,7 +120,8 @@ def test_an_unpacked_wheel_finds_its_data_without_the_checkout(wheel: Path, tmp_
     assert found["results"] == str(cwd / "results")
     assert found["dockerfiles"] == [str(data / "docker/base/py37/Dockerfile"),
                                     str(data / "docker/matterport/Dockerfile")]
-    assert found["context"] == str(data)  # what the Dockerfiles COPY (patches/, docker/base/scripts/) is there
+    # what the Dockerfiles COPY (patches/, docker/base/scripts/) is there
+    assert found["context"] == str(data)
     assert found["relative"] == "recipes/builtin.toml"  # as a record from a checkout names it
 
 
@@ -123,7 +130,8 @@ def test_no_recipe_files_is_one_line_naming_the_directory(tmp_path: Path) -> Non
     empty.mkdir()
     for args in (["list"], ["show", "builtin"]):
         done = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=120, env=clean_env(BENCH_RECIPES=str(empty), PYTHONPATH=str(ROOT)))
+                              text=True, timeout=120,
+                              env=clean_env(BENCH_RECIPES=str(empty), PYTHONPATH=str(ROOT)))
         assert done.returncode == 2 and done.stdout == "", (args, done.stdout)
         assert done.stderr.count("\n") == 1 and str(empty) in done.stderr and "BENCH_RECIPES" in done.stderr
 
@@ -153,9 +161,10 @@ def test_an_installed_copy_refuses_to_build_the_image_that_needs_bench_s_own_whe
 
 @pytest.mark.slow
 def test_pip_install_then_list_and_run_builtin_from_another_directory(tmp_path: Path) -> None:
-    """The real thing: a fresh venv, `pip install .` (not editable; dependencies from pip's cache or the index),
-    then from a temporary working directory: `bench list` lists every recipe, an empty $BENCH_RECIPES is one line
-    and exit 2, and the built-in smoke preset writes its record under that directory's results/."""
+    """The real thing: a fresh venv, `pip install .` (not editable; dependencies from pip's cache or the
+    index), then from a temporary working directory: `bench list` lists every recipe, an empty $BENCH_RECIPES
+    is one line and exit 2, and the built-in smoke preset writes its record under that directory's
+    results/."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("torchvision")
     started = time.monotonic()
@@ -175,16 +184,20 @@ def test_pip_install_then_list_and_run_builtin_from_another_directory(tmp_path: 
         names = sorted(r["name"] for r in json.loads(listed.stdout))
         assert names == sorted(p.stem for p in (ROOT / "recipes").glob("*.toml"))
         (tmp_path / "empty").mkdir()
-        empty = subprocess.run([bench, "list"], cwd=cwd, env={**env, "BENCH_RECIPES": str(tmp_path / "empty")},
+        empty = subprocess.run([bench, "list"], cwd=cwd,
+                               env={**env, "BENCH_RECIPES": str(tmp_path / "empty")},
                                capture_output=True, text=True, timeout=120)
-        assert empty.returncode == 2 and empty.stderr.count("\n") == 1 and str(tmp_path / "empty") in empty.stderr
+        assert (empty.returncode == 2 and empty.stderr.count("\n") == 1
+                and str(tmp_path / "empty") in empty.stderr)
 
-        # torch and torchvision from this interpreter's environment, after the venv's own packages (not reinstalled)
+        # torch and torchvision from this interpreter's environment, after the venv's own packages (not
+        # reinstalled)
         site = next((venv / "lib").glob("python3*/site-packages"))
-        (site / "zz_torch_from_the_test.pth").write_text(str(Path(torch.__file__).resolve().parents[1]) + "\n")
+        (site / "zz_torch_from_the_test.pth").write_text(str(Path(torch.__file__).resolve().parents[1])
+                                                         + "\n")
         run = subprocess.run([bench, "run", "builtin", "--preset", "smoke", "--no-env", "--window", "5:10",
-                              "--no-progress", "--grace", "5"], cwd=cwd, env=env, capture_output=True, text=True,
-                             timeout=1200)
+                              "--no-progress", "--grace", "5"], cwd=cwd, env=env, capture_output=True,
+                             text=True, timeout=1200)
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         (record,) = (cwd / "results" / "runs").glob("*-builtin/record.json")
         saved = json.loads(record.read_text())

@@ -125,7 +125,8 @@ def test_log_inside_the_run_directory_is_not_copied_onto_itself(tmp_path: Path) 
     log = run_dir / "train.log"
     write_torchvision_log(log, lambda i: 0.5, iterations=520)
     data = log.read_bytes()
-    assert bench("parse", str(log), "-f", "torchvision", "--record", str(run_dir), "--gpus", "8").returncode == 0
+    assert bench("parse", str(log), "-f", "torchvision", "--record", str(run_dir),
+                 "--gpus", "8").returncode == 0
     assert log.read_bytes() == data and load_record(run_dir).log_files == {"log": "train.log"}
 
 
@@ -159,7 +160,8 @@ def test_atomic_write_keeps_the_old_record_when_serialisation_fails(tmp_path: Pa
 
 def test_atomic_write_keeps_the_old_record_when_writing_fails(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """A failure after half the bytes are on disk: the target still holds the old record, no temp file stays."""
+    """A failure after half the bytes are on disk: the target still holds the old record, no temp file
+    stays."""
     old = make_record(tmp_path, "r1", "detectron2", 60.0, created="2026-01-01T00:00:00+00:00")
     old_text = (tmp_path / "r1" / "record.json").read_text()
     new = old.model_copy(update={"framework": "changed"})

@@ -29,8 +29,8 @@ def bench(*args: str) -> tuple[int, str]:
 
 def group(runs: Path, prefix: str, values: list[float], **facts) -> Path:
     for k, value in enumerate(values):
-        make_record(runs / prefix, f"{prefix}{k}", "detectron2", value, created=f"2026-01-0{k + 1}T00:00:00+00:00",
-                    repeat_group=prefix, **facts)
+        make_record(runs / prefix, f"{prefix}{k}", "detectron2", value,
+                    created=f"2026-01-0{k + 1}T00:00:00+00:00", repeat_group=prefix, **facts)
     return runs / prefix
 
 
@@ -63,17 +63,20 @@ def test_mann_whitney_exact_and_tied_against_hand_counts() -> None:
     # new = [1, 2], base = [3, 4]: U = 0, one ordering of C(4, 2) = 6 is this extreme
     assert mann_whitney_less([1.0, 2.0], [3.0, 4.0]) == pytest.approx(1 / 6)
     assert mann_whitney_less([3.0, 4.0], [1.0, 2.0]) == pytest.approx(1.0)
-    # ties, few runs: every split of the pooled [1, 1, 1, 1, 2, 2] counted with midranks (2.5 and 5.5). NEW takes
-    # k of the two 2s: k = 0 in 4 splits (U = 1.5), k = 1 in 12 (U = 4.5, as observed), k = 2 in 4 (U = 7.5)
+    # ties, few runs: every split of the pooled [1, 1, 1, 1, 2, 2] counted with midranks (2.5 and 5.5). NEW
+    # takes k of the two 2s: k = 0 in 4 splits (U = 1.5), k = 1 in 12 (U = 4.5, as observed), k = 2 in 4
+    # (U = 7.5)
     assert mann_whitney_less([1.0, 1.0, 2.0], [1.0, 1.0, 2.0]) == pytest.approx(16 / 20)
-    large = [float(v % 7) for v in range(30)]  # beyond the exact counts: the tie-corrected normal approximation
+    # beyond the exact counts: the tie-corrected normal approximation
+    large = [float(v % 7) for v in range(30)]
     assert 0.4 < mann_whitney_less(large, large) < 0.6
 
 
 def test_baseline_save_then_compare_and_bad_input(tmp_path: Path, bench_env: BenchEnv) -> None:
     runs = bench_env.runs
     for k, value in enumerate(BASE):
-        make_record(runs, f"g{k}", "detectron2", value, created=f"2026-01-0{k + 1}T00:00:00+00:00", repeat_group="g")
+        make_record(runs, f"g{k}", "detectron2", value, created=f"2026-01-0{k + 1}T00:00:00+00:00",
+                    repeat_group="g")
     make_record(runs, "h100", "detectron2", 300.0, created="2026-01-09T00:00:00+00:00", gpu_model="H100")
     code, out = bench("baseline", "save", "detectron2", "--hardware", "V100")
     saved = bench_env.results / "baselines" / "detectron2.json"
@@ -96,7 +99,8 @@ def test_history_lists_every_record_and_plots(tmp_path: Path, bench_env: BenchEn
     make_record(runs, "other", "detectron2", 40.0, created="2026-01-15T00:00:00+00:00", gpu_model="H100")
     code, out = bench("history", "detectron2", "--hardware", "v100")
     lines = out.splitlines()
-    assert code == 0 and [line.split()[1] for line in lines[:2]] == ["old", "new"] and "61.2 img/s" in lines[1]
+    assert (code == 0 and [line.split()[1] for line in lines[:2]] == ["old", "new"]
+            and "61.2 img/s" in lines[1])
     assert "other" not in out
     assert (tmp_path / "results" / "history" / "detectron2.png").read_bytes().startswith(b"\x89PNG")
 
@@ -107,12 +111,14 @@ def test_export_json_matches_its_schema_and_csv_has_one_row_per_record(tmp_path:
     from bench.report.export import schema
 
     jsonschema.validate(data, schema())
-    assert code == 0 and data["version"] == 1 and len(data["rows"]) == len(list(COMMITTED_RUNS.glob("*/record.json")))
+    assert (code == 0 and data["version"] == 1
+            and len(data["rows"]) == len(list(COMMITTED_RUNS.glob("*/record.json"))))
     row = next(r for r in data["rows"] if r["run_id"] == "20261123T031500-783714-mmdetection-current")
     committed = json.loads((COMMITTED_RUNS / row["run_id"] / "record.json").read_text())
     assert row["img_s"] == committed["framework_timing"]["throughput_img_s"]
     assert row["hardware"] == "CPU only: AMD EPYC, 2 cores" and row["deviations"] == committed["deviations"]
-    assert bench("export", "--format", "csv", "--runs", str(COMMITTED_RUNS), "--out", str(tmp_path / "x.csv"))[0] == 0
+    assert bench("export", "--format", "csv", "--runs", str(COMMITTED_RUNS), "--out",
+                 str(tmp_path / "x.csv"))[0] == 0
     rows = list(csv.DictReader(io.StringIO((tmp_path / "x.csv").read_text())))
     assert len(rows) == len(data["rows"]) and list(rows[0]) == list(data["rows"][0])
     result = CliRunner().invoke(cli, ["export", "--format", "xml"])

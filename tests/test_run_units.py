@@ -23,7 +23,7 @@ sys.stderr.write("to stderr\n"); sys.stderr.flush()
 with open(sys.argv[1], "ab", buffering=0) as log:
     log.write(b"file one\n"); time.sleep(0.05); log.write(b"file tw"); time.sleep(0.05); log.write(b"o\nno newline")
 out.write(b"last without newline"); out.flush()
-"""
+"""  # noqa: E501 - the child's script: its exact writes (partial lines, sleeps between) are the test's data
 
 
 def read_clock(path: Path, stream: str) -> dict[int, float]:
@@ -71,7 +71,8 @@ def test_a_missing_command_is_an_os_error(tmp_path: Path) -> None:
 
 
 def _spans(seconds_per_iter, end: int, step: int = 20) -> list[Span]:
-    return [Span(k, k + step, sum(seconds_per_iter(i) for i in range(k, k + step))) for k in range(0, end, step)]
+    return [Span(k, k + step, sum(seconds_per_iter(i) for i in range(k, k + step)))
+            for k in range(0, end, step)]
 
 
 def test_steadiness_warns_when_the_halves_differ() -> None:
@@ -87,8 +88,8 @@ def test_steadiness_warns_when_the_halves_differ() -> None:
 def test_data_loading_and_clock_checks() -> None:
     spans = _spans(lambda i: 0.2, 100)
     result = window_throughput(spans, 20, 80, 16)
-    records = [IterationRecord(iteration=k, time=0.2, semantics=TimeSemantics.INTERVAL_MEAN, span_start=k - 20,
-                               line_no=k, data_time=0.05) for k in range(20, 101, 20)]
+    records = [IterationRecord(iteration=k, time=0.2, semantics=TimeSemantics.INTERVAL_MEAN,
+                               span_start=k - 20, line_no=k, data_time=0.05) for k in range(20, 101, 20)]
     assert data_loading_check(records, result).code == "data-loading"  # 25 % of 0.2 s
     light = [IterationRecord(iteration=r.iteration, time=0.2, semantics=r.semantics, span_start=r.span_start,
                              line_no=r.line_no, data_time=0.01) for r in records]

@@ -33,7 +33,8 @@ def run(*args: str, cwd: Path) -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t", "GIT_AUTHOR_DATE": "2020-01-01T00:00:00Z",
            "GIT_COMMITTER_DATE": "2020-01-01T00:00:00Z"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
 @pytest.fixture
@@ -80,7 +81,8 @@ def blob_of(text: str, cwd: Path) -> str:
 
 UINT8 = {"kind": "substitute", "pattern": r"torch\.uint8", "replacement": "torch.bool",
          "expected": {"**/*.py": 3}, "expected_files": {"**/*.py": 2}}
-AT_CHECK = {"kind": "substitute", "pattern": "AT_CHECK", "replacement": "TORCH_CHECK", "expected": {"**/*.cu": 2}}
+AT_CHECK = {"kind": "substitute", "pattern": "AT_CHECK", "replacement": "TORCH_CHECK",
+            "expected": {"**/*.cu": 2}}
 
 
 def test_prepare_checks_out_the_pinned_commit_applies_and_verifies(tmp_path, upstream):
@@ -94,7 +96,8 @@ def test_prepare_checks_out_the_pinned_commit_applies_and_verifies(tmp_path, ups
     assert run("rev-parse", "HEAD", cwd=tree) == pinned
     assert "# later" not in (tree / "pkg" / "model.py").read_text()
     assert "torch.uint8" not in (tree / "pkg" / "model.py").read_text()
-    assert (tree / "top.py").read_text() == "x = torch.bool\n"  # '**' includes the top level, like zsh/globstar
+    # '**' includes the top level, like zsh/globstar
+    assert (tree / "top.py").read_text() == "x = torch.bool\n"
     assert (tree / "pkg" / "ops" / "kernel.cu").read_text() == "TORCH_CHECK(a);\nTORCH_CHECK(b);\n"
     manifest = json.loads(prepared.manifest.read_text())
     assert manifest["commit"] == pinned and len(manifest["commit"]) == 40
@@ -131,8 +134,10 @@ def test_a_diff_that_does_not_apply_names_the_step_and_the_file(tmp_path, upstre
 
 def test_a_wrong_blob_after_the_diff_is_an_error(tmp_path, upstream):
     repo, pinned = upstream
-    recipe = make_recipe(repo, pinned, [diff_step(tmp_path, GOOD_DIFF, expected_blobs={"pkg/model.py": "0000000"})])
-    with pytest.raises(PatchError, match=r"patch step 1 \(diff demo/fix.diff\): pkg/model.py has blob \w+ .*expected 0000000"):
+    recipe = make_recipe(repo, pinned,
+                         [diff_step(tmp_path, GOOD_DIFF, expected_blobs={"pkg/model.py": "0000000"})])
+    with pytest.raises(PatchError, match=r"patch step 1 \(diff demo/fix.diff\): pkg/model.py has blob \w+ "
+                                         r".*expected 0000000"):
         prepare(recipe)
 
 
@@ -161,7 +166,8 @@ def test_a_substitution_count_mismatch_is_an_error_and_writes_nothing(tmp_path, 
 
 def test_the_literal_non_recursive_glob_would_miss_files(tmp_path, upstream):
     repo, pinned = upstream
-    literal = {"kind": "substitute", "pattern": "AT_CHECK", "replacement": "TORCH_CHECK", "expected": {"*/*.cu": 2}}
+    literal = {"kind": "substitute", "pattern": "AT_CHECK", "replacement": "TORCH_CHECK",
+               "expected": {"*/*.cu": 2}}
     with pytest.raises(PatchError, match="gives 0 replacements"):
         prepare(make_recipe(repo, pinned, [literal]))
 
@@ -253,7 +259,10 @@ def test_credentials_leave_the_url_and_reach_git_only_through_askpass(tmp_path, 
     with git_environment(ctx) as env:
         helper = Path(env["GIT_ASKPASS"])
         assert "tok-123456789" not in helper.read_text()
-        ask = lambda prompt: subprocess.run([str(helper), prompt], env=env, capture_output=True, text=True).stdout
+
+        def ask(prompt: str) -> str:
+            return subprocess.run([str(helper), prompt], env=env, capture_output=True, text=True).stdout
+
         assert ask("Password for 'https://x-access-token@git.example.com': ").strip() == "tok-123456789"
         assert ask("Username for 'https://git.example.com': ").strip() == "x-access-token"
     assert not helper.exists()
@@ -277,13 +286,15 @@ def test_a_token_is_never_printed_written_or_left_in_errors(tmp_path, upstream, 
     text = str(info.value) + "\n".join(messages)
     assert "pw-SECRET-987654" not in text and token not in text and "user:" not in text
     assert not any(token in line or "pw-SECRET" in line
-                   for p in (tmp_path / "w").rglob("*") if p.is_file() for line in [p.read_bytes().decode("latin-1")])
+                   for p in (tmp_path / "w").rglob("*") if p.is_file()
+                   for line in [p.read_bytes().decode("latin-1")])
 
 
 def test_builtin_recipes_need_no_source():
     recipe = Recipe.model_validate({
         "name": "builtin", "title": "b", "family": "builtin", "variant": "builtin",
-        "framework": {"name": "PyTorch", "version": "2"}, "command": "{python} -m x", "log": {"format": "torchvision"},
+        "framework": {"name": "PyTorch", "version": "2"}, "command": "{python} -m x",
+        "log": {"format": "torchvision"},
         "stack": {"python": "3.11", "framework": "PyTorch", "image": "ghcr.io/bench-images/builtin:1"}})
     prepared = prepare(recipe)
     assert prepared.path is None and prepared.commit is None

@@ -1,4 +1,5 @@
-"""The shared vocabulary: closed, each word defined once, and the rules in it used by everyone who needs them."""
+"""The shared vocabulary: closed, each word defined once, and the rules in it used by everyone who needs
+them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from bench.logs.registry import parser_class
 from bench.measure.warnings import warning
 from bench.recipes.schema import Stack
 from bench.records.store import load_record
-from bench.vocabulary import EnvVar, EventKind, LogFormat, ParseStatus, RunStatus, WarningCode, image_pin_problem
+from bench.vocabulary import (EnvVar, EventKind, LogFormat, ParseStatus, RunStatus, WarningCode,
+                              image_pin_problem)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +38,8 @@ def test_a_parse_status_is_a_run_status_and_only_the_harness_adds_the_rest() -> 
 
 
 def test_words_read_as_their_values() -> None:
-    assert f"{RunStatus.BATCH_MISMATCH}" == "batch_mismatch" and str(LogFormat.MMDET_V2_JSON) == "mmdet-v2-json"
+    assert (f"{RunStatus.BATCH_MISMATCH}" == "batch_mismatch"
+            and str(LogFormat.MMDET_V2_JSON) == "mmdet-v2-json")
     assert json.dumps([EventKind.START]) == '["start"]' and RunStatus.OK == "ok"
 
 

@@ -1,5 +1,5 @@
-"""The `bench` command line, the only package that imports typer. Each module here holds one concern's commands;
-this file assembles them and turns a `BenchError` into one line on stderr (exit status 2).
+"""The `bench` command line, the only package that imports typer. Each module here holds one concern's
+commands; this file assembles them and turns a `BenchError` into one line on stderr (exit status 2).
 
 The command modules import the domain packages inside their functions, not at the top: `bench --help` and a
 mistyped option then cost about 0.3 s instead of importing pandas, matplotlib and pydantic models first."""

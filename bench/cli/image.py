@@ -8,7 +8,8 @@ import typer
 
 from bench.errors import BenchError
 
-app = typer.Typer(no_args_is_help=True, help="Container images: the local Debian base; a recipe's base + child.")
+app = typer.Typer(no_args_is_help=True,
+                  help="Container images: the local Debian base; a recipe's base + child.")
 
 
 def _engine(engine: str) -> str:
@@ -40,7 +41,8 @@ def build(name: str = typer.Argument(None, help="Recipe name."),
           registry: str = typer.Option(None, "--registry", help="Registry prefix (default BENCH_REGISTRY or "
                                        "localhost)."),
           push: bool = typer.Option(False, "--push", help="Push the child image after building it."),
-          dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact build steps; build nothing."),
+          dry_run: bool = typer.Option(False, "--dry-run",
+                                       help="Print the exact build steps; build nothing."),
           ) -> None:
     """Build a recipe's base then its child image; print the steps and the child's image ID."""
     from bench.images.build import build as build_image

@@ -14,22 +14,27 @@ app = typer.Typer(no_args_is_help=True, help="Run recipes on a Slurm cluster.")
 def render(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."),
            preset: str = typer.Option(None, "--preset", help="A preset of the recipe (e.g. smoke)."),
            nodes: int = typer.Option(1, "--nodes", help="Nodes (one task each)."),
-           gpus_per_node: int = typer.Option(None, "--gpus-per-node", help="GPUs per node (default: the recipe's)."),
+           gpus_per_node: int = typer.Option(None, "--gpus-per-node",
+                                             help="GPUs per node (default: the recipe's)."),
            partition: str = typer.Option(None, "--partition", help="The partition."),
            time_limit: str = typer.Option(None, "--time", help="The job's time limit (sbatch's syntax)."),
            account: str = typer.Option(None, "--account", help="The account to charge."),
            container_image: str = typer.Option(None, "--container-image", help="Run the tasks in this image "
                                                "(pyxis/enroot)."),
-           gpu_request: str = typer.Option("gres", "--gpu-request", help="gres (--gres=gpu:G) or gpus-per-node."),
+           gpu_request: str = typer.Option("gres", "--gpu-request",
+                                           help="gres (--gres=gpu:G) or gpus-per-node."),
            data: Path = typer.Option(None, "--data", help="The COCO-format dataset directory the nodes see."),
-           workdir: Path = typer.Option(Path("bench-slurm"), "--workdir", help="Where the job writes (a directory "
-                                        "every node sees): WORKDIR/output, WORKDIR/stdout.log, WORKDIR/stderr.log."),
+           workdir: Path = typer.Option(Path("bench-slurm"), "--workdir",
+                                        help="Where the job writes (a directory every node sees): "
+                                        "WORKDIR/output, WORKDIR/stdout.log, WORKDIR/stderr.log."),
            python: str = typer.Option("python", "--python", help="The interpreter on the nodes."),
            source_dir: Path = typer.Option(None, "--source-dir", help="The patched checkout the nodes see "
                                            "(default: where `bench setup` puts it)."),
            ) -> None:
-    """Print the sbatch script for a recipe (submit it with sbatch, or let `bench run --launcher slurm` do it)."""
-    typer.echo(render_text(name, preset=preset, data=data, workdir=workdir, python=python, source_dir=source_dir,
+    """Print the sbatch script for a recipe (submit it with sbatch, or let `bench run --launcher slurm` do
+    it)."""
+    typer.echo(render_text(name, preset=preset, data=data, workdir=workdir, python=python,
+                           source_dir=source_dir,
                            run_options=dict(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
                                             time=time_limit, account=account, container_image=container_image,
                                             gpu_request=gpu_request)), nl=False)
@@ -56,8 +61,8 @@ def render_text(name: str, *, preset: str | None, data: Path | None, workdir: Pa
         raise BenchError(refusal)
     workdir = workdir.resolve()
     checkout = (source_dir or checkout_dir(recipe)).resolve() if recipe.source else None
-    values = dict(gpus=gpus, data=data.resolve() if data else "", output=workdir / "output", source_dir=checkout,
-                  python=python, nodes=run.nodes)
+    values = dict(gpus=gpus, data=data.resolve() if data else "", output=workdir / "output",
+                  source_dir=checkout, python=python, nodes=run.nodes)
     if data is None and "data" in " ".join(recipe.command):
         raise BenchError(f"{recipe.name} reads a COCO-format dataset: pass --data DIR (a path the nodes see)")
     argv = command_for(recipe, **values)

@@ -1,4 +1,5 @@
-"""A COCO 2017 layout on disk: what a recipe needs under its --data root (`data_files`), checked before launch."""
+"""A COCO 2017 layout on disk: what a recipe needs under its --data root (`data_files`), checked before
+launch."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from pathlib import Path
 from bench.errors import BenchError
 
 # The full COCO 2017 detection layout (`bench data coco DIR` checks it all).
-COCO_2017 = ("train2017/", "val2017/", "annotations/instances_train2017.json", "annotations/instances_val2017.json")
+COCO_2017 = ("train2017/", "val2017/", "annotations/instances_train2017.json",
+             "annotations/instances_val2017.json")
 
 
 def missing_files(root: Path, files: list[str] | tuple[str, ...]) -> list[str]:
-    """The entries of `files` absent under `root` (a trailing / names a directory, which must not be empty)."""
+    """The entries of `files` absent under `root` (a trailing / names a directory, which must not be
+    empty)."""
     missing = []
     for name in files:
         path = root / name.rstrip("/")

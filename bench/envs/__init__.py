@@ -1,20 +1,22 @@
-"""Isolated software environments per recipe variant: a virtual environment under the cache, keyed by its pins.
+"""Isolated software environments per recipe variant: a virtual environment under the cache, keyed by its
+pins.
 
-`ensure_environment(recipe, source_dir)` gives the interpreter that fills `{python}` and the environment's package
-versions (for the run record). A recipe without install steps runs with bench's own Python. Otherwise:
+`ensure_environment(recipe, source_dir)` gives the interpreter that fills `{python}` and the environment's
+package versions (for the run record). A recipe without install steps runs with bench's own Python. Otherwise:
 
 - the environment lives in `cache_dir()/envs/<recipe name>-<key>`, where the key hashes what pins it: the base
-  interpreter's version and the install steps as rendered (with `{source}` filled and `{python}` symbolic), plus
-  the recipe's `env` table, which install steps see too;
-- it is created with `python -m venv` from bench's base interpreter, then each install step runs in bash, in the
-  source checkout (or the environment's folder when there is none), with the venv's `bin/` first on PATH and
-  `{python}` = the venv's interpreter; their output goes to `install.log` in the environment's folder;
-- a marker file, written only after every step has succeeded, makes the next call reuse the environment as it is;
-  a folder without the marker (a failed or interrupted install) is removed and built again;
+  interpreter's version and the install steps as rendered (with `{source}` filled and `{python}` symbolic),
+  plus the recipe's `env` table, which install steps see too;
+- it is created with `python -m venv` from bench's base interpreter, then each install step runs in bash, in
+  the source checkout (or the environment's folder when there is none), with the venv's `bin/` first on PATH
+  and `{python}` = the venv's interpreter; their output goes to `install.log` in the environment's folder;
+- a marker file, written only after every step has succeeded, makes the next call reuse the environment as it
+  is; a folder without the marker (a failed or interrupted install) is removed and built again;
 - a failed step raises one clear `BenchError` line after the log's tail has been printed to stderr.
 
-Steps that compile (mmcv's ops, detectron2's `_C`) take minutes: pip's own cache keeps downloaded and built wheels
-(built from sdists) between environments, so a second environment with the same pins builds nothing again.
+Steps that compile (mmcv's ops, detectron2's `_C`) take minutes: pip's own cache keeps downloaded and built
+wheels (built from sdists) between environments, so a second environment with the same pins builds nothing
+again.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ from bench.source.setup import _locked
 MARKER = "bench-env.json"  # written last: its presence means every install step succeeded
 LOG_NAME = "install.log"
 TAIL_LINES = 30
-VENV_OPTIONS: tuple[str, ...] = ()  # extra `python -m venv` options (tests pass --without-pip: 0.3 s, not 20 s)
+# extra `python -m venv` options (tests pass --without-pip: 0.3 s, not 20 s)
+VENV_OPTIONS: tuple[str, ...] = ()
 PACKAGES_SCRIPT = ("import importlib.metadata as m, json, sys; "
-                   "json.dump({d.metadata['Name']: d.version for d in m.distributions() if d.metadata['Name']}, "
+                   "json.dump({d.metadata['Name']: d.version "
+                   "for d in m.distributions() if d.metadata['Name']}, "
                    "sys.stdout, sort_keys=True)")
 
 Log = Callable[[str], None]
@@ -56,11 +60,13 @@ class Environment:
 
     def activated(self, env: dict[str, str]) -> dict[str, str]:
         """`env` with this environment activated (its bin/ first on PATH), so that a launch script calling
-        `python` by name (mmdetection's dist_train.sh) gets the environment's interpreter; unchanged without one."""
+        `python` by name (mmdetection's dist_train.sh) gets the environment's interpreter; unchanged without
+        one."""
         if self.path is None:
             return dict(env)
         env = {k: v for k, v in env.items() if k not in ("PYTHONHOME", "VIRTUAL_ENV")}
-        return {**env, "VIRTUAL_ENV": str(self.path), "PATH": f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
+        return {**env, "VIRTUAL_ENV": str(self.path),
+                "PATH": f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
 
 
 def _say_stderr(message: str) -> None:
@@ -79,9 +85,11 @@ def rendered_steps(recipe, source_dir: Path | None, python: str | Path) -> list[
 
 
 def environment_key(recipe, source_dir: Path | None) -> str:
-    """What pins the environment, hashed: interpreter version, install steps ({python} symbolic), env table."""
+    """What pins the environment, hashed: interpreter version, install steps ({python} symbolic), env
+    table."""
     steps = rendered_steps(recipe, source_dir, "{python}")
-    # A step may take a commit from the user (e.g. $BENCH_APEX_COMMIT, where none was published): its value pins too.
+    # A step may take a commit from the user (e.g. $BENCH_APEX_COMMIT, where none was published): its value
+    # pins too.
     user_pins = sorted({name for step in steps for name in re.findall(r"\$\{?(BENCH_[A-Z0-9_]+)", step)})
     pins = {"python": f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}",
             "steps": steps, "env": dict(sorted(recipe.env.items())),
@@ -122,7 +130,8 @@ def ensure_environment(recipe, source_dir: Path | None, log: Log | None = None) 
 def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log) -> None:
     started = time.monotonic()
     say(f"{recipe.name}: creating environment {env_dir} (install log: {env_dir / LOG_NAME})")
-    made = subprocess.run([str(base_python()), "-m", "venv", *VENV_OPTIONS, str(env_dir)], capture_output=True, text=True)
+    made = subprocess.run([str(base_python()), "-m", "venv", *VENV_OPTIONS, str(env_dir)],
+                          capture_output=True, text=True)
     if made.returncode != 0:
         message = (made.stderr or made.stdout).strip().splitlines()
         raise BenchError(f"{recipe.name}: could not create a virtual environment in {env_dir}: "
@@ -139,8 +148,8 @@ def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log) -> None:
         with open(log_path, "a", encoding="utf-8") as out:
             out.write(f"\n$ {step}\n")
             out.flush()
-            done = subprocess.run(["bash", "-c", step], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)
+            done = subprocess.run(["bash", "-c", step], cwd=cwd, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         seconds = time.monotonic() - t0
         timings.append({"step": number, "command": step, "seconds": round(seconds, 1)})
         if done.returncode != 0:
@@ -163,7 +172,8 @@ def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log) -> None:
 
 
 def _step_environment(recipe, env_dir: Path, source_dir: Path | None, python: Path) -> dict[str, str]:
-    """The inherited environment with the venv activated (its bin/ first on PATH) and the recipe's env table."""
+    """The inherited environment with the venv activated (its bin/ first on PATH) and the recipe's env
+    table."""
 
     env = Environment(python=python, path=env_dir).activated(
         {k: v for k, v in os.environ.items() if k != "PYTHONPATH"})

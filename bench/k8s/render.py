@@ -2,11 +2,11 @@
 
 The pattern (issue 6): an initContainer with git clones the pinned commit into an emptyDir at /workspace and
 applies the recipe's patches (script and diffs from a ConfigMap rendered alongside); the trainer is the main
-container's exec-form command/args, so SIGTERM from `kubectl delete` reaches it; fixed non-root ids, no privilege,
-no capabilities; /dev/shm in memory; the dataset on a PVC; GPUs in requests and limits; restartPolicy Never and a
-deliberate grace period. One node is an Indexed Job of one pod (so the pod has the same labels as the several-node
-form); several nodes are an Indexed Job + headless Service (torchrun c10d rendezvous at the index-0 pod), a
-Kubeflow PyTorchJob, or, for MPI recipes, a Kubeflow MPIJob."""
+container's exec-form command/args, so SIGTERM from `kubectl delete` reaches it; fixed non-root ids, no
+privilege, no capabilities; /dev/shm in memory; the dataset on a PVC; GPUs in requests and limits;
+restartPolicy Never and a deliberate grace period. One node is an Indexed Job of one pod (so the pod has the
+same labels as the several-node form); several nodes are an Indexed Job + headless Service (torchrun c10d
+rendezvous at the index-0 pod), a Kubeflow PyTorchJob, or, for MPI recipes, a Kubeflow MPIJob."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ OUTPUT_DIR = f"{WORKSPACE}/output"
 DATA_DIR = "/data"
 DEFAULT_GIT_IMAGE = "alpine/git:v2.36.1"
 DEFAULT_PORT = 29500
-# As PID 1 a process ignores SIGTERM unless it handles it (python, bash and torch.distributed.launch do not), so
-# the trainer runs under tini, still in exec form: tini -g forwards the signal to the whole process group.
+# As PID 1 a process ignores SIGTERM unless it handles it (python, bash and torch.distributed.launch do not),
+# so the trainer runs under tini, still in exec form: tini -g forwards the signal to the whole process group.
 DEFAULT_INIT = "/usr/bin/tini"
 IMAGE_SOURCE = "/opt/bench/src"  # where the docker/<name> images keep the checkout they built (see docker/)
 MPI_SSH_PORT = 2222  # sshd as a non-root user cannot bind 22; the MPI images listen here (docker/tensorpack)
@@ -94,8 +94,8 @@ def check_image(image: str) -> str:
 def check_repo_url(url: str) -> str:
     """A URL carrying credentials is refused (the message redacts it): tokens come from a Secret only."""
     if url_has_credentials(url):
-        raise BenchError(f"repository URL {redact(url)} carries credentials; put the token in a Kubernetes Secret "
-                         f"and pass --token-secret NAME")
+        raise BenchError(f"repository URL {redact(url)} carries credentials; put the token in a "
+                         f"Kubernetes Secret and pass --token-secret NAME")
     return url
 
 
@@ -131,11 +131,12 @@ def render(recipe: Recipe, opts: RenderOptions) -> Rendered:
         return ctx.result(objects, "PyTorchJob", argv, f"training.kubeflow.org/job-name={name},"
                                                        f"training.kubeflow.org/replica-type=master")
     if opts.nodes > 1:
-        topo = distributed.Topology(opts.nodes, gpus, "$(MASTER_ADDR)", "$(MASTER_PORT)", "$(NODE_RANK)", name)
+        topo = distributed.Topology(opts.nodes, gpus, "$(MASTER_ADDR)", "$(MASTER_PORT)", "$(NODE_RANK)",
+                                    name)
         if kind == "dist-train-sh":
             if recipe.variant == "published":
-                raise BenchError(f"recipe {recipe.name!r}: its tools/dist_train.sh has no multi-node support at "
-                                 f"the pinned commit; run it on one node")
+                raise BenchError(f"recipe {recipe.name!r}: its tools/dist_train.sh has no multi-node "
+                                 f"support at the pinned commit; run it on one node")
         else:
             argv = distributed.multi_node_argv(argv, topo, recipe=recipe.name)
         objects.append(ctx.headless_service())
@@ -161,8 +162,9 @@ def _check_options(recipe: Recipe, opts: RenderOptions) -> None:
     if recipe.source is not None:
         check_repo_url(recipe.source.repo)
         if recipe.source.token_env and not opts.token_secret:
-            raise BenchError(f"recipe {recipe.name!r} needs a token for its repository; create a Secret with key "
-                             f"'{opts.token_key}' and pass --token-secret NAME (a token is never put inline)")
+            raise BenchError(f"recipe {recipe.name!r} needs a token for its repository; create a Secret "
+                             f"with key '{opts.token_key}' and pass --token-secret NAME "
+                             "(a token is never put inline)")
     for value in (opts.token_secret, opts.data_pvc, opts.namespace):
         if value is not None and not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", value):
             raise BenchError(f"{value!r} is not a valid Kubernetes object name")
@@ -180,8 +182,8 @@ def _exec_form(recipe: Recipe, argv: list[str]) -> tuple[list[str], dict[str, st
         argv = argv[1:]
     shell = [word for word in argv if word in _SHELL_TOKENS or word.startswith(("$(", "`"))]
     if not argv or shell:
-        raise BenchError(f"recipe {recipe.name!r}: its command needs a shell ({shell[:1] or 'empty'}); a pod runs "
-                         f"it in exec form, so write it as one program with arguments")
+        raise BenchError(f"recipe {recipe.name!r}: its command needs a shell ({shell[:1] or 'empty'}); "
+                         f"a pod runs it in exec form, so write it as one program with arguments")
     return argv, env
 
 
@@ -203,8 +205,8 @@ class _Context:
         log_container = "log-tail" if self.recipe.log.stream == "file" else "trainer"
         if kind == "PyTorchJob":
             log_container = "pytorch" if log_container == "trainer" else log_container
-        return Rendered(objects, kind, self.name, self.opts.namespace, selector, log_container, argv, self.image,
-                        self.gpus, self.opts.nodes)
+        return Rendered(objects, kind, self.name, self.opts.namespace, selector, log_container, argv,
+                        self.image, self.gpus, self.opts.nodes)
 
     def values(self) -> dict[str, str]:
         return placeholder_values(gpus=self.gpus, data=DATA_DIR, output=OUTPUT_DIR, source_dir=SOURCE_DIR,
@@ -213,7 +215,7 @@ class _Context:
     def metadata(self, name: str | None = None) -> dict:
         return {"name": name or self.name, "namespace": self.opts.namespace, "labels": dict(self.labels)}
 
-    # --- objects -------------------------------------------------------------------------------------------------
+    # --- objects --------------------------------------------------------------------------------------------
 
     def configmap(self) -> dict:
         data = {prepare_script.SCRIPT_KEY: prepare_script.prepare_script(self.recipe),
@@ -245,10 +247,12 @@ class _Context:
         return {"apiVersion": "batch/v1", "kind": "Job", "metadata": self.metadata(), "spec": spec}
 
     def pytorchjob(self, argv: list[str]) -> dict:
-        """Kubeflow training-operator: it creates the Services and sets MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE."""
+        """Kubeflow training-operator: it creates the Services and sets
+        MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE."""
         def replica(replicas: int) -> dict:
             container = self.trainer(argv, name="pytorch")
-            container["ports"] = [{"name": "pytorchjob-port", "containerPort": self.opts.port, "protocol": "TCP"}]
+            container["ports"] = [{"name": "pytorchjob-port", "containerPort": self.opts.port,
+                                   "protocol": "TCP"}]
             return {"replicas": replicas, "restartPolicy": "Never",
                     "template": {"metadata": {"labels": dict(self.labels)}, "spec": self.pod_spec(container)}}
 
@@ -256,14 +260,17 @@ class _Context:
         if self.opts.nodes > 1:
             specs["Worker"] = replica(self.opts.nodes - 1)
         return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": self.metadata(),
-                "spec": {"runPolicy": {"cleanPodPolicy": "None", "backoffLimit": 0}, "pytorchReplicaSpecs": specs}}
+                "spec": {"runPolicy": {"cleanPodPolicy": "None", "backoffLimit": 0},
+                         "pytorchReplicaSpecs": specs}}
 
     def mpijob(self, argv: list[str]) -> dict:
-        """Kubeflow mpi-operator v2beta1: the launcher runs mpirun (no GPU), the workers run sshd and train."""
+        """Kubeflow mpi-operator v2beta1: the launcher runs mpirun (no GPU), the workers run sshd and
+        train."""
         total = self.opts.nodes * self.gpus
         launcher_argv = distributed.mpi_launcher_argv(argv, total, recipe=self.recipe.name)
         ssh = f"-p {MPI_SSH_PORT} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-        launcher = self.trainer(launcher_argv, gpus=0, extra_env=[{"name": "OMPI_MCA_plm_rsh_args", "value": ssh}])
+        launcher = self.trainer(launcher_argv, gpus=0,
+                                extra_env=[{"name": "OMPI_MCA_plm_rsh_args", "value": ssh}])
         worker = self.trainer(["/usr/sbin/sshd", "-De", "-f", "/etc/ssh/bench_sshd_config"], name="worker")
         worker["ports"] = [{"name": "ssh", "containerPort": MPI_SSH_PORT, "protocol": "TCP"}]
         worker["workingDir"] = WORKSPACE
@@ -272,13 +279,15 @@ class _Context:
             return {"replicas": replicas, "restartPolicy": "Never",
                     "template": {"metadata": {"labels": dict(self.labels)}, "spec": self.pod_spec(container)}}
 
-        spec = {"slotsPerWorker": self.gpus, "sshAuthMountPath": f"{WORKSPACE}/.ssh", "mpiImplementation": "OpenMPI",
-                "launcherCreationPolicy": "WaitForWorkersReady",
+        spec = {"slotsPerWorker": self.gpus, "sshAuthMountPath": f"{WORKSPACE}/.ssh",
+                "mpiImplementation": "OpenMPI", "launcherCreationPolicy": "WaitForWorkersReady",
                 "runPolicy": {"cleanPodPolicy": "Running", "backoffLimit": 0},
-                "mpiReplicaSpecs": {"Launcher": replica(1, launcher), "Worker": replica(self.opts.nodes, worker)}}
-        return {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": self.metadata(), "spec": spec}
+                "mpiReplicaSpecs": {"Launcher": replica(1, launcher),
+                                    "Worker": replica(self.opts.nodes, worker)}}
+        return {"apiVersion": "kubeflow.org/v2beta1", "kind": "MPIJob", "metadata": self.metadata(),
+                "spec": spec}
 
-    # --- pod parts -----------------------------------------------------------------------------------------------
+    # --- pod parts ------------------------------------------------------------------------------------------
 
     def pod_spec(self, trainer: dict) -> dict:
         init = [self.source_container(), self.prepare_run_container()]
@@ -295,7 +304,8 @@ class _Context:
     def volumes(self) -> list[dict]:
         return [{"name": "workspace", "emptyDir": {}},
                 {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": self.opts.shm_size}},
-                {"name": "data", "persistentVolumeClaim": {"claimName": self.opts.data_pvc, "readOnly": True}},
+                {"name": "data",
+                 "persistentVolumeClaim": {"claimName": self.opts.data_pvc, "readOnly": True}},
                 {"name": "prepare", "configMap": {"name": f"{self.name}-prepare", "defaultMode": 0o444}}]
 
     def security_context(self) -> dict:
@@ -316,7 +326,8 @@ class _Context:
                 "command": ["/bin/sh", f"{prepare_script.PATCH_MOUNT}/{prepare_script.SCRIPT_KEY}"],
                 "workingDir": WORKSPACE, "env": env, "securityContext": self.security_context(),
                 "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE},
-                                 {"name": "prepare", "mountPath": prepare_script.PATCH_MOUNT, "readOnly": True}]}
+                                 {"name": "prepare", "mountPath": prepare_script.PATCH_MOUNT,
+                                  "readOnly": True}]}
 
     def prepare_run_container(self) -> dict:
         """In the trainer's image: copy the extensions the image compiled into the fresh checkout (same commit
@@ -324,7 +335,8 @@ class _Context:
         container = self.trainer([], name="prepare-run", gpus=0)
         container.pop("args")
         container["command"] = ["/bin/sh", f"{prepare_script.PATCH_MOUNT}/{prepare_script.RUN_SCRIPT_KEY}"]
-        container["env"] += [{"name": "SRC", "value": SOURCE_DIR}, {"name": "IMAGE_SOURCE", "value": IMAGE_SOURCE}]
+        container["env"] += [{"name": "SRC", "value": SOURCE_DIR},
+                             {"name": "IMAGE_SOURCE", "value": IMAGE_SOURCE}]
         if self.recipe.source is not None:
             container["env"].append({"name": "COMMIT", "value": self.recipe.source.commit})
         container["volumeMounts"].append({"name": "prepare", "mountPath": prepare_script.PATCH_MOUNT,
@@ -332,8 +344,8 @@ class _Context:
         return container
 
     def log_tail_container(self) -> dict:
-        """A native sidecar (restartPolicy Always, Kubernetes >= 1.29) that streams a file log to stdout, so that
-        `kubectl logs -f` sees what the recipe writes to a file; it ends with the trainer."""
+        """A native sidecar (restartPolicy Always, Kubernetes >= 1.29) that streams a file log to stdout, so
+        that `kubectl logs -f` sees what the recipe writes to a file; it ends with the trainer."""
         path = f"{OUTPUT_DIR}/{self.recipe.log.path}"
         return {"name": "log-tail", "image": self.opts.git_image, "restartPolicy": "Always",
                 "command": ["tail", "-n", "+1", "-F", path], "securityContext": self.security_context(),
@@ -342,8 +354,8 @@ class _Context:
     def trainer(self, argv: list[str], *, name: str = "trainer", gpus: int | None = None,
                 extra_env: list[dict] | None = None) -> dict:
         gpus = self.gpus if gpus is None else gpus
-        env = {**render_env(self.recipe), **self.command_env, "PYTHONUNBUFFERED": "1", "ANSI_COLORS_DISABLED": "1",
-               "HOME": WORKSPACE}
+        env = {**render_env(self.recipe), **self.command_env, "PYTHONUNBUFFERED": "1",
+               "ANSI_COLORS_DISABLED": "1", "HOME": WORKSPACE}
         subdir = self.recipe.source.subdir if self.recipe.source else ""
         container = {
             "name": name, "image": self.image, "imagePullPolicy": "IfNotPresent",
@@ -374,6 +386,7 @@ _Dumper.add_representer(str, _str)
 
 def to_yaml(objects: list[dict]) -> str:
     """Multi-document YAML, redacted."""
-    return redact(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120))
+    return redact(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                                width=120))
 
 

@@ -42,7 +42,8 @@ class ClockWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._handle: TextIO = open(path, "w", encoding="ascii", buffering=1)  # line-buffered: on disk at once
+        # line-buffered: on disk at once
+        self._handle: TextIO = open(path, "w", encoding="ascii", buffering=1)
         self._handle.write("# stream\tline_no\tmonotonic_s\n")
 
     def write(self, stream: str, first_line_no: int, count: int, t: float) -> None:
@@ -75,8 +76,8 @@ def never() -> bool:
 
 def escalate(signal_all: Callable[[int], None], alive: Callable[[], bool], grace: float,
              cut_short: Callable[[], bool] = never) -> None:
-    """SIGTERM to every process, up to `grace` seconds to end (less if `cut_short()` turns true: a second Ctrl-C),
-    then SIGKILL, repeated until none is left or KILL_WAIT_S passed. Every wait here is bounded."""
+    """SIGTERM to every process, up to `grace` seconds to end (less if `cut_short()` turns true: a second
+    Ctrl-C), then SIGKILL, repeated until none is left or KILL_WAIT_S passed. Every wait here is bounded."""
     if not alive():
         return
     signal_all(signal.SIGTERM)
@@ -155,8 +156,8 @@ class Launcher(ABC):
         data = pending + chunk
         cut = data.rfind(b"\n") + 1
         if cut:
-            # b"\n" is never part of a multi-byte UTF-8 sequence, so splitting after decoding is exact; a raw line
-            # ends at \n only (\r renders are the parser's business).
+            # b"\n" is never part of a multi-byte UTF-8 sequence, so splitting after decoding is exact; a raw
+            # line ends at \n only (\r renders are the parser's business).
             text = data[:cut].decode("utf-8", errors="replace")
             self._deliver_lines(stream, [line + "\n" for line in text.split("\n")[:-1]], t)
         return data[cut:]
@@ -238,7 +239,8 @@ class Launcher(ABC):
         self.clock.close()
 
     def finish_record(self, record):
-        """The record with what only this launcher knows (a scheduler's job and its state); as is by default."""
+        """The record with what only this launcher knows (a scheduler's job and its state); as is by
+        default."""
         return record
 
     def release(self) -> None:

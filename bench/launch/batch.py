@@ -1,5 +1,5 @@
-"""The batch bench planned against the batch the trainer says it runs: compared the moment the trainer prints it,
-so that a run whose img/s would be wrong is stopped before it spends GPU time (status batch_mismatch)."""
+"""The batch bench planned against the batch the trainer says it runs: compared the moment the trainer prints
+it, so that a run whose img/s would be wrong is stopped before it spends GPU time (status batch_mismatch)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ class PlannedBatch:
                 f"{self.world_size} device(s)")
 
     def disagreement(self, report: BatchReport) -> str | None:
-        """Why the trainer's own report contradicts the plan, naming both numbers and the log line; else None."""
+        """Why the trainer's own report contradicts the plan, naming both numbers and the log line; else
+        None."""
         if report.images_per_iter is not None and report.images_per_iter != self.images_per_iter:
             said = f"the trainer trains {report.images_per_iter} images/iteration"
         elif report.world_size is not None and report.world_size != self.world_size:

@@ -1,12 +1,13 @@
-"""The container launcher: the harness stays on the host, the trainer runs in the recipe's image under Docker or
-Podman.
+"""The container launcher: the harness stays on the host, the trainer runs in the recipe's image under Docker
+or Podman.
 
-The engine's client (`docker run` / `podman run`, attached, without `-d`) is the local launcher's child, so its
-stdout and stderr are the container's, captured byte for byte and stamped on the harness clock like any local
-run. Host paths are mounted at the same paths inside the container (the checkout, the output directory, the data
-read-only), so the recipe's rendered command, its log file and the record's paths mean the same on both sides.
-Stopping goes through the engine (`stop --time GRACE`: SIGTERM to the container's PID 1, SIGKILL after the grace)
-because signalling the client would leave the container running; the container is removed when the run ends.
+The engine's client (`docker run` / `podman run`, attached, without `-d`) is the local launcher's child, so
+its stdout and stderr are the container's, captured byte for byte and stamped on the harness clock like any
+local run. Host paths are mounted at the same paths inside the container (the checkout, the output directory,
+the data read-only), so the recipe's rendered command, its log file and the record's paths mean the same on
+both sides. Stopping goes through the engine (`stop --time GRACE`: SIGTERM to the container's PID 1, SIGKILL
+after the grace) because signalling the client would leave the container running; the container is removed
+when the run ends.
 
 Engine quirks of a particular host are options (bench.images.engine).
 """
@@ -24,7 +25,8 @@ from bench.launch.base import never
 from bench.launch.local import LocalLauncher
 from bench.vocabulary import EnvVar
 
-NON_ROOT_USER = "1000:1000"  # the images' `bench` user (docker/base/README.md), used when bench itself runs as root
+# the images' `bench` user (docker/base/README.md), used when bench itself runs as root
+NON_ROOT_USER = "1000:1000"
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,8 @@ def gpu_flags(engine: str, gpus: int) -> list[str]:
 
 
 def run_argv(spec: ContainerSpec, command: Sequence[str]) -> list[str]:
-    """`engine run` for the spec. Environment values are passed by name only (`--env KEY`): the client reads them
-    from its own environment, so no value (a token) appears in the argv, `ps` or the record's command."""
+    """`engine run` for the spec. Environment values are passed by name only (`--env KEY`): the client reads
+    them from its own environment, so no value (a token) appears in the argv, `ps` or the record's command."""
     argv = engine_argv(spec.engine, "run", "--name", spec.name, "--user", spec.user,
                        "--security-opt", "no-new-privileges", "--cap-drop", "ALL",
                        "--network", spec.network, "--shm-size", spec.shm_size, "--workdir", str(spec.workdir),
@@ -90,13 +92,15 @@ def run_argv(spec: ContainerSpec, command: Sequence[str]) -> list[str]:
 
 
 def run_user() -> str:
-    """Never root inside the container: bench's own uid:gid, or the images' non-root user when bench is root."""
+    """Never root inside the container: bench's own uid:gid, or the images' non-root user when bench is
+    root."""
     uid, gid = os.getuid(), os.getgid()
     return NON_ROOT_USER if uid == 0 else f"{uid}:{gid}"
 
 
 class ContainerLauncher(LocalLauncher):
-    """A local launcher whose child is the engine's attached client; stop and cleanup go through the engine."""
+    """A local launcher whose child is the engine's attached client; stop and cleanup go through the
+    engine."""
 
     def __init__(self, spec: ContainerSpec, command: Sequence[str], *, run_dir: Path, env: Mapping[str, str],
                  log_file: Path | None = None, **supervision) -> None:
@@ -117,7 +121,8 @@ class ContainerLauncher(LocalLauncher):
 
     def _engine_stop(self, grace: float) -> None:
         try:
-            engine_call(self.spec.engine, "stop", "--time", str(max(1, round(grace))), self.spec.name, check=False)
+            engine_call(self.spec.engine, "stop", "--time", str(max(1, round(grace))), self.spec.name,
+                        check=False)
         except BenchError:
             pass  # the kill below and the removal in close() still run
 
@@ -175,11 +180,12 @@ class ContainerRun:
                              *engine_options(EnvVar.CONTAINER_OPTIONS), self.image), "python"]
 
     def facts(self, gpus: int) -> dict[str, object]:
-        """The image's ID and digests; with GPUs, the devices and driver `nvidia-smi` sees inside the container."""
+        """The image's ID and digests; with GPUs, the devices and driver `nvidia-smi` sees inside the
+        container."""
         facts = image_facts(self.engine, self.image)
         if gpus > 0:
-            argv = ["run", "--rm", "--network", "none", *gpu_flags(self.engine, gpus), self.image, "nvidia-smi",
-                    "--query-gpu=index,name,driver_version", "--format=csv,noheader"]
+            argv = ["run", "--rm", "--network", "none", *gpu_flags(self.engine, gpus), self.image,
+                    "nvidia-smi", "--query-gpu=index,name,driver_version", "--format=csv,noheader"]
             try:
                 facts["gpus_inside"] = engine_call(self.engine, *argv).strip().splitlines()
             except BenchError as exc:

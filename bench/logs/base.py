@@ -34,7 +34,8 @@ class LogParser(ABC):
     # measured window either one spends time that is not training (the compliance check refuses it).
     evaluation: ClassVar[re.Pattern[str] | None] = None
     checkpoint: ClassVar[re.Pattern[str] | None] = None
-    # Why a log of this format can hold no progress line at all, where the format says so (e.g. TPU MLPerf logs).
+    # Why a log of this format can hold no progress line at all, where the format says so (e.g. TPU MLPerf
+    # logs).
     no_progress_reason: str | None = None
 
     def __init__(self) -> None:
@@ -46,7 +47,8 @@ class LogParser(ABC):
         # The runner compares it with the recipe's formula the moment it appears; `bench parse` uses it.
         self.batch: BatchReport | None = None
         self.facts = BatchFacts()  # what `read_batch` has gathered so far
-        self.malformed: list[tuple[int, str]] = []  # (line, why) of progress lines skipped, the first MALFORMED_KEPT
+        # (line, why) of progress lines skipped, the first MALFORMED_KEPT
+        self.malformed: list[tuple[int, str]] = []
         self.malformed_count = 0
         self.truncated_lines = 0  # raw lines cut at MAX_LINE characters
         from bench.logs.cocoeval import CocoEvalCollector  # late: keeps the import graph one-way
@@ -59,8 +61,8 @@ class LogParser(ABC):
         """One logical line (ANSI stripped, `\\r` renders split) into a record, an event or nothing."""
 
     def read_batch(self, line: str, line_no: int) -> None:
-        """Note in `self.facts` what this logical line says about the batch (a config dump, printed arguments).
-        Called for every line: a subclass guards each regex with a substring test."""
+        """Note in `self.facts` what this logical line says about the batch (a config dump, printed
+        arguments). Called for every line: a subclass guards each regex with a substring test."""
 
     @classmethod
     def sniff(cls, line: str) -> bool:
@@ -93,7 +95,8 @@ class LogParser(ABC):
                 continue
             if isinstance(result, IterationRecord):
                 if result.time is not None and not _usable_time(result):
-                    self._malformed(f"printed time {result.time!r} is not a finite positive number of seconds")
+                    self._malformed(f"printed time {result.time!r} is not a finite positive number "
+                                    "of seconds")
                     continue
                 self._check_losses(result)
                 self.records.append(result)
@@ -124,7 +127,8 @@ class LogParser(ABC):
     def _check_losses(self, record: IterationRecord) -> None:
         bad = [k for k, v in record.losses.items() if math.isnan(v) or math.isinf(v)]
         if bad:
-            self.events.append(Event(EventKind.DIVERGED, record.line_no, f"{bad[0]} is {record.losses[bad[0]]}"))
+            self.events.append(Event(EventKind.DIVERGED, record.line_no,
+                                     f"{bad[0]} is {record.losses[bad[0]]}"))
 
 
 def _usable_time(record: IterationRecord) -> bool:

@@ -1,11 +1,13 @@
-"""Detectron (Caffe2) `json_stats` lines (detectron/utils/logging.py log_json_stats), stdout only, no timestamps.
+"""Detectron (Caffe2) `json_stats` lines (detectron/utils/logging.py log_json_stats), stdout only, no
+timestamps.
 
 `json_stats: {"accuracy_cls": "0.901234", "eta": "19:45:12", "iter": 100, ..., "time": "0.843210"}` every 20
-iterations (`cur_iter % 20 == 0`, 0-based) and at the last one; floats are printed as 6-decimal strings. `time`
-is the Timer's `average_time` over `IterTic`..`IterToc` (LR update + `RunNet`), and the timer is reset after
-iteration start_iter + 20 has been logged. So at printed iter k the mean covers completed iterations
-(S, k + 1] for k <= S + 20 and (S + 21, k + 1] after. S is 0, or the `Resuming from checkpoint ... at start iter S`
-of a resumed run (when that line is missing, the first progress line of the restarted run is taken as S).
+iterations (`cur_iter % 20 == 0`, 0-based) and at the last one; floats are printed as 6-decimal strings.
+`time` is the Timer's `average_time` over `IterTic`..`IterToc` (LR update + `RunNet`), and the timer is reset
+after iteration start_iter + 20 has been logged. So at printed iter k the mean covers completed iterations
+(S, k + 1] for k <= S + 20 and (S + 21, k + 1] after. S is 0, or the
+`Resuming from checkpoint ... at start iter S` of a resumed run (when that line is missing, the first progress
+line of the restarted run is taken as S).
 
 Batch (tools/train_net.py main at 7aa91aa): `Training with config:`, then `pprint.pformat(cfg)` (merged with
 the command-line opts) as one log message, `INFO train_net.py: 107: {'AGNOSTIC...` and one top-level key per

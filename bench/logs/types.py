@@ -15,7 +15,8 @@ class TimeSemantics(str, Enum):
     INTERVAL_MEAN = "interval_mean"  # mean seconds/iteration over the last (k - span_start) iterations
     INTERVAL_RATE = "interval_rate"  # images/second over (span_start, k]
     INTERVAL_TOTAL = "interval_total"  # total seconds over (span_start, k]
-    INTERVAL_MEDIAN = "interval_median"  # median seconds/iteration over (span_start, k]: an approximation only
+    # median seconds/iteration over (span_start, k]: an approximation only
+    INTERVAL_MEDIAN = "interval_median"
 
     @property
     def exact(self) -> bool:

@@ -1,5 +1,5 @@
-"""Checks on a measured run, each a `Warning_` with a remedy: data loading, a window that is not steady, the two
-clocks disagreeing, another process on the GPUs, throttled GPU clocks (the last two from NVML samples)."""
+"""Checks on a measured run, each a `Warning_` with a remedy: data loading, a window that is not steady, the
+two clocks disagreeing, another process on the GPUs, throttled GPU clocks (the last two from NVML samples)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def relative_difference(a: float, b: float) -> float:
     return abs(a - b) / b
 
 
-def clock_check(framework: WindowResult | None, clock: WindowResult | None) -> tuple[float | None, Warning_ | None]:
+def clock_check(framework: WindowResult | None,
+                clock: WindowResult | None) -> tuple[float | None, Warning_ | None]:
     """The harness clock against the framework's own times: (difference in %, a warning above 3 %)."""
     if framework is None or clock is None:
         return None, None
@@ -36,26 +37,30 @@ def clock_check(framework: WindowResult | None, clock: WindowResult | None) -> t
         WarningCode.CLOCK_DISAGREES,
         f"the harness clock gives {clock.throughput_img_s:.2f} img/s, the framework's own times "
         f"{framework.throughput_img_s:.2f} img/s ({100 * diff:.1f} % apart)",
-        "the framework's timer leaves out part of each iteration (hooks, logging, checkpoints) or its output is "
-        "buffered; check PYTHONUNBUFFERED reaches the training processes and compare the per-iteration series")
+        "the framework's timer leaves out part of each iteration (hooks, logging, checkpoints) or its output "
+        "is buffered; check PYTHONUNBUFFERED reaches the training processes and compare the per-iteration "
+        "series")
 
 
 def data_loading_check(records: Sequence[IterationRecord], result: WindowResult | None) -> Warning_ | None:
     """Data loading above 20 % of the iteration time, from the printed data time where a format prints one."""
     if result is None:
         return None
-    data = [r.data_time for r in records if result.start < r.iteration <= result.end and r.data_time is not None]
+    data = [r.data_time for r in records
+            if result.start < r.iteration <= result.end and r.data_time is not None]
     if not data:
         return None
     share = (sum(data) / len(data)) / (result.seconds / result.iterations)
     if share <= DATA_LOADING_LIMIT:
         return None
-    return warning(WarningCode.DATA_LOADING, f"data loading takes {100 * share:.0f} % of the iteration time in the window",
+    return warning(WarningCode.DATA_LOADING,
+                   f"data loading takes {100 * share:.0f} % of the iteration time in the window",
                    "give the data loader more workers (and CPU cores per GPU), put the dataset on local fast "
                    "storage, or check the disk is not shared with another job")
 
 
-def steadiness_check(spans: Sequence[Span], result: WindowResult | None, images_per_iter: int) -> Warning_ | None:
+def steadiness_check(spans: Sequence[Span], result: WindowResult | None,
+                     images_per_iter: int) -> Warning_ | None:
     """The window's first and second half, each measured with `window_throughput`, differ by more than 5 %."""
     if result is None:
         return None
@@ -69,10 +74,10 @@ def steadiness_check(spans: Sequence[Span], result: WindowResult | None, images_
         return None
     return warning(WarningCode.WINDOW_NOT_STEADY,
                    f"the window is not steady: {first.throughput_img_s:.2f} img/s over iterations "
-                   f"{first.start + 1}-{first.end}, {second.throughput_img_s:.2f} img/s over {second.start + 1}-"
-                   f"{second.end} ({100 * diff:.1f} % apart)",
-                   "warm-up may not be over, or something else ran on the machine: repeat the run (--repeat 3) "
-                   "or move the window later")
+                   f"{first.start + 1}-{first.end}, {second.throughput_img_s:.2f} img/s over "
+                   f"{second.start + 1}-{second.end} ({100 * diff:.1f} % apart)",
+                   "warm-up may not be over, or something else ran on the machine: repeat the run "
+                   "(--repeat 3) or move the window later")
 
 
 @dataclass
@@ -85,7 +90,8 @@ class GpuSample:
 class GpuMonitor:
     """Samples NVML once a second while a run is going (a daemon thread); does nothing without NVML."""
 
-    def __init__(self, indices: Sequence[int], own_pids: Callable[[], set[int]], interval: float = 1.0) -> None:
+    def __init__(self, indices: Sequence[int], own_pids: Callable[[], set[int]],
+                 interval: float = 1.0) -> None:
         self.indices, self.own_pids, self.interval = list(indices), own_pids, interval
         self.samples: list[GpuSample] = []
         self._stop = threading.Event()
@@ -147,15 +153,17 @@ class GpuMonitor:
         foreign = sorted({(gpu, pid) for s in inside for gpu, pids in s.foreign.items() for pid in pids})
         if foreign:
             listed = ", ".join(f"pid {pid} on GPU {gpu}" for gpu, pid in foreign[:6])
-            found.append(warning(WarningCode.GPU_SHARED, f"another process used the run's GPUs during the window ({listed})",
-                                 "stop the other job or choose free GPUs with CUDA_VISIBLE_DEVICES, then rerun"))
+            found.append(warning(WarningCode.GPU_SHARED,
+                                 f"another process used the run's GPUs during the window ({listed})",
+                                 "stop the other job or choose free GPUs with CUDA_VISIBLE_DEVICES, "
+                                 "then rerun"))
         throttled = [s for s in inside if s.throttle]
         if throttled:
             names = sorted({name for s in throttled for mask in s.throttle.values()
                             for bit, name in THROTTLE_REASONS.items() if mask & bit})
             found.append(warning(WarningCode.GPU_THROTTLED,
-                                 f"GPU clocks were throttled in {len(throttled)} of {len(inside)} samples during the "
-                                 f"window ({', '.join(names)})",
-                                 "check cooling and power limits (nvidia-smi -q -d PERFORMANCE); a throttled GPU "
-                                 "is not comparable with the published numbers"))
+                                 f"GPU clocks were throttled in {len(throttled)} of {len(inside)} samples "
+                                 f"during the window ({', '.join(names)})",
+                                 "check cooling and power limits (nvidia-smi -q -d PERFORMANCE); "
+                                 "a throttled GPU is not comparable with the published numbers"))
         return found

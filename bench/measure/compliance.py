@@ -60,24 +60,28 @@ def _monotone(w: Window) -> str | None:
     other = next((r for r in w.parser.records if w.inside(r.line_no) and id(r) not in chosen), None)
     if other is None:
         return None
-    return f"line {other.line_no}: iteration {other.iteration} breaks the count inside the window (another run's line)"
+    return (f"line {other.line_no}: iteration {other.iteration} breaks the count inside the window "
+            "(another run's line)")
 
 
 def _event_inside(kind: EventKind, what: str) -> Callable[[Window], str | None]:
     def check(w: Window) -> str | None:
         event = next((e for e in w.parser.events if e.kind == kind and w.inside(e.line_no)), None)
-        return None if event is None else f"line {event.line_no}: {what} inside the window: {event.text[:120]}"
+        return (None if event is None
+                else f"line {event.line_no}: {what} inside the window: {event.text[:120]}")
     return check
 
 
 def _finite_times(w: Window) -> str | None:
-    bad = next(((line, why) for line, why in w.parser.malformed if w.inside(line) or line == w.end_line), None)
+    bad = next(((line, why) for line, why in w.parser.malformed if w.inside(line) or line == w.end_line),
+               None)
     return None if bad is None else f"line {bad[0]}: {bad[1]}, inside the window"
 
 
 def _finite_throughput(w: Window) -> str | None:
     r = w.result
-    if math.isfinite(r.seconds) and r.seconds > 0 and math.isfinite(r.throughput_img_s) and r.throughput_img_s > 0:
+    if (math.isfinite(r.seconds) and r.seconds > 0
+            and math.isfinite(r.throughput_img_s) and r.throughput_img_s > 0):
         return None
     return f"the window's time ({r.seconds!r} s) gives no finite positive throughput"
 
@@ -89,11 +93,13 @@ RULES: tuple[Rule, ...] = (
     Rule("monotone", ParseStatus.NONCOMPLIANT, _monotone),
     Rule("no-restart", ParseStatus.NONCOMPLIANT, _event_inside(EventKind.START, "the run restarted")),
     Rule("no-evaluation", ParseStatus.NONCOMPLIANT, _event_inside(EventKind.EVALUATION, "an evaluation ran")),
-    Rule("no-checkpoint", ParseStatus.NONCOMPLIANT, _event_inside(EventKind.CHECKPOINT, "a checkpoint was saved")),
+    Rule("no-checkpoint", ParseStatus.NONCOMPLIANT,
+         _event_inside(EventKind.CHECKPOINT, "a checkpoint was saved")),
 )
 
 
-def window_lines(parser: LogParser, segment: Sequence[IterationRecord], result: WindowResult) -> tuple[int, int]:
+def window_lines(parser: LogParser, segment: Sequence[IterationRecord],
+                 result: WindowResult) -> tuple[int, int]:
     """(start line, end line) of the window in the log: the progress line at its start (the last one at or
     before it; the run's start event when the window starts before the first), and the one at its end."""
     end_line = next(r.line_no for r in segment if r.iteration >= result.end)

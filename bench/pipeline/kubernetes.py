@@ -1,7 +1,7 @@
-"""The pipeline on a Kubernetes cluster (`bench k8s run`, `bench k8s collect`): the recipe rendered as manifests,
-the pod followed by the Kubernetes launcher, watched by the same watcher and measured by the same window
-arithmetic as `bench run`; the record made by the one record builder (bench.records.builder), as is a finished
-pod's log."""
+"""The pipeline on a Kubernetes cluster (`bench k8s run`, `bench k8s collect`): the recipe rendered as
+manifests, the pod followed by the Kubernetes launcher, watched by the same watcher and measured by the same
+window arithmetic as `bench run`; the record made by the one record builder (bench.records.builder), as is a
+finished pod's log."""
 
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ from bench.records.store import new_run_id, save_record
 KUBECTL_GRACE_SLACK_S = 30.0  # the kubelet's own delay on top of the pod's grace period
 
 
-def run_on_cluster(name: str, opts: RenderOptions, *, window: tuple[int, int] | None = None, timeout: float | None = None,
-                   start_timeout: float = 900.0, out: Path | None = None, progress: bool = True,
-                   stop_request: StopRequest | None = None) -> tuple[Path, RunRecord]:
+def run_on_cluster(name: str, opts: RenderOptions, *, window: tuple[int, int] | None = None,
+                   timeout: float | None = None, start_timeout: float = 900.0, out: Path | None = None,
+                   progress: bool = True, stop_request: StopRequest | None = None) -> tuple[Path, RunRecord]:
     recipe = find_recipe(name)
     applied = recipe.with_preset(opts.preset)
     run_id = new_run_id(recipe.name)
@@ -47,7 +47,8 @@ def run_on_cluster(name: str, opts: RenderOptions, *, window: tuple[int, int] | 
     span = window or (applied.window.start, applied.window.end)
     images_per_iter = planned_images_for(applied, rendered)
     planned = PlannedBatch(images_per_iter, devices(rendered.gpus, rendered.nodes), applied.images_per_iter)
-    launcher = KubernetesLauncher(rendered, manifests, run_dir, kubectl=os.environ.get(EnvVar.KUBECTL, "kubectl"),
+    launcher = KubernetesLauncher(rendered, manifests, run_dir,
+                                  kubectl=os.environ.get(EnvVar.KUBECTL, "kubectl"),
                                   start_timeout=start_timeout)
     parser = new_parser(applied.log.format)
     stop_request = stop_request or StopRequest()
@@ -55,7 +56,8 @@ def run_on_cluster(name: str, opts: RenderOptions, *, window: tuple[int, int] | 
         launcher.start()
         try:
             watcher = Watcher(launcher, parser, stream=STREAM, window=span, images_per_iter=images_per_iter,
-                              timeout=timeout, grace=opts.grace + KUBECTL_GRACE_SLACK_S, stop_request=stop_request,
+                              timeout=timeout, grace=opts.grace + KUBECTL_GRACE_SLACK_S,
+                              stop_request=stop_request,
                               progress=Progress(recipe.name, span, images_per_iter, enabled=progress),
                               planned_batch=planned)
             watch = watcher.run()
@@ -104,7 +106,8 @@ no harness clock; the pod is only read)."""
     containers = [c["name"] for c in meta.get("spec", {}).get("containers", [])]
     inits = [c["name"] for c in meta.get("spec", {}).get("initContainers", [])]
     container = container or ("log-tail" if "log-tail" in inits else
-                              next((c for c in ("trainer", "pytorch") if c in containers), containers[:1] or [None])[0])
+                              next((c for c in ("trainer", "pytorch") if c in containers),
+                                   containers[:1] or [None])[0])
     per_pod = max((int(c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0))
                    for c in meta.get("spec", {}).get("containers", [])), default=0)
     nodes = int(labels.get("bench.dev/nodes", "1"))
@@ -123,10 +126,10 @@ no harness clock; the pod is only read)."""
     if ending.status is not RunStatus.OK and exit_code not in (0, None) and not parser.records:
         ending.status, ending.reason = RunStatus.FAILED, f"the pod's container exited with status {exit_code}"
     image = _image(meta, container)
-    facts = _facts(recipe, run_dir.name, None, span, gpus, nodes, container_image=image, log_files={"log": LOG_NAME},
-                   origin="imported", extra={"kubernetes": {"namespace": namespace, "pod": pod, "container": container,
-                                                            "node": meta.get("spec", {}).get("nodeName"),
-                                                            "image": image}})
+    facts = _facts(recipe, run_dir.name, None, span, gpus, nodes, container_image=image,
+                   log_files={"log": LOG_NAME}, origin="imported",
+                   extra={"kubernetes": {"namespace": namespace, "pod": pod, "container": container,
+                                         "node": meta.get("spec", {}).get("nodeName"), "image": image}})
     record = build_record(facts, parser, m, ending)
     save_record(record, run_dir)
     return run_dir, record
@@ -154,14 +157,15 @@ def _where(rendered: Rendered, pod: str | None) -> dict:
 
 def _facts(recipe: Recipe, run_id: str, preset: str | None, span: tuple[int, int], gpus: int, nodes: int, *,
            container_image: str | None, **more) -> RecordFacts:
-    """What a pod's record says about the run: the recipe at its pinned commit, patched by the initContainer."""
+    """What a pod's record says about the run: the recipe at its pinned commit, patched by the
+    initContainer."""
     path = recipe_path(recipe.name)
     # the pinned commit and the expected patch hashes: what the initContainer checked out and applied
     provenance = provenance_for(recipe, path, container_image).model_copy(
         update={"recipe_path": f"{path.parent.name}/{path.name}"})
     deviations = recipe_deviations(recipe.model_copy(update={"gpus": gpus, "window": Window(start=span[0],
                                                                                             end=span[1])}))
-    return RecordFacts(run_id=run_id, identity=Identity.of(recipe), provenance=provenance, gpus=gpus, nodes=nodes,
-                       window=span, log_format=recipe.log.format, preset=preset,
-                       comparable=recipe.presets[preset].comparable if preset else True, deviations=deviations,
-                       **more)
+    return RecordFacts(run_id=run_id, identity=Identity.of(recipe), provenance=provenance, gpus=gpus,
+                       nodes=nodes, window=span, log_format=recipe.log.format, preset=preset,
+                       comparable=recipe.presets[preset].comparable if preset else True,
+                       deviations=deviations, **more)

@@ -1,11 +1,12 @@
 """What a recipe's launch arguments set, per protocol setting, in each framework's override syntax.
 
-A recipe declares the effective value of a setting at its pinned commit; if its launch command also overrides that
-setting (`SOLVER.IMS_PER_BATCH 8`, `-b 4`, `--cfg-options data.samples_per_gpu=4`, tensorpack `KEY=VALUE`), the
-two must agree. The rules are data: (setting, syntax, key, conversion) per family. Syntaxes:
+A recipe declares the effective value of a setting at its pinned commit; if its launch command also overrides
+that setting (`SOLVER.IMS_PER_BATCH 8`, `-b 4`, `--cfg-options data.samples_per_gpu=4`, tensorpack
+`KEY=VALUE`), the two must agree. The rules are data: (setting, syntax, key, conversion) per family. Syntaxes:
 
 - `pair`:   `KEY VALUE` tokens (yacs opts: detectron2, maskrcnn-benchmark; Detectron after `--cfg ... `)
-- `assign`: `KEY=VALUE` tokens (tensorpack `--config K=V ...`, mmdetection `--cfg-options`/`--options k=v ...`)
+- `assign`: `KEY=VALUE` tokens (tensorpack `--config K=V ...`, mmdetection
+  `--cfg-options`/`--options k=v ...`)
 - `flag`:   argparse options, spellings separated by `|`: `-b 4`, `--batch-size 4`, `--batch-size=4`
 - `switch`: an argparse flag whose presence sets the value (`--amp`)
 
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 
 from bench.protocol.spec import Value
 
-# conversion name -> (argument text, gpus) -> protocol value. `fmt:` and `bool:` and `const:` are parameterised.
+# conversion name -> (argument text, gpus) -> protocol value. `fmt:` and `bool:` and `const:` are
+# parameterised.
 _NUMBERS = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 _FALSE = {"false", "0", "no", "off", "none"}
 
@@ -55,7 +57,8 @@ def _mm_frozen(text: str, _gpus: int) -> str:
 
 def _norm(text: str, _gpus: int) -> str:
     text = text.strip().strip("'\"")
-    return {"frozenbn": "frozen_bn", "freezebn": "frozen_bn", "fixbn": "frozen_bn"}.get(text.lower(), text.lower())
+    return {"frozenbn": "frozen_bn", "freezebn": "frozen_bn", "fixbn": "frozen_bn"}.get(text.lower(),
+                                                                                        text.lower())
 
 
 def _dtype(text: str, _gpus: int) -> str:
@@ -75,9 +78,9 @@ def convert(conversion: str, text: str, gpus: int) -> Value:
     if conversion.startswith("map:"):  # map:bn=bn,frozen=frozen_bn (a choice flag onto protocol values)
         choices = dict(pair.split("=", 1) for pair in conversion[4:].split(","))
         return _typed(choices.get(text.strip("'\""), text))
-    simple = {"int": lambda t, g: int(float(t)), "float": lambda t, g: float(t), "str": lambda t, g: t.strip("'\""),
-              "sizes": _sizes, "range": _range, "per_gpu": _per_gpu, "freeze_at": _freeze_at,
-              "mm_frozen": _mm_frozen, "norm": _norm, "dtype": _dtype}
+    simple = {"int": lambda t, g: int(float(t)), "float": lambda t, g: float(t),
+              "str": lambda t, g: t.strip("'\""), "sizes": _sizes, "range": _range, "per_gpu": _per_gpu,
+              "freeze_at": _freeze_at, "mm_frozen": _mm_frozen, "norm": _norm, "dtype": _dtype}
     return simple[conversion](text, gpus)
 
 
@@ -221,8 +224,9 @@ _BUILTIN = _rules("flag", [
     ("workers", "-j|--workers", "int"),
 ]) + _rules("switch", [("precision", "--amp", "const:mixed fp16")])
 
-# family (or recipe name) -> rules. Families without launch-time overrides (matterport, SimpleDet: their settings
-# live in config files and patches) have none; their declarations are checked against the protocol only.
+# family (or recipe name) -> rules. Families without launch-time overrides (matterport, SimpleDet: their
+# settings live in config files and patches) have none; their declarations are checked against the protocol
+# only.
 RULES: dict[str, list[Rule]] = {
     "detectron2": _YACS_D2,
     "maskrcnn-benchmark": _YACS_MRCNN,
@@ -266,7 +270,8 @@ def _find(tokens: list[str], rule: Rule) -> str | None:
                     found = f"{token} {tokens[i + 1]}"
                 elif spelling.startswith("--") and token.startswith(spelling + "="):
                     found = token
-                elif not spelling.startswith("--") and token.startswith(spelling) and token[len(spelling):].isdigit():
+                elif (not spelling.startswith("--") and token.startswith(spelling)
+                      and token[len(spelling):].isdigit()):
                     found = token  # -b4
         elif rule.syntax == "switch" and token in spellings:
             found = token
@@ -284,8 +289,9 @@ def _argument_value(argument: str, rule: Rule) -> str:
 
 
 def launch_overrides(tokens: list[str], rules: list[Rule], gpus: int) -> list[Override]:
-    """The protocol settings the launch arguments set, in the protocol's units. Unparseable values are reported
-    as strings (they then disagree with any numeric declaration, which is what a reviewer should look at)."""
+    """The protocol settings the launch arguments set, in the protocol's units. Unparseable values are
+    reported as strings (they then disagree with any numeric declaration, which is what a reviewer should look
+    at)."""
     overrides = []
     for rule in rules:
         argument = _find(tokens, rule)

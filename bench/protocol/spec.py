@@ -1,7 +1,9 @@
-"""The benchmark protocol: versioned data shipped in the package (`protocol_<n>.toml`), loaded into a typed model.
+"""The benchmark protocol: versioned data shipped in the package (`protocol_<n>.toml`), loaded into a typed
+model.
 
-A protocol fixes the settings under which throughputs are comparable. Recipes declare, per setting, the effective
-value at their pinned commit (`[protocol.<setting>]` with `value` and `evidence`); `bench.protocol.check` compares.
+A protocol fixes the settings under which throughputs are comparable. Recipes declare, per setting, the
+effective value at their pinned commit (`[protocol.<setting>]` with `value` and `evidence`);
+`bench.protocol.check` compares.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class Protocol(BaseModel):
     settings: dict[str, ProtocolSetting]
 
     def accepts(self, name: str, declared: Value) -> bool:
-        """Does a declared value match the protocol's value for `name` (or one of its accepted equivalents)?"""
+        """Does a declared value match the protocol's value for `name` (or one of its accepted
+        equivalents)?"""
         setting = self.settings[name]
         return any(same_value(declared, v) for v in [setting.value, *setting.equivalent])
 

@@ -1,5 +1,6 @@
-"""A comparison suite (`bench/protocol/suite_<name>.toml`): its members, its baseline, and per preset the protocol
-every member is checked against (protocol 1 with the preset's overrides plus the settings protocol 1 leaves open)."""
+"""A comparison suite (`bench/protocol/suite_<name>.toml`): its members, its baseline, and per preset the
+protocol every member is checked against (protocol 1 with the preset's overrides plus the settings protocol 1
+leaves open)."""
 
 from __future__ import annotations
 
@@ -40,14 +41,15 @@ class Suite(BaseModel):
     def protocol_for(self, preset: str) -> Protocol:
         """The protocol a member run with `preset` is checked against."""
         if preset not in self.presets:
-            raise BenchError(f"suite {self.name!r} has no preset {preset!r}; it has: {', '.join(self.presets)}")
+            raise BenchError(f"suite {self.name!r} has no preset {preset!r}; "
+                             f"it has: {', '.join(self.presets)}")
         base, chosen = load_protocol(self.protocol), self.presets[preset]
         settings = {**base.settings, **self.settings}
         for name, value in chosen.settings.items():
             if name not in settings:
                 raise BenchError(f"suite_{self.name}.toml: presets.{preset}.settings.{name} is not a setting")
-            settings[name] = settings[name].model_copy(update={"value": value, "evidence": f"suite {self.name} "
-                                                                                            f"preset {preset}"})
+            settings[name] = settings[name].model_copy(
+                update={"value": value, "evidence": f"suite {self.name} preset {preset}"})
         return base.model_copy(update={"title": f"{base.title}; suite {self.name}, preset {preset}",
                                        "gpus": chosen.gpus, "window": chosen.window, "settings": settings})
 

@@ -28,11 +28,13 @@ def _first_error(path: Path, exc: ValidationError) -> RecipeError:
     return RecipeError(f"{path}: field '{field}': {message}{more}")
 
 
-MAX_RECIPE_BYTES = 1 << 20  # a recipe is a page of TOML; anything far larger is not one (and is not read whole)
+# a recipe is a page of TOML; anything far larger is not one (and is not read whole)
+MAX_RECIPE_BYTES = 1 << 20
 
 
 def read_recipe_text(path: Path) -> str:
-    """The recipe file's text, or a one-line `RecipeError` naming the file (missing, a directory, not UTF-8)."""
+    """The recipe file's text, or a one-line `RecipeError` naming the file (missing, a directory, not
+    UTF-8)."""
     return read_bounded_text(path, MAX_RECIPE_BYTES, "recipe file", RecipeError)
 
 
@@ -55,8 +57,8 @@ def load_recipe(path: Path | str) -> Recipe:
 
 
 def recipe_files(directory: Path | None = None) -> list[Path]:
-    """The recipe files of `directory` (default: recipes_dir()); none at all is an error naming where bench looked
-    (a wrong $BENCH_RECIPES, or an installation without its recipes), never an empty list."""
+    """The recipe files of `directory` (default: recipes_dir()); none at all is an error naming where bench
+    looked (a wrong $BENCH_RECIPES, or an installation without its recipes), never an empty list."""
     root = directory or recipes_dir()
     files = sorted(root.glob("*.toml"))
     if not files:

@@ -1,19 +1,22 @@
 """Provenance hashes and staleness of run records.
 
-The hash covers what decides what was measured: the recipe's content that decides what runs (every field except
-the descriptive ones: title, notes, published reference, published command text and the protocol declarations), the
-bytes of every patch file it applies, the container image, the protocol version and the bench version. A row is
-**stale** when the recipe or its patches (or the protocol version) changed since it was measured. Decisions:
+The hash covers what decides what was measured: the recipe's content that decides what runs (every field
+except the descriptive ones: title, notes, published reference, published command text and the protocol
+declarations), the bytes of every patch file it applies, the container image, the protocol version and the
+bench version. A row is **stale** when the recipe or its patches (or the protocol version) changed since it
+was measured. Decisions:
 
-- Editing a recipe's notes or its protocol evidence does not re-open its measurements; editing its command, env,
-  source, patches, window, stack or presets does. (The record keeps the file's own sha256 as well, for tracing.)
+- Editing a recipe's notes or its protocol evidence does not re-open its measurements; editing its command,
+  env, source, patches, window, stack or presets does. (The record keeps the file's own sha256 as well, for
+  tracing.)
 
-- The bench version is hashed (it is part of the provenance) but a newer bench alone does not make a row stale:
-  staleness recomputes the hash with the record's own bench version and container image, and the current recipe
-  file, patch files and protocol version. (The image a run used may come from an override, and an image change
-  written into the recipe already changes the recipe's bytes.)
-- A record whose recipe no longer exists, an imported record (published numbers), or a record without a hash is
-  **unknown**, not stale: there is nothing to re-run it from. `is_stale` is False for those; `staleness` says which.
+- The bench version is hashed (it is part of the provenance) but a newer bench alone does not make a row
+  stale: staleness recomputes the hash with the record's own bench version and container image, and the
+  current recipe file, patch files and protocol version. (The image a run used may come from an override, and
+  an image change written into the recipe already changes the recipe's bytes.)
+- A record whose recipe no longer exists, an imported record (published numbers), or a record without a hash
+  is **unknown**, not stale: there is nothing to re-run it from. `is_stale` is False for those; `staleness`
+  says which.
 """
 
 from __future__ import annotations
@@ -56,16 +59,18 @@ DESCRIPTIVE_FIELDS = frozenset({"title", "notes", "reference", "published_comman
 
 
 def recipe_digest(recipe: Recipe) -> str:
-    """sha256 of the recipe's content that decides what runs (its validated model less the descriptive fields)."""
+    """sha256 of the recipe's content that decides what runs (its validated model less the descriptive
+    fields)."""
     content = recipe.model_dump(mode="json", exclude=set(DESCRIPTIVE_FIELDS))
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def provenance_hash(recipe: Recipe, recipe_path: Path | str, patch_files: Iterable[Path | str],
                     container_image: str | None, protocol_version: int | None, bench_version: str) -> str:
-    """sha256 over the recipe's name and executed content, the bytes of each patch file (in order), the container
-    image, the protocol version and the bench version. A missing patch file hashes as 'missing' (the run would fail).
-    `recipe_path` is kept in the signature for callers; the file's own bytes are not hashed (see the module doc)."""
+    """sha256 over the recipe's name and executed content, the bytes of each patch file (in order), the
+    container image, the protocol version and the bench version. A missing patch file hashes as 'missing' (the
+    run would fail). `recipe_path` is kept in the signature for callers; the file's own bytes are not hashed
+    (see the module doc)."""
     payload = {
         "recipe": recipe.name,
         "recipe_content": recipe_digest(recipe),
@@ -79,7 +84,8 @@ def provenance_hash(recipe: Recipe, recipe_path: Path | str, patch_files: Iterab
 
 def current_hash_for(record: RunRecord, recipes_directory: Path | None = None,
                      patches_directory: Path | None = None) -> str | None:
-    """The hash the record would have if it were measured now with its bench version and image (None: unknown)."""
+    """The hash the record would have if it were measured now with its bench version and image (None:
+    unknown)."""
     prov = record.provenance
     path = recipe_path(prov.recipe or record.implementation, recipes_directory)
     if not path.exists():
@@ -106,7 +112,8 @@ def staleness(record: RunRecord, recipes_directory: Path | None = None,
     return "fresh" if current == record.provenance.hash else "stale"
 
 
-def is_stale(record: RunRecord, recipes_directory: Path | None = None, patches_directory: Path | None = None) -> bool:
+def is_stale(record: RunRecord, recipes_directory: Path | None = None,
+             patches_directory: Path | None = None) -> bool:
     """True when the record's recipe or patches (or the protocol version) changed since it was measured."""
     return staleness(record, recipes_directory, patches_directory) == "stale"
 
@@ -119,7 +126,8 @@ def stale_rows(records: Iterable[RunRecord], recipes_directory: Path | None = No
         key = (record.implementation, record.preset)
         if key not in latest or record.created > latest[key].created:
             latest[key] = record
-    return sorted((key for key, record in latest.items() if is_stale(record, recipes_directory, patches_directory)),
+    return sorted((key for key, record in latest.items()
+                   if is_stale(record, recipes_directory, patches_directory)),
                   key=lambda k: (k[0], k[1] or ""))
 
 
@@ -132,8 +140,11 @@ def provenance_for(recipe: Recipe, recipe_path: Path | str, container_image: str
     files = patch_files_for(recipe, patches_directory)
     # the same step hashes `bench setup` writes into its manifest and the runner into its records
     patches = [PatchHash(**entry) for entry in expected_patch_hashes(recipe, patches_directory)]
-    return Provenance(recipe=recipe.name, recipe_path=str(recipe_path), recipe_sha256=_sha256_file(Path(recipe_path)),
+    return Provenance(recipe=recipe.name, recipe_path=str(recipe_path),
+                      recipe_sha256=_sha256_file(Path(recipe_path)),
                       repo=repo or (recipe.source.repo if recipe.source else None),
                       commit=commit or (recipe.source.commit if recipe.source else None), patches=patches,
-                      container_image=container_image, protocol_version=CURRENT_VERSION, bench_version=version,
-                      hash=provenance_hash(recipe, recipe_path, files, container_image, CURRENT_VERSION, version))
+                      container_image=container_image, protocol_version=CURRENT_VERSION,
+                      bench_version=version,
+                      hash=provenance_hash(recipe, recipe_path, files, container_image, CURRENT_VERSION,
+                                           version))

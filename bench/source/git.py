@@ -1,5 +1,6 @@
-"""Running git for source preparation: one place that builds git's environment (credentials through GIT_ASKPASS,
-never on a command line or on disk) and turns a failure into a one-line, redacted `BenchError`."""
+"""Running git for source preparation: one place that builds git's environment (credentials through
+GIT_ASKPASS, never on a command line or on disk) and turns a failure into a one-line, redacted
+`BenchError`."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ class GitContext:
 
 
 def split_credentials(url: str, token: str | None = None) -> GitContext:
-    """A `GitContext` for `url`: user-info in the URL is moved out of it; `token` (from recipe.source.token_env)
-    becomes the password when the URL carries none."""
+    """A `GitContext` for `url`: user-info in the URL is moved out of it; `token` (from
+    recipe.source.token_env) becomes the password when the URL carries none."""
     url, username, password = split_url_credentials(url)
     return GitContext(url=url, username=username, password=password or token)
 
@@ -73,7 +74,8 @@ def git(args: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | N
                           errors="surrogateescape")
     if check and proc.returncode != 0:
         detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
-        message = " / ".join(line.strip() for line in detail[-4:] if line.strip()) or f"exit {proc.returncode}"
+        message = (" / ".join(line.strip() for line in detail[-4:] if line.strip())
+                   or f"exit {proc.returncode}")
         shown = what or "git " + " ".join(args)
         raise BenchError(redact(f"{shown} failed: {message}", secrets))
     return proc
@@ -81,4 +83,5 @@ def git(args: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | N
 
 def is_local_source(source: str) -> bool:
     """A path on this machine (a mirror), as opposed to a URL."""
-    return "://" not in source and not (":" in source.split("/", 1)[0] and "@" in source) and Path(source).exists()
+    return ("://" not in source and not (":" in source.split("/", 1)[0] and "@" in source)
+            and Path(source).exists())

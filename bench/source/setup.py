@@ -1,8 +1,9 @@
 """`prepare`: bring a recipe's source to its pinned commit with its patches applied and verified.
 
 The checkout lives in a cache keyed by commit: `<workdir or cache_dir()/src>/<name>-<commit>`. A manifest in
-`.git/bench-manifest.json` records the full SHA, the sha256 of every patch step, what each step produced, and a
-fingerprint of the patched tree. A second call whose manifest, patches and tree all still match reuses the tree.
+`.git/bench-manifest.json` records the full SHA, the sha256 of every patch step, what each step produced, and
+a fingerprint of the patched tree. A second call whose manifest, patches and tree all still match reuses the
+tree.
 
 Decision on a tree that does not match its manifest (edited by hand, half-patched by a failed run, patches
 changed since): it is RESET to the pinned commit (`git reset --hard`, `git clean -fd`; files ignored by the
@@ -55,14 +56,16 @@ def expected_patch_hashes(recipe, patches: Path | None = None) -> list[dict]:
             for i, step in enumerate(recipe.patches, 1)]
 
 
-def prepare(recipe, source: str | None = None, workdir: Path | None = None, *, allow_missing_blobs: bool = False,
-            log: Log | None = None, patches: Path | None = None) -> PreparedSource:
-    """Check out `recipe` at its pinned commit into the cache, apply and verify its patches, write the manifest.
+def prepare(recipe, source: str | None = None, workdir: Path | None = None, *,
+            allow_missing_blobs: bool = False, log: Log | None = None,
+            patches: Path | None = None) -> PreparedSource:
+    """Check out `recipe` at its pinned commit into the cache, apply and verify its patches, write the
+    manifest.
 
     source: a URL or a local path (a mirror) to fetch from instead of recipe.source.repo.
     workdir: the directory under which the checkout `<name>-<commit>` is made (default: cache_dir()/src).
-    allow_missing_blobs: a mirror that lacks some large blobs is checked out without those paths (they are listed
-    in the manifest); without it, missing blobs are an error naming them."""
+    allow_missing_blobs: a mirror that lacks some large blobs is checked out without those paths (they are
+    listed in the manifest); without it, missing blobs are an error naming them."""
     if recipe.source is None:
         return PreparedSource(path=None, commit=None)
     say = log or (lambda message: None)
@@ -81,8 +84,8 @@ def prepare(recipe, source: str | None = None, workdir: Path | None = None, *, a
         if reason is None:
             manifest = read_manifest(dest)
             say(f"{recipe.name}: reusing verified tree {dest} @ {commit[:12]}")
-            return PreparedSource(dest, commit, wanted, dest / ".git" / MANIFEST_NAME, recipe.source.subdir, True,
-                                  tuple(manifest.get("missing_paths", [])))
+            return PreparedSource(dest, commit, wanted, dest / ".git" / MANIFEST_NAME, recipe.source.subdir,
+                                  True, tuple(manifest.get("missing_paths", [])))
         had_tree = (dest / ".git").exists()
         if had_tree and reason != "no manifest":
             say(f"{recipe.name}: {reason}; resetting {dest} to {commit[:12]} and patching again")
@@ -106,7 +109,8 @@ def prepare(recipe, source: str | None = None, workdir: Path | None = None, *, a
             "fingerprint": tree_fingerprint(dest, env), "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                       time.gmtime())})
         say(f"{recipe.name}: ready at {dest} @ {commit} ({len(results)} patch steps)")
-        return PreparedSource(dest, commit, wanted, manifest_path, recipe.source.subdir, False, tuple(missing))
+        return PreparedSource(dest, commit, wanted, manifest_path, recipe.source.subdir, False,
+                              tuple(missing))
 
 
 def _reuse_blocker(dest: Path, commit: str, wanted: list[dict], env: dict[str, str]) -> str | None:
@@ -121,7 +125,8 @@ def _reuse_blocker(dest: Path, commit: str, wanted: list[dict], env: dict[str, s
     head = git(["rev-parse", "-q", "--verify", "HEAD"], cwd=dest, env=env, check=False).stdout.strip()
     if head != commit:
         return f"HEAD is {head[:12] or 'unborn'}, not the pinned commit"
-    recorded = [{k: p.get(k) for k in ("step", "kind", "name", "sha256")} for p in manifest.get("patches", [])]
+    recorded = [{k: p.get(k) for k in ("step", "kind", "name", "sha256")}
+                for p in manifest.get("patches", [])]
     if recorded != wanted:
         return "the recipe's patch steps changed since the tree was prepared"
     if tree_fingerprint(dest, env) != manifest.get("fingerprint"):
@@ -133,11 +138,13 @@ def _has_commit(dest: Path, commit: str, env: dict[str, str]) -> bool:
     return git(["cat-file", "-e", f"{commit}^{{commit}}"], cwd=dest, env=env, check=False).returncode == 0
 
 
-def _obtain_commit(dest: Path, ctx: GitContext, commit: str, local: bool, env: dict[str, str], say: Log) -> None:
+def _obtain_commit(dest: Path, ctx: GitContext, commit: str, local: bool, env: dict[str, str],
+                   say: Log) -> None:
     shown = redact(ctx.url, ctx.secrets)
     if not (dest / ".git").is_dir():
         if dest.exists() and any(dest.iterdir()):
-            raise BenchError(f"{dest} exists and is not a git checkout; remove it or choose another --workdir")
+            raise BenchError(f"{dest} exists and is not a git checkout; remove it or choose another "
+                             "--workdir")
         if local:  # a local clone copies or hard-links objects: works with mirrors that lack a few blobs
             say(f"cloning {shown} into {dest}")
             git(["clone", "--quiet", "--no-checkout", ctx.url, str(dest)], env=env, secrets=ctx.secrets,
@@ -147,7 +154,8 @@ def _obtain_commit(dest: Path, ctx: GitContext, commit: str, local: bool, env: d
     if _has_commit(dest, commit, env):
         return
     say(f"fetching {commit[:12]} from {shown}")
-    by_sha = git(["fetch", "--quiet", "--depth=1", "--no-tags", ctx.url, commit], cwd=dest, env=env, check=False)
+    by_sha = git(["fetch", "--quiet", "--depth=1", "--no-tags", ctx.url, commit], cwd=dest, env=env,
+                 check=False)
     if by_sha.returncode != 0 or not _has_commit(dest, commit, env):
         # servers that refuse fetching an unadvertised SHA: fetch every branch and tag instead
         git(["fetch", "--quiet", "--tags", ctx.url, "+refs/heads/*:refs/remotes/bench/*"], cwd=dest, env=env,
@@ -183,7 +191,8 @@ def _checkout_pristine(dest: Path, commit: str, missing: list[str], env: dict[st
             stdin="/*\n" + "".join(_sparse_pattern(p) + "\n" for p in missing))
     elif (dest / ".git" / "info" / "sparse-checkout").exists():
         git(["sparse-checkout", "disable"], cwd=dest, env=env)
-    git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", "--detach", commit], cwd=dest, env=env)
+    git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", "--detach", commit], cwd=dest,
+        env=env)
     git(["reset", "--quiet", "--hard", commit], cwd=dest, env=env)
     git(["clean", "-fdq"], cwd=dest, env=env)
 
@@ -202,4 +211,5 @@ def _locked(dest: Path) -> Iterator[None]:
 
 def manifest_summary(prepared: PreparedSource) -> dict:
     """The manifest as recorded (for `bench setup --json` and run records)."""
-    return json.loads(prepared.manifest.read_text()) if prepared.manifest and os.path.exists(prepared.manifest) else {}
+    return (json.loads(prepared.manifest.read_text())
+            if prepared.manifest and os.path.exists(prepared.manifest) else {})
