@@ -1,9 +1,10 @@
-"""Log writers for the parser tests: each prints what its framework prints, from per-iteration times chosen here.
+"""Log writers for the parser tests: each prints what its framework prints, from per-iteration times chosen
+here.
 
-Every writer takes `times` (seconds of 0-based iteration i) and computes the printed value the way the framework
-does (running mean, mean of the last N, rate over an interval, seconds per epoch), with the framework's print
-precision. The tests compute the expected throughput from `times` directly, never through bench's window code.
-No test functions live here.
+Every writer takes `times` (seconds of 0-based iteration i) and computes the printed value the way the
+framework does (running mean, mean of the last N, rate over an interval, seconds per epoch), with the
+framework's print precision. The tests compute the expected throughput from `times` directly, never through
+bench's window code. No test functions live here.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-# ---- detectron2 ------------------------------------------------------------------------------------------------
+# ---- detectron2 --------------------------------------------------------------------------------------------
 def detectron2_lines(times: list[float], console: bool = True, current: bool = False, start_iter: int = 0,
                      ansi: bool = False) -> list[str]:
     def prefix(name: str, level: str = "INFO") -> str:
@@ -69,7 +70,7 @@ def detectron2_metrics_lines(times: list[float]) -> list[str]:
     return lines
 
 
-# ---- mmdetection 2.x (mmcv) ------------------------------------------------------------------------------------
+# ---- mmdetection 2.x (mmcv) --------------------------------------------------------------------------------
 def mmdet_v2_lines(times: list[float], length: int = 7330, interval: int = 50, lr_exp: bool = False,
                    epochs: int = 1) -> list[str]:
     lines = ["2020-05-14 10:02:40,100 - mmdet - INFO - Start running, host: user@node1, work_dir: /w",
@@ -100,7 +101,7 @@ def mmdet_v2_json_lines(times: list[float], length: int = 7330, interval: int = 
     return lines
 
 
-# ---- mmengine ----------------------------------------------------------------------------------------------------
+# ---- mmengine ----------------------------------------------------------------------------------------------
 def mmengine_lines(times: list[float], length: int = 7330, interval: int = 50, window: int = 50,
                    by_epoch: bool = True, config: bool = True) -> list[str]:
     lines = ["2023/03/13 10:30:01 - mmengine - INFO - Config:"]
@@ -123,7 +124,7 @@ def mmengine_lines(times: list[float], length: int = 7330, interval: int = 50, w
     return lines
 
 
-# ---- maskrcnn-benchmark ------------------------------------------------------------------------------------------
+# ---- maskrcnn-benchmark ------------------------------------------------------------------------------------
 def maskrcnn_benchmark_lines(times: list[float], start_iter: int = 0) -> list[str]:
     lines = ["2020-05-14 10:04:25,001 maskrcnn_benchmark.trainer INFO: Start training"]
     for k in range(start_iter + 1, len(times) + 1):
@@ -137,7 +138,7 @@ def maskrcnn_benchmark_lines(times: list[float], start_iter: int = 0) -> list[st
     return lines
 
 
-# ---- tensorpack --------------------------------------------------------------------------------------------------
+# ---- tensorpack --------------------------------------------------------------------------------------------
 def tensorpack_lines(times: list[float], steps: int = 50, gpus: int = 8, ranks: int = 1, tagged: bool = False,
                      ansi: bool = True, tqdm: bool = False) -> list[str]:
     """rank-0 log.log (ranks=1), or stdout of `ranks` ranks whose copies interleave."""
@@ -175,7 +176,7 @@ def tensorpack_lines(times: list[float], steps: int = 50, gpus: int = 8, ranks: 
     return merged
 
 
-# ---- SimpleDet ---------------------------------------------------------------------------------------------------
+# ---- SimpleDet ---------------------------------------------------------------------------------------------
 def simpledet_lines(times: list[float], batch: int = 16, frequent: int = 10) -> list[str]:
     lines = ["05-14 18:19:00 lr mode: step", "05-14 18:19:02 MEM usage: 9123 MiB"]
     for nbatch in range(len(times)):
@@ -187,7 +188,7 @@ def simpledet_lines(times: list[float], batch: int = 16, frequent: int = 10) -> 
     return lines
 
 
-# ---- Detectron ---------------------------------------------------------------------------------------------------
+# ---- Detectron ---------------------------------------------------------------------------------------------
 def detectron_lines(times: list[float], start_iter: int = 0) -> list[str]:
     lines = ["INFO train_net.py: 106: Training with config:",
              "INFO train.py: 180: Outputs saved to: /data/Detectron/train/generalized_rcnn"]
@@ -205,7 +206,7 @@ def detectron_lines(times: list[float], start_iter: int = 0) -> list[str]:
     return lines
 
 
-# ---- Keras -------------------------------------------------------------------------------------------------------
+# ---- Keras -------------------------------------------------------------------------------------------------
 def keras_lines(times: list[float], steps: int = 50, tty: bool = False, epochs_total: int = 40) -> list[str]:
     lines = ["Starting at epoch 0. LR=0.02", "Checkpoint Path: /logs/mask_rcnn_{epoch:04d}.h5"]
     metrics = (" - loss: 2.0345 - rpn_class_loss: 0.0512 - rpn_bbox_loss: 0.4987 - mrcnn_class_loss: 0.4011"
@@ -235,7 +236,7 @@ def keras_lines(times: list[float], steps: int = 50, tty: bool = False, epochs_t
     return lines
 
 
-# ---- torchvision -------------------------------------------------------------------------------------------------
+# ---- torchvision -------------------------------------------------------------------------------------------
 def torchvision_lines(times: list[float], length: int = 7329) -> list[str]:
     lines = ["Start training"]
     for i in range(len(times)):
@@ -258,7 +259,8 @@ def mllog(key: str, value, t_s: float, **metadata) -> str:
 
 def mlperf_lines(times: list[float], batch: int = 16, start_s: float = 1_684_011_440.0) -> list[str]:
     """MLPerf v0.7+ `:::MLLOG` events as NVIDIA's Mask R-CNN prints them: global_batch_size, run_start, and
-    tracked_stats every 50 steps whose value.time is the running mean since the start (see tests/test_mlperf.py)."""
+    tracked_stats every 50 steps whose value.time is the running mean since the start (see
+    tests/test_mlperf.py)."""
     lines = [mllog("global_batch_size", batch, start_s - 30), mllog("run_start", None, start_s)]
     elapsed = 0.0
     for step, seconds in enumerate(times, 1):

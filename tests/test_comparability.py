@@ -1,5 +1,5 @@
-"""Comparability is decided when the table is made, from the record's facts, whatever flag the record stored; old
-records are migrated on read; the Framework column shows what the run's environment recorded."""
+"""Comparability is decided when the table is made, from the record's facts, whatever flag the record stored;
+old records are migrated on read; the Framework column shows what the run's environment recorded."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ def test_a_stored_comparable_flag_never_ranks_a_record_whose_facts_say_otherwise
 
 
 def test_the_committed_kind_of_v1_record_is_not_ranked(tmp_path) -> None:
-    """results/README.md ranked this record #1 under Protocol 1: a v1 record of a 1-GPU built-in run on synthetic
-    data (which v1 did not record), stored with comparable = true."""
+    """results/README.md ranked this record #1 under Protocol 1: a v1 record of a 1-GPU built-in run on
+    synthetic data (which v1 did not record), stored with comparable = true."""
     runs = tmp_path / "runs"
     make_record(runs, "builtin-full", "builtin", 19.9, created="2026-01-01T00:00:00+00:00", gpus=1,
                 preset="full", family="builtin", variant="builtin")

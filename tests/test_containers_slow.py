@@ -2,8 +2,9 @@
 Debian's archive, the stand-in trainer's image and the built-in trainer's image (bench and torch from a host
 wheelhouse), each run to its window stop; the record, the throughput and what is left behind are checked.
 
-The truth for the stand-in is its schedule (iteration i lasts 0.02 or 0.03 s, 2 images per iteration: 80 img/s);
-for the built-in trainer, the harness clock (arrival times of its lines) checks the framework's own times."""
+The truth for the stand-in is its schedule (iteration i lasts 0.02 or 0.03 s, 2 images per iteration: 80
+img/s); for the built-in trainer, the harness clock (arrival times of its lines) checks the framework's own
+times."""
 
 from __future__ import annotations
 
@@ -86,9 +87,9 @@ def test_standin_runs_in_a_container_to_its_window_stop(engine, base_images, tmp
 
 
 def test_builtin_smoke_runs_in_its_image(base_images, tmp_path):
-    """Docker only: the image holds torch's CUDA wheels (about 9 GB; PyPI's torchvision needs them, even on CPU),
-    and building it a second time for Podman would cost CI another five minutes for the same code path, which the
-    stand-in tests already run under Podman."""
+    """Docker only: the image holds torch's CUDA wheels (about 9 GB; PyPI's torchvision needs them, even on
+    CPU), and building it a second time for Podman would cost CI another five minutes for the same code path,
+    which the stand-in tests already run under Podman."""
     engine = "docker"
     env = {**engine_env(engine), "BENCH_RESULTS": str(tmp_path / "results")}
     checked(bench("image", "build", "builtin", "--engine", engine, env=env))
@@ -111,8 +112,8 @@ def test_builtin_smoke_runs_in_its_image(base_images, tmp_path):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_sigkill_of_bench_also_removes_the_container(engine, base_images, tmp_path):
-    """bench cannot react to SIGKILL: its supervisor stops the run's processes and runs the container launcher's
-    cleanup (`engine rm --force NAME`), then installs the fallback record."""
+    """bench cannot react to SIGKILL: its supervisor stops the run's processes and runs the container
+    launcher's cleanup (`engine rm --force NAME`), then installs the fallback record."""
     import signal
     import time
 

@@ -1,7 +1,9 @@
-"""Nothing left behind, a record for every ending: `bench run` against real hostile trainers (tests/hostile_trainer.py).
+"""Nothing left behind, a record for every ending: `bench run` against real hostile trainers
+(tests/hostile_trainer.py).
 
-Each case runs the real CLI in a subprocess (with a hard timeout, so a hang fails the test instead of stalling the
-suite), then checks by PID that the trainer and every process it started are gone, and reads the record."""
+Each case runs the real CLI in a subprocess (with a hard timeout, so a hang fails the test instead of stalling
+the suite), then checks by PID that the trainer and every process it started are gone, and reads the
+record."""
 
 from __future__ import annotations
 
@@ -75,8 +77,8 @@ def survivors(pids: list[int], within: float = GONE_WITHIN_S) -> list[int]:
 
 @pytest.fixture
 def tmp(tmp_path, bench_env):
-    """The test's directory (and bench's roots, under it); afterwards no process of its run may be left, whatever
-    the test asserted."""
+    """The test's directory (and bench's roots, under it); afterwards no process of its run may be left,
+    whatever the test asserted."""
     yield tmp_path
     if (tmp_path / "pids.json").exists():
         for pid in the_pids(tmp_path):
@@ -108,8 +110,8 @@ def progress_lines(tmp: Path) -> int:
 
 @pytest.mark.parametrize("daemon", ["pipe", "redirect"])
 def test_a_double_forked_daemon_is_killed_and_the_run_ends_ok(tmp, daemon) -> None:
-    """The daemon setsid()s away from the process group and is orphaned at once (its parent exits); with `pipe`
-    it also keeps bench's stdout pipe open, which used to make bench wait for ever."""
+    """The daemon setsid()s away from the process group and is orphaned at once (its parent exits); with
+    `pipe` it also keeps bench's stdout pipe open, which used to make bench wait for ever."""
     code, output = finish(start_bench(hostile_recipe(tmp, f"--daemon {daemon}")))
     record = the_record(tmp)
     assert record["status"] == "ok", output
@@ -165,8 +167,9 @@ def test_a_crash_leaves_no_daemon(tmp) -> None:
 
 @pytest.mark.parametrize(("after", "status"), [(1, "ok"), (2, "noncompliant")])
 def test_a_malformed_progress_line_mid_run_is_skipped(tmp, after, status) -> None:
-    """`time: 1.2.3` is not a number: the line is skipped and the run goes on to its window stop and record. Before
-    the window it costs nothing (ok); inside it, the window's time cannot be vouched for (noncompliant, naming it)."""
+    """`time: 1.2.3` is not a number: the line is skipped and the run goes on to its window stop and record.
+    Before the window it costs nothing (ok); inside it, the window's time cannot be vouched for (noncompliant,
+    naming it)."""
     code, output = finish(start_bench(hostile_recipe(tmp, f"--malformed-at {after} --sleeper")))
     record = the_record(tmp)
     assert record["status"] == status, output

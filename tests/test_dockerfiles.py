@@ -1,8 +1,10 @@
-"""docker/: every recipe's Dockerfile, its base image and the base's scripts, checked as text (no Docker engine).
+"""docker/: every recipe's Dockerfile, its base image and the base's scripts, checked as text (no Docker
+engine).
 
-The layout (docker/base/README.md): docker/<name>/Dockerfile starts `ARG BASE=localhost/bench/base-<kind>:<tag>`
-/ `FROM ${BASE}`, where docker/base/<kind>/Dockerfile documents the build of that tag; the bases install
-bench-checkout and bench-finalize (docker/base/scripts/) into /usr/local/bin.
+The layout (docker/base/README.md): docker/<name>/Dockerfile starts
+`ARG BASE=localhost/bench/base-<kind>:<tag>` / `FROM ${BASE}`, where docker/base/<kind>/Dockerfile documents
+the build of that tag; the bases install bench-checkout and bench-finalize (docker/base/scripts/) into
+/usr/local/bin.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ def check_variables(path: Path) -> dict[str, str | None]:
 
 
 def guarded_args(path: Path) -> None:
-    """An ARG after FROM with no default is a value the builder must pass: a RUN refuses it empty (`test -n`)."""
+    """An ARG after FROM with no default is a value the builder must pass: a RUN refuses it empty
+    (`test -n`)."""
     seen_from, required = False, []
     runs = []
     for keyword, args in instructions(path):
@@ -179,7 +182,8 @@ def test_base(path):
 
 
 def test_no_image_builds_from_a_deleted_cuda_10_tag():
-    """NVIDIA deleted every nvidia/cuda:10.x tag from Docker Hub and NGC in 2023: a FROM naming one cannot build."""
+    """NVIDIA deleted every nvidia/cuda:10.x tag from Docker Hub and NGC in 2023: a FROM naming one cannot
+    build."""
     for path in child_dockerfiles() + base_dockerfiles():
         for keyword, args in instructions(path):
             assert not (keyword == "FROM" and re.search(r"nvidia/cuda:10\.", args)), f"{path}: FROM {args}"

@@ -2,13 +2,14 @@
 
 Selected by `pytest -m slow` (the default addopts deselect it); CI's .ci/run runs it after the fast tier.
 
-- mmdetection-current needs only the package index: the first run builds its environment (torch 2.9.1 download,
-  mmcv 2.1.0 compiled with its ops, mmengine, mmdet 3.3.0) under BENCH_CACHE, which takes most of the time.
+- mmdetection-current needs only the package index: the first run builds its environment (torch 2.9.1
+  download, mmcv 2.1.0 compiled with its ops, mmengine, mmdet 3.3.0) under BENCH_CACHE, which takes most of
+  the time.
 - detectron2-current needs its source: set BENCH_DETECTRON2_SOURCE to a clone or mirror of
   facebookresearch/detectron2 that has the pinned commit; without it the test is skipped.
 
-Each asserts what a GPU run would: status ok, the framework's own throughput and the harness clock's within 5 %,
-the record labelled smoke and not comparable, with the environment's package versions and a table row."""
+Each asserts what a GPU run would: status ok, the framework's own throughput and the harness clock's within
+5 %, the record labelled smoke and not comparable, with the environment's package versions and a table row."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Every recipe, every GPU/node count it accepts: the images per iteration bench counts (the dry run's line, and what
-`bench k8s run` measures with) equal what the rendered command really trains. The expected value is derived from
-the command line and the upstream config defaults the command leaves alone (cited below), never from the recipe's
-images_per_iter formula. A count a recipe cannot honour is refused with one line, before anything starts."""
+"""Every recipe, every GPU/node count it accepts: the images per iteration bench counts (the dry run's line,
+and what `bench k8s run` measures with) equal what the rendered command really trains. The expected value is
+derived from the command line and the upstream config defaults the command leaves alone (cited below), never
+from the recipe's images_per_iter formula. A count a recipe cannot honour is refused with one line, before
+anything starts."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def yacs_value(argv: list[str], key: str) -> int | None:
 
 
 def matterport_global() -> int:
-    """GPU_COUNT x IMAGES_PER_GPU as the published diff leaves them (mrcnn/config.py: BATCH_SIZE = their product)."""
+    """GPU_COUNT x IMAGES_PER_GPU as the published diff leaves them (mrcnn/config.py: BATCH_SIZE = their
+    product)."""
     diff = (patches_dir() / "matterport" / "benchmark-hyperparameters.diff").read_text()
     gpu_count = int(re.search(r"^\+\s+GPU_COUNT = (\d+)", diff, re.M)[1])
     per_gpu = int(re.search(r"^[ +]\s+IMAGES_PER_GPU = (\d+)", diff, re.M)[1])
@@ -139,7 +141,8 @@ def test_k8s_counts_what_the_pods_train(recipe, preset, nodes) -> None:
 
 
 def trainer_container(objects: list[dict]) -> dict:
-    """The container that launches training: the MPIJob launcher, the PyTorchJob master, or the Job's trainer."""
+    """The container that launches training: the MPIJob launcher, the PyTorchJob master, or the Job's
+    trainer."""
     workload = objects[-1]
     if workload["kind"] == "MPIJob":
         return workload["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]

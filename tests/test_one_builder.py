@@ -1,6 +1,6 @@
 """One record builder for every path: a local run, a Kubernetes run (stand-in kubectl), an imported log and an
-MLPerf import all make their records through bench.records.builder, so the same fields are filled the same way.
-(The container launcher's records are compared with a local run's in tests/test_containers_slow.py.)"""
+MLPerf import all make their records through bench.records.builder, so the same fields are filled the same
+way. (The container launcher's records are compared with a local run's in tests/test_containers_slow.py.)"""
 
 from __future__ import annotations
 

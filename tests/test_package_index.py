@@ -1,8 +1,8 @@
 """Fast tier, text only: every `name==version` a recipe or a Dockerfile pins (tests/package_pins.py) is either
-recorded as found on the package index for its Python and platform (tests/package_index.toml, the answers of the
-slow check tests/test_package_index_slow.py), or sits behind a custom index this machine cannot reach (listed
-below with its URL, never skipped silently); and every published version the index lacks is a recorded deviation:
-pinned nowhere, its replacement pinned where the record says and explained in the recipe's notes.
+recorded as found on the package index for its Python and platform (tests/package_index.toml, the answers of
+the slow check tests/test_package_index_slow.py), or sits behind a custom index this machine cannot reach
+(listed below with its URL, never skipped silently); and every published version the index lacks is a recorded
+deviation: pinned nowhere, its replacement pinned where the record says and explained in the recipe's notes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from bench.recipes.loader import find_recipe
 from package_pins import RECORD, all_pins, glibc_of, index_pins, manylinux_platforms, pins_in, recorded, tomllib
 
 TORCH_STABLE = "https://download.pytorch.org/whl/torch_stable.html"
-# Pins that only a custom index serves: only pip with that URL can check them, and it is not reachable from here.
+# Pins that only a custom index serves: only pip with that URL can check them, and it is not reachable from
+# here.
 NOT_CHECKABLE_HERE = {
     ("torch==1.5.0+cu101", TORCH_STABLE), ("torchvision==0.6.0+cu101", TORCH_STABLE),
     ("torch==2.9.1", "https://download.pytorch.org/whl/cu128"),

@@ -133,7 +133,7 @@ def test_framework_divergence_error_is_diverged(tmp_path: Path, name: str, error
     assert measure(write_format(tmp_path, name, lines), name).status is ParseStatus.DIVERGED
 
 
-# ---- format variants ---------------------------------------------------------------------------------------------
+# ---- format variants ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw", [dict(console=False), dict(current=True), dict(current=True, console=False),
                                 dict(ansi=True)], ids=["log.txt", "current", "current-log.txt", "ansi"])
 def test_detectron2_variants(tmp_path: Path, kw: dict) -> None:
@@ -209,7 +209,7 @@ def test_keras_progbar(tmp_path: Path, tty: bool, bases: list[float]) -> None:
     assert_throughput(measure(path, "keras"), times, (100, 500), 16)
 
 
-# ---- bench parse -------------------------------------------------------------------------------------------------
+# ---- bench parse -------------------------------------------------------------------------------------------
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bench.cli", "parse", *args], capture_output=True, text=True)
 

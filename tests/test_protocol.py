@@ -33,7 +33,7 @@ def _copy(tmp_path: Path, name: str, old: str, new: str, field: str = "command")
     return path
 
 
-# --- the protocol itself ---------------------------------------------------------------------------------------
+# --- the protocol itself ------------------------------------------------------------------------------------
 
 def test_protocol_1_is_the_published_setting():
     assert available_versions() == [1]
@@ -54,7 +54,7 @@ def test_values_compare_with_tolerance_and_case():
     assert not PROTOCOL.accepts("rpn_post_nms_topk_train", "2000 per image")
 
 
-# --- the real recipes ------------------------------------------------------------------------------------------
+# --- the real recipes ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_every_recipe_declares_every_setting_without_contradiction(name):
@@ -101,7 +101,7 @@ def test_deviations_for_the_record_are_short():
     assert any(s.startswith("padding square 1024x1024") for s in deviations_for(load_recipe(REAL["matterport"])))
 
 
-# --- launch arguments against declarations ---------------------------------------------------------------------
+# --- launch arguments against declarations ------------------------------------------------------------------
 
 CONTRADICTIONS = [
     ("detectron2", "SOLVER.IMS_PER_BATCH {images_per_iter}", "SOLVER.IMS_PER_BATCH 8", "images_per_gpu",
@@ -175,7 +175,7 @@ def test_undeclared_and_unknown_settings_are_errors(tmp_path):
     assert deviations_for(load_recipe(path))[-1] == "undeclared: mask_pooler_resolution"
 
 
-# --- the override extractors -----------------------------------------------------------------------------------
+# --- the override extractors --------------------------------------------------------------------------------
 
 def test_override_syntaxes():
     tv = rules_for("torchvision")

@@ -1,4 +1,5 @@
-"""Provenance hashes and staleness: a record measured from a recipe goes stale when the recipe or a patch changes."""
+"""Provenance hashes and staleness: a record measured from a recipe goes stale when the recipe or a patch
+changes."""
 
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ def results(tmp_path: Path, bench_env: BenchEnv, published_recipes: Path,
     """results/ with records of several implementations, a repeat group, two protocol versions, a deviation,
     a stale row, a smoke row, a failed latest attempt, and rows on other hardware."""
     monkeypatch.setattr(rows_module, "is_stale", lambda record: record.run_id in STALE_RUNS)
-    # the records below include a protocol 2, which this bench does not ship: one of the same shape as protocol 1
+    # the records below include a protocol 2, which this bench does not ship: one of the same shape as
+    # protocol 1
     from bench.protocol.spec import load_protocol
     from bench.report import comparability
 

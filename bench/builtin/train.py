@@ -92,7 +92,8 @@ def build_model(args: argparse.Namespace):
              "box_batch_size_per_image": args.roi_batch_size, "rpn_post_nms_top_n_train": args.rpn_post_nms_top_n}
     if args.norm == "bn":
         return torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, **heads)
-    # What maskrcnn_resnet50_fpn builds with a pretrained backbone (FrozenBN, 3 trainable stages), without one.
+    # What maskrcnn_resnet50_fpn builds with a pretrained backbone (FrozenBN, 3 trainable stages), without
+    # one.
     backbone = torchvision.models.resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
     backbone = _resnet_fpn_extractor(backbone, 3)
     return MaskRCNN(backbone, **heads)
@@ -203,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     model_ddp.train()
     logger = MetricLogger(delimiter="  ")
     logger.add_meter("lr", SmoothedValue(window_size=1, fmt="{value:.6f}"))
-    # One "epoch" spanning the whole iteration-based schedule (Detectron is iteration-based): the progress lines
-    # are numbered 0..N-1 without restarting, whatever the dataset's size.
+    # One "epoch" spanning the whole iteration-based schedule (Detectron is iteration-based): the progress
+    # lines are numbered 0..N-1 without restarting, whatever the dataset's size.
     for images, targets in logger.log_every(loader, args.print_freq, "Epoch: [0]", cuda=device_kind == "cuda"):
         if STOP["signal"]:  # checked after the logger printed the previous iteration's line
             break

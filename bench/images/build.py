@@ -67,7 +67,8 @@ REQUIRED_ARG = re.compile(r"^ARG ([A-Z][A-Z0-9_]*)\s*$", re.M)
 
 def required_args(dockerfile: Path) -> dict[str, str]:
     """Build arguments a Dockerfile declares without a default (a commit nobody published, e.g. APEX_COMMIT):
-    taken from BENCH_<NAME>, as the recipe's install steps take them; a placeholder that names it otherwise."""
+    taken from BENCH_<NAME>, as the recipe's install steps take them; a placeholder that names it
+    otherwise."""
     return {name: os.environ.get(f"BENCH_{name}") or f"<set BENCH_{name}>"
             for name in REQUIRED_ARG.findall(dockerfile.read_text(encoding="utf-8"))}
 
@@ -104,7 +105,8 @@ def build_local_base(engine: str, registry: str | None = None, suite: str = "boo
 
 def wheelhouse(recipe: Recipe, out: Path) -> Path:
     """bench's own wheel and the recipe's pinned wheels with their dependencies, downloaded on the host (a
-    container does not inherit the host's index and CA configuration); requirements.txt lists what to install."""
+    container does not inherit the host's index and CA configuration); requirements.txt lists what to
+    install."""
     checkout = source_checkout()
     if checkout is None:
         raise BenchError(f"{recipe.name}: its image installs bench's own wheel, built from a source checkout; this "

@@ -1,13 +1,15 @@
-"""The Slurm launcher: submit the run's batch script, follow the job through the queue, stream its output files
-into the same watcher and harness clock as a local run, stop it with scancel, and say what Slurm says of it.
+"""The Slurm launcher: submit the run's batch script, follow the job through the queue, stream its output
+files into the same watcher and harness clock as a local run, stop it with scancel, and say what Slurm says of
+it.
 
-The job writes its stdout and stderr (sbatch --output/--error) straight into the run directory, and the recipe's
-log file into the run's output directory: the launcher tails those files as they grow (the nodes and bench share a
-file system, as on every Slurm cluster) and stamps each line on `time.monotonic()` when it sees it. Stopping:
-SIGTERM through scancel, the grace, then `scancel --full JOBID`. The SIGTERM goes where the trainer is: to the job's
-steps (`scancel --signal=TERM JOBID`) when srun launched it, because srun itself turns a SIGTERM into an immediate
-kill of its step (it prints "forcing job termination"), which `--full` would send it; and to the batch script and
-its children (`scancel --signal=TERM --full JOBID`) when the trainer runs in the batch step (an mpirun launch).
+The job writes its stdout and stderr (sbatch --output/--error) straight into the run directory, and the
+recipe's log file into the run's output directory: the launcher tails those files as they grow (the nodes and
+bench share a file system, as on every Slurm cluster) and stamps each line on `time.monotonic()` when it sees
+it. Stopping: SIGTERM through scancel, the grace, then `scancel --full JOBID`. The SIGTERM goes where the
+trainer is: to the job's steps (`scancel --signal=TERM JOBID`) when srun launched it, because srun itself
+turns a SIGTERM into an immediate kill of its step (it prints "forcing job termination"), which `--full` would
+send it; and to the batch script and its children (`scancel --signal=TERM --full JOBID`) when the trainer runs
+in the batch step (an mpirun launch).
 
 If bench is SIGKILLed, nothing of bench can cancel the job, so the job is submitted held, a guard (bench's own
 supervisor, with `scancel --full JOBID` as its cleanup command) is started, and only then is the job released:
@@ -57,7 +59,8 @@ def slurm_call(*argv: str, check: bool = True, env: Mapping[str, str] | None = N
 
 @dataclass
 class JobFacts:
-    """What Slurm says of the job (squeue while it is queued or running; sacct, else scontrol, once it ended)."""
+    """What Slurm says of the job (squeue while it is queued or running; sacct, else scontrol, once it
+    ended)."""
 
     job_id: str
     state: str = "SUBMITTED"
@@ -156,7 +159,8 @@ class SlurmLauncher(Launcher):
         threading.Thread(target=self._follow, daemon=True, name="bench-slurm-follow").start()
 
     def _follow(self) -> None:
-        """Poll the queue: say when the job waits (and why) and when it runs; once it has left, ask for its end."""
+        """Poll the queue: say when the job waits (and why) and when it runs; once it has left, ask for its
+        end."""
         facts, shown = self.facts, ""
         try:
             while True:
@@ -209,8 +213,9 @@ class SlurmLauncher(Launcher):
 
     # -- the record -----------------------------------------------------------------------------------
     def finish_record(self, record):
-        """The record with what Slurm says: the job, its nodes and state in extra["slurm"]; a job that Slurm ended
-        (time limit, preemption, a node) gets the matching status unless the window was measured first."""
+        """The record with what Slurm says: the job, its nodes and state in extra["slurm"]; a job that Slurm
+        ended (time limit, preemption, a node) gets the matching status unless the window was measured
+        first."""
         facts = self.facts
         if facts is None:
             return record
@@ -261,7 +266,8 @@ def node_gpus(output: Path) -> dict[str, list[dict[str, str]]]:
 def slurm_launcher(plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: Mapping[str, str], prepared,
                    data: Path | None, log_file: Path | None, **supervision) -> SlurmLauncher:
     """The run's batch script (the recipe's variables and the harness's exported in it; the rest of bench's
-    environment, e.g. an activated virtual environment, reaches the job through sbatch's default --export=ALL)."""
+    environment, e.g. an activated virtual environment, reaches the job through sbatch's default
+    --export=ALL)."""
 
     recipe, run = plan.recipe, plan.slurm
     paths = ScriptPaths(workdir=cwd, output=run_dir / "output", stdout=run_dir / "stdout.log",

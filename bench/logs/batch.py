@@ -1,5 +1,5 @@
-"""Reading what a trainer prints about its own batch: the pieces of a config dump or an argument print that say
-how many images one iteration trains, gathered line by line into a `BatchReport`.
+"""Reading what a trainer prints about its own batch: the pieces of a config dump or an argument print that
+say how many images one iteration trains, gathered line by line into a `BatchReport`.
 
 A trainer prints these facts at different places (a config dump, a world-size line, printed arguments), in
 any order, sometimes twice (a resumed run). `BatchFacts` keeps the latest value of each and gives the report

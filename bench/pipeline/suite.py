@@ -1,9 +1,10 @@
-"""`bench run --suite NAME`: every member of a comparison suite, repeats interleaved (A B C A B C ...), so that a
-drift of the machine (heat, another job) spreads over every member instead of favouring the one that ran first.
+"""`bench run --suite NAME`: every member of a comparison suite, repeats interleaved (A B C A B C ...), so
+that a drift of the machine (heat, another job) spreads over every member instead of favouring the one that
+ran first.
 
 Every plan is resolved before anything runs (a member that cannot run here stops the suite before its first
-launch, unless `--only` leaves it out). Each record carries `extra.suite` = {name, id, preset, round, members} and
-the repeat group `<suite id>-<member>`, which the table's suite section groups by."""
+launch, unless `--only` leaves it out). Each record carries `extra.suite` = {name, id, preset, round, members}
+and the repeat group `<suite id>-<member>`, which the table's suite section groups by."""
 
 from __future__ import annotations
 

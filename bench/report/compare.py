@@ -1,12 +1,13 @@
 """`bench compare BASELINE NEW`: is NEW slower than BASELINE, beyond a threshold, and significantly so?
 
-With repeats (two or more ok runs on a side) the samples are the runs' window throughputs; with one run each, the
-per-interval throughputs inside the two windows (record.series: images per iteration / seconds per iteration),
-which are not independent (one machine, one run): the output says which. The test is Mann-Whitney U, one-sided
-(NEW lower), exact when the samples are small and untied, else the normal approximation with the tie correction
-(as scipy.stats.mannwhitneyu does; scipy is not a dependency: the distribution is counted here, the normal
-comes from the standard library). The change is median(NEW) / median(BASELINE) - 1 (with one run each, the ratio
-of the two exact window throughputs); its 95 % interval is a seeded bootstrap of the ratio of medians (numpy).
+With repeats (two or more ok runs on a side) the samples are the runs' window throughputs; with one run each,
+the per-interval throughputs inside the two windows (record.series: images per iteration / seconds per
+iteration), which are not independent (one machine, one run): the output says which. The test is Mann-Whitney
+U, one-sided (NEW lower), exact when the samples are small and untied, else the normal approximation with the
+tie correction (as scipy.stats.mannwhitneyu does; scipy is not a dependency: the distribution is counted here,
+the normal comes from the standard library). The change is median(NEW) / median(BASELINE) - 1 (with one run
+each, the ratio of the two exact window throughputs); its 95 % interval is a seeded bootstrap of the ratio of
+medians (numpy).
 """
 
 from __future__ import annotations

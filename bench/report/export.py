@@ -1,7 +1,8 @@
 """`bench export`: every record flattened to one row (hyperfine's --export-json, MLPerf's result summarizer).
 
-JSON: {"format": "bench-export", "version": EXPORT_VERSION, "rows": [...]}, described by the JSON Schema shipped
-with the package (bench/report/export.schema.json, package data). CSV: the same columns; lists joined by "; ".
+JSON: {"format": "bench-export", "version": EXPORT_VERSION, "rows": [...]}, described by the JSON Schema
+shipped with the package (bench/report/export.schema.json, package data). CSV: the same columns; lists joined
+by "; ".
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""`bench history NAME` and `bench baseline save NAME`: every record of an implementation on a hardware, over time
-(the table keeps only the latest), and the latest row's records saved as a baseline for `bench compare`."""
+"""`bench history NAME` and `bench baseline save NAME`: every record of an implementation on a hardware, over
+time (the table keeps only the latest), and the latest row's records saved as a baseline for
+`bench compare`."""
 
 from __future__ import annotations
 

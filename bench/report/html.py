@@ -1,6 +1,6 @@
-"""`bench report --html OUT/`: a static site, no server and no external asset: index.html (the table, the plots)
-and runs/<run-id>.html per record (settings, warnings, deviations, environment, timeline as inline SVG, so that
-pages for ~900 imported records take seconds, not a matplotlib render each)."""
+"""`bench report --html OUT/`: a static site, no server and no external asset: index.html (the table, the
+plots) and runs/<run-id>.html per record (settings, warnings, deviations, environment, timeline as inline SVG,
+so that pages for ~900 imported records take seconds, not a matplotlib render each)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def page(title: str, body: list[str]) -> str:
 
 
 def table_html(header: list[str], rows: list[list[str]], left: int = 1) -> str:
-    """Cells are HTML already (escaped by the caller); the columns after the first `left` are right-aligned."""
+    """Cells are HTML already (escaped by the caller); the columns after the first `left` are
+    right-aligned."""
     def row(cells: list[str], tag: str) -> str:
         return "<tr>" + "".join(f"<{tag}{' class=n' if i >= left else ''}>{c}</{tag}>"
                                 for i, c in enumerate(cells)) + "</tr>"
@@ -86,7 +87,8 @@ def index_html(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], ima
 
 
 def timeline_svg(record: RunRecord, width: int = 640, height: int = 200) -> str:
-    """Seconds per iteration against iteration, the window shaded; scaled to the window (start-up is slower)."""
+    """Seconds per iteration against iteration, the window shaded; scaled to the window (start-up is
+    slower)."""
     points = [(float(i), float(s)) for i, s in record.series]
     if len(points) < 2:
         return "<p>No per-iteration series in this record.</p>"
