@@ -25,9 +25,10 @@ MASK = "***"
 # user-info runs to the last '@' before the path (as urlsplit reads it), so `user:p@ss@host` hides all of
 # `p@ss`; quotes and whitespace end it, so that redacting JSON or a shell line keeps it well-formed.
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#\s\"'<>]+)@")
-_AUTH_HEADER = re.compile(r"(?i)(?P<head>\b(?:proxy-)?authorization\s*[:=]\s*(?:basic|bearer|token)?\s*)(?P<value>[^\s'\"]+)")
-_TOKEN_SHAPES = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
-                           r"|hf_[A-Za-z0-9]{20,})\b")
+_AUTH_HEADER = re.compile(r"(?i)(?P<head>\b(?:proxy-)?authorization\s*[:=]\s*(?:basic|bearer|token)?\s*)"
+                          r"(?P<value>[^\s'\"]+)")
+_TOKEN_SHAPES = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+                           r"|glpat-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{20,})\b")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 

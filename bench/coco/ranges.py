@@ -80,7 +80,8 @@ def suggest(areas: np.ndarray) -> dict[str, list[float]] | None:
         below = np.searchsorted(ordered, distinct, side="right")  # objects with area <= each distinct area
         first = _split(below, ordered.size / 3, 1, distinct.size - 2)
         second = _split(below, 2 * ordered.size / 3, first + 1, distinct.size - 1)
-        edges = [_between(distinct[first - 1], distinct[first]), _between(distinct[second - 1], distinct[second])]
+        edges = [_between(distinct[first - 1], distinct[first]),
+                 _between(distinct[second - 1], distinct[second])]
     ranges = {"all": [0, UPPER], "small": [0, edges[0]], "medium": edges, "large": [edges[1], UPPER]}
     assert all(counts(ordered, ranges).values()), ranges
     return ranges
@@ -110,7 +111,8 @@ def parse(text: str, areas: np.ndarray) -> tuple[str, dict[str, list[float]]]:
     if text == "auto":
         ranges = suggest(areas)
         if ranges is None:
-            raise BenchError("--area-rng auto: the ground truth has no non-crowd annotation to take tertiles of")
+            raise BenchError("--area-rng auto: the ground truth has no non-crowd annotation to take "
+                             "tertiles of")
         return "auto", ranges
     try:
         edges = [float(part) for part in text.split(",")]

@@ -221,7 +221,8 @@ class Watcher:
                     launcher.stop(self.grace, self._another_signal())
                 elif launcher.poll() is not None:
                     reason = StopReason.EXITED
-                    launcher.terminate(self.grace, self._another_signal())  # what the main process left behind
+                    # what the main process left behind
+                    launcher.terminate(self.grace, self._another_signal())
         finally:
             if reason is None:  # an exception in bench itself: still leave nothing behind
                 launcher.stop(self.grace, self._another_signal())

@@ -26,7 +26,8 @@ class BatchFacts:
 
     def note(self, line_no: int, text: str, *, images: int | None = None, per_device: int | None = None,
              world: int | None = None, nodes: int | None = None) -> None:
-        for name, value in (("images", images), ("per_device", per_device), ("world", world), ("nodes", nodes)):
+        for name, value in (("images", images), ("per_device", per_device), ("world", world),
+                            ("nodes", nodes)):
             if value is not None:
                 setattr(self, name, value)
         self.line_no, self.text = line_no, text[:200]
@@ -38,8 +39,8 @@ class BatchFacts:
             images = self.per_device * self.world
         if images is None:
             return None
-        return BatchReport(images_per_iter=images, world_size=self.world, nodes=self.nodes, line_no=self.line_no,
-                           text=self.text)
+        return BatchReport(images_per_iter=images, world_size=self.world, nodes=self.nodes,
+                           line_no=self.line_no, text=self.text)
 
 
 YAML_KEY = re.compile(r"^( *)([A-Za-z_]\w*):(?: (.*))?$")

@@ -27,7 +27,8 @@ from bench.logs.batch import PythonConfigDump
 from bench.logs.common import NUMBER, Grid, full_timestamp, losses, meters, position
 from bench.logs.types import IterationRecord, TimeSemantics
 
-LINE = re.compile(r"\b(?:Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]|Iter\(train\)\s*\[\s*(\d+)/(\d+)\])\s+(.*)$")
+LINE = re.compile(r"\b(?:Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]"
+                  r"|Iter\(train\)\s*\[\s*(\d+)/(\d+)\])\s+(.*)$")
 TIME = re.compile(r"(?<![\w])time: (" + NUMBER + ")")
 WINDOW_SIZE = re.compile(r"\bwindow_size=(\d+)")
 GPU_NUMBER = re.compile(r"^\s*GPU number: (\d+)\s*$")

@@ -34,7 +34,8 @@ class Parser(LogParser):
     format = "torchvision"
     title = "torchvision references/detection MetricLogger"
     semantics = TimeSemantics.INTERVAL_MEAN
-    time_meaning = "mean of the last 20 iteration times (references/detection/utils.py MetricLogger.log_every)"
+    time_meaning = ("mean of the last 20 iteration times "
+                    "(references/detection/utils.py MetricLogger.log_every)")
     divergence = re.compile(r"Loss is \S+, stopping training")
     start_marker = re.compile(r"^Start training$")
     evaluation = re.compile(r"^Test: +\[")

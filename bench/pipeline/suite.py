@@ -57,7 +57,8 @@ def run_suite(name: str, options, repeat: int, stop: StopRequest, only: list[str
             records.append(record)
             say(f"  {record.implementation}: {record.status.value} "
                 + (f"{record.framework_timing.throughput_img_s:.3f} img/s"
-                   if record.status is RunStatus.OK and record.framework_timing.throughput_img_s else record.reason))
+                   if record.status is RunStatus.OK and record.framework_timing.throughput_img_s
+                   else record.reason))
             if stop.reason is not None:
                 return records
     return records

@@ -109,11 +109,13 @@ def check_recipe(recipe: Recipe, path: Path | None = None, protocol: Protocol | 
 
     # The global batch formula must agree with images per GPU.
     per_gpu = declared.get("images_per_gpu")
-    if per_gpu is not None and isinstance(per_gpu.value, (int, float)) and not isinstance(per_gpu.value, bool):
+    if per_gpu is not None and isinstance(per_gpu.value, (int, float)) \
+            and not isinstance(per_gpu.value, bool):
         formula = recipe.planned_images(recipe.gpus)
         if not same_value(formula, per_gpu.value * devices(recipe.gpus)):
             result.errors.append(
-                f"{where}: images_per_iter = {recipe.images_per_iter!r} gives {formula} images on {recipe.gpus} GPUs, "
+                f"{where}: images_per_iter = {recipe.images_per_iter!r} gives {formula} images on "
+                f"{recipe.gpus} GPUs, "
                 f"but [protocol.images_per_gpu] declares {format_value(per_gpu.value)} per GPU "
                 f"({format_value(per_gpu.value * devices(recipe.gpus))} in all)")
 
@@ -135,11 +137,12 @@ def check_recipe(recipe: Recipe, path: Path | None = None, protocol: Protocol | 
     return result
 
 
-def _cross_check(result: CheckResult, where: str, what: str, override: Override, declared: dict, recipe: Recipe,
-                 gpus: int) -> None:
+def _cross_check(result: CheckResult, where: str, what: str, override: Override, declared: dict,
+                 recipe: Recipe, gpus: int) -> None:
     if override.setting == "gpus":
         if not same_value(override.value, gpus):
-            result.errors.append(f"{where}: {what} passes `{override.argument}` but the recipe runs on {gpus} GPUs")
+            result.errors.append(f"{where}: {what} passes `{override.argument}` but the recipe runs on "
+                                 f"{gpus} GPUs")
         return
     declaration = declared.get(override.setting)
     if declaration is None or same_value(override.value, declaration.value):

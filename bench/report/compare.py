@@ -92,11 +92,14 @@ class Comparison:
     note: str
 
     def describe(self) -> str:
-        interval = f" (95 % interval {self.interval[0]:+.1%} to {self.interval[1]:+.1%})" if self.interval else ""
+        interval = (f" (95 % interval {self.interval[0]:+.1%} to {self.interval[1]:+.1%})"
+                    if self.interval else "")
         p = f"p = {self.p_value:.3g}" if self.p_value is not None else "no test"
         verdict = "REGRESSION" if self.regression else "ok"
-        return (f"{self.baseline}: {self.baseline_img_s:.3g} img/s -> {self.new}: {self.new_img_s:.3g} img/s, "
-                f"{self.change:+.1%}{interval}; {self.method}, {p}; threshold -{self.threshold:.1%}: {verdict}"
+        return (f"{self.baseline}: {self.baseline_img_s:.3g} img/s -> "
+                f"{self.new}: {self.new_img_s:.3g} img/s, "
+                f"{self.change:+.1%}{interval}; {self.method}, {p}; "
+                f"threshold -{self.threshold:.1%}: {verdict}"
                 + (f"\n  note: {self.note}" if self.note else ""))
 
     def as_json(self) -> str:
