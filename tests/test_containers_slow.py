@@ -70,8 +70,8 @@ def test_standin_runs_in_a_container_to_its_window_stop(engine, base_images, tmp
     env = {**engine_env(engine), "BENCH_RESULTS": str(tmp_path / "results")}
     checked(bench("image", "build", "--recipe", str(STANDIN_RECIPE), "--engine", engine, env=env))
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    checked(bench("run", "--recipe", str(STANDIN_RECIPE), "--launcher", engine, "--no-progress", "--grace", "3",
-                  env=env, timeout=300))
+    checked(bench("run", "--recipe", str(STANDIN_RECIPE), "--launcher", engine, "--no-progress",
+                  "--grace", "3", env=env, timeout=300))
     record = latest_record(tmp_path / "results")
     assert record["status"] == "ok", record["reason"]
     truth = 2 / 0.025  # 2 images per iteration, iterations alternate 0.02 s and 0.03 s
@@ -82,7 +82,8 @@ def test_standin_runs_in_a_container_to_its_window_stop(engine, base_images, tmp
     assert container["engine"] == engine and container["id"].removeprefix("sha256:")
     assert record["environment"]["python_executable"] == "/opt/venv/bin/python"  # the image's, not bench's
     assert record["provenance"]["container_image"] == "localhost/bench/standin:test"
-    assert LIVE_FIELDS <= filled(record), LIVE_FIELDS - filled(record)  # the same builder as local and k8s runs
+    # the same builder as local and k8s runs
+    assert LIVE_FIELDS <= filled(record), LIVE_FIELDS - filled(record)
     assert_nothing_left(engine, before)
 
 
@@ -104,7 +105,8 @@ def test_builtin_smoke_runs_in_its_image(base_images, tmp_path):
     from bench.recipes import find_recipe
 
     pinned = dict(pin.split("==") for pin in find_recipe("builtin").stack.wheels)
-    assert record["environment"]["frameworks"]["torch"] == pinned["torch"]  # what the image holds, not the host
+    # what the image holds, not the host
+    assert record["environment"]["frameworks"]["torch"] == pinned["torch"]
     assert record["provenance"]["container_image"] == image
     assert_nothing_left(engine, before)
     subprocess.run(["docker", "image", "rm", image], capture_output=True)  # 9 GB of disk back
@@ -119,9 +121,10 @@ def test_sigkill_of_bench_also_removes_the_container(engine, base_images, tmp_pa
 
     env = {**engine_env(engine), "BENCH_RESULTS": str(tmp_path / "results")}
     checked(bench("image", "build", "--recipe", str(STANDIN_RECIPE), "--engine", engine, env=env))
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(STANDIN_RECIPE), "--launcher",
-                             engine, "--window", "20:1000000", "--no-progress", "--grace", "3"], cwd=ROOT,
-                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(STANDIN_RECIPE),
+                             "--launcher", engine, "--window", "20:1000000", "--no-progress", "--grace", "3"],
+                            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not containers_of_bench(engine, env) and time.monotonic() < deadline:
         time.sleep(0.5)

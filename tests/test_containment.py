@@ -38,8 +38,9 @@ def hostile_recipe(tmp: Path, hostile_args: str, *, window: tuple[int, int] = WI
 
 def start_bench(recipe: Path, *extra: str) -> subprocess.Popen:
     """`bench run` in a subprocess; its results go where the `tmp` fixture (through bench_env) points them."""
-    return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress",
-                             "--grace", GRACE, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe),
+                             "--no-progress", "--grace", GRACE, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONFAULTHANDLER": "1"})
 
 
@@ -48,7 +49,8 @@ def finish(bench: subprocess.Popen, timeout: float = 20) -> tuple[int, str]:
     try:
         out, err = bench.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        bench.send_signal(signal.SIGABRT)  # with PYTHONFAULTHANDLER: where each of bench's threads was waiting
+        # with PYTHONFAULTHANDLER: where each of bench's threads was waiting
+        bench.send_signal(signal.SIGABRT)
         out, err = bench.communicate()
         pytest.fail(f"bench run did not end within {timeout} s:\n{err[-3000:]}")
     return bench.returncode, out + err
@@ -184,8 +186,9 @@ def test_a_malformed_progress_line_mid_run_is_skipped(tmp, after, status) -> Non
 def test_a_second_ctrl_c_cuts_the_grace_period_short(tmp) -> None:
     """The trainer and its daemon ignore SIGTERM; with a 60 s grace, the second Ctrl-C means SIGKILL now."""
     recipe = hostile_recipe(tmp, "--daemon pipe", window=(20, 50_000))
-    bench = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress",
-                              "--grace", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bench = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe),
+                              "--no-progress", "--grace", "60"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: progress_lines(tmp) >= 2)
     bench.send_signal(signal.SIGINT)
     time.sleep(0.5)
@@ -272,7 +275,8 @@ def test_a_parser_exception_is_counted_and_skipped(tmp) -> None:
     launcher = LocalLauncher([sys.executable, "-c", "print('boom'); print('boom'); print('fine')"], cwd=tmp,
                              env=dict(os.environ), run_dir=tmp)
     launcher.start()
-    result = Watcher(launcher, Fragile(), stream="stdout", window=(20, 40), images_per_iter=2, grace=0.3).run()
+    result = Watcher(launcher, Fragile(), stream="stdout", window=(20, 40), images_per_iter=2,
+                     grace=0.3).run()
     launcher.release()
     assert result.stop_reason == "exited" and result.exit_code == 0
     assert result.unparsed_lines == 2
@@ -284,7 +288,8 @@ def test_an_environment_the_system_refuses_is_a_failed_launch_not_a_traceback(tm
     missing command, and the runner records it as `failed`."""
     from bench.launch.local import LocalLauncher
 
-    launcher = LocalLauncher([sys.executable, "-c", "pass"], cwd=tmp, env={**os.environ, "A=B": "1"}, run_dir=tmp)
+    launcher = LocalLauncher([sys.executable, "-c", "pass"], cwd=tmp, env={**os.environ, "A=B": "1"},
+                             run_dir=tmp)
     with pytest.raises(OSError, match="environment variable"):
         launcher.start()
     launcher.close()

@@ -25,8 +25,8 @@ def test_local_and_kubernetes_records_fill_the_same_fields(tmp_path: Path, bench
     log = tmp_path / "train.log"
     write_torchvision_log(log, lambda i: STEP_S, iterations=700)
     out = tmp_path / "k8s-run"
-    done = bench_k8s(["run", "torchvision", "--gpus", "8", "--out", str(out), "--no-progress"], bench_env, log,
-                 KUBECTL_STANDIN_INTERVAL="0.01")
+    done = bench_k8s(["run", "torchvision", "--gpus", "8", "--out", str(out), "--no-progress"], bench_env,
+                     log, KUBECTL_STANDIN_INTERVAL="0.01")
     assert done.returncode == 0, done.stdout + done.stderr
     import json
 
