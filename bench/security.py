@@ -1,11 +1,14 @@
 """Keeping credentials out of output and values out of shell syntax: the one place for both rules.
 
-* `redact(text)` before anything that might hold a URL or a header is shown or written: it replaces the user-info
-  part of URLs (`https://user:token@host` -> `https://***@host`, any case of scheme), Authorization headers,
-  well-known token shapes (GitHub, GitLab, Hugging Face), and any extra secret values the caller names.
-* `split_url_credentials(url)` / `url_has_credentials(url)`: the one rule for what counts as credentials in a URL.
-* `shell_quote`, `shell_assignment`, `shell_comment`: every value that reaches generated shell text goes through
-  one of these, so that piping `bench plan` (or a generated script) to `sh` runs only the intended commands."""
+* `redact(text)` before anything that might hold a URL or a header is shown or written: it replaces the
+  user-info part of URLs (`https://user:token@host` -> `https://***@host`, any case of scheme), Authorization
+  headers, well-known token shapes (GitHub, GitLab, Hugging Face), and any extra secret values the caller
+  names.
+* `split_url_credentials(url)` / `url_has_credentials(url)`: the one rule for what counts as credentials in a
+  URL.
+* `shell_quote`, `shell_assignment`, `shell_comment`: every value that reaches generated shell text goes
+  through one of these, so that piping `bench plan` (or a generated script) to `sh` runs only the intended
+  commands."""
 
 from __future__ import annotations
 
@@ -19,12 +22,13 @@ from bench.errors import BenchError
 
 MASK = "***"
 
-# user-info runs to the last '@' before the path (as urlsplit reads it), so `user:p@ss@host` hides all of `p@ss`;
-# quotes and whitespace end it, so that redacting JSON or a shell line keeps it well-formed.
+# user-info runs to the last '@' before the path (as urlsplit reads it), so `user:p@ss@host` hides all of
+# `p@ss`; quotes and whitespace end it, so that redacting JSON or a shell line keeps it well-formed.
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#\s\"'<>]+)@")
-_AUTH_HEADER = re.compile(r"(?i)(?P<head>\b(?:proxy-)?authorization\s*[:=]\s*(?:basic|bearer|token)?\s*)(?P<value>[^\s'\"]+)")
-_TOKEN_SHAPES = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
-                           r"|hf_[A-Za-z0-9]{20,})\b")
+_AUTH_HEADER = re.compile(r"(?i)(?P<head>\b(?:proxy-)?authorization\s*[:=]\s*(?:basic|bearer|token)?\s*)"
+                          r"(?P<value>[^\s'\"]+)")
+_TOKEN_SHAPES = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+                           r"|glpat-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{20,})\b")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 
@@ -63,7 +67,8 @@ def url_has_credentials(url: str) -> bool:
 
 
 def secret_from_env(var: str | None) -> str | None:
-    """The value of the environment variable `var` (None when unnamed or unset). Never print what this returns."""
+    """The value of the environment variable `var` (None when unnamed or unset). Never print what this
+    returns."""
     if not var:
         return None
     return os.environ.get(var) or None
@@ -80,13 +85,14 @@ def shell_join(argv: Iterable[object]) -> str:
 
 
 def shell_assignment(name: str, value: object, *, export: bool = False) -> str:
-    """`NAME='value'` (or `export NAME='value'`); a name that is not an environment variable name is refused."""
+    """`NAME='value'` (or `export NAME='value'`); a name that is not an environment variable name is
+    refused."""
     if not ENV_NAME.fullmatch(name):
         raise BenchError(f"environment variable name {name!r} is not a valid name ([A-Za-z_][A-Za-z0-9_]*)")
     return f"{'export ' if export else ''}{name}={shell_quote(value)}"
 
 
 def shell_comment(text: object) -> str:
-    """`# text` on one line: line breaks and other control characters in `text` are shown as spaces, so nothing
-    after them can become a command."""
+    """`# text` on one line: line breaks and other control characters in `text` are shown as spaces, so
+    nothing after them can become a command."""
     return "# " + _CONTROL.sub(" ", str(text))

@@ -1,4 +1,5 @@
-"""bench's roots (results, cache, recipes, patches) pointed at a test's own folder: the `bench_env` fixture."""
+"""bench's roots (results, cache, recipes, patches) pointed at a test's own folder: the `bench_env`
+fixture."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 
 
 class BenchEnv:
-    """bench's roots for one test, each a folder under the test's tmp_path (bench creates them when it writes).
+    """bench's roots for one test, each a folder under the test's tmp_path (bench creates them when it
+    writes).
 
     The bench_env fixture sets BENCH_RESULTS and BENCH_CACHE; BENCH_RECIPES and BENCH_PATCHES only after
     use_recipes() / use_patches(), so that a test keeps the real recipes unless it asks for its own."""

@@ -1,9 +1,10 @@
-"""Log writers for the parser tests: each prints what its framework prints, from per-iteration times chosen here.
+"""Log writers for the parser tests: each prints what its framework prints, from per-iteration times chosen
+here.
 
-Every writer takes `times` (seconds of 0-based iteration i) and computes the printed value the way the framework
-does (running mean, mean of the last N, rate over an interval, seconds per epoch), with the framework's print
-precision. The tests compute the expected throughput from `times` directly, never through bench's window code.
-No test functions live here.
+Every writer takes `times` (seconds of 0-based iteration i) and computes the printed value the way the
+framework does (running mean, mean of the last N, rate over an interval, seconds per epoch), with the
+framework's print precision. The tests compute the expected throughput from `times` directly, never through
+bench's window code. No test functions live here.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-# ---- detectron2 ------------------------------------------------------------------------------------------------
+# ---- detectron2 --------------------------------------------------------------------------------------------
 def detectron2_lines(times: list[float], console: bool = True, current: bool = False, start_iter: int = 0,
                      ansi: bool = False) -> list[str]:
     def prefix(name: str, level: str = "INFO") -> str:
@@ -46,14 +47,16 @@ def detectron2_lines(times: list[float], console: bool = True, current: bool = F
             continue
         avg = mean(times[start_iter + 2: k + 1])  # IterationTimer skips the first two of the run
         if current:
-            timing = f"time: {avg:.4f}  last_time: {times[k]:.4f}  data_time: 0.0093  last_data_time: 0.0081   "
+            timing = (f"time: {avg:.4f}  last_time: {times[k]:.4f}  data_time: 0.0093  "
+                      "last_data_time: 0.0081   ")
             losses = "total_loss: 1.532  loss_cls: 0.412  loss_mask: 0.5981"
         else:
             timing = f"time: {avg:.4f}  data_time: 0.0093  "
             losses = "total_loss: 1.532  loss_cls: 0.412  loss_box_reg: 0.301  loss_mask: 0.598"
         lines.append(prefix("d2.utils.events") + f" eta: 6:31:05  iter: {k}  {losses}  {timing}"
                      f"lr: 0.001998  max_mem: 3105M")
-    lines.append(prefix("d2.engine.hooks") + "Overall training speed: 597 iterations in 0:02:40 (0.2601 s / it)")
+    lines.append(prefix("d2.engine.hooks")
+                 + "Overall training speed: 597 iterations in 0:02:40 (0.2601 s / it)")
     return lines
 
 
@@ -69,7 +72,7 @@ def detectron2_metrics_lines(times: list[float]) -> list[str]:
     return lines
 
 
-# ---- mmdetection 2.x (mmcv) ------------------------------------------------------------------------------------
+# ---- mmdetection 2.x (mmcv) --------------------------------------------------------------------------------
 def mmdet_v2_lines(times: list[float], length: int = 7330, interval: int = 50, lr_exp: bool = False,
                    epochs: int = 1) -> list[str]:
     lines = ["2020-05-14 10:02:40,100 - mmdet - INFO - Start running, host: user@node1, work_dir: /w",
@@ -100,13 +103,14 @@ def mmdet_v2_json_lines(times: list[float], length: int = 7330, interval: int = 
     return lines
 
 
-# ---- mmengine ----------------------------------------------------------------------------------------------------
+# ---- mmengine ----------------------------------------------------------------------------------------------
 def mmengine_lines(times: list[float], length: int = 7330, interval: int = 50, window: int = 50,
                    by_epoch: bool = True, config: bool = True) -> list[str]:
     lines = ["2023/03/13 10:30:01 - mmengine - INFO - Config:"]
     if config:
         lines.append(f"log_processor = dict(by_epoch=True, type='LogProcessor', window_size={window})")
-    lines.append("2023/03/13 10:31:00 - mmengine - INFO - Checkpoints will be saved to /w by HardDiskBackend.")
+    lines.append("2023/03/13 10:31:00 - mmengine - INFO - Checkpoints will be saved to /w by "
+                 "HardDiskBackend.")
     for i in range(len(times)):
         done = i + 1
         inner = i % length + 1 if by_epoch else done
@@ -118,12 +122,13 @@ def mmengine_lines(times: list[float], length: int = 7330, interval: int = 50, w
         else:
             head = f"Iter(train) [{done:{len(str(90000))}d}/90000]"
         lines.append(f"2023/03/13 10:31:41 - mmengine - INFO - {head}  base_lr: 2.0000e-02 lr: 2.0000e-02  "
-                     f"eta: 1 day, 2:03:04  time: {avg:.4f}  data_time: 0.0100  memory: 4000  grad_norm: 3.1  "
+                     f"eta: 1 day, 2:03:04  time: {avg:.4f}  data_time: 0.0100  memory: 4000  "
+                     "grad_norm: 3.1  "
                      f"loss: 1.2345  loss_rpn_cls: 0.1234  loss_mask: 0.5000")
     return lines
 
 
-# ---- maskrcnn-benchmark ------------------------------------------------------------------------------------------
+# ---- maskrcnn-benchmark ------------------------------------------------------------------------------------
 def maskrcnn_benchmark_lines(times: list[float], start_iter: int = 0) -> list[str]:
     lines = ["2020-05-14 10:04:25,001 maskrcnn_benchmark.trainer INFO: Start training"]
     for k in range(start_iter + 1, len(times) + 1):
@@ -137,7 +142,7 @@ def maskrcnn_benchmark_lines(times: list[float], start_iter: int = 0) -> list[st
     return lines
 
 
-# ---- tensorpack --------------------------------------------------------------------------------------------------
+# ---- tensorpack --------------------------------------------------------------------------------------------
 def tensorpack_lines(times: list[float], steps: int = 50, gpus: int = 8, ranks: int = 1, tagged: bool = False,
                      ansi: bool = True, tqdm: bool = False) -> list[str]:
     """rank-0 log.log (ranks=1), or stdout of `ranks` ranks whose copies interleave."""
@@ -160,7 +165,8 @@ def tensorpack_lines(times: list[float], steps: int = 50, gpus: int = 8, ranks: 
                        f"time:{seconds:.3g} seconds.")
             out.append(stamp("misc.py:109") + " Estimated Time Left: 8 hours 2 minutes 11 seconds")
             out.append(stamp("monitor.py:474") + " QueueInput/queue_size: 50")
-            out.append(stamp("monitor.py:474") + f" Throughput (samples/sec): {steps * gpus / seconds / jitter:.5g}")
+            out.append(stamp("monitor.py:474")
+                       + f" Throughput (samples/sec): {steps * gpus / seconds / jitter:.5g}")
             out.append(stamp("monitor.py:474") + " learning_rate: 0.0039")
             out.append(stamp("monitor.py:474") + " total_cost: 1.2345")
     if tagged:
@@ -175,7 +181,7 @@ def tensorpack_lines(times: list[float], steps: int = 50, gpus: int = 8, ranks: 
     return merged
 
 
-# ---- SimpleDet ---------------------------------------------------------------------------------------------------
+# ---- SimpleDet ---------------------------------------------------------------------------------------------
 def simpledet_lines(times: list[float], batch: int = 16, frequent: int = 10) -> list[str]:
     lines = ["05-14 18:19:00 lr mode: step", "05-14 18:19:02 MEM usage: 9123 MiB"]
     for nbatch in range(len(times)):
@@ -187,25 +193,25 @@ def simpledet_lines(times: list[float], batch: int = 16, frequent: int = 10) -> 
     return lines
 
 
-# ---- Detectron ---------------------------------------------------------------------------------------------------
+# ---- Detectron ---------------------------------------------------------------------------------------------
 def detectron_lines(times: list[float], start_iter: int = 0) -> list[str]:
     lines = ["INFO train_net.py: 106: Training with config:",
              "INFO train.py: 180: Outputs saved to: /data/Detectron/train/generalized_rcnn"]
     if start_iter:
-        lines.append(f"INFO train.py: 120: ========> Resuming from checkpoint /o/model_iter{start_iter - 1}.pkl "
-                     f"at start iter {start_iter}")
+        lines.append(f"INFO train.py: 120: ========> Resuming from checkpoint "
+                     f"/o/model_iter{start_iter - 1}.pkl at start iter {start_iter}")
     for k in range(start_iter, len(times)):
         if k % 20 and k != len(times) - 1:
             continue
         first = start_iter if k <= start_iter + 20 else start_iter + 21
         stats = {"accuracy_cls": "0.901234", "eta": "19:45:12", "iter": k, "loss": "1.534567",
-                 "loss_cls": "0.401234", "loss_mask": "0.612345", "lr": "0.004680", "mb_qsize": 64, "mem": 6912,
-                 "time": f"{mean(times[first:k + 1]):.6f}"}
+                 "loss_cls": "0.401234", "loss_mask": "0.612345", "lr": "0.004680", "mb_qsize": 64,
+                 "mem": 6912, "time": f"{mean(times[first:k + 1]):.6f}"}
         lines.append("json_stats: " + json.dumps(stats, sort_keys=True))
     return lines
 
 
-# ---- Keras -------------------------------------------------------------------------------------------------------
+# ---- Keras -------------------------------------------------------------------------------------------------
 def keras_lines(times: list[float], steps: int = 50, tty: bool = False, epochs_total: int = 40) -> list[str]:
     lines = ["Starting at epoch 0. LR=0.02", "Checkpoint Path: /logs/mask_rcnn_{epoch:04d}.h5"]
     metrics = (" - loss: 2.0345 - rpn_class_loss: 0.0512 - rpn_bbox_loss: 0.4987 - mrcnn_class_loss: 0.4011"
@@ -224,7 +230,8 @@ def keras_lines(times: list[float], steps: int = 50, tty: bool = False, epochs_t
                 renders.append(f"{step:2d}/{steps} [{bar}] - ETA: 59s{metrics}")
             else:
                 renders.append(f"{step:2d}/{steps} [{bar}] - {elapsed:.0f}s {unit}{metrics}")
-        if tty:  # one physical line: every render erases the previous one with backspaces and a carriage return
+        # one physical line: every render erases the previous one with backspaces and a carriage return
+        if tty:
             text = renders[0]
             for prev, nxt in zip(renders, renders[1:]):
                 text += "\b" * len(prev) + "\r" + nxt
@@ -235,7 +242,7 @@ def keras_lines(times: list[float], steps: int = 50, tty: bool = False, epochs_t
     return lines
 
 
-# ---- torchvision -------------------------------------------------------------------------------------------------
+# ---- torchvision -------------------------------------------------------------------------------------------
 def torchvision_lines(times: list[float], length: int = 7329) -> list[str]:
     lines = ["Start training"]
     for i in range(len(times)):
@@ -251,14 +258,15 @@ def torchvision_lines(times: list[float], length: int = 7329) -> list[str]:
 KERAS_BASES = [1.2, 1.14, 1.16, 1.1, 1.18, 1.12, 1.14, 1.16]
 def mllog(key: str, value, t_s: float, **metadata) -> str:
     """One MLPerf v0.7+ `:::MLLOG` POINT_IN_TIME event at `t_s` seconds since the epoch."""
-    return ":::MLLOG " + json.dumps({"namespace": "", "time_ms": round(t_s * 1000), "event_type": "POINT_IN_TIME",
-                                     "key": key, "value": value, "metadata": {"file": "t.py", "lineno": 1,
-                                                                              **metadata}})
+    return ":::MLLOG " + json.dumps({"namespace": "", "time_ms": round(t_s * 1000),
+                                     "event_type": "POINT_IN_TIME", "key": key, "value": value,
+                                     "metadata": {"file": "t.py", "lineno": 1, **metadata}})
 
 
 def mlperf_lines(times: list[float], batch: int = 16, start_s: float = 1_684_011_440.0) -> list[str]:
     """MLPerf v0.7+ `:::MLLOG` events as NVIDIA's Mask R-CNN prints them: global_batch_size, run_start, and
-    tracked_stats every 50 steps whose value.time is the running mean since the start (see tests/test_mlperf.py)."""
+    tracked_stats every 50 steps whose value.time is the running mean since the start (see
+    tests/test_mlperf.py)."""
     lines = [mllog("global_batch_size", batch, start_s - 30), mllog("run_start", None, start_s)]
     elapsed = 0.0
     for step, seconds in enumerate(times, 1):

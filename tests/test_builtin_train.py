@@ -59,7 +59,8 @@ def test_a_few_real_iterations_parse_ok(tiny_data: Path, tmp_path: Path, train) 
     assert "Start training" in text and "deviation: random initialisation" in text
     assert "Epoch: [0]  [ 0/12]  eta:" in text and "Epoch: [0]  [11/12]" in text
     assert (tmp_path / "out" / "builtin-config.json").is_file()
-    # Printed every 5 iterations, each line the mean of the last 20: overlapping spans the window walks through.
+    # Printed every 5 iterations, each line the mean of the last 20: overlapping spans the window walks
+    # through.
     parser, m = parse_file(log, "torchvision", images_per_iter=2, window=(1, 11))
     assert [r.iteration for r in parser.records] == [1, 6, 11, 12]
     assert m.status is ParseStatus.OK, m.reason

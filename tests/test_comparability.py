@@ -1,5 +1,5 @@
-"""Comparability is decided when the table is made, from the record's facts, whatever flag the record stored; old
-records are migrated on read; the Framework column shows what the run's environment recorded."""
+"""Comparability is decided when the table is made, from the record's facts, whatever flag the record stored;
+old records are migrated on read; the Framework column shows what the run's environment recorded."""
 
 from __future__ import annotations
 
@@ -33,18 +33,20 @@ def table(runs: Path, recipes_dir: Path) -> str:
     (dict(gpus=1), "1 GPUs (protocol 8)"),
     (dict(preset="smoke"), "preset smoke unknown"),
 ])
-def test_a_stored_comparable_flag_never_ranks_a_record_whose_facts_say_otherwise(tmp_path, facts, why) -> None:
+def test_a_stored_comparable_flag_never_ranks_a_record_whose_facts_say_otherwise(tmp_path, facts,
+                                                                                  why) -> None:
     write_recipes(tmp_path / "recipes")
     runs = tmp_path / "results" / "runs"
     make_record(runs, "ok", "detectron2", 62.0, created="2026-01-01T00:00:00+00:00")
-    record = make_record(runs, "suspect", "mmdetection", 99.0, created="2026-01-02T00:00:00+00:00", comparable=True)
+    record = make_record(runs, "suspect", "mmdetection", 99.0, created="2026-01-02T00:00:00+00:00",
+                         comparable=True)
     if "dataset" in facts:  # make_record fills a real dataset in when given None
         data = json.loads((runs / "suspect" / "record.json").read_text())
         data["dataset"] = facts["dataset"]
         (runs / "suspect" / "record.json").write_text(json.dumps(data))
     else:
-        make_record(runs, "suspect", "mmdetection", 99.0, created="2026-01-02T00:00:00+00:00", comparable=True,
-                    **facts)
+        make_record(runs, "suspect", "mmdetection", 99.0, created="2026-01-02T00:00:00+00:00",
+                    comparable=True, **facts)
     assert record.comparable
     text = table(runs, tmp_path / "recipes")
     assert "runs/suspect/record.json" not in ranked_part(text)
@@ -53,8 +55,8 @@ def test_a_stored_comparable_flag_never_ranks_a_record_whose_facts_say_otherwise
 
 
 def test_the_committed_kind_of_v1_record_is_not_ranked(tmp_path) -> None:
-    """results/README.md ranked this record #1 under Protocol 1: a v1 record of a 1-GPU built-in run on synthetic
-    data (which v1 did not record), stored with comparable = true."""
+    """results/README.md ranked this record #1 under Protocol 1: a v1 record of a 1-GPU built-in run on
+    synthetic data (which v1 did not record), stored with comparable = true."""
     runs = tmp_path / "runs"
     make_record(runs, "builtin-full", "builtin", 19.9, created="2026-01-01T00:00:00+00:00", gpus=1,
                 preset="full", family="builtin", variant="builtin")
@@ -96,4 +98,5 @@ def test_framework_column_shows_the_recorded_environment(tmp_path) -> None:
     path.write_text(json.dumps(data))
     text = table(runs, tmp_path / "recipes")
     settings = next(line for line in text.splitlines() if "**Stack:**" in line)
-    assert "**Stack:** torch 2.9.1" in settings and "detectron2 1.0" not in settings  # the record's text is a claim
+    # the record's text is a claim
+    assert "**Stack:** torch 2.9.1" in settings and "detectron2 1.0" not in settings

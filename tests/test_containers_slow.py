@@ -2,8 +2,9 @@
 Debian's archive, the stand-in trainer's image and the built-in trainer's image (bench and torch from a host
 wheelhouse), each run to its window stop; the record, the throughput and what is left behind are checked.
 
-The truth for the stand-in is its schedule (iteration i lasts 0.02 or 0.03 s, 2 images per iteration: 80 img/s);
-for the built-in trainer, the harness clock (arrival times of its lines) checks the framework's own times."""
+The truth for the stand-in is its schedule (iteration i lasts 0.02 or 0.03 s, 2 images per iteration: 80
+img/s); for the built-in trainer, the harness clock (arrival times of its lines) checks the framework's own
+times."""
 
 from __future__ import annotations
 
@@ -69,8 +70,8 @@ def test_standin_runs_in_a_container_to_its_window_stop(engine, base_images, tmp
     env = {**engine_env(engine), "BENCH_RESULTS": str(tmp_path / "results")}
     checked(bench("image", "build", "--recipe", str(STANDIN_RECIPE), "--engine", engine, env=env))
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    checked(bench("run", "--recipe", str(STANDIN_RECIPE), "--launcher", engine, "--no-progress", "--grace", "3",
-                  env=env, timeout=300))
+    checked(bench("run", "--recipe", str(STANDIN_RECIPE), "--launcher", engine, "--no-progress",
+                  "--grace", "3", env=env, timeout=300))
     record = latest_record(tmp_path / "results")
     assert record["status"] == "ok", record["reason"]
     truth = 2 / 0.025  # 2 images per iteration, iterations alternate 0.02 s and 0.03 s
@@ -81,14 +82,15 @@ def test_standin_runs_in_a_container_to_its_window_stop(engine, base_images, tmp
     assert container["engine"] == engine and container["id"].removeprefix("sha256:")
     assert record["environment"]["python_executable"] == "/opt/venv/bin/python"  # the image's, not bench's
     assert record["provenance"]["container_image"] == "localhost/bench/standin:test"
-    assert LIVE_FIELDS <= filled(record), LIVE_FIELDS - filled(record)  # the same builder as local and k8s runs
+    # the same builder as local and k8s runs
+    assert LIVE_FIELDS <= filled(record), LIVE_FIELDS - filled(record)
     assert_nothing_left(engine, before)
 
 
 def test_builtin_smoke_runs_in_its_image(base_images, tmp_path):
-    """Docker only: the image holds torch's CUDA wheels (about 9 GB; PyPI's torchvision needs them, even on CPU),
-    and building it a second time for Podman would cost CI another five minutes for the same code path, which the
-    stand-in tests already run under Podman."""
+    """Docker only: the image holds torch's CUDA wheels (about 9 GB; PyPI's torchvision needs them, even on
+    CPU), and building it a second time for Podman would cost CI another five minutes for the same code path,
+    which the stand-in tests already run under Podman."""
     engine = "docker"
     env = {**engine_env(engine), "BENCH_RESULTS": str(tmp_path / "results")}
     checked(bench("image", "build", "builtin", "--engine", engine, env=env))
@@ -103,7 +105,8 @@ def test_builtin_smoke_runs_in_its_image(base_images, tmp_path):
     from bench.recipes import find_recipe
 
     pinned = dict(pin.split("==") for pin in find_recipe("builtin").stack.wheels)
-    assert record["environment"]["frameworks"]["torch"] == pinned["torch"]  # what the image holds, not the host
+    # what the image holds, not the host
+    assert record["environment"]["frameworks"]["torch"] == pinned["torch"]
     assert record["provenance"]["container_image"] == image
     assert_nothing_left(engine, before)
     subprocess.run(["docker", "image", "rm", image], capture_output=True)  # 9 GB of disk back
@@ -111,16 +114,17 @@ def test_builtin_smoke_runs_in_its_image(base_images, tmp_path):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_sigkill_of_bench_also_removes_the_container(engine, base_images, tmp_path):
-    """bench cannot react to SIGKILL: its supervisor stops the run's processes and runs the container launcher's
-    cleanup (`engine rm --force NAME`), then installs the fallback record."""
+    """bench cannot react to SIGKILL: its supervisor stops the run's processes and runs the container
+    launcher's cleanup (`engine rm --force NAME`), then installs the fallback record."""
     import signal
     import time
 
     env = {**engine_env(engine), "BENCH_RESULTS": str(tmp_path / "results")}
     checked(bench("image", "build", "--recipe", str(STANDIN_RECIPE), "--engine", engine, env=env))
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(STANDIN_RECIPE), "--launcher",
-                             engine, "--window", "20:1000000", "--no-progress", "--grace", "3"], cwd=ROOT,
-                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(STANDIN_RECIPE),
+                             "--launcher", engine, "--window", "20:1000000", "--no-progress", "--grace", "3"],
+                            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not containers_of_bench(engine, env) and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -1,7 +1,9 @@
-"""Nothing left behind, a record for every ending: `bench run` against real hostile trainers (tests/hostile_trainer.py).
+"""Nothing left behind, a record for every ending: `bench run` against real hostile trainers
+(tests/hostile_trainer.py).
 
-Each case runs the real CLI in a subprocess (with a hard timeout, so a hang fails the test instead of stalling the
-suite), then checks by PID that the trainer and every process it started are gone, and reads the record."""
+Each case runs the real CLI in a subprocess (with a hard timeout, so a hang fails the test instead of stalling
+the suite), then checks by PID that the trainer and every process it started are gone, and reads the
+record."""
 
 from __future__ import annotations
 
@@ -36,8 +38,9 @@ def hostile_recipe(tmp: Path, hostile_args: str, *, window: tuple[int, int] = WI
 
 def start_bench(recipe: Path, *extra: str) -> subprocess.Popen:
     """`bench run` in a subprocess; its results go where the `tmp` fixture (through bench_env) points them."""
-    return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress",
-                             "--grace", GRACE, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe),
+                             "--no-progress", "--grace", GRACE, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONFAULTHANDLER": "1"})
 
 
@@ -46,7 +49,8 @@ def finish(bench: subprocess.Popen, timeout: float = 20) -> tuple[int, str]:
     try:
         out, err = bench.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        bench.send_signal(signal.SIGABRT)  # with PYTHONFAULTHANDLER: where each of bench's threads was waiting
+        # with PYTHONFAULTHANDLER: where each of bench's threads was waiting
+        bench.send_signal(signal.SIGABRT)
         out, err = bench.communicate()
         pytest.fail(f"bench run did not end within {timeout} s:\n{err[-3000:]}")
     return bench.returncode, out + err
@@ -75,8 +79,8 @@ def survivors(pids: list[int], within: float = GONE_WITHIN_S) -> list[int]:
 
 @pytest.fixture
 def tmp(tmp_path, bench_env):
-    """The test's directory (and bench's roots, under it); afterwards no process of its run may be left, whatever
-    the test asserted."""
+    """The test's directory (and bench's roots, under it); afterwards no process of its run may be left,
+    whatever the test asserted."""
     yield tmp_path
     if (tmp_path / "pids.json").exists():
         for pid in the_pids(tmp_path):
@@ -108,8 +112,8 @@ def progress_lines(tmp: Path) -> int:
 
 @pytest.mark.parametrize("daemon", ["pipe", "redirect"])
 def test_a_double_forked_daemon_is_killed_and_the_run_ends_ok(tmp, daemon) -> None:
-    """The daemon setsid()s away from the process group and is orphaned at once (its parent exits); with `pipe`
-    it also keeps bench's stdout pipe open, which used to make bench wait for ever."""
+    """The daemon setsid()s away from the process group and is orphaned at once (its parent exits); with
+    `pipe` it also keeps bench's stdout pipe open, which used to make bench wait for ever."""
     code, output = finish(start_bench(hostile_recipe(tmp, f"--daemon {daemon}")))
     record = the_record(tmp)
     assert record["status"] == "ok", output
@@ -165,8 +169,9 @@ def test_a_crash_leaves_no_daemon(tmp) -> None:
 
 @pytest.mark.parametrize(("after", "status"), [(1, "ok"), (2, "noncompliant")])
 def test_a_malformed_progress_line_mid_run_is_skipped(tmp, after, status) -> None:
-    """`time: 1.2.3` is not a number: the line is skipped and the run goes on to its window stop and record. Before
-    the window it costs nothing (ok); inside it, the window's time cannot be vouched for (noncompliant, naming it)."""
+    """`time: 1.2.3` is not a number: the line is skipped and the run goes on to its window stop and record.
+    Before the window it costs nothing (ok); inside it, the window's time cannot be vouched for (noncompliant,
+    naming it)."""
     code, output = finish(start_bench(hostile_recipe(tmp, f"--malformed-at {after} --sleeper")))
     record = the_record(tmp)
     assert record["status"] == status, output
@@ -181,8 +186,9 @@ def test_a_malformed_progress_line_mid_run_is_skipped(tmp, after, status) -> Non
 def test_a_second_ctrl_c_cuts_the_grace_period_short(tmp) -> None:
     """The trainer and its daemon ignore SIGTERM; with a 60 s grace, the second Ctrl-C means SIGKILL now."""
     recipe = hostile_recipe(tmp, "--daemon pipe", window=(20, 50_000))
-    bench = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress",
-                              "--grace", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bench = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe),
+                              "--no-progress", "--grace", "60"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: progress_lines(tmp) >= 2)
     bench.send_signal(signal.SIGINT)
     time.sleep(0.5)
@@ -269,7 +275,8 @@ def test_a_parser_exception_is_counted_and_skipped(tmp) -> None:
     launcher = LocalLauncher([sys.executable, "-c", "print('boom'); print('boom'); print('fine')"], cwd=tmp,
                              env=dict(os.environ), run_dir=tmp)
     launcher.start()
-    result = Watcher(launcher, Fragile(), stream="stdout", window=(20, 40), images_per_iter=2, grace=0.3).run()
+    result = Watcher(launcher, Fragile(), stream="stdout", window=(20, 40), images_per_iter=2,
+                     grace=0.3).run()
     launcher.release()
     assert result.stop_reason == "exited" and result.exit_code == 0
     assert result.unparsed_lines == 2
@@ -281,7 +288,8 @@ def test_an_environment_the_system_refuses_is_a_failed_launch_not_a_traceback(tm
     missing command, and the runner records it as `failed`."""
     from bench.launch.local import LocalLauncher
 
-    launcher = LocalLauncher([sys.executable, "-c", "pass"], cwd=tmp, env={**os.environ, "A=B": "1"}, run_dir=tmp)
+    launcher = LocalLauncher([sys.executable, "-c", "pass"], cwd=tmp, env={**os.environ, "A=B": "1"},
+                             run_dir=tmp)
     with pytest.raises(OSError, match="environment variable"):
         launcher.start()
     launcher.close()

@@ -1,8 +1,10 @@
-"""docker/: every recipe's Dockerfile, its base image and the base's scripts, checked as text (no Docker engine).
+"""docker/: every recipe's Dockerfile, its base image and the base's scripts, checked as text (no Docker
+engine).
 
-The layout (docker/base/README.md): docker/<name>/Dockerfile starts `ARG BASE=localhost/bench/base-<kind>:<tag>`
-/ `FROM ${BASE}`, where docker/base/<kind>/Dockerfile documents the build of that tag; the bases install
-bench-checkout and bench-finalize (docker/base/scripts/) into /usr/local/bin.
+The layout (docker/base/README.md): docker/<name>/Dockerfile starts
+`ARG BASE=localhost/bench/base-<kind>:<tag>` / `FROM ${BASE}`, where docker/base/<kind>/Dockerfile documents
+the build of that tag; the bases install bench-checkout and bench-finalize (docker/base/scripts/) into
+/usr/local/bin.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ def check_variables(path: Path) -> dict[str, str | None]:
 
 
 def guarded_args(path: Path) -> None:
-    """An ARG after FROM with no default is a value the builder must pass: a RUN refuses it empty (`test -n`)."""
+    """An ARG after FROM with no default is a value the builder must pass: a RUN refuses it empty
+    (`test -n`)."""
     seen_from, required = False, []
     runs = []
     for keyword, args in instructions(path):
@@ -83,7 +86,8 @@ def guarded_args(path: Path) -> None:
 
 
 def recipe_dockerfiles() -> dict[str, Path]:
-    return {r.name: ROOT / r.stack.dockerfile for r in load_all() if r.stack is not None and r.stack.dockerfile}
+    return {r.name: ROOT / r.stack.dockerfile for r in load_all()
+            if r.stack is not None and r.stack.dockerfile}
 
 
 def child_dockerfiles() -> list[Path]:
@@ -106,7 +110,8 @@ def test_every_recipe_dockerfile_exists_and_every_dockerfile_has_a_recipe():
 def test_child_builds_on_a_documented_base(path):
     global_args = check_variables(path)
     keywords = instructions(path)
-    assert keywords[:2] == [("ARG", keywords[0][1]), ("FROM", "${BASE}")], f"{path}: must start ARG BASE=... / FROM ${{BASE}}"
+    assert keywords[:2] == [("ARG", keywords[0][1]), ("FROM", "${BASE}")], \
+        f"{path}: must start ARG BASE=... / FROM ${{BASE}}"
     base = global_args.get("BASE")
     if base == LOCAL_BASE:  # made by `bench image base` from Debian's archive (docker/local-base/README.md)
         assert (DOCKER / "local-base" / "README.md").is_file()
@@ -149,12 +154,14 @@ def test_child_keeps_the_conventions(path):
     """bench/k8s/render.py: /opt/bench/src checked out and finalized, user bench 1000, HOME=/workspace."""
     keywords = instructions(path)
     runs = [args for keyword, args in keywords if keyword == "RUN"]
-    assert sum(run.startswith("bench-checkout https://") and run.endswith(' "${COMMIT}"') for run in runs) == 1, path
+    assert sum(run.startswith("bench-checkout https://") and run.endswith(' "${COMMIT}"')
+               for run in runs) == 1, path
     assert runs[-1] == "bench-finalize", f"{path}: bench-finalize must be the last RUN"
     assert keywords[-3:] == [("ENV", "HOME=/workspace PYTHONUNBUFFERED=1 ANSI_COLORS_DISABLED=1"),
                              ("USER", "1000:1000"), ("WORKDIR", "/workspace")], path
     assert re.search(r"^ARG COMMIT=[0-9a-f]{40}$", path.read_text(), re.M), f"{path}: COMMIT not a pinned SHA"
-    assert not any(keyword in {"ENTRYPOINT", "CMD"} for keyword, _ in keywords), f"{path}: the base's ENTRYPOINT is tini"
+    assert not any(keyword in {"ENTRYPOINT", "CMD"} for keyword, _ in keywords), \
+        f"{path}: the base's ENTRYPOINT is tini"
 
 
 @pytest.mark.parametrize("path", base_dockerfiles(), ids=lambda p: p.parent.name)
@@ -179,15 +186,18 @@ def test_base(path):
 
 
 def test_no_image_builds_from_a_deleted_cuda_10_tag():
-    """NVIDIA deleted every nvidia/cuda:10.x tag from Docker Hub and NGC in 2023: a FROM naming one cannot build."""
+    """NVIDIA deleted every nvidia/cuda:10.x tag from Docker Hub and NGC in 2023: a FROM naming one cannot
+    build."""
     for path in child_dockerfiles() + base_dockerfiles():
         for keyword, args in instructions(path):
             assert not (keyword == "FROM" and re.search(r"nvidia/cuda:10\.", args)), f"{path}: FROM {args}"
-        assert "CUDA_TAG=10." not in path.read_text(), f"{path}: documents a build FROM a deleted nvidia/cuda:10.x tag"
+        assert "CUDA_TAG=10." not in path.read_text(), \
+            f"{path}: documents a build FROM a deleted nvidia/cuda:10.x tag"
     for recipe in load_all():
         base = recipe.stack.base
         tag = base.args.get("CUDA_TAG", "") if base else ""
-        assert not tag.startswith("10."), f"recipe {recipe.name}: [stack.base] CUDA_TAG {tag} names a deleted tag"
+        assert not tag.startswith("10."), \
+            f"recipe {recipe.name}: [stack.base] CUDA_TAG {tag} names a deleted tag"
 
 
 def test_py37_base_builds_the_published_cuda_and_cudnn():
@@ -200,9 +210,12 @@ def test_py37_base_builds_the_published_cuda_and_cudnn():
             continue
         cuda, cudnn = base.args["CUDA_VERSION"], base.args["CUDNN_PIN"]
         assert f"{cuda})" in case, f"{recipe.name}: the base does not build CUDA {cuda}"
-        assert recipe.stack.cuda.split()[0] == cuda.rsplit(".", 1)[0], f"{recipe.name}: [stack] cuda vs {cuda}"
-        assert cudnn == f"{recipe.stack.cudnn}.32-1+cuda{cuda.rsplit('.', 1)[0]}", f"{recipe.name}: CUDNN_PIN {cudnn}"
-        assert base.image.endswith(f"cu{cuda.rsplit('.', 1)[0].replace('.', '')}-cudnn{recipe.stack.cudnn}"), base.image
+        assert recipe.stack.cuda.split()[0] == cuda.rsplit(".", 1)[0], \
+            f"{recipe.name}: [stack] cuda vs {cuda}"
+        assert cudnn == f"{recipe.stack.cudnn}.32-1+cuda{cuda.rsplit('.', 1)[0]}", \
+            f"{recipe.name}: CUDNN_PIN {cudnn}"
+        assert base.image.endswith(f"cu{cuda.rsplit('.', 1)[0].replace('.', '')}"
+                                   f"-cudnn{recipe.stack.cudnn}"), base.image
 
 
 def test_every_copy_source_exists():
@@ -211,7 +224,8 @@ def test_every_copy_source_exists():
             if keyword == "COPY":
                 *sources, _dest = [a for a in args.split() if not a.startswith("--")]
                 for source in sources:
-                    assert (ROOT / source).exists(), f"{path}: COPY {source} (from the repository root) is missing"
+                    assert (ROOT / source).exists(), \
+                        f"{path}: COPY {source} (from the repository root) is missing"
 
 
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
@@ -251,9 +265,10 @@ def test_bench_checkout_fetches_exactly_the_commit(tmp_path):
     assert git("rev-parse", "HEAD", cwd=tmp_path / "src") == pinned
     assert (tmp_path / "src" / "a.txt").read_text() == "1\n"
 
-    short = subprocess.run(["sh", str(SCRIPTS / "bench-checkout"), repo, "HEAD"], capture_output=True, text=True,
-                           env={**env, "BENCH_SRC": str(tmp_path / "short")})
+    short = subprocess.run(["sh", str(SCRIPTS / "bench-checkout"), repo, "HEAD"], capture_output=True,
+                           text=True, env={**env, "BENCH_SRC": str(tmp_path / "short")})
     assert short.returncode != 0 and "must be the full 40-hex SHA" in short.stderr
 
-    usage = subprocess.run(["sh", str(SCRIPTS / "bench-checkout"), repo, ""], capture_output=True, text=True, env=env)
+    usage = subprocess.run(["sh", str(SCRIPTS / "bench-checkout"), repo, ""], capture_output=True, text=True,
+                           env=env)
     assert usage.returncode == 2 and "usage" in usage.stderr

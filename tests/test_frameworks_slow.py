@@ -2,13 +2,14 @@
 
 Selected by `pytest -m slow` (the default addopts deselect it); CI's .ci/run runs it after the fast tier.
 
-- mmdetection-current needs only the package index: the first run builds its environment (torch 2.9.1 download,
-  mmcv 2.1.0 compiled with its ops, mmengine, mmdet 3.3.0) under BENCH_CACHE, which takes most of the time.
+- mmdetection-current needs only the package index: the first run builds its environment (torch 2.9.1
+  download, mmcv 2.1.0 compiled with its ops, mmengine, mmdet 3.3.0) under BENCH_CACHE, which takes most of
+  the time.
 - detectron2-current needs its source: set BENCH_DETECTRON2_SOURCE to a clone or mirror of
   facebookresearch/detectron2 that has the pinned commit; without it the test is skipped.
 
-Each asserts what a GPU run would: status ok, the framework's own throughput and the harness clock's within 5 %,
-the record labelled smoke and not comparable, with the environment's package versions and a table row."""
+Each asserts what a GPU run would: status ok, the framework's own throughput and the harness clock's within
+5 %, the record labelled smoke and not comparable, with the environment's package versions and a table row."""
 
 from __future__ import annotations
 
@@ -28,19 +29,20 @@ BUILD_TIMEOUT = 80 * 60  # a first run compiles mmcv (about 10-25 minutes on 2 c
 def run_smoke(tmp_path: Path, name: str, *extra: str) -> dict:
     results = tmp_path / "results"
     env = {**os.environ, "BENCH_RESULTS": str(results)}
-    done = subprocess.run([sys.executable, "-m", "bench.cli", "run", name, "--preset", "smoke", "--no-progress",
-                           "--timeout", "1800", *extra], capture_output=True, text=True, env=env,
-                          timeout=BUILD_TIMEOUT)
+    done = subprocess.run([sys.executable, "-m", "bench.cli", "run", name, "--preset", "smoke",
+                           "--no-progress", "--timeout", "1800", *extra], capture_output=True, text=True,
+                          env=env, timeout=BUILD_TIMEOUT)
     print(done.stdout)
     print(done.stderr[-6000:], file=sys.stderr)
     records = sorted(results.glob("runs/*/record.json"))
     assert records, f"no record written (exit status {done.returncode}): {done.stderr[-2000:]}"
     record = json.loads(records[-1].read_text())
     assert done.returncode == 0, f"{record['status']}: {record.get('reason')}"
-    table = subprocess.run([sys.executable, "-m", "bench.cli", "table"], capture_output=True, text=True, env=env,
-                           timeout=300)
+    table = subprocess.run([sys.executable, "-m", "bench.cli", "table"], capture_output=True, text=True,
+                           env=env, timeout=300)
     assert table.returncode == 0, table.stderr
-    record["_table"] = (results / "README.md").read_text() if (results / "README.md").is_file() else table.stdout
+    record["_table"] = ((results / "README.md").read_text() if (results / "README.md").is_file()
+                        else table.stdout)
     return record
 
 
@@ -63,12 +65,13 @@ def test_mmdetection_current_smoke(tmp_path):
     record = run_smoke(tmp_path, "mmdetection-current")
     check_smoke_record(record, "mmdetection-current", ("torch", "mmcv", "mmengine", "mmdet"))
     packages = {k.lower(): v for k, v in record["environment"]["packages"].items()}
-    assert packages["mmdet"] == "3.3.0" and packages["mmcv"] == "2.1.0" and packages["torch"].startswith("2.9.1")
+    assert packages["mmdet"] == "3.3.0" and packages["mmcv"] == "2.1.0" \
+        and packages["torch"].startswith("2.9.1")
 
 
 @pytest.mark.skipif(not os.environ.get("BENCH_DETECTRON2_SOURCE"),
-                    reason="detectron2-current needs its source: set BENCH_DETECTRON2_SOURCE to a clone or mirror of "
-                           "facebookresearch/detectron2 that has the pinned commit")
+                    reason="detectron2-current needs its source: set BENCH_DETECTRON2_SOURCE to a clone or "
+                           "mirror of facebookresearch/detectron2 that has the pinned commit")
 def test_detectron2_current_smoke(tmp_path):
     record = run_smoke(tmp_path, "detectron2-current", "--source", os.environ["BENCH_DETECTRON2_SOURCE"])
     check_smoke_record(record, "detectron2-current", ("torch", "detectron2"))

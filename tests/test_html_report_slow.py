@@ -67,7 +67,7 @@ def test_report_renders_in_chromium_with_links_that_resolve(tmp_path: Path) -> N
                           (site / "index.html").as_uri()], capture_output=True, text=True, timeout=120)
     assert "<h1>Results</h1>" in dom.stdout and "MLPerf Training (imported)" in dom.stdout
     run_page = next(p for p in pages if "builtin" in p.name)
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", run_page.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                          run_page.as_uri()], capture_output=True, text=True, timeout=120)
     assert "<svg" in dom.stdout and "Deviations" in dom.stdout and "Environment" in dom.stdout
     print(f"screenshot: {screenshot}")

@@ -1,7 +1,8 @@
-"""Every recipe, every GPU/node count it accepts: the images per iteration bench counts (the dry run's line, and what
-`bench k8s run` measures with) equal what the rendered command really trains. The expected value is derived from
-the command line and the upstream config defaults the command leaves alone (cited below), never from the recipe's
-images_per_iter formula. A count a recipe cannot honour is refused with one line, before anything starts."""
+"""Every recipe, every GPU/node count it accepts: the images per iteration bench counts (the dry run's line,
+and what `bench k8s run` measures with) equal what the rendered command really trains. The expected value is
+derived from the command line and the upstream config defaults the command leaves alone (cited below), never
+from the recipe's images_per_iter formula. A count a recipe cannot honour is refused with one line, before
+anything starts."""
 
 from __future__ import annotations
 
@@ -24,10 +25,13 @@ CASES = [(r, preset) for r in RECIPES for preset in (None, *r.presets)]
 GPU_COUNTS = (0, 1, 2, 4, 8)
 
 # Upstream defaults the commands do not override (what the trainer does when the argv says nothing).
-D2_DEFAULT_GLOBAL = 16  # detectron2 configs/Base-RCNN-FPN.yaml:36; maskrcnn-benchmark config/defaults.py:413-415
+# detectron2 configs/Base-RCNN-FPN.yaml:36; maskrcnn-benchmark config/defaults.py:413-415
+D2_DEFAULT_GLOBAL = 16
 DETECTRON_PER_GPU = 2  # Detectron detectron/core/config.py:90-92, TRAIN.IMS_PER_BATCH per GPU
-MMDET_PER_GPU = 2  # mmdet 2.x coco_detection.py:31 samples_per_gpu; 3.x coco_instance.py train_dataloader batch_size
-SIMPLEDET_GLOBAL = 2 * 8  # SimpleDet config/mask_r50v1_fpn_1x.py:19 batch_image 2, :27 KvstoreParam.gpus [0..7]
+# mmdet 2.x coco_detection.py:31 samples_per_gpu; 3.x coco_instance.py train_dataloader batch_size
+MMDET_PER_GPU = 2
+# SimpleDet config/mask_r50v1_fpn_1x.py:19 batch_image 2, :27 KvstoreParam.gpus [0..7]
+SIMPLEDET_GLOBAL = 2 * 8
 TENSORPACK_PER_PROCESS = 1  # tensorpack examples/FasterRCNN/NOTES.md:49, one image per GPU (process)
 
 
@@ -47,7 +51,8 @@ def yacs_value(argv: list[str], key: str) -> int | None:
 
 
 def matterport_global() -> int:
-    """GPU_COUNT x IMAGES_PER_GPU as the published diff leaves them (mrcnn/config.py: BATCH_SIZE = their product)."""
+    """GPU_COUNT x IMAGES_PER_GPU as the published diff leaves them (mrcnn/config.py: BATCH_SIZE = their
+    product)."""
     diff = (patches_dir() / "matterport" / "benchmark-hyperparameters.diff").read_text()
     gpu_count = int(re.search(r"^\+\s+GPU_COUNT = (\d+)", diff, re.M)[1])
     per_gpu = int(re.search(r"^[ +]\s+IMAGES_PER_GPU = (\d+)", diff, re.M)[1])
@@ -55,7 +60,8 @@ def matterport_global() -> int:
 
 
 def mmdet_smoke_per_process() -> int:
-    config = (patches_dir() / "mmdetection-current" / "smoke" / "mask-rcnn_r50-caffe_fpn_smoke.py").read_text()
+    config = (patches_dir() / "mmdetection-current" / "smoke"
+              / "mask-rcnn_r50-caffe_fpn_smoke.py").read_text()
     return int(re.search(r"batch_size=(\d+)", config)[1])
 
 
@@ -104,7 +110,8 @@ def test_bench_run_counts_what_the_command_trains(recipe, preset) -> None:
     for gpus in GPU_COUNTS:
         options = RunOptions(gpus=gpus, preset=preset, data=Path("/"))
         try:
-            plan = resolve(recipe, recipes_dir() / f"{recipe.name}.toml", options, available_gpus=8, check_gpus=False)
+            plan = resolve(recipe, recipes_dir() / f"{recipe.name}.toml", options, available_gpus=8,
+                           check_gpus=False)
         except BenchError as exc:
             message = str(exc)
             assert message.startswith(recipe.name) and f"--gpus {gpus}" in message and "\n" not in message
@@ -135,11 +142,13 @@ def test_k8s_counts_what_the_pods_train(recipe, preset, nodes) -> None:
         argv = container["command"] + container["args"]
         env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
         expected = trained_images(recipe.family, argv, env)
-        assert k8s_run.planned_images_for(recipe.with_preset(preset), rendered) == expected, (gpus, nodes, argv)
+        assert k8s_run.planned_images_for(recipe.with_preset(preset), rendered) == expected, \
+            (gpus, nodes, argv)
 
 
 def trainer_container(objects: list[dict]) -> dict:
-    """The container that launches training: the MPIJob launcher, the PyTorchJob master, or the Job's trainer."""
+    """The container that launches training: the MPIJob launcher, the PyTorchJob master, or the Job's
+    trainer."""
     workload = objects[-1]
     if workload["kind"] == "MPIJob":
         return workload["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]
@@ -155,8 +164,8 @@ def trainer_container(objects: list[dict]) -> dict:
 ])
 def test_bench_run_refuses_a_count_the_command_ignores(name, preset, gpus, why) -> None:
     args = ["run", name, "--gpus", str(gpus), "--dry-run"] + (["--preset", preset] if preset else [])
-    done = subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    done = subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and name in lines[0] and why in lines[0], done.stderr
@@ -171,8 +180,8 @@ def test_k8s_refuses_two_nodes_where_one_process_drives_every_gpu() -> None:
 
 
 def bench_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
 
 
 @pytest.mark.parametrize("formula,gpus,why", [
@@ -186,8 +195,10 @@ def bench_cli(*args: str) -> subprocess.CompletedProcess:
 def test_a_bad_formula_is_one_line_naming_the_file_and_field(tmp_path, formula, gpus, why) -> None:
     text = (recipes_dir() / "torchvision.toml").read_text()
     path = tmp_path / "torchvision.toml"
-    path.write_text(re.sub(r'^images_per_iter = .*$', f'images_per_iter = "{formula}"', text, count=1, flags=re.M))
+    path.write_text(re.sub(r'^images_per_iter = .*$', f'images_per_iter = "{formula}"', text, count=1,
+                           flags=re.M))
     done = bench_cli("run", "--recipe", str(path), "--gpus", str(gpus), "--dry-run")
     assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(path) in lines[0] and "images_per_iter" in lines[0] and why in lines[0], lines
+    assert len(lines) == 1 and str(path) in lines[0] and "images_per_iter" in lines[0] and why in lines[0], \
+        lines

@@ -1,6 +1,6 @@
 """One record builder for every path: a local run, a Kubernetes run (stand-in kubectl), an imported log and an
-MLPerf import all make their records through bench.records.builder, so the same fields are filled the same way.
-(The container launcher's records are compared with a local run's in tests/test_containers_slow.py.)"""
+MLPerf import all make their records through bench.records.builder, so the same fields are filled the same
+way. (The container launcher's records are compared with a local run's in tests/test_containers_slow.py.)"""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def test_local_and_kubernetes_records_fill_the_same_fields(tmp_path: Path, bench
     log = tmp_path / "train.log"
     write_torchvision_log(log, lambda i: STEP_S, iterations=700)
     out = tmp_path / "k8s-run"
-    done = bench_k8s(["run", "torchvision", "--gpus", "8", "--out", str(out), "--no-progress"], bench_env, log,
-                 KUBECTL_STANDIN_INTERVAL="0.01")
+    done = bench_k8s(["run", "torchvision", "--gpus", "8", "--out", str(out), "--no-progress"], bench_env,
+                     log, KUBECTL_STANDIN_INTERVAL="0.01")
     assert done.returncode == 0, done.stdout + done.stderr
     import json
 

@@ -133,7 +133,7 @@ def test_framework_divergence_error_is_diverged(tmp_path: Path, name: str, error
     assert measure(write_format(tmp_path, name, lines), name).status is ParseStatus.DIVERGED
 
 
-# ---- format variants ---------------------------------------------------------------------------------------------
+# ---- format variants ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw", [dict(console=False), dict(current=True), dict(current=True, console=False),
                                 dict(ansi=True)], ids=["log.txt", "current", "current-log.txt", "ansi"])
 def test_detectron2_variants(tmp_path: Path, kw: dict) -> None:
@@ -200,7 +200,8 @@ def test_tensorpack_stdout_of_eight_ranks(tmp_path: Path, kw: dict) -> None:
 
 
 @pytest.mark.parametrize("tty", [False, True])
-@pytest.mark.parametrize("bases", [[1.2, 1.14, 1.16, 1.1, 1.18, 1.12], [0.583, 0.61, 0.597, 0.622, 0.575, 0.6]],
+@pytest.mark.parametrize("bases",
+                         [[1.2, 1.14, 1.16, 1.1, 1.18, 1.12], [0.583, 0.61, 0.597, 0.622, 0.575, 0.6]],
                          ids=["s-per-step", "ms-per-step"])
 def test_keras_progbar(tmp_path: Path, tty: bool, bases: list[float]) -> None:
     times = step_times(600, bases, 0.01)
@@ -209,7 +210,7 @@ def test_keras_progbar(tmp_path: Path, tty: bool, bases: list[float]) -> None:
     assert_throughput(measure(path, "keras"), times, (100, 500), 16)
 
 
-# ---- bench parse -------------------------------------------------------------------------------------------------
+# ---- bench parse -------------------------------------------------------------------------------------------
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bench.cli", "parse", *args], capture_output=True, text=True)
 
@@ -218,7 +219,8 @@ def test_cli_exit_status(tmp_path: Path) -> None:
     times = step_times()
     ok = write_log(tmp_path / "ok.txt", detectron2_lines(times))
     short = write_log(tmp_path / "short.txt", detectron2_lines(times[:300]))
-    done = run_cli(str(ok), "--format", "auto", "--json", "-n", "16")  # the log prints no config: -n is needed
+    # the log prints no config: -n is needed
+    done = run_cli(str(ok), "--format", "auto", "--json", "-n", "16")
     assert done.returncode == 0
     data = json.loads(done.stdout)
     assert data["format"] == "detectron2" and data["window"] == [100, 500] and data["iterations"] == 400

@@ -33,7 +33,7 @@ def _copy(tmp_path: Path, name: str, old: str, new: str, field: str = "command")
     return path
 
 
-# --- the protocol itself ---------------------------------------------------------------------------------------
+# --- the protocol itself ------------------------------------------------------------------------------------
 
 def test_protocol_1_is_the_published_setting():
     assert available_versions() == [1]
@@ -54,7 +54,7 @@ def test_values_compare_with_tolerance_and_case():
     assert not PROTOCOL.accepts("rpn_post_nms_topk_train", "2000 per image")
 
 
-# --- the real recipes ------------------------------------------------------------------------------------------
+# --- the real recipes ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_every_recipe_declares_every_setting_without_contradiction(name):
@@ -70,7 +70,7 @@ def test_check_all_lists_the_known_deviations():
     lines = result.output.splitlines()
 
     def line(recipe: str, setting: str) -> str:
-        found = [l for l in lines if l.startswith(f"{recipe}: {setting} = ")]
+        found = [text for text in lines if text.startswith(f"{recipe}: {setting} = ")]
         assert found, f"no {setting} deviation for {recipe} in:\n{result.output}"
         return found[0]
 
@@ -85,12 +85,13 @@ def test_check_all_lists_the_known_deviations():
     assert "0" in line("mmdetection", "pooler_sampling_ratio")
     assert "detectron: no deviations from protocol 1" in lines
     assert "maskrcnn-benchmark: no deviations from protocol 1" in lines
-    assert not any(l.startswith("detectron2: images_per_gpu") for l in lines)
+    assert not any(text.startswith("detectron2: images_per_gpu") for text in lines)
 
 
 def test_check_one_recipe_and_unknown_name():
     result = _check(["tensorpack"])
-    assert result.exit_code == 0 and all(l.startswith("tensorpack: ") for l in result.output.splitlines())
+    assert result.exit_code == 0 \
+        and all(line.startswith("tensorpack: ") for line in result.output.splitlines())
     assert _check(["no-such-recipe"]).exit_code != 0
 
 
@@ -98,19 +99,21 @@ def test_deviations_for_the_record_are_short():
     short = deviations_for(load_recipe(REAL["tensorpack"]))
     assert "img/GPU 1 (protocol 2)" in short
     assert deviations_for(load_recipe(REAL["detectron"])) == []
-    assert any(s.startswith("padding square 1024x1024") for s in deviations_for(load_recipe(REAL["matterport"])))
+    assert any(s.startswith("padding square 1024x1024")
+               for s in deviations_for(load_recipe(REAL["matterport"])))
 
 
-# --- launch arguments against declarations ---------------------------------------------------------------------
+# --- launch arguments against declarations ------------------------------------------------------------------
 
 CONTRADICTIONS = [
     ("detectron2", "SOLVER.IMS_PER_BATCH {images_per_iter}", "SOLVER.IMS_PER_BATCH 8", "images_per_gpu",
      "SOLVER.IMS_PER_BATCH 8"),
     ("detectron2", "--num-gpus {gpus}", "--num-gpus {gpus} MODEL.RPN.POST_NMS_TOPK_TRAIN 2000",
      "rpn_post_nms_topk_train", "MODEL.RPN.POST_NMS_TOPK_TRAIN 2000"),
-    ("maskrcnn-benchmark", "SOLVER.IMS_PER_BATCH {images_per_iter}", "SOLVER.IMS_PER_BATCH 32", "images_per_gpu",
-     "SOLVER.IMS_PER_BATCH 32"),
-    ("maskrcnn-benchmark", "OUTPUT_DIR {output}", "OUTPUT_DIR {output} DTYPE float16", "precision", "DTYPE float16"),
+    ("maskrcnn-benchmark", "SOLVER.IMS_PER_BATCH {images_per_iter}", "SOLVER.IMS_PER_BATCH 32",
+     "images_per_gpu", "SOLVER.IMS_PER_BATCH 32"),
+    ("maskrcnn-benchmark", "OUTPUT_DIR {output}", "OUTPUT_DIR {output} DTYPE float16", "precision",
+     "DTYPE float16"),
     ("detectron", "NUM_GPUS {gpus}", "NUM_GPUS {gpus} TRAIN.IMS_PER_BATCH 1", "images_per_gpu",
      "TRAIN.IMS_PER_BATCH 1"),
     ("mmdetection", "--work-dir {output}", "--work-dir {output} --cfg-options data.samples_per_gpu=4",
@@ -120,8 +123,9 @@ CONTRADICTIONS = [
     ("torchvision", "-b 2", "--batch-size=1", "images_per_gpu", "--batch-size=1"),
     ("tensorpack", "BACKBONE.STRIDE_1X1=True", "BACKBONE.STRIDE_1X1=False", "backbone_style",
      "BACKBONE.STRIDE_1X1=False"),
-    ("tensorpack", "TRAIN.STEPS_PER_EPOCH=50", "TRAIN.STEPS_PER_EPOCH=50 PREPROC.TRAIN_SHORT_EDGE_SIZE=[640,800]",
-     "train_short_side", "PREPROC.TRAIN_SHORT_EDGE_SIZE=[640,800]"),
+    ("tensorpack", "TRAIN.STEPS_PER_EPOCH=50",
+     "TRAIN.STEPS_PER_EPOCH=50 PREPROC.TRAIN_SHORT_EDGE_SIZE=[640,800]", "train_short_side",
+     "PREPROC.TRAIN_SHORT_EDGE_SIZE=[640,800]"),
 ]
 
 
@@ -136,7 +140,7 @@ def test_a_launch_argument_against_the_declaration_is_an_error(tmp_path, name, o
 
     cli_result = _check([name, "--recipes", str(tmp_path)])
     assert cli_result.exit_code == 1
-    assert any(l.startswith("error: ") and setting in l for l in cli_result.output.splitlines())
+    assert any(line.startswith("error: ") and setting in line for line in cli_result.output.splitlines())
     # the effective value (from the launch argument) is what the record's deviations show
     assert any("(protocol " in d for d in deviations_for(load_recipe(path)))
 
@@ -158,7 +162,8 @@ def test_images_per_iter_must_agree_with_images_per_gpu(tmp_path):
 def test_a_declaration_changed_to_disagree_with_the_command(tmp_path):
     text = REAL["torchvision"].read_text(encoding="utf-8")
     path = tmp_path / "torchvision.toml"
-    path.write_text(text.replace("[protocol.images_per_gpu]\nvalue = 2", "[protocol.images_per_gpu]\nvalue = 1"))
+    path.write_text(text.replace("[protocol.images_per_gpu]\nvalue = 2",
+                                 "[protocol.images_per_gpu]\nvalue = 1"))
     errors = check_recipe(load_recipe(path), path).errors
     assert any("`-b 2`" in e and "declares 1" in e for e in errors)
     assert any("images_per_iter" in e for e in errors)
@@ -175,15 +180,17 @@ def test_undeclared_and_unknown_settings_are_errors(tmp_path):
     assert deviations_for(load_recipe(path))[-1] == "undeclared: mask_pooler_resolution"
 
 
-# --- the override extractors -----------------------------------------------------------------------------------
+# --- the override extractors --------------------------------------------------------------------------------
 
 def test_override_syntaxes():
     tv = rules_for("torchvision")
     assert [o.value for o in launch_overrides(["train.py", "-b4"], tv, 8)] == [4]
-    assert [o.value for o in launch_overrides(["train.py", "--lr", "0.04", "--amp"], tv, 8)] == [0.04, "mixed fp16"]
+    assert [o.value for o in launch_overrides(["train.py", "--lr", "0.04", "--amp"], tv, 8)] == \
+        [0.04, "mixed fp16"]
     d2 = rules_for("detectron2")
     got = {o.setting: o.value for o in launch_overrides(
-        ["x", "INPUT.MIN_SIZE_TRAIN", "(640, 800)", "MODEL.BACKBONE.FREEZE_AT", "0", "SOLVER.IMS_PER_BATCH", "12"],
+        ["x", "INPUT.MIN_SIZE_TRAIN", "(640, 800)", "MODEL.BACKBONE.FREEZE_AT", "0",
+         "SOLVER.IMS_PER_BATCH", "12"],
         d2, 8)}
     assert got == {"train_short_side": [640, 800], "frozen_stages": "none", "images_per_gpu": 1.5}
     mm = rules_for("mmdetection")
@@ -193,8 +200,10 @@ def test_override_syntaxes():
     assert rules_for("simpledet") == [] and rules_for("somebody-else") is None
     assert rules_for("x", "builtin-torchvision") is RULES["builtin"]
     got = {o.setting: o.value for o in launch_overrides(
-        ["-m", "bench.builtin.train", "--norm", "frozen", "--base-lr=0.01", "--amp"], rules_for("builtin"), 8)}
-    assert got == {"norm": "frozen_bn", "frozen_stages": "stem+res2", "base_lr": 0.01, "precision": "mixed fp16"}
+        ["-m", "bench.builtin.train", "--norm", "frozen", "--base-lr=0.01", "--amp"],
+        rules_for("builtin"), 8)}
+    assert got == {"norm": "frozen_bn", "frozen_stages": "stem+res2", "base_lr": 0.01,
+                   "precision": "mixed fp16"}
 
 
 def test_global_batch_on_cpu_is_per_process() -> None:

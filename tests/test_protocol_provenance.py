@@ -1,4 +1,5 @@
-"""Provenance hashes and staleness: a record measured from a recipe goes stale when the recipe or a patch changes."""
+"""Provenance hashes and staleness: a record measured from a recipe goes stale when the recipe or a patch
+changes."""
 
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ def _record(recipes: Path, patches: Path, name: str, *, created: str = "2026-01-
     provenance = provenance_for(recipe, path, recipe.stack.image, patches_directory=patches,
                                 bench_version=bench_version)
     return RunRecord(run_id=f"{name}-{created}", created=created, implementation=name, family=recipe.family,
-                     variant=recipe.variant, title=recipe.title, framework=recipe.framework.name, preset=preset,
-                     status=RunStatus.OK, gpus=8, images_per_iter=recipe.images_for(8), window_requested=[100, 500],
-                     log_format=recipe.log.format, framework_timing=Throughput(throughput_img_s=14.0, window=[100, 500]),
+                     variant=recipe.variant, title=recipe.title, framework=recipe.framework.name,
+                     preset=preset, status=RunStatus.OK, gpus=8, images_per_iter=recipe.images_for(8),
+                     window_requested=[100, 500], log_format=recipe.log.format,
+                     framework_timing=Throughput(throughput_img_s=14.0, window=[100, 500]),
                      provenance=provenance, deviations=deviations_for(recipe), origin=origin)
 
 
@@ -62,8 +64,9 @@ def test_record_goes_stale_when_the_recipe_changes(tree):
     record = _record(recipes, patches, "tensorpack")
     assert staleness(record, recipes, patches) == "fresh" and not is_stale(record, recipes, patches)
     path = recipes / "tensorpack.toml"
-    path.write_text(path.read_text().replace("STEPS_PER_EPOCH=50 --load ImageNet-R50-AlignPadding.npz --logdir",
-                                           "STEPS_PER_EPOCH=100 --load ImageNet-R50-AlignPadding.npz --logdir"))
+    path.write_text(path.read_text().replace(
+        "STEPS_PER_EPOCH=50 --load ImageNet-R50-AlignPadding.npz --logdir",
+        "STEPS_PER_EPOCH=100 --load ImageNet-R50-AlignPadding.npz --logdir"))
     assert is_stale(record, recipes, patches)
     assert stale_rows([record], recipes, patches) == [("tensorpack", None)]
 
@@ -104,7 +107,8 @@ def test_unknown_rather_than_stale(tree):
     assert staleness(record, recipes, patches) == "unknown" and not is_stale(record, recipes, patches)
 
 
-SMOKE_PRESET = '\n[presets.smoke]\ndescription = "short"\ncomparable = false\nwindow = { start = 10, end = 40 }\n'
+SMOKE_PRESET = ('\n[presets.smoke]\ndescription = "short"\ncomparable = false\n'
+                'window = { start = 10, end = 40 }\n')
 
 
 def test_stale_rows_look_at_the_latest_record_per_recipe_and_preset(tree):
@@ -114,8 +118,9 @@ def test_stale_rows_look_at_the_latest_record_per_recipe_and_preset(tree):
     smoke = _record(recipes, patches, "tensorpack", preset="smoke")  # an old smoke row stays stale
     old_tp = _record(recipes, patches, "tensorpack", created="2026-01-01T00:00:00Z")
     old_mp = _record(recipes, patches, "matterport", created="2026-01-01T00:00:00Z")
-    path.write_text(path.read_text().replace("STEPS_PER_EPOCH=50 --load ImageNet-R50-AlignPadding.npz --logdir",
-                                           "STEPS_PER_EPOCH=100 --load ImageNet-R50-AlignPadding.npz --logdir"))
+    path.write_text(path.read_text().replace(
+        "STEPS_PER_EPOCH=50 --load ImageNet-R50-AlignPadding.npz --logdir",
+        "STEPS_PER_EPOCH=100 --load ImageNet-R50-AlignPadding.npz --logdir"))
     new_tp = _record(recipes, patches, "tensorpack", created="2026-02-01T00:00:00Z")  # re-measured: fresh
     rows = stale_rows([old_tp, old_mp, new_tp, smoke], recipes, patches)
     assert rows == [("tensorpack", "smoke")]
@@ -155,7 +160,8 @@ def test_bench_run_stale_reruns_only_stale_rows(tree, bench_env):
     runner = CliRunner()
     assert "no stale rows" in runner.invoke(cli, ["run", "--stale", "--dry-run"]).output
     path = recipes / "tensorpack.toml"
-    path.write_text(path.read_text().replace("STEPS_PER_EPOCH=50 --load ImageNet-R50-AlignPadding.npz --logdir",
-                                           "STEPS_PER_EPOCH=100 --load ImageNet-R50-AlignPadding.npz --logdir"))
+    path.write_text(path.read_text().replace(
+        "STEPS_PER_EPOCH=50 --load ImageNet-R50-AlignPadding.npz --logdir",
+        "STEPS_PER_EPOCH=100 --load ImageNet-R50-AlignPadding.npz --logdir"))
     out = runner.invoke(cli, ["run", "--stale", "--dry-run"]).output
     assert "recipe   tensorpack" in out and "matterport" not in out

@@ -21,7 +21,8 @@ def current_recipes():
 
 
 def test_every_current_recipe_names_the_current_stack():
-    assert {name: r.stack_pins for name, r in current_recipes().items()} == {name: "current" for name in CURRENT}
+    assert {name: r.stack_pins for name, r in current_recipes().items()} == \
+        {name: "current" for name in CURRENT}
 
 
 def test_host_installs_use_the_stack_pins():
@@ -44,7 +45,8 @@ def test_images_install_the_same_pins_and_cuda():
             continue
         assert recipe.stack.cuda == stack.cuda, recipe.name
         assert recipe.stack.base.args["CUDA_TAG"] == stack.cuda_tag, recipe.name
-        assert f"torch=={stack.torch} torchvision=={stack.torchvision} --index-url {stack.image_index}" in text, recipe.name
+        assert (f"torch=={stack.torch} torchvision=={stack.torchvision} "
+                f"--index-url {stack.image_index}") in text, recipe.name
         assert not re.search(r"torch==(?!" + re.escape(stack.torch) + r"\b)", text), recipe.name
 
 
@@ -57,7 +59,8 @@ def test_mmcv_is_built_against_the_stack():
 
 
 def test_unknown_stack_is_one_line_naming_the_file(tmp_path):
-    text = (ROOT / "recipes" / "torchvision.toml").read_text().replace('stack_pins = "current"', 'stack_pins = "nope"')
+    text = (ROOT / "recipes" / "torchvision.toml").read_text().replace('stack_pins = "current"',
+                                                                       'stack_pins = "nope"')
     (tmp_path / "torchvision.toml").write_text(text)
     with pytest.raises(RecipeError, match=r"stacks/nope.toml: no such stack file"):
         load_recipe(tmp_path / "torchvision.toml")

@@ -30,7 +30,8 @@ def results(tmp_path: Path, bench_env: BenchEnv, published_recipes: Path,
     """results/ with records of several implementations, a repeat group, two protocol versions, a deviation,
     a stale row, a smoke row, a failed latest attempt, and rows on other hardware."""
     monkeypatch.setattr(rows_module, "is_stale", lambda record: record.run_id in STALE_RUNS)
-    # the records below include a protocol 2, which this bench does not ship: one of the same shape as protocol 1
+    # the records below include a protocol 2, which this bench does not ship: one of the same shape as
+    # protocol 1
     from bench.protocol.spec import load_protocol
     from bench.report import comparability
 
@@ -44,8 +45,8 @@ def results(tmp_path: Path, bench_env: BenchEnv, published_recipes: Path,
                     repeat_group="g1", series=series)
     make_record(runs, "r05", "mmdetection", 50.0, created="2026-01-03T00:00:00+00:00",
                 deviations=("images_per_gpu: 1 (protocol: 2)",))
-    make_record(runs, "r06", "mmdetection", None, created="2026-01-06T00:00:00+00:00", status=RunStatus.CRASHED,
-                reason="line 900: Traceback (most recent call last): | boom")
+    make_record(runs, "r06", "mmdetection", None, created="2026-01-06T00:00:00+00:00",
+                status=RunStatus.CRASHED, reason="line 900: Traceback (most recent call last): | boom")
     make_record(runs, "r07", "maskrcnn-benchmark", 52.0, created="2026-01-03T00:00:00+00:00")
     make_record(runs, "r08", "tensorpack", 70.0, created="2026-01-03T00:00:00+00:00", protocol=2,
                 deviations=tuple(REAL_DEVIATIONS))
@@ -53,7 +54,8 @@ def results(tmp_path: Path, bench_env: BenchEnv, published_recipes: Path,
                 comparable=False, preset="smoke", family="builtin", variant="builtin", series=series,
                 environment={"cpu": {"model": "Test CPU 9000", "logical": 4, "physical": 2}})
     make_record(runs, "r10", "detectron2", 40.0, created="2026-01-05T00:00:00+00:00", gpu_model="H100")
-    make_record(runs, "r11", "maskrcnn-benchmark", 30.0, created="2026-01-05T00:00:00+00:00", gpu_model="H100")
+    make_record(runs, "r11", "maskrcnn-benchmark", 30.0, created="2026-01-05T00:00:00+00:00",
+                gpu_model="H100")
     return tmp_path / "results"
 
 
@@ -109,8 +111,8 @@ def test_rows_numbers_ratio_and_published(results: Path) -> None:
     spread = stdev(D2_REPEATS) / d2
     assert v100["mmdetection"]["vs Detectron2"] == f"{50.0 / d2:.3f} ± {50.0 / d2 * spread:.4f}"
     assert v100["maskrcnn-benchmark"]["vs Detectron2"].startswith(f"{52.0 / d2:.3f} ± ")
-    assert [table_rows(section(text, f"### Protocol 1 · 8 × {V100}"))[i]["Implementation"] for i in range(3)] == \
-        ["1. detectron2", "2. maskrcnn-benchmark (stale)", "3. mmdetection"]
+    assert [table_rows(section(text, f"### Protocol 1 · 8 × {V100}"))[i]["Implementation"]
+            for i in range(3)] == ["1. detectron2", "2. maskrcnn-benchmark (stale)", "3. mmdetection"]
     assert detectron2["Published"] == f"[62]({PUBLISHED_SOURCE}) on 8 × V100"
     assert detectron2["Record"] == "[record](runs/r04/record.json)"
     head = details(text, detectron2["Deviations"].split("(#")[1].rstrip(")"))[0]
@@ -136,7 +138,8 @@ def test_same_hardware_only_and_cpu_sections(results: Path) -> None:
     assert h100["maskrcnn-benchmark"]["vs Detectron2"] == f"{30.0 / 40.0:.3f}"
     assert h100["detectron2"]["img/s"] == "40.0"
     p2 = by_impl(table_rows(section(text, f"### Protocol 2 · 8 × {V100}")))
-    assert p2["tensorpack"]["vs Detectron2"] == ""  # no Detectron2 in protocol 2: never borrowed from protocol 1
+    # no Detectron2 in protocol 2: never borrowed from protocol 1
+    assert p2["tensorpack"]["vs Detectron2"] == ""
     cpu = section(text, "### Not comparable (smoke preset) · CPU only: Test CPU 9000, 4 cores")
     assert by_impl(table_rows(cpu))["builtin"]["img/s"] == "3.25"
     assert "unknown GPU" not in text and "0 ×" not in text
@@ -171,7 +174,8 @@ def test_widest_line_and_then_and_now(results: Path) -> None:
     now = by_impl(table_rows(section(readme(results), "## Then and now: ratio to Detectron2")))
     assert now["mmdetection"]["Published (2020)"] == f"{53 / 62:.3f} on 8 × V100"
     assert now["mmdetection"]["Measured now"].startswith(f"{50.0 / median(D2_REPEATS):.3f} ± ")
-    assert now["tensorpack"]["Measured now"] == "not measured under a protocol"  # protocol 2 has no Detectron2
+    # protocol 2 has no Detectron2
+    assert now["tensorpack"]["Measured now"] == "not measured under a protocol"
 
 
 def test_smoke_rows_apart_and_failed_attempts_listed(results: Path) -> None:

@@ -25,7 +25,8 @@ def annotation_mask(segmentation, height: int, width: int) -> np.ndarray:
         rle = mask_utils.frPyObjects(segmentation, height, width)
     else:
         counts = segmentation["counts"]
-        rle = {"size": segmentation["size"], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+        rle = {"size": segmentation["size"],
+               "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
     return mask_utils.decode(rle)
 
 
@@ -35,7 +36,8 @@ def _usable(annotations: list[dict]) -> bool:
 
 
 class CocoDetection(torch.utils.data.Dataset):
-    def __init__(self, image_dir: Path, annotation_file: Path, train: bool = True, num_classes: int = 91) -> None:
+    def __init__(self, image_dir: Path, annotation_file: Path, train: bool = True,
+                 num_classes: int = 91) -> None:
         import contextlib
         import io
 
@@ -54,7 +56,8 @@ class CocoDetection(torch.utils.data.Dataset):
         too_big = [c for c in self.coco.cats if c >= num_classes]
         if too_big:
             raise ValueError(f"{annotation_file}: category id {too_big[0]} does not fit a model of "
-                             f"{num_classes} classes (ids are used as labels, as torchvision's reference does)")
+                             f"{num_classes} classes (ids are used as labels, as torchvision's reference "
+                             "does)")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -91,7 +94,8 @@ class RepeatedBatches(torch.utils.data.Sampler):
     """Batches of indices for an iteration-based schedule: `total` batches from successive reshuffled passes
     over the dataset (each process takes its own share of every pass, as DistributedSampler does)."""
 
-    def __init__(self, dataset, batch_size: int, total: int, seed: int = 0, rank: int = 0, world: int = 1) -> None:
+    def __init__(self, dataset, batch_size: int, total: int, seed: int = 0, rank: int = 0,
+                 world: int = 1) -> None:
         self.n, self.batch_size, self.total = len(dataset), batch_size, total
         self.seed, self.rank, self.world = seed, rank, world
         if self.n // world < batch_size:
@@ -104,7 +108,8 @@ class RepeatedBatches(torch.utils.data.Sampler):
     def __iter__(self):
         produced, epoch = 0, 0
         while True:
-            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
+            order = torch.randperm(self.n,
+                                   generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
             mine = order[self.rank: self.n - self.n % self.world: self.world]
             for start in range(0, len(mine) - self.batch_size + 1, self.batch_size):
                 if produced == self.total:
@@ -133,6 +138,7 @@ def locate(data: Path, split: str = "train2017") -> tuple[Path, Path]:
     annotation_file = data / "annotations" / f"instances_{split}.json"
     for path in (image_dir, annotation_file):
         if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: --data must be a COCO-layout root with {split}/ and "
-                                    f"annotations/instances_{split}.json (`bench data synth` writes one)")
+            raise FileNotFoundError(f"{path} does not exist: --data must be a COCO-layout root with "
+                                    f"{split}/ and annotations/instances_{split}.json "
+                                    "(`bench data synth` writes one)")
     return image_dir, annotation_file

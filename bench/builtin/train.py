@@ -41,23 +41,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", "-j", type=int, default=4, help="DataLoader worker processes per process")
     p.add_argument("--min-size", type=int, default=800, help="shorter side after resizing")
     p.add_argument("--max-size", type=int, default=1333, help="longer side at most")
-    p.add_argument("--num-classes", type=int, default=91, help="classes incl. background (COCO ids as labels)")
+    p.add_argument("--num-classes", type=int, default=91,
+                   help="classes incl. background (COCO ids as labels)")
     p.add_argument("--roi-batch-size", type=int, default=512,
-                   help="RoIs sampled per image for the box head (Detectron: 512); the smoke preset lowers it")
+                   help="RoIs sampled per image for the box head (Detectron: 512); the smoke preset "
+                        "lowers it")
     p.add_argument("--rpn-post-nms-top-n", type=int, default=2000,
                    help="proposals kept per image after NMS in training (torchvision: 2000)")
-    p.add_argument("--base-lr", type=float, default=0.02, help="lr for a global batch of 16 (scaled linearly)")
+    p.add_argument("--base-lr", type=float, default=0.02,
+                   help="lr for a global batch of 16 (scaled linearly)")
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--warmup-iters", type=int, default=500)
     p.add_argument("--warmup-factor", type=float, default=1.0 / 3)
     p.add_argument("--norm", choices=["bn", "frozen"], default="bn",
                    help="backbone norm: 'bn' is what maskrcnn_resnet50_fpn builds without weights (trainable "
-                        "BatchNorm, all stages trainable); 'frozen' is Detectron's FrozenBN with stem+res2 frozen")
+                        "BatchNorm, all stages trainable); 'frozen' is Detectron's FrozenBN with stem+res2 "
+                        "frozen")
     p.add_argument("--iterations", type=int, default=0,
-                   help="schedule length (0: Detectron's 1x, 90k x 16 / global batch); the harness stops it sooner")
+                   help="schedule length (0: Detectron's 1x, 90k x 16 / global batch); the harness stops "
+                        "it sooner")
     p.add_argument("--print-freq", type=int, default=20)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads per process (0: torch's default)")
     p.add_argument("--amp", action="store_true", help="mixed precision (off: the Detectron baseline is FP32)")
     p.add_argument("--no-cudnn-benchmark", dest="cudnn_benchmark", action="store_false",
                    help="leave cudnn.benchmark off on GPU (the other current implementations' default)")
@@ -66,17 +72,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def deviations(args: argparse.Namespace) -> list[str]:
-    out = ["random initialisation: no ImageNet-pretrained backbone (nothing may be downloaded); throughput is "
-           "unaffected, accuracy is not meaningful"]
+    out = ["random initialisation: no ImageNet-pretrained backbone (nothing may be downloaded); "
+           "throughput is unaffected, accuracy is not meaningful"]
     if args.norm == "bn":
-        out.append("backbone uses trainable BatchNorm with all 5 stages trainable (what torchvision builds without "
-                   "pretrained weights), not Detectron's FrozenBN with stem+res2 frozen")
+        out.append("backbone uses trainable BatchNorm with all 5 stages trainable (what torchvision builds "
+                   "without pretrained weights), not Detectron's FrozenBN with stem+res2 frozen")
     out.append("batches are not grouped by aspect ratio (torchvision reference default: grouped)")
     if args.min_size != 800 or args.max_size != 1333:
-        out.append(f"images resized to shorter side {args.min_size} / longer side <= {args.max_size}, not 800/1333")
+        out.append(f"images resized to shorter side {args.min_size} / longer side <= {args.max_size}, "
+                   "not 800/1333")
     if args.roi_batch_size != 512 or args.rpn_post_nms_top_n != 2000:
-        out.append(f"{args.roi_batch_size} RoIs sampled per image (Detectron: 512) and {args.rpn_post_nms_top_n} "
-                   "RPN proposals per image (torchvision: 2000)")
+        out.append(f"{args.roi_batch_size} RoIs sampled per image (Detectron: 512) and "
+                   f"{args.rpn_post_nms_top_n} RPN proposals per image (torchvision: 2000)")
     if args.amp:
         out.append("mixed precision (Detectron baseline: FP32)")
     return out
@@ -89,10 +96,13 @@ def build_model(args: argparse.Namespace):
     from torchvision.ops.misc import FrozenBatchNorm2d
 
     heads = {"num_classes": args.num_classes, "min_size": args.min_size, "max_size": args.max_size,
-             "box_batch_size_per_image": args.roi_batch_size, "rpn_post_nms_top_n_train": args.rpn_post_nms_top_n}
+             "box_batch_size_per_image": args.roi_batch_size,
+             "rpn_post_nms_top_n_train": args.rpn_post_nms_top_n}
     if args.norm == "bn":
-        return torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, **heads)
-    # What maskrcnn_resnet50_fpn builds with a pretrained backbone (FrozenBN, 3 trainable stages), without one.
+        return torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None,
+                                                                  **heads)
+    # What maskrcnn_resnet50_fpn builds with a pretrained backbone (FrozenBN, 3 trainable stages), without
+    # one.
     backbone = torchvision.models.resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
     backbone = _resnet_fpn_extractor(backbone, 3)
     return MaskRCNN(backbone, **heads)
@@ -142,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     # What decides FP32 math on Ampere and later (TF32), as this process has it: the record keeps the line.
     print(f"precision: amp={args.amp} float32_matmul_precision={torch.get_float32_matmul_precision()} "
           f"cuda.matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32} "
-          f"cudnn.allow_tf32={torch.backends.cudnn.allow_tf32} cudnn.benchmark={torch.backends.cudnn.benchmark}",
+          f"cudnn.allow_tf32={torch.backends.cudnn.allow_tf32} "
+          f"cudnn.benchmark={torch.backends.cudnn.benchmark}",
           flush=True)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
@@ -155,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     # where the log says its batch (batch_size per process x world_size), read by bench.logs.torchvision.
     args.world_size, args.distributed = world, world > 1
     print(args, flush=True)
-    print(f"bench builtin: device {device_kind}, {world} process(es) x {args.batch_size} images = global batch "
-          f"{global_batch}, lr {lr:g}, torch {torch.__version__}", flush=True)
+    print(f"bench builtin: device {device_kind}, {world} process(es) x {args.batch_size} images = "
+          f"global batch {global_batch}, lr {lr:g}, torch {torch.__version__}", flush=True)
     for text in deviations(args):
         print(f"bench builtin: deviation: {text}", flush=True)
 
@@ -165,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     dataset = coco_data.CocoDetection(image_dir, annotation_file, train=True, num_classes=args.num_classes)
     print("Creating data loaders", flush=True)
     total = args.iterations or 90000 * 16 // (args.batch_size * world)
-    batches = coco_data.RepeatedBatches(dataset, args.batch_size, total, seed=args.seed, rank=rank, world=world)
+    batches = coco_data.RepeatedBatches(dataset, args.batch_size, total, seed=args.seed, rank=rank,
+                                        world=world)
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=batches, num_workers=args.workers, collate_fn=coco_data.collate,
         worker_init_fn=coco_data.worker_init, pin_memory=device_kind == "cuda")
@@ -203,9 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     model_ddp.train()
     logger = MetricLogger(delimiter="  ")
     logger.add_meter("lr", SmoothedValue(window_size=1, fmt="{value:.6f}"))
-    # One "epoch" spanning the whole iteration-based schedule (Detectron is iteration-based): the progress lines
-    # are numbered 0..N-1 without restarting, whatever the dataset's size.
-    for images, targets in logger.log_every(loader, args.print_freq, "Epoch: [0]", cuda=device_kind == "cuda"):
+    # One "epoch" spanning the whole iteration-based schedule (Detectron is iteration-based): the progress
+    # lines are numbered 0..N-1 without restarting, whatever the dataset's size.
+    for images, targets in logger.log_every(loader, args.print_freq, "Epoch: [0]",
+                                            cuda=device_kind == "cuda"):
         if STOP["signal"]:  # checked after the logger printed the previous iteration's line
             break
         images = [image.to(device, non_blocking=True) for image in images]

@@ -19,9 +19,12 @@ def mlperf(
                                 "submitter, or a whole training_results_v* checkout."),
     runs: Path = typer.Option(None, "--runs", help="Where the records go (default: results/runs)."),
     repo: str = typer.Option(None, "--repo", help="The results repository the logs are cited by, e.g. "
-                             "https://github.com/mlcommons/training_results_v3.0 (default: the checkout's origin)."),
-    commit: str = typer.Option(None, "--commit", help="Its commit, 40 hex digits (default: the checkout's HEAD)."),
-    version: str = typer.Option(None, "--mlperf-version", help="MLPerf round, e.g. 3.0 (default: from --repo)."),
+                             "https://github.com/mlcommons/training_results_v3.0 "
+                             "(default: the checkout's origin)."),
+    commit: str = typer.Option(None, "--commit",
+                               help="Its commit, 40 hex digits (default: the checkout's HEAD)."),
+    version: str = typer.Option(None, "--mlperf-version",
+                                help="MLPerf round, e.g. 3.0 (default: from --repo)."),
     window: str = typer.Option("100:500", "--window", "-w", help="Iterations A:B (the A+1th to the Bth)."),
 ) -> None:
     """One record per MLPerf Mask R-CNN run log, grouped per system; the logs stay where they are."""

@@ -30,7 +30,8 @@ def recipe_summary(recipe: Recipe) -> dict:
 
 def list_recipes(json_output: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
     """List the recipes."""
-    recipes = sorted(load_all(), key=lambda r: (-(r.reference.img_s if r.reference else -1), r.family, r.name))
+    recipes = sorted(load_all(),
+                     key=lambda r: (-(r.reference.img_s if r.reference else -1), r.family, r.name))
     if json_output:
         typer.echo(json.dumps([recipe_summary(r) for r in recipes], indent=2))
         return
@@ -45,14 +46,16 @@ def list_recipes(json_output: bool = typer.Option(False, "--json", help="Print a
 
 
 def show(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."),
-         json_output: bool = typer.Option(False, "--json", help="Print the whole validated recipe as JSON.")) -> None:
+         json_output: bool = typer.Option(False, "--json",
+                                          help="Print the whole validated recipe as JSON.")) -> None:
     """Show one recipe."""
     recipe = find_recipe(name)
     if json_output:
         typer.echo(recipe.model_dump_json(indent=2))
         return
     console = Console()
-    console.print(Text(f"{recipe.name}: {recipe.title}  ({recipe.variant}, family {recipe.family})", style="bold"))
+    console.print(Text(f"{recipe.name}: {recipe.title}  ({recipe.variant}, family {recipe.family})",
+                       style="bold"))
     rows = [("framework", f"{recipe.framework.name} {recipe.framework.version}")]
     if recipe.source:
         rows += [("repo", recipe.source.repo), ("commit", recipe.source.commit)]
@@ -60,7 +63,8 @@ def show(name: str = typer.Argument(..., help="Recipe name (see `bench list`).")
             rows.append(("runs in", recipe.source.subdir))
     for number, step in enumerate(recipe.patches, 1):
         if step.kind == "diff":
-            text = f"git apply patches/{step.file}" + (" (--ignore-whitespace)" if step.ignore_whitespace else "")
+            text = (f"git apply patches/{step.file}"
+                    + (" (--ignore-whitespace)" if step.ignore_whitespace else ""))
             if step.expected_blobs:
                 text += "; blobs " + ", ".join(f"{k}={v}" for k, v in step.expected_blobs.items())
         else:
@@ -73,12 +77,15 @@ def show(name: str = typer.Argument(..., help="Recipe name (see `bench list`).")
     if recipe.published_command:
         rows.append(("published command", recipe.published_command))
     rows += [("command", recipe.command),
-             ("log", f"{recipe.log.stream}{' ' + recipe.log.path if recipe.log.path else ''}, format {recipe.log.format}"),
-             ("images/iteration", f"{recipe.images_per_iter} (= {recipe.planned_images(recipe.gpus)} on {recipe.gpus} GPUs)"),
+             ("log", f"{recipe.log.stream}{' ' + recipe.log.path if recipe.log.path else ''}, "
+                     f"format {recipe.log.format}"),
+             ("images/iteration", f"{recipe.images_per_iter} (= {recipe.planned_images(recipe.gpus)} "
+                                  f"on {recipe.gpus} GPUs)"),
              ("window", f"iterations {recipe.window.start}-{recipe.window.end}"),
-             ("stack", f"Python {recipe.stack.python}, {recipe.stack.framework}, CUDA {recipe.stack.cuda or '-'}, "
-                       f"cuDNN {recipe.stack.cudnn or '-'}"),
-             ("image", recipe.stack.image + (f" ({recipe.stack.dockerfile})" if recipe.stack.dockerfile else ""))]
+             ("stack", f"Python {recipe.stack.python}, {recipe.stack.framework}, "
+                       f"CUDA {recipe.stack.cuda or '-'}, cuDNN {recipe.stack.cudnn or '-'}"),
+             ("image", recipe.stack.image
+                       + (f" ({recipe.stack.dockerfile})" if recipe.stack.dockerfile else ""))]
     if recipe.reference:
         ref = recipe.reference
         rows.append(("published", f"{ref.img_s:g} img/s on {ref.gpus}x {ref.gpu_model} ({ref.source})"))

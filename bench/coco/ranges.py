@@ -65,10 +65,11 @@ def python_literal(ranges: dict[str, list[float]]) -> str:
 def suggest(areas: np.ndarray) -> dict[str, list[float]] | None:
     """Dataset-specific ranges: two boundaries near the tertiles of the (non-crowd) area distribution, so each
     bucket holds about a third of the objects. Each boundary is the midpoint between two consecutive distinct
-    areas (with the fewest decimals that keep it strictly between them), so no object lies on a boundary and every
-    object is in exactly one bucket; the splits are chosen among distinct areas, so none is empty. With fewer
-    than three distinct areas the boundaries are the areas themselves, and COCOeval's inclusive ends put the
-    objects at a boundary in both neighbouring buckets, again leaving none empty. None without any area."""
+    areas (with the fewest decimals that keep it strictly between them), so no object lies on a boundary and
+    every object is in exactly one bucket; the splits are chosen among distinct areas, so none is empty. With
+    fewer than three distinct areas the boundaries are the areas themselves, and COCOeval's inclusive ends put
+    the objects at a boundary in both neighbouring buckets, again leaving none empty. None without any
+    area."""
     if areas.size == 0:
         return None
     ordered = np.sort(areas)
@@ -79,14 +80,16 @@ def suggest(areas: np.ndarray) -> dict[str, list[float]] | None:
         below = np.searchsorted(ordered, distinct, side="right")  # objects with area <= each distinct area
         first = _split(below, ordered.size / 3, 1, distinct.size - 2)
         second = _split(below, 2 * ordered.size / 3, first + 1, distinct.size - 1)
-        edges = [_between(distinct[first - 1], distinct[first]), _between(distinct[second - 1], distinct[second])]
+        edges = [_between(distinct[first - 1], distinct[first]),
+                 _between(distinct[second - 1], distinct[second])]
     ranges = {"all": [0, UPPER], "small": [0, edges[0]], "medium": edges, "large": [edges[1], UPPER]}
     assert all(counts(ordered, ranges).values()), ranges
     return ranges
 
 
 def _split(below: np.ndarray, target: float, lowest: int, highest: int) -> int:
-    """The split s (between distinct areas s-1 and s) in [lowest, highest] leaving closest to `target` below."""
+    """The split s (between distinct areas s-1 and s) in [lowest, highest] leaving closest to `target`
+    below."""
     candidates = np.arange(lowest, highest + 1)
     return int(candidates[np.argmin(np.abs(below[candidates - 1] - target))])
 
@@ -108,7 +111,8 @@ def parse(text: str, areas: np.ndarray) -> tuple[str, dict[str, list[float]]]:
     if text == "auto":
         ranges = suggest(areas)
         if ranges is None:
-            raise BenchError("--area-rng auto: the ground truth has no non-crowd annotation to take tertiles of")
+            raise BenchError("--area-rng auto: the ground truth has no non-crowd annotation to take "
+                             "tertiles of")
         return "auto", ranges
     try:
         edges = [float(part) for part in text.split(",")]

@@ -36,9 +36,10 @@ class BuildStep:
     build_args: dict[str, str] = field(default_factory=dict)
 
     def argv(self, engine: str) -> list[str]:
-        args = [arg for key, value in sorted(self.build_args.items()) for arg in ("--build-arg", f"{key}={value}")]
-        return engine_argv(engine, "build", *engine_options(EnvVar.CONTAINER_OPTIONS), "-f", str(self.dockerfile),
-                           *args, "-t", self.tag, str(self.context))
+        args = [arg for key, value in sorted(self.build_args.items())
+                for arg in ("--build-arg", f"{key}={value}")]
+        return engine_argv(engine, "build", *engine_options(EnvVar.CONTAINER_OPTIONS),
+                           "-f", str(self.dockerfile), *args, "-t", self.tag, str(self.context))
 
 
 def build_steps(recipe: Recipe, registry: str | None = None, tag: str | None = None,
@@ -67,7 +68,8 @@ REQUIRED_ARG = re.compile(r"^ARG ([A-Z][A-Z0-9_]*)\s*$", re.M)
 
 def required_args(dockerfile: Path) -> dict[str, str]:
     """Build arguments a Dockerfile declares without a default (a commit nobody published, e.g. APEX_COMMIT):
-    taken from BENCH_<NAME>, as the recipe's install steps take them; a placeholder that names it otherwise."""
+    taken from BENCH_<NAME>, as the recipe's install steps take them; a placeholder that names it
+    otherwise."""
     return {name: os.environ.get(f"BENCH_{name}") or f"<set BENCH_{name}>"
             for name in REQUIRED_ARG.findall(dockerfile.read_text(encoding="utf-8"))}
 
@@ -84,7 +86,8 @@ def _run(argv: list[str], what: str) -> str:
 
 
 def image_id(engine: str, tag: str) -> str:
-    return _run(engine_argv(engine, "image", "inspect", "--format", "{{.Id}}", tag), f"{engine} image inspect").strip()
+    return _run(engine_argv(engine, "image", "inspect", "--format", "{{.Id}}", tag),
+                f"{engine} image inspect").strip()
 
 
 def build_local_base(engine: str, registry: str | None = None, suite: str = "bookworm") -> str:
@@ -104,16 +107,19 @@ def build_local_base(engine: str, registry: str | None = None, suite: str = "boo
 
 def wheelhouse(recipe: Recipe, out: Path) -> Path:
     """bench's own wheel and the recipe's pinned wheels with their dependencies, downloaded on the host (a
-    container does not inherit the host's index and CA configuration); requirements.txt lists what to install."""
+    container does not inherit the host's index and CA configuration); requirements.txt lists what to
+    install."""
     checkout = source_checkout()
     if checkout is None:
-        raise BenchError(f"{recipe.name}: its image installs bench's own wheel, built from a source checkout; this "
-                         "bench is an installed copy: run `bench image build` from a checkout of bench")
+        raise BenchError(f"{recipe.name}: its image installs bench's own wheel, built from a source "
+                         "checkout; this bench is an installed copy: run `bench image build` from a "
+                         "checkout of bench")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     python = sys.executable
-    _run([python, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(checkout)], "pip wheel (bench)")
+    _run([python, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(checkout)],
+         "pip wheel (bench)")
     bench_wheel = next(out.glob("*.whl"))
     pins = list(recipe.stack.wheels)
     _run([python, "-m", "pip", "download", "-q", "-d", str(out), str(bench_wheel), *pins], "pip download")
@@ -137,7 +143,8 @@ def push(recipe: Recipe, engine: str, registry: str | None = None, tag: str | No
     """Push the child image to its registry (credentials are the engine's own login, never bench's)."""
     child = build_steps(recipe, registry, tag)[-1].tag
     if child.startswith("localhost/"):
-        raise BenchError(f"{child}: a localhost image cannot be pushed; give --registry R or set BENCH_REGISTRY")
+        raise BenchError(f"{child}: a localhost image cannot be pushed; give --registry R or set "
+                         "BENCH_REGISTRY")
     _run(engine_argv(engine, "push", child), f"{engine} push {child}")
     return child
 
@@ -150,12 +157,14 @@ def build(recipe: Recipe, engine: str, registry: str | None = None, tag: str | N
     lines = [shlex.join(step.argv(engine)) for step in steps]
     if dry_run:
         if context is not None:
-            lines.insert(0, f"# wheelhouse in {context}/wheels: bench's wheel and " + " ".join(recipe.stack.wheels)
+            lines.insert(0, f"# wheelhouse in {context}/wheels: bench's wheel and "
+                         + " ".join(recipe.stack.wheels)
                          + " with their dependencies (pip download on this host)")
         return lines, None
     for step in steps:
         missing = sorted(v.strip("<>") for v in step.build_args.values() if v.startswith("<set BENCH_"))
         if missing:
-            raise BenchError(f"{step.dockerfile}: {', '.join(missing)} (no default: nothing was published for it)")
+            raise BenchError(f"{step.dockerfile}: {', '.join(missing)} "
+                             "(no default: nothing was published for it)")
         _run(step.argv(engine), f"{engine} build {step.tag}")
     return lines, image_id(engine, steps[-1].tag)

@@ -23,9 +23,9 @@ class Topology:
 TORCHRUN_MODULES = ("torch.distributed.run",)
 STATIC_LAUNCH_MODULES = ("torch.distributed.launch",)
 # Options a multi-node launch sets itself; a recipe's own values for them are dropped.
-_TORCH_LAUNCH_OPTIONS = {"--nnodes", "--node_rank", "--node-rank", "--master_addr", "--master-addr", "--master_port",
-                         "--master-port", "--rdzv_backend", "--rdzv-backend", "--rdzv_endpoint", "--rdzv-endpoint",
-                         "--rdzv_id", "--rdzv-id"}
+_TORCH_LAUNCH_OPTIONS = {"--nnodes", "--node_rank", "--node-rank", "--master_addr", "--master-addr",
+                         "--master_port", "--master-port", "--rdzv_backend", "--rdzv-backend",
+                         "--rdzv_endpoint", "--rdzv-endpoint", "--rdzv_id", "--rdzv-id"}
 _TORCH_LAUNCH_FLAGS = {"--standalone"}
 
 
@@ -85,13 +85,14 @@ def multi_node_argv(argv: list[str], topo: Topology, *, recipe: str) -> list[str
     if kind == "torchrun":
         rest = _without_options(rest, _TORCH_LAUNCH_OPTIONS, _TORCH_LAUNCH_FLAGS)
         return head + [f"--nnodes={topo.nodes}", "--rdzv-backend=c10d",
-                       f"--rdzv-endpoint={topo.master_addr}:{topo.master_port}", f"--rdzv-id={topo.rendezvous_id}",
-                       *rest]
+                       f"--rdzv-endpoint={topo.master_addr}:{topo.master_port}",
+                       f"--rdzv-id={topo.rendezvous_id}", *rest]
     if kind == "torch-launch":  # no c10d rendezvous before torch 1.10: the static form, rank from the index
         rest = _without_options(rest, _TORCH_LAUNCH_OPTIONS, _TORCH_LAUNCH_FLAGS)
-        return head + [f"--nnodes={topo.nodes}", f"--node_rank={topo.node_rank}", f"--master_addr={topo.master_addr}",
-                       f"--master_port={topo.master_port}", *rest]
-    if kind == "detectron2":  # insert right after --num-gpus N: a trailing REMAINDER swallows what follows `opts`
+        return head + [f"--nnodes={topo.nodes}", f"--node_rank={topo.node_rank}",
+                       f"--master_addr={topo.master_addr}", f"--master_port={topo.master_port}", *rest]
+    if kind == "detectron2":
+        # insert right after --num-gpus N: a trailing REMAINDER swallows what follows `opts`
         at = argv.index("--num-gpus") + 2
         return argv[:at] + ["--num-machines", str(topo.nodes), "--machine-rank", topo.node_rank,
                             "--dist-url", f"tcp://{topo.master_addr}:{topo.master_port}"] + argv[at:]

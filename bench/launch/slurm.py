@@ -1,13 +1,15 @@
-"""The Slurm launcher: submit the run's batch script, follow the job through the queue, stream its output files
-into the same watcher and harness clock as a local run, stop it with scancel, and say what Slurm says of it.
+"""The Slurm launcher: submit the run's batch script, follow the job through the queue, stream its output
+files into the same watcher and harness clock as a local run, stop it with scancel, and say what Slurm says of
+it.
 
-The job writes its stdout and stderr (sbatch --output/--error) straight into the run directory, and the recipe's
-log file into the run's output directory: the launcher tails those files as they grow (the nodes and bench share a
-file system, as on every Slurm cluster) and stamps each line on `time.monotonic()` when it sees it. Stopping:
-SIGTERM through scancel, the grace, then `scancel --full JOBID`. The SIGTERM goes where the trainer is: to the job's
-steps (`scancel --signal=TERM JOBID`) when srun launched it, because srun itself turns a SIGTERM into an immediate
-kill of its step (it prints "forcing job termination"), which `--full` would send it; and to the batch script and
-its children (`scancel --signal=TERM --full JOBID`) when the trainer runs in the batch step (an mpirun launch).
+The job writes its stdout and stderr (sbatch --output/--error) straight into the run directory, and the
+recipe's log file into the run's output directory: the launcher tails those files as they grow (the nodes and
+bench share a file system, as on every Slurm cluster) and stamps each line on `time.monotonic()` when it sees
+it. Stopping: SIGTERM through scancel, the grace, then `scancel --full JOBID`. The SIGTERM goes where the
+trainer is: to the job's steps (`scancel --signal=TERM JOBID`) when srun launched it, because srun itself
+turns a SIGTERM into an immediate kill of its step (it prints "forcing job termination"), which `--full` would
+send it; and to the batch script and its children (`scancel --signal=TERM --full JOBID`) when the trainer runs
+in the batch step (an mpirun launch).
 
 If bench is SIGKILLed, nothing of bench can cancel the job, so the job is submitted held, a guard (bench's own
 supervisor, with `scancel --full JOBID` as its cleanup command) is started, and only then is the job released:
@@ -37,8 +39,8 @@ SCRIPT_NAME = "job.sbatch"
 POLL_S = 0.5
 CALL_TIMEOUT_S = 60
 GUARD_DIR = "slurm-guard"
-ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
-         "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
+ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY",
+         "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
 # How a job that ended by itself (not stopped by bench) is recorded, when the training's own end says less.
 STATE_STATUS = {"TIMEOUT": (RunStatus.TIMEOUT, "the job reached its Slurm time limit (--time)"),
                 "PREEMPTED": (RunStatus.INTERRUPTED, "Slurm preempted the job"),
@@ -49,7 +51,8 @@ STATE_STATUS = {"TIMEOUT": (RunStatus.TIMEOUT, "the job reached its Slurm time l
                 "OUT_OF_MEMORY": (RunStatus.FAILED, "the job ran out of memory (OUT_OF_MEMORY)")}
 
 
-def slurm_call(*argv: str, check: bool = True, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+def slurm_call(*argv: str, check: bool = True,
+               env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
     """A Slurm client command; a missing client or a refusal is one clear line."""
     return call(argv, timeout=CALL_TIMEOUT_S, check=check, env=env,
                 missing="--launcher slurm needs Slurm's client commands")
@@ -57,7 +60,8 @@ def slurm_call(*argv: str, check: bool = True, env: Mapping[str, str] | None = N
 
 @dataclass
 class JobFacts:
-    """What Slurm says of the job (squeue while it is queued or running; sacct, else scontrol, once it ended)."""
+    """What Slurm says of the job (squeue while it is queued or running; sacct, else scontrol, once it
+    ended)."""
 
     job_id: str
     state: str = "SUBMITTED"
@@ -80,8 +84,8 @@ class JobFacts:
 
 def final_facts(facts: JobFacts, env: Mapping[str, str] | None) -> JobFacts:
     """The ended job from sacct (accounting), or from scontrol when this cluster keeps no accounting."""
-    done = slurm_call("sacct", "-n", "-P", "-X", "-j", facts.job_id, "-o", "State,ExitCode,Elapsed,NodeList,Partition",
-                      check=False, env=env)
+    done = slurm_call("sacct", "-n", "-P", "-X", "-j", facts.job_id,
+                      "-o", "State,ExitCode,Elapsed,NodeList,Partition", check=False, env=env)
     rows = [line.split("|") for line in done.stdout.splitlines() if line.count("|") == 4]
     if done.returncode == 0 and rows:
         state, facts.exit_code, facts.elapsed, facts.node_list, facts.partition = rows[0]
@@ -152,15 +156,18 @@ class SlurmLauncher(Launcher):
         if self.log_file is not None:
             paths.append((self.log_file, "file"))
         for path, stream in paths:
-            threading.Thread(target=self._tail_file, args=(path, stream), daemon=True, name=f"bench-{stream}").start()
+            threading.Thread(target=self._tail_file, args=(path, stream), daemon=True,
+                             name=f"bench-{stream}").start()
         threading.Thread(target=self._follow, daemon=True, name="bench-slurm-follow").start()
 
     def _follow(self) -> None:
-        """Poll the queue: say when the job waits (and why) and when it runs; once it has left, ask for its end."""
+        """Poll the queue: say when the job waits (and why) and when it runs; once it has left, ask for its
+        end."""
         facts, shown = self.facts, ""
         try:
             while True:
-                done = slurm_call("squeue", "-h", "-j", facts.job_id, "-o", "%T|%r|%N|%P", check=False, env=self.env)
+                done = slurm_call("squeue", "-h", "-j", facts.job_id, "-o", "%T|%r|%N|%P", check=False,
+                                  env=self.env)
                 row = done.stdout.strip().split("|") if done.returncode == 0 and done.stdout.strip() else None
                 if row is None or row[0] in ENDED:
                     break
@@ -209,8 +216,9 @@ class SlurmLauncher(Launcher):
 
     # -- the record -----------------------------------------------------------------------------------
     def finish_record(self, record):
-        """The record with what Slurm says: the job, its nodes and state in extra["slurm"]; a job that Slurm ended
-        (time limit, preemption, a node) gets the matching status unless the window was measured first."""
+        """The record with what Slurm says: the job, its nodes and state in extra["slurm"]; a job that Slurm
+        ended (time limit, preemption, a node) gets the matching status unless the window was measured
+        first."""
         facts = self.facts
         if facts is None:
             return record
@@ -229,7 +237,8 @@ class SlurmLauncher(Launcher):
             update["gpu_model"] = models.pop()
         ended = STATE_STATUS.get(facts.state)
         if ended is not None and not self.stopped_by_harness and record.status is not RunStatus.OK:
-            update.update(status=ended[0], reason=f"{ended[1]}; {record.reason}" if record.reason else ended[1])
+            update.update(status=ended[0],
+                          reason=f"{ended[1]}; {record.reason}" if record.reason else ended[1])
         return record.model_copy(update=update)
 
 
@@ -253,15 +262,17 @@ def node_gpus(output: Path) -> dict[str, list[dict[str, str]]]:
             found[node] = []
             continue
         driver = root.findtext("driver_version", "")
-        found[node] = [{"name": gpu.findtext("product_name", ""), "driver": driver, "uuid": gpu.findtext("uuid", "")}
+        found[node] = [{"name": gpu.findtext("product_name", ""), "driver": driver,
+                        "uuid": gpu.findtext("uuid", "")}
                        for gpu in root.findall("gpu")]
     return found
 
 
-def slurm_launcher(plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: Mapping[str, str], prepared,
-                   data: Path | None, log_file: Path | None, **supervision) -> SlurmLauncher:
+def slurm_launcher(plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: Mapping[str, str],
+                   prepared, data: Path | None, log_file: Path | None, **supervision) -> SlurmLauncher:
     """The run's batch script (the recipe's variables and the harness's exported in it; the rest of bench's
-    environment, e.g. an activated virtual environment, reaches the job through sbatch's default --export=ALL)."""
+    environment, e.g. an activated virtual environment, reaches the job through sbatch's default
+    --export=ALL)."""
 
     recipe, run = plan.recipe, plan.slurm
     paths = ScriptPaths(workdir=cwd, output=run_dir / "output", stdout=run_dir / "stdout.log",
@@ -269,8 +280,8 @@ def slurm_launcher(plan, run_id: str, run_dir: Path, command: list[str], cwd: Pa
                         mounts=tuple(p for p in (prepared.path, run_dir) if p is not None),
                         read_only=(data,) if data else ())
     script = render_script(recipe=recipe.name, variant=recipe.variant, argv=command,
-                           env={k: env[k] for k in (*render_env(recipe), *HARNESS_ENV)}, run=run, gpus=plan.gpus,
-                           paths=paths, job_name=f"bench-{run_id}", title=recipe.title)
+                           env={k: env[k] for k in (*render_env(recipe), *HARNESS_ENV)}, run=run,
+                           gpus=plan.gpus, paths=paths, job_name=f"bench-{run_id}", title=recipe.title)
     return SlurmLauncher(script, run_dir=run_dir, env=env, log_file=log_file, grace=plan.options.grace,
-                         gpus_per_node=plan.gpus, nodes=run.nodes, term_batch_step=trainer_in_batch_step(command),
-                         **supervision)
+                         gpus_per_node=plan.gpus, nodes=run.nodes,
+                         term_batch_step=trainer_in_batch_step(command), **supervision)

@@ -1,8 +1,9 @@
-"""The live watcher: feeds the recipe's log stream to its parser, shows progress on a terminal, and decides when
-the run ends: the window measured (plus one more progress line), --timeout, Ctrl-C/SIGTERM/SIGHUP to bench, the
-trainer printing a batch that contradicts the plan (at once: no GPU time is spent on a number that would be wrong),
-or the training ending by itself. Whatever ends it, the launcher makes sure no process of the run is left, and every
-wait after the decision is bounded. A line the parser cannot read is counted and skipped: never fatal to a live run.
+"""The live watcher: feeds the recipe's log stream to its parser, shows progress on a terminal, and decides
+when the run ends: the window measured (plus one more progress line), --timeout, Ctrl-C/SIGTERM/SIGHUP to
+bench, the trainer printing a batch that contradicts the plan (at once: no GPU time is spent on a number that
+would be wrong), or the training ending by itself. Whatever ends it, the launcher makes sure no process of the
+run is left, and every wait after the decision is bounded. A line the parser cannot read is counted and
+skipped: never fatal to a live run.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ MARGIN_WAIT_MIN_S = 2.0  # ...or this long (at least 3 line intervals) without o
 
 
 class StopRequest:
-    """Set from a signal handler (or a test): the watcher stops the run cleanly at its next tick. A second signal
-    cuts the grace period short (SIGKILL at once)."""
+    """Set from a signal handler (or a test): the watcher stops the run cleanly at its next tick. A second
+    signal cuts the grace period short (SIGKILL at once)."""
 
     def __init__(self) -> None:
         self.reason: StopReason | None = None
@@ -220,7 +221,8 @@ class Watcher:
                     launcher.stop(self.grace, self._another_signal())
                 elif launcher.poll() is not None:
                     reason = StopReason.EXITED
-                    launcher.terminate(self.grace, self._another_signal())  # what the main process left behind
+                    # what the main process left behind
+                    launcher.terminate(self.grace, self._another_signal())
         finally:
             if reason is None:  # an exception in bench itself: still leave nothing behind
                 launcher.stop(self.grace, self._another_signal())

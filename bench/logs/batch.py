@@ -1,5 +1,5 @@
-"""Reading what a trainer prints about its own batch: the pieces of a config dump or an argument print that say
-how many images one iteration trains, gathered line by line into a `BatchReport`.
+"""Reading what a trainer prints about its own batch: the pieces of a config dump or an argument print that
+say how many images one iteration trains, gathered line by line into a `BatchReport`.
 
 A trainer prints these facts at different places (a config dump, a world-size line, printed arguments), in
 any order, sometimes twice (a resumed run). `BatchFacts` keeps the latest value of each and gives the report
@@ -26,7 +26,8 @@ class BatchFacts:
 
     def note(self, line_no: int, text: str, *, images: int | None = None, per_device: int | None = None,
              world: int | None = None, nodes: int | None = None) -> None:
-        for name, value in (("images", images), ("per_device", per_device), ("world", world), ("nodes", nodes)):
+        for name, value in (("images", images), ("per_device", per_device), ("world", world),
+                            ("nodes", nodes)):
             if value is not None:
                 setattr(self, name, value)
         self.line_no, self.text = line_no, text[:200]
@@ -38,8 +39,8 @@ class BatchFacts:
             images = self.per_device * self.world
         if images is None:
             return None
-        return BatchReport(images_per_iter=images, world_size=self.world, nodes=self.nodes, line_no=self.line_no,
-                           text=self.text)
+        return BatchReport(images_per_iter=images, world_size=self.world, nodes=self.nodes,
+                           line_no=self.line_no, text=self.text)
 
 
 YAML_KEY = re.compile(r"^( *)([A-Za-z_]\w*):(?: (.*))?$")

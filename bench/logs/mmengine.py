@@ -1,20 +1,21 @@
 """mmdetection 3.x / MMEngine text log: `LoggerHook` + `LogProcessor.get_log_after_iter`.
 
-`2023/03/13 10:31:41 - mmengine - INFO - Epoch(train)  [1][  50/7330]  base_lr: 2.0000e-02 lr: 2.0000e-02  eta:
-...  time: 0.4520  data_time: 0.0100  memory: 4000  grad_norm: ...  loss: ...  loss_rpn_cls: ...` (the file log;
-the console has `03/13 10:31:41` and colours), or `Iter(train) [  50/90000]  ...` for iteration-based loops.
-The inner iteration is `batch_idx + 1` (by epoch) or `runner.iter + 1`, so the global count is
-(epoch - 1) * N + iter. `time` is `HistoryBuffer('train/time').mean(window_size)`: the mean of the last
-`LogProcessor.window_size` iteration times (IterTimerHook: wall time between consecutive `after_train_iter`),
-a buffer that is not cleared at epoch boundaries. `window_size` is 10 by default and 50 in mmdet 3.x's
-default_runtime; it is read from the dumped config (`log_processor = dict(... window_size=50)`) when the log has
-it, and otherwise taken equal to the logging interval seen on the grid (both defaults make them equal).
+`2023/03/13 10:31:41 - mmengine - INFO - Epoch(train)  [1][  50/7330]  base_lr: 2.0000e-02 lr: 2.0000e-02
+eta: ...  time: 0.4520  data_time: 0.0100  memory: 4000  grad_norm: ...  loss: ...  loss_rpn_cls: ...` (the
+file log; the console has `03/13 10:31:41` and colours), or `Iter(train) [  50/90000]  ...` for
+iteration-based loops. The inner iteration is `batch_idx + 1` (by epoch) or `runner.iter + 1`, so the global
+count is (epoch - 1) * N + iter. `time` is `HistoryBuffer('train/time').mean(window_size)`: the mean of the
+last `LogProcessor.window_size` iteration times (IterTimerHook: wall time between consecutive
+`after_train_iter`), a buffer that is not cleared at epoch boundaries. `window_size` is 10 by default and 50
+in mmdet 3.x's default_runtime; it is read from the dumped config (`log_processor = dict(... window_size=50)`)
+when the log has it, and otherwise taken equal to the logging interval seen on the grid (both defaults make
+them equal).
 
 Batch (mmengine 0.10.7 runner/runner.py Runner._log_env): `Runtime environment:` with `    GPU number: W`
 (the world size, one process per GPU), then `Config:` and `cfg.pretty_text`, whose `train_dataloader =
-dict(... batch_size=2 ...)` is images per process (Runner.auto_scale_lr: real batch = world_size x batch_size).
-Checkpoints: `Saving checkpoint at N iterations|epochs` (hooks/checkpoint_hook.py); evaluation: the
-`Epoch(val)`/`Iter(val)` progress lines (ValLoop via LoggerHook).
+dict(... batch_size=2 ...)` is images per process (Runner.auto_scale_lr: real batch = world_size x
+batch_size). Checkpoints: `Saving checkpoint at N iterations|epochs` (hooks/checkpoint_hook.py); evaluation:
+the `Epoch(val)`/`Iter(val)` progress lines (ValLoop via LoggerHook).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from bench.logs.batch import PythonConfigDump
 from bench.logs.common import NUMBER, Grid, full_timestamp, losses, meters, position
 from bench.logs.types import IterationRecord, TimeSemantics
 
-LINE = re.compile(r"\b(?:Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]|Iter\(train\)\s*\[\s*(\d+)/(\d+)\])\s+(.*)$")
+LINE = re.compile(r"\b(?:Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]"
+                  r"|Iter\(train\)\s*\[\s*(\d+)/(\d+)\])\s+(.*)$")
 TIME = re.compile(r"(?<![\w])time: (" + NUMBER + ")")
 WINDOW_SIZE = re.compile(r"\bwindow_size=(\d+)")
 GPU_NUMBER = re.compile(r"^\s*GPU number: (\d+)\s*$")

@@ -1,11 +1,11 @@
 """SimpleDet `utils/callback.py` Speedometer, stderr and `experiments/<config>/log.txt`.
 
-`05-14 18:20:31 Epoch[0] Batch [110]<TAB>Speed: 39.21 samples/sec<TAB>Train-RpnAcc=0.981234,<TAB>RpnL1=...,<TAB>`
-every `frequent` (10) batches. `nbatch` and the epoch are 0-based: `Batch [k]` is printed after k + 1 batches.
-The first call of an epoch (nbatch 0) only starts the timer, and each print restarts it, so `Speed` is
-samples/s over batches k-9..k (0-based), i.e. completed batches (k + 1 - frequent, k + 1]. The interval is not
-printed; the first line of an epoch is at k = frequent. Epoch lengths are not printed either (see
-`EpochOffsets`); the benchmark window lies in epoch 0.
+`05-14 18:20:31 Epoch[0] Batch [110]<TAB>Speed: 39.21
+samples/sec<TAB>Train-RpnAcc=0.981234,<TAB>RpnL1=...,<TAB>` every `frequent` (10) batches. `nbatch` and
+the epoch are 0-based: `Batch [k]` is printed after k + 1 batches. The first call of an epoch (nbatch 0) only
+starts the timer, and each print restarts it, so `Speed` is samples/s over batches k-9..k (0-based), i.e.
+completed batches (k + 1 - frequent, k + 1]. The interval is not printed; the first line of an epoch is at
+k = frequent. Epoch lengths are not printed either (see `EpochOffsets`); the benchmark window lies in epoch 0.
 
 Batch: not printed. detection_train.py train_net at 9187a10 computes `input_batch_size = pKv.batch_image *
 len(ctx)` and leaves its `logger.info(pprint.pformat(config))` commented out, so `self.batch` stays None and

@@ -4,12 +4,13 @@
 max mem: 4412`. The index is 0-based within the epoch; `time` is the mean of the last 20 iteration times
 (SmoothedValue(window_size=20), a new MetricLogger each epoch), printed every `--print-freq` (20) iterations.
 
-Batch (references/detection/train.py main: `utils.init_distributed_mode(args)` then `print(args)`): the printed
-`Namespace(... batch_size=2 ... world_size=8 ... distributed=True ...)`, `batch_size` being images per GPU ("the
-total batch size is $NGPU x batch_size"). utils.py init_distributed_mode sets `world_size` from $WORLD_SIZE,
-prints `| distributed init (rank R): URL` on every rank, and `Not using distributed mode` (distributed=False)
-otherwise; under SLURM it leaves `world_size` at its default, so the distinct ranks seen count too. The
-built-in trainer prints the same Namespace. Evaluation: the `Test:` MetricLogger header (engine.py evaluate).
+Batch (references/detection/train.py main: `utils.init_distributed_mode(args)` then `print(args)`): the
+printed `Namespace(... batch_size=2 ... world_size=8 ... distributed=True ...)`, `batch_size` being images per
+GPU ("the total batch size is $NGPU x batch_size"). utils.py init_distributed_mode sets `world_size` from
+$WORLD_SIZE, prints `| distributed init (rank R): URL` on every rank, and `Not using distributed mode`
+(distributed=False) otherwise; under SLURM it leaves `world_size` at its default, so the distinct ranks seen
+count too. The built-in trainer prints the same Namespace. Evaluation: the `Test:` MetricLogger header
+(engine.py evaluate).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class Parser(LogParser):
     format = "torchvision"
     title = "torchvision references/detection MetricLogger"
     semantics = TimeSemantics.INTERVAL_MEAN
-    time_meaning = "mean of the last 20 iteration times (references/detection/utils.py MetricLogger.log_every)"
+    time_meaning = ("mean of the last 20 iteration times "
+                    "(references/detection/utils.py MetricLogger.log_every)")
     divergence = re.compile(r"Loss is \S+, stopping training")
     start_marker = re.compile(r"^Start training$")
     evaluation = re.compile(r"^Test: +\[")

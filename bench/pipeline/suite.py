@@ -1,9 +1,10 @@
-"""`bench run --suite NAME`: every member of a comparison suite, repeats interleaved (A B C A B C ...), so that a
-drift of the machine (heat, another job) spreads over every member instead of favouring the one that ran first.
+"""`bench run --suite NAME`: every member of a comparison suite, repeats interleaved (A B C A B C ...), so
+that a drift of the machine (heat, another job) spreads over every member instead of favouring the one that
+ran first.
 
 Every plan is resolved before anything runs (a member that cannot run here stops the suite before its first
-launch, unless `--only` leaves it out). Each record carries `extra.suite` = {name, id, preset, round, members} and
-the repeat group `<suite id>-<member>`, which the table's suite section groups by."""
+launch, unless `--only` leaves it out). Each record carries `extra.suite` = {name, id, preset, round, members}
+and the repeat group `<suite id>-<member>`, which the table's suite section groups by."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def run_suite(name: str, options, repeat: int, stop: StopRequest, only: list[str
             records.append(record)
             say(f"  {record.implementation}: {record.status.value} "
                 + (f"{record.framework_timing.throughput_img_s:.3f} img/s"
-                   if record.status is RunStatus.OK and record.framework_timing.throughput_img_s else record.reason))
+                   if record.status is RunStatus.OK and record.framework_timing.throughput_img_s
+                   else record.reason))
             if stop.reason is not None:
                 return records
     return records

@@ -1,10 +1,11 @@
 """Comparing a recipe's declared settings (and its launch arguments) with the benchmark protocol.
 
 Outcomes, per recipe:
-- a **deviation**: the effective value of a setting differs from the protocol's (a fact to show, not an error);
-- an **error**: the recipe contradicts itself (its launch arguments override a setting to something other than what
-  it declares, or `images_per_iter` disagrees with images_per_gpu x gpus), declares a setting the protocol does not
-  know, or leaves a protocol setting undeclared.
+- a **deviation**: the effective value of a setting differs from the protocol's (a fact to show, not an
+  error);
+- an **error**: the recipe contradicts itself (its launch arguments override a setting to something other than
+  what it declares, or `images_per_iter` disagrees with images_per_gpu x gpus), declares a setting the
+  protocol does not know, or leaves a protocol setting undeclared.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def _launch_tokens(recipe: Recipe, gpus: int, command: str) -> list[str]:
 
 
 def _commands(recipe: Recipe) -> list[tuple[str, str, int]]:
-    """(what, command template, gpus) for the main command and every comparable preset that has its own command."""
+    """(what, command template, gpus) for the main command and every comparable preset that has its own
+    command."""
     out = [("command", recipe.command, recipe.gpus)]
     for name, preset in recipe.presets.items():
         if preset.comparable and preset.command:
@@ -84,7 +86,8 @@ def check_recipe(recipe: Recipe, path: Path | None = None, protocol: Protocol | 
         result.errors.append(f"{where}: [protocol] does not declare {', '.join(missing)} "
                              f"(each needs value and evidence at the pinned commit)")
 
-    # What the launch arguments set. The main command decides the effective value; comparable presets must agree.
+    # What the launch arguments set. The main command decides the effective value; comparable presets must
+    # agree.
     rules = rules_for(recipe.family, recipe.name)
     effective: dict[str, Override] = {}
     if rules is None:
@@ -106,11 +109,13 @@ def check_recipe(recipe: Recipe, path: Path | None = None, protocol: Protocol | 
 
     # The global batch formula must agree with images per GPU.
     per_gpu = declared.get("images_per_gpu")
-    if per_gpu is not None and isinstance(per_gpu.value, (int, float)) and not isinstance(per_gpu.value, bool):
+    if per_gpu is not None and isinstance(per_gpu.value, (int, float)) \
+            and not isinstance(per_gpu.value, bool):
         formula = recipe.planned_images(recipe.gpus)
         if not same_value(formula, per_gpu.value * devices(recipe.gpus)):
             result.errors.append(
-                f"{where}: images_per_iter = {recipe.images_per_iter!r} gives {formula} images on {recipe.gpus} GPUs, "
+                f"{where}: images_per_iter = {recipe.images_per_iter!r} gives {formula} images on "
+                f"{recipe.gpus} GPUs, "
                 f"but [protocol.images_per_gpu] declares {format_value(per_gpu.value)} per GPU "
                 f"({format_value(per_gpu.value * devices(recipe.gpus))} in all)")
 
@@ -132,11 +137,12 @@ def check_recipe(recipe: Recipe, path: Path | None = None, protocol: Protocol | 
     return result
 
 
-def _cross_check(result: CheckResult, where: str, what: str, override: Override, declared: dict, recipe: Recipe,
-                 gpus: int) -> None:
+def _cross_check(result: CheckResult, where: str, what: str, override: Override, declared: dict,
+                 recipe: Recipe, gpus: int) -> None:
     if override.setting == "gpus":
         if not same_value(override.value, gpus):
-            result.errors.append(f"{where}: {what} passes `{override.argument}` but the recipe runs on {gpus} GPUs")
+            result.errors.append(f"{where}: {what} passes `{override.argument}` but the recipe runs on "
+                                 f"{gpus} GPUs")
         return
     declaration = declared.get(override.setting)
     if declaration is None or same_value(override.value, declaration.value):
@@ -150,9 +156,9 @@ def _cross_check(result: CheckResult, where: str, what: str, override: Override,
 def deviations_for(recipe: Recipe, protocol: Protocol | None = None) -> list[str]:
     """Short deviation strings for a run record (`RunRecord.deviations`) and the table's deviations column.
 
-    Pass the recipe the run actually used (`recipe.with_preset(preset)`). Never raises for a recipe that loaded:
-    undeclared settings become one entry `undeclared: a, b`, and a launch argument that contradicts a declaration
-    counts with the value the launch argument sets."""
+    Pass the recipe the run actually used (`recipe.with_preset(preset)`). Never raises for a recipe that
+    loaded: undeclared settings become one entry `undeclared: a, b`, and a launch argument that contradicts a
+    declaration counts with the value the launch argument sets."""
     result = check_recipe(recipe, protocol=protocol)
     out = [d.short for d in result.deviations]
     missing = [name for name in (protocol or load_protocol()).settings if name not in recipe.protocol]

@@ -1,12 +1,13 @@
 """`bench compare BASELINE NEW`: is NEW slower than BASELINE, beyond a threshold, and significantly so?
 
-With repeats (two or more ok runs on a side) the samples are the runs' window throughputs; with one run each, the
-per-interval throughputs inside the two windows (record.series: images per iteration / seconds per iteration),
-which are not independent (one machine, one run): the output says which. The test is Mann-Whitney U, one-sided
-(NEW lower), exact when the samples are small and untied, else the normal approximation with the tie correction
-(as scipy.stats.mannwhitneyu does; scipy is not a dependency: the distribution is counted here, the normal
-comes from the standard library). The change is median(NEW) / median(BASELINE) - 1 (with one run each, the ratio
-of the two exact window throughputs); its 95 % interval is a seeded bootstrap of the ratio of medians (numpy).
+With repeats (two or more ok runs on a side) the samples are the runs' window throughputs; with one run each,
+the per-interval throughputs inside the two windows (record.series: images per iteration / seconds per
+iteration), which are not independent (one machine, one run): the output says which. The test is Mann-Whitney
+U, one-sided (NEW lower), exact when the samples are small and untied, else the normal approximation with the
+tie correction (as scipy.stats.mannwhitneyu does; scipy is not a dependency: the distribution is counted here,
+the normal comes from the standard library). The change is median(NEW) / median(BASELINE) - 1 (with one run
+each, the ratio of the two exact window throughputs); its 95 % interval is a seeded bootstrap of the ratio of
+medians (numpy).
 """
 
 from __future__ import annotations
@@ -91,11 +92,14 @@ class Comparison:
     note: str
 
     def describe(self) -> str:
-        interval = f" (95 % interval {self.interval[0]:+.1%} to {self.interval[1]:+.1%})" if self.interval else ""
+        interval = (f" (95 % interval {self.interval[0]:+.1%} to {self.interval[1]:+.1%})"
+                    if self.interval else "")
         p = f"p = {self.p_value:.3g}" if self.p_value is not None else "no test"
         verdict = "REGRESSION" if self.regression else "ok"
-        return (f"{self.baseline}: {self.baseline_img_s:.3g} img/s -> {self.new}: {self.new_img_s:.3g} img/s, "
-                f"{self.change:+.1%}{interval}; {self.method}, {p}; threshold -{self.threshold:.1%}: {verdict}"
+        return (f"{self.baseline}: {self.baseline_img_s:.3g} img/s -> "
+                f"{self.new}: {self.new_img_s:.3g} img/s, "
+                f"{self.change:+.1%}{interval}; {self.method}, {p}; "
+                f"threshold -{self.threshold:.1%}: {verdict}"
                 + (f"\n  note: {self.note}" if self.note else ""))
 
     def as_json(self) -> str:

@@ -1,7 +1,8 @@
 """`bench export`: every record flattened to one row (hyperfine's --export-json, MLPerf's result summarizer).
 
-JSON: {"format": "bench-export", "version": EXPORT_VERSION, "rows": [...]}, described by the JSON Schema shipped
-with the package (bench/report/export.schema.json, package data). CSV: the same columns; lists joined by "; ".
+JSON: {"format": "bench-export", "version": EXPORT_VERSION, "rows": [...]}, described by the JSON Schema
+shipped with the package (bench/report/export.schema.json, package data). CSV: the same columns; lists joined
+by "; ".
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ def flat(directory: Path, record: RunRecord, recipes: dict[str, Recipe]) -> dict
     window = ft.window or [None, None]
     return {
         "run_id": record.run_id, "created": record.created, "implementation": record.implementation,
-        "family": record.family, "variant": record.variant, "title": record.title, "framework": record.framework,
-        "preset": record.preset, "status": record.status.value, "reason": record.reason, "origin": record.origin,
+        "family": record.family, "variant": record.variant, "title": record.title,
+        "framework": record.framework, "preset": record.preset, "status": record.status.value,
+        "reason": record.reason, "origin": record.origin,
         "hardware": hardware_label(*hardware_of(record)), "gpus": record.gpus, "gpu_model": record.gpu_model,
         "nodes": record.nodes, "images_per_iter": record.images_per_iter,
         "window_start": window[0], "window_end": window[1], "img_s": record.throughput_img_s,
-        "img_s_per_gpu": record.throughput_img_s / record.gpus if record.throughput_img_s and record.gpus else None,
+        "img_s_per_gpu": (record.throughput_img_s / record.gpus
+                          if record.throughput_img_s and record.gpus else None),
         "iterations": ft.iterations, "seconds": ft.seconds, "images": ft.images, "method": ft.method,
-        "harness_img_s": hc.throughput_img_s if hc else None, "clock_difference_pct": record.clock_difference_pct,
+        "harness_img_s": hc.throughput_img_s if hc else None,
+        "clock_difference_pct": record.clock_difference_pct,
         "repeat_group": record.repeat_group, "protocol_version": record.provenance.protocol_version,
         "commit": record.provenance.commit, "repo": record.provenance.repo,
         "synthetic_data": record.dataset.get("synthetic") if record.dataset else None,

@@ -1,5 +1,6 @@
-"""`bench history NAME` and `bench baseline save NAME`: every record of an implementation on a hardware, over time
-(the table keeps only the latest), and the latest row's records saved as a baseline for `bench compare`."""
+"""`bench history NAME` and `bench baseline save NAME`: every record of an implementation on a hardware, over
+time (the table keeps only the latest), and the latest row's records saved as a baseline for
+`bench compare`."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def history_png(name: str, records: list[RunRecord]) -> bytes:
             if record.throughput_img_s is not None:
                 by_hardware.setdefault(hardware_label(*hardware_of(record)), []).append(record)
         for label, mine in sorted(by_hardware.items()):
-            ax.plot([r.created[:19] for r in mine], [r.throughput_img_s for r in mine], marker="o", label=label)
+            ax.plot([r.created[:19] for r in mine], [r.throughput_img_s for r in mine], marker="o",
+                    label=label)
         ax.set_ylabel("images / second")
         ax.set_xlabel("run started (UTC)")
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
@@ -49,14 +51,16 @@ def history_png(name: str, records: list[RunRecord]) -> bytes:
         return png_bytes(fig)
 
 
-def baseline_records(records: list[tuple[Path, RunRecord]], name: str, hardware: str | None) -> list[RunRecord]:
+def baseline_records(records: list[tuple[Path, RunRecord]], name: str,
+                     hardware: str | None) -> list[RunRecord]:
     """The latest ok record of `name` on one hardware, with the ok records of its repeat group."""
     ok = [r for r in history(records, name, hardware) if r.throughput_img_s is not None]
     if not ok:
         raise BenchError(f"{name}: no ok record to save as a baseline")
     kinds = sorted({hardware_label(*hardware_of(r)) for r in ok})
     if len(kinds) > 1:
-        raise BenchError(f"{name}: records on {len(kinds)} hardware ({'; '.join(kinds)}); choose one with --hardware")
+        raise BenchError(f"{name}: records on {len(kinds)} hardware ({'; '.join(kinds)}); "
+                         "choose one with --hardware")
     latest = ok[-1]
     return [r for r in ok if latest.repeat_group and r.repeat_group == latest.repeat_group] or [latest]
 

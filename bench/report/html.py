@@ -1,6 +1,6 @@
-"""`bench report --html OUT/`: a static site, no server and no external asset: index.html (the table, the plots)
-and runs/<run-id>.html per record (settings, warnings, deviations, environment, timeline as inline SVG, so that
-pages for ~900 imported records take seconds, not a matplotlib render each)."""
+"""`bench report --html OUT/`: a static site, no server and no external asset: index.html (the table, the
+plots) and runs/<run-id>.html per record (settings, warnings, deviations, environment, timeline as inline SVG,
+so that pages for ~900 imported records take seconds, not a matplotlib render each)."""
 
 from __future__ import annotations
 
@@ -32,11 +32,13 @@ def page(title: str, body: list[str]) -> str:
 
 
 def table_html(header: list[str], rows: list[list[str]], left: int = 1) -> str:
-    """Cells are HTML already (escaped by the caller); the columns after the first `left` are right-aligned."""
+    """Cells are HTML already (escaped by the caller); the columns after the first `left` are
+    right-aligned."""
     def row(cells: list[str], tag: str) -> str:
         return "<tr>" + "".join(f"<{tag}{' class=n' if i >= left else ''}>{c}</{tag}>"
                                 for i, c in enumerate(cells)) + "</tr>"
-    return "<table>" + row([escape(h) for h in header], "th") + "".join(row(r, "td") for r in rows) + "</table>"
+    return ("<table>" + row([escape(h) for h in header], "th") + "".join(row(r, "td") for r in rows)
+            + "</table>")
 
 
 def run_link(record: RunRecord, text: str, prefix: str = "runs/") -> str:
@@ -48,11 +50,14 @@ def block_html(block: Block, recipes: dict[str, Recipe]) -> list[str]:
     rows = []
     for row in block.rows:
         reference = published_of(row.record, recipes)
-        rows.append([escape(f"{row.rank}. " if row.rank else "") + run_link(row.record, row.record.implementation),
+        rows.append([escape(f"{row.rank}. " if row.rank else "")
+                     + run_link(row.record, row.record.implementation),
                      escape(img_s_text(row)), str(row.n), escape(ratio_text(row)),
-                     escape(f"{float(reference['img_s']):g} on {hardware_label(reference['gpus'], reference['gpu_model'])}")
+                     escape(f"{float(reference['img_s']):g} on "
+                            f"{hardware_label(reference['gpus'], reference['gpu_model'])}")
                      if reference else "", str(len(row.record.deviations)), run_link(row.record, "record")])
-    return [f"<h3>{escape(block.title)}</h3>", f"<p class=settings>{settings}</p>", table_html(list(COLUMNS), rows)]
+    return [f"<h3>{escape(block.title)}</h3>", f"<p class=settings>{settings}</p>",
+            table_html(list(COLUMNS), rows)]
 
 
 def mlperf_html(records: list[RunRecord]) -> list[str]:
@@ -61,7 +66,8 @@ def mlperf_html(records: list[RunRecord]) -> list[str]:
     rows = [[run_link(r.record, r.record.title), escape(f"v{r.record.extra['mlperf']['version']}"),
              escape(hardware_label(*hardware_of(r.record))), escape(sig3(r.img_s)), f"{r.n}/{r.runs}",
              escape(sig3(r.per_accelerator))] for r in system_rows(records)]
-    return ["<h2>MLPerf Training (imported)</h2>", '<img src="mlperf.png" alt="MLPerf img/s per accelerator">',
+    return ["<h2>MLPerf Training (imported)</h2>",
+            '<img src="mlperf.png" alt="MLPerf img/s per accelerator">',
             table_html(["System", "Round", "Accelerators", "img/s", "n", "per accelerator"], rows, left=3)]
 
 
@@ -80,13 +86,15 @@ def index_html(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], ima
         body += ["<h2>Latest attempts without a measurement</h2>", table_html(
             ["Implementation", "Section", "Hardware", "Status"],
             [[run_link(r.record, r.record.implementation), escape(r.section.title),
-              escape(hardware_label(*r.hardware)), escape(r.record.status.value)] for r in unmeasured], left=4)]
+              escape(hardware_label(*r.hardware)), escape(r.record.status.value)] for r in unmeasured],
+            left=4)]
     body += mlperf_html([r for _, r in records if is_mlperf(r)])
     return page("bench results", body)
 
 
 def timeline_svg(record: RunRecord, width: int = 640, height: int = 200) -> str:
-    """Seconds per iteration against iteration, the window shaded; scaled to the window (start-up is slower)."""
+    """Seconds per iteration against iteration, the window shaded; scaled to the window (start-up is
+    slower)."""
     points = [(float(i), float(s)) for i, s in record.series]
     if len(points) < 2:
         return "<p>No per-iteration series in this record.</p>"
@@ -99,7 +107,8 @@ def timeline_svg(record: RunRecord, width: int = 640, height: int = 200) -> str:
     def y(s: float) -> float:
         return height - 20 - min(s, top) / top * (height - 30)
     line = " ".join(f"{x(i):.1f},{y(s):.1f}" for i, s in points)
-    shade = (f'<rect x="{x(max(window[0], x0)):.1f}" y="10" width="{x(min(window[1], x1)) - x(max(window[0], x0)):.1f}"'
+    shade = (f'<rect x="{x(max(window[0], x0)):.1f}" y="10" '
+             f'width="{x(min(window[1], x1)) - x(max(window[0], x0)):.1f}"'
              f' height="{height - 30}" fill="#1f77b4" opacity="0.12"/>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
             f'aria-label="seconds per iteration">{shade}'
@@ -111,11 +120,13 @@ def timeline_svg(record: RunRecord, width: int = 640, height: int = 200) -> str:
 def run_html(directory: Path, record: RunRecord, recipes: dict[str, Recipe]) -> str:
     ft = record.framework_timing
     sha, url = commit_of(record)
-    facts = [("Implementation", record.implementation), ("Title", record.title), ("Status", record.status.value),
+    facts = [("Implementation", record.implementation), ("Title", record.title),
+             ("Status", record.status.value),
              ("Reason", record.reason), ("img/s", sig3(record.throughput_img_s)),
              ("Window", f"{ft.window[0] + 1}–{ft.window[1]}" if ft.window else ""),
              ("Hardware", hardware_label(*hardware_of(record))), ("Nodes", str(record.nodes)),
-             ("Images per iteration", f"{record.images_per_iter} ({record.images_per_iter_source or 'source not recorded'})"),
+             ("Images per iteration",
+              f"{record.images_per_iter} ({record.images_per_iter_source or 'source not recorded'})"),
              ("Stack", framework_of(record)), ("Framework (as the recipe says)", record.framework),
              ("Preset", record.preset or ""), ("Repeat group", record.repeat_group or ""),
              ("Created", record.created), ("Commit", sha), ("Origin", record.origin)]
@@ -129,7 +140,8 @@ def run_html(directory: Path, record: RunRecord, recipes: dict[str, Recipe]) -> 
         body += [f"<h2>{title}</h2>", "<ul>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
                  if items else "<p>None.</p>"]
     body += ["<h2>Timeline</h2>", timeline_svg(record),
-             "<h2>Environment</h2>", f"<pre>{escape(json.dumps(record.environment, indent=1, sort_keys=True))}</pre>"]
+             "<h2>Environment</h2>",
+             f"<pre>{escape(json.dumps(record.environment, indent=1, sort_keys=True))}</pre>"]
     if record.log_tail:
         body += ["<h2>Log tail</h2>", f"<pre>{escape(chr(10).join(record.log_tail))}</pre>"]
     return page(record.run_id, body)
