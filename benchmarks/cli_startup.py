@@ -1,8 +1,8 @@
 """Start-up time of the command line: `bench --help`, a mistyped option, and the imports the CLI defers.
 
-The CLI imports the domain packages inside its commands (bench/cli/__init__.py says why); this measures what that
-saves. Prints the median wall time of each command over --repeats runs, and the import time of the modules a
-command pulls in when it runs.
+The CLI imports the domain packages inside its commands (bench/cli/__init__.py says why); this measures
+what that saves. Prints the median wall time of each command over --repeats runs, and the import time of the
+modules a command pulls in when it runs.
 
     .venv/bin/python benchmarks/cli_startup.py [--repeats 10]
 """

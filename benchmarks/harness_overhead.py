@@ -1,8 +1,9 @@
-"""Harness overhead: the same stand-in trainer run bare (stdout to a file) and under `bench run`, several times.
+"""Harness overhead: the same stand-in trainer run bare (stdout to a file) and under `bench run`, several
+times.
 
-Prints, per workload, the median wall time of the whole command and the median img/s the trainer's own log gives
-(iterations 21-401 of a 421-iteration schedule, so that `bench run` stops it where the bare run ends by itself),
-and the ratios bench / bare. Workloads:
+Prints, per workload, the median wall time of the whole command and the median img/s the trainer's own log
+gives (iterations 21-401 of a 421-iteration schedule, so that `bench run` stops it where the bare run ends by
+itself), and the ratios bench / bare. Workloads:
   paced    the iteration time is a sleep (a GPU-bound trainer): capture must not delay the prints
   busy     fixed CPU work per iteration: the harness's threads compete with the trainer for the CPU
   chatter  busy, plus 50 lines of another logger per iteration: capture under a heavy line rate
@@ -42,17 +43,18 @@ def bare(args: list[str], iterations: int, work: Path, window: tuple[int, int]) 
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "ANSI_COLORS_DISABLED": "1"}
     start = time.perf_counter()
     with open(log, "wb") as out:
-        subprocess.run([sys.executable, str(STANDIN), "--format", "torchvision", "--max-iter", str(iterations),
-                        *args], stdout=out, stderr=subprocess.DEVNULL, env=env, check=True)
+        subprocess.run([sys.executable, str(STANDIN), "--format", "torchvision", "--max-iter",
+                        str(iterations), *args], stdout=out, stderr=subprocess.DEVNULL, env=env, check=True)
     wall = time.perf_counter() - start
     _, m = parse_file(log, "torchvision", 2, window)
     return wall, m.throughput_img_s
 
 
-def under_bench(args: list[str], iterations: int, work: Path, window: tuple[int, int]) -> tuple[float, float, float]:
+def under_bench(args: list[str], iterations: int, work: Path,
+                window: tuple[int, int]) -> tuple[float, float, float]:
     recipe = work / "overhead.toml"
-    recipe.write_text(recipe_text("torchvision", window=window, args=" ".join(["--max-iter", str(iterations), *args]),
-                                  name="overhead"))
+    recipe.write_text(recipe_text("torchvision", window=window,
+                                  args=" ".join(["--max-iter", str(iterations), *args]), name="overhead"))
     env = {**os.environ, "BENCH_RESULTS": str(work / "results")}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "bench.cli", "run", "--recipe", str(recipe), "--no-progress"],
@@ -87,8 +89,8 @@ def main() -> None:
             tput_bare = statistics.median(r[1] for r in rows_bare)
             tput_bench = statistics.median(r[1] for r in rows_bench)
             clock = statistics.median(r[2] for r in rows_bench)
-            print(f"{name:9} {wall_bare:11.2f} {wall_bench:12.2f} {wall_bench / wall_bare:6.3f}   {tput_bare:10.2f} "
-                  f"{tput_bench:11.2f} {tput_bench / tput_bare:6.4f}   {clock:17.2f}")
+            print(f"{name:9} {wall_bare:11.2f} {wall_bench:12.2f} {wall_bench / wall_bare:6.3f}   "
+                  f"{tput_bare:10.2f} {tput_bench:11.2f} {tput_bench / tput_bare:6.4f}   {clock:17.2f}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
     PYTHONPATH=$PWD python benchmarks/import_table_scale.py [--sizes 62,125,250,500] [--profile]
 
-Builds a synthetic MLPerf results repository of N run logs (5 runs per system, each log ~2,700 lines: 3,000
-iterations of tracked_stats every 50 steps among trainer chatter, the size of a v3.0 NVIDIA log's progress part plus
-noise), imports it into a fresh records root, then renders the table (README text and plots) from those records.
+Builds a synthetic MLPerf results repository of N run logs (5 runs per system, each log ~2,700 lines:
+3,000 iterations of tracked_stats every 50 steps among trainer chatter, the size of a v3.0 NVIDIA log's
+progress part plus noise), imports it into a fresh records root, then renders the table (README text and
+plots) from those records.
 Prints seconds and milliseconds per record for each N; --profile prints the top of a cProfile of `bench table`
 at the largest N. Everything is written under a temporary directory, removed at the end.
 """
@@ -28,9 +29,9 @@ RUNS_PER_SYSTEM = 5
 
 
 def event(key: str, value, t_s: float, **metadata) -> str:
-    return ":::MLLOG " + json.dumps({"namespace": "", "time_ms": round(t_s * 1000), "event_type": "POINT_IN_TIME",
-                                     "key": key, "value": value, "metadata": {"file": "x.py", "lineno": 1,
-                                                                              **metadata}}) + "\n"
+    return ":::MLLOG " + json.dumps({"namespace": "", "time_ms": round(t_s * 1000),
+                                     "event_type": "POINT_IN_TIME", "key": key, "value": value,
+                                     "metadata": {"file": "x.py", "lineno": 1, **metadata}}) + "\n"
 
 
 def log_text(batch: int, seconds_per_step: float, steps: int = 3000) -> str:
@@ -40,8 +41,8 @@ def log_text(batch: int, seconds_per_step: float, steps: int = 3000) -> str:
     for step in range(1, steps + 1):
         if step % 50 == 0:
             mean = seconds_per_step * (1 + 0.5 / step)
-            parts.append(event("tracked_stats", {"time": mean, "data": 0.001, "loss": 1.0, "throughput": batch / mean},
-                               start + mean * step, step=step))
+            stats = {"time": mean, "data": 0.001, "loss": 1.0, "throughput": batch / mean}
+            parts.append(event("tracked_stats", stats, start + mean * step, step=step))
         if step % 2 == 0:  # the rest of a real log: warnings, eval output, NCCL lines
             parts.append(f"NCCL INFO Channel {step % 32:02d} : 0[0] -> 1[1] via P2P/IPC, step {step}\n")
     parts.append(event("run_stop", None, start + seconds_per_step * steps, status="success"))
@@ -55,8 +56,9 @@ def make_repository(root: Path, logs: int) -> None:
         systems = root / "Synthetic" / "systems"
         systems.mkdir(parents=True, exist_ok=True)
         (systems / f"{name}.json").write_text(json.dumps({
-            "submitter": "Synthetic", "division": "closed", "status": "onprem", "number_of_nodes": 1 + system % 4,
-            "accelerators_per_node": 8, "accelerator_model_name": ["A100-SXM4-80GB", "H100-SXM5-80GB"][system % 2],
+            "submitter": "Synthetic", "division": "closed", "status": "onprem",
+            "number_of_nodes": 1 + system % 4, "accelerators_per_node": 8,
+            "accelerator_model_name": ["A100-SXM4-80GB", "H100-SXM5-80GB"][system % 2],
             "framework": "PyTorch NVIDIA Release 23.04"}))
         path = root / "Synthetic" / "results" / name / "maskrcnn" / f"result_{run}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)

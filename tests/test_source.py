@@ -25,7 +25,7 @@ GOOD_DIFF = """diff --git a/pkg/model.py b/pkg/model.py
 +# patched by the benchmark
  mask = torch.zeros(3, dtype=torch.uint8)
  keep = mask.to(torch.uint8)
-"""
+"""  # noqa: W293 (the diff's blank context line is a single space, as git writes it)
 STALE_DIFF = GOOD_DIFF.replace(" keep = mask.to(torch.uint8)", " keep = mask.to(torch.float32)")
 
 

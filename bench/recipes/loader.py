@@ -13,6 +13,7 @@ from bench.files import file_sha256, read_bounded_text
 from bench.paths import recipes_dir
 from bench.recipes.schema import RECIPE_NAME, Recipe
 from bench.recipes.stacks import fill_stack_pins
+from bench.vocabulary import EnvVar
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,7 +63,7 @@ def recipe_files(directory: Path | None = None) -> list[Path]:
     root = directory or recipes_dir()
     files = sorted(root.glob("*.toml"))
     if not files:
-        origin = " ($BENCH_RECIPES)" if directory is None and os.environ.get("BENCH_RECIPES") else ""
+        origin = " ($BENCH_RECIPES)" if directory is None and os.environ.get(EnvVar.RECIPES) else ""
         raise RecipeError(f"no recipe files (*.toml) in {root}{origin}")
     return files
 
