@@ -17,25 +17,18 @@ from bench.errors import BenchError
 cli = typer.Typer(name="bench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Measure and compare the training throughput of object-detection implementations.")
 
-cli.command("list")(recipes.list_recipes)
-cli.command("show")(recipes.show)
-cli.command("plan")(source.plan)
-cli.command("setup")(source.setup)
-cli.command("run")(run.run)
-cli.command("parse")(parse.parse)
-cli.command("table")(report.table)
-cli.command("export")(report.export)
-cli.command("history")(report.history)
-cli.command("compare")(report.compare)
-cli.command("report")(report.report)
-cli.command("check")(check.check)
-cli.command("eval")(data.evaluate)
-cli.add_typer(data.app, name="data")
-cli.add_typer(k8s.app, name="k8s")
-cli.add_typer(slurm.app, name="slurm")
-cli.add_typer(image.app, name="image")
-cli.add_typer(imports.app, name="import")
-cli.add_typer(report.baseline, name="baseline")
+# `bench NAME`, in the order `bench --help` lists them.
+COMMANDS = {"list": recipes.list_recipes, "show": recipes.show, "plan": source.plan, "setup": source.setup,
+            "run": run.run, "parse": parse.parse, "table": report.table, "export": report.export,
+            "history": report.history, "compare": report.compare, "report": report.report,
+            "check": check.check, "eval": data.evaluate}
+# `bench NAME SUBCOMMAND`.
+GROUPS = {"data": data.app, "k8s": k8s.app, "slurm": slurm.app, "image": image.app, "import": imports.app,
+          "baseline": report.baseline}
+for _name, _command in COMMANDS.items():
+    cli.command(_name)(_command)
+for _name, _group in GROUPS.items():
+    cli.add_typer(_group, name=_name)
 
 
 def app() -> None:

@@ -131,8 +131,7 @@ def compare(
                                   "fails."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
 ) -> None:
-    """Compare two records or repeat groups; exit 1 on a significant regression beyond the threshold (for
-    CI)."""
+    """Compare two records or repeat groups; exit 1 on a significant regression past the threshold (CI)."""
     from bench.report.compare import compare as compared, load_group, parse_threshold
 
     result = compared(load_group(baseline_path), load_group(new_path), parse_threshold(threshold),
