@@ -20,6 +20,11 @@ class Word(str, Enum):
 
     __format__ = str.__format__
 
+    @classmethod
+    def values(cls) -> list[str]:
+        """Every member's value, sorted: what an error message lists as known."""
+        return sorted(member.value for member in cls)
+
 
 class ParseStatus(Word):
     """What reading a log can conclude about its window (`bench parse`, the measurement of a run)."""

@@ -43,6 +43,12 @@ def test_the_graph_keeps_every_contract(graph: grimp.ImportGraph) -> None:
     assert broken(graph) == []
 
 
+def test_the_vocabulary_imports_nothing_of_bench(graph: grimp.ImportGraph) -> None:
+    """Not even the package root, which the layers contract leaves out."""
+    imported = graph.find_modules_directly_imported_by("bench.vocabulary")
+    assert sorted(m for m in imported if m == "bench" or m.startswith("bench.")) == []
+
+
 @pytest.mark.parametrize("importer, imported", [
     ("bench.vocabulary", "bench.errors"),  # the leaf imports nothing of bench
     ("bench.logs.base", "bench.cli.parse"),  # a parser reaching up into the CLI

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import bench.vocabulary as vocabulary
 from bench.errors import BenchError
 from bench.k8s.render import check_image
 from bench.logs.registry import parser_class
@@ -21,13 +20,6 @@ from bench.vocabulary import (EnvVar, EventKind, LogFormat, ParseStatus, RunStat
                               image_pin_problem)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def test_the_vocabulary_imports_nothing_of_bench() -> None:
-    tree = ast.parse(Path(vocabulary.__file__).read_text(encoding="utf-8"))
-    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)] + \
-        [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    assert [m for m in imported if m and m.split(".")[0] == "bench"] == []
 
 
 def test_a_parse_status_is_a_run_status_and_only_the_harness_adds_the_rest() -> None:

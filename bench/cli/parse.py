@@ -9,8 +9,8 @@ import typer
 
 from bench.cli.options import parse_window
 from bench.errors import BenchError
-from bench.logs.registry import known_formats
 from bench.measure.assess import images_from_log, measure, note_damage, read_log
+from bench.vocabulary import LogFormat
 
 
 def list_formats(wanted: bool) -> None:
@@ -21,7 +21,6 @@ def list_formats(wanted: bool) -> None:
     from rich.table import Table
 
     from bench.logs.registry import parser_class
-    from bench.vocabulary import LogFormat
 
     table = Table(title="log formats (auto-detection tries them in this order)")
     for column in ("format", "trainer output", "time semantics", "what the printed time is"):
@@ -61,9 +60,9 @@ def parse(
         from bench.logs.detect import detect_format
 
         format_name = detect_format(log)
-    elif format_name not in known_formats():
+    elif format_name not in LogFormat.values():
         raise BenchError(f"--format {format_name!r}: unknown; known: auto, "
-                         f"{', '.join(sorted(known_formats()))}")
+                         f"{', '.join(LogFormat.values())}")
     span = parse_window(window)
     if images_per_iter is not None and images_per_iter <= 0:
         raise BenchError(f"--images-per-iter {images_per_iter}: need a positive number of images")

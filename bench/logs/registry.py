@@ -14,13 +14,9 @@ FORMAT_MODULES: dict[LogFormat, str] = {fmt: fmt.value.replace("-", "_") for fmt
 }
 
 
-def known_formats() -> frozenset[str]:
-    return frozenset(FORMAT_MODULES)
-
-
 def parser_class(name: str) -> type[LogParser]:
     if name not in FORMAT_MODULES:
-        raise KeyError(f"unknown log format {name!r}; known: {', '.join(sorted(FORMAT_MODULES))}")
+        raise KeyError(f"unknown log format {name!r}; known: {', '.join(LogFormat.values())}")
     module = importlib.import_module(f"bench.logs.{FORMAT_MODULES[name]}")
     return module.Parser
 

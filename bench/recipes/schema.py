@@ -144,9 +144,8 @@ class LogSpec(Strict):
     @field_validator("format", mode="before")
     @classmethod
     def _known_format(cls, value: object) -> object:
-        if isinstance(value, str) and value not in {f.value for f in LogFormat}:
-            raise ValueError(f"unknown log format {value!r}; known: "
-                             f"{', '.join(sorted(f.value for f in LogFormat))}")
+        if isinstance(value, str) and value not in LogFormat.values():
+            raise ValueError(f"unknown log format {value!r}; known: {', '.join(LogFormat.values())}")
         return value
 
     @model_validator(mode="after")
