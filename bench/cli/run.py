@@ -111,6 +111,9 @@ def slurm_options(**given):
 def run(
     name: str = typer.Argument(None, help="Recipe name (see `bench list`), or 'all'."),
     gpus: int = typer.Option(None, "--gpus", help="GPUs to use (fills {gpus}); 0 runs on CPU."),
+    procs: int = typer.Option(None, "--procs", help="On the CPU (--gpus 0, a CPU preset): training processes "
+                              "per node, through the framework's own launcher with gloo (fills {procs}; "
+                              "default 1)."),
     data: Path = typer.Option(None, "--data", help="COCO-format dataset directory (fills {data})."),
     window: str = typer.Option(None, "--window", help="Iterations A:B to measure (default: the recipe's)."),
     repeat: int = typer.Option(1, "--repeat", min=1, help="Run K times; print the median and spread."),
@@ -153,10 +156,11 @@ def run(
     if suite is not None:
         return _run_suite_command(suite, only, name, repeat, dry_run, gpus=gpus, data=data, timeout=timeout,
                                   preset=preset, source=source, grace=grace, progress=progress,
-                                  own_python=no_env)
+                                  own_python=no_env, procs=procs)
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
-    options = RunOptions(gpus=gpus, data=data, window=optional_window(window), timeout=timeout, preset=preset,
+    options = RunOptions(gpus=gpus, procs=procs, data=data, window=optional_window(window), timeout=timeout,
+                         preset=preset,
                          source=source, grace=grace, progress=progress, own_python=no_env,
                          launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local", image=image,
                          slurm=slurm_options(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,

@@ -21,8 +21,10 @@ BLOB_PREFIX = re.compile(r"[0-9a-fA-F]{4,40}")
 # config).
 # {bench} is bench's own source root (the built-in trainer runs from a recipe environment with it on
 # PYTHONPATH).
+# {procs} is the training processes on each node: one per GPU ({gpus}), or on a CPU run (gpus = 0) the
+# `--procs` count (default 1): the count a CPU preset hands to its framework's launcher.
 PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches",
-                          "images_per_iter", "bench"})
+                          "images_per_iter", "bench", "procs"})
 # {images_per_iter}: the recipe's formula at this run's counts, for trainers whose batch setting is global
 # (detectron2's SOLVER.IMS_PER_BATCH): the command then trains exactly what bench counts. Launch commands
 # only.
@@ -284,9 +286,14 @@ def evaluate_formula(formula: str, gpus: int, nodes: int = 1) -> int:
     return int(value)
 
 
-def devices(gpus_per_node: int, nodes: int = 1) -> int:
-    """Devices training in all: gpus == 0 is one CPU process."""
-    return max(gpus_per_node, 1) * nodes
+def processes_per_node(gpus_per_node: int, cpu_processes: int = 1) -> int:
+    """Training processes on each node: one per GPU, or on a CPU run (gpus == 0) its process count."""
+    return gpus_per_node if gpus_per_node > 0 else cpu_processes
+
+
+def devices(gpus_per_node: int, nodes: int = 1, cpu_processes: int = 1) -> int:
+    """Devices training in all (the world size): GPUs of all nodes, or the CPU processes of all nodes."""
+    return processes_per_node(gpus_per_node, cpu_processes) * nodes
 
 
 class AllowedCounts(Strict):
@@ -295,10 +302,11 @@ class AllowedCounts(Strict):
 
     gpus: list[int] | None = None  # GPUs per node; None: any count >= 1 (0, the CPU, only where listed)
     nodes: list[int] | None = None  # None: any count >= 1
+    procs: list[int] | None = None  # CPU processes per node (gpus = 0, `--procs`); None: any count >= 1
     why: str = ""  # shown when a count is refused
 
-    def refusal(self, gpus: int, nodes: int) -> str | None:
-        """Why (gpus, nodes) cannot be honoured, or None when it can."""
+    def refusal(self, gpus: int, nodes: int, procs: int = 1) -> str | None:
+        """Why (gpus, nodes, CPU processes per node) cannot be honoured, or None when it can."""
         if self.gpus is None and gpus < 1:
             return f"--gpus {gpus}: it runs on 1 or more GPUs" + (f" ({self.why})" if self.why else "")
         if self.gpus is not None and gpus not in self.gpus:
@@ -307,6 +315,10 @@ class AllowedCounts(Strict):
         if nodes < 1 or (self.nodes is not None and nodes not in self.nodes):
             allowed = _counts(self.nodes) if self.nodes is not None else "1 or more"
             return (f"--nodes {nodes}: it runs on {allowed} node(s) only"
+                    + (f" ({self.why})" if self.why else ""))
+        if gpus == 0 and (procs < 1 or (self.procs is not None and procs not in self.procs)):
+            allowed = _counts(self.procs) if self.procs is not None else "1 or more"
+            return (f"--procs {procs}: it runs {allowed} CPU process(es) per node only"
                     + (f" ({self.why})" if self.why else ""))
         return None
 
@@ -451,15 +463,18 @@ class Recipe(Strict):
             except ValueError as exc:
                 raise ValueError(f"images_per_iter: {exc}") from None
 
-    def refusal(self, gpus: int, nodes: int = 1, preset: str | None = None) -> str | None:
-        """Why this recipe (with `preset` applied) cannot run on `gpus` GPUs per node and `nodes` nodes, as
-        one line naming it, or None when it can."""
-        why = self.allowed.refusal(gpus, nodes)
+    def refusal(self, gpus: int, nodes: int = 1, preset: str | None = None, procs: int = 1) -> str | None:
+        """Why this recipe (with `preset` applied) cannot run on `gpus` GPUs per node (or `procs` CPU
+        processes per node) and `nodes` nodes, as one line naming it, or None when it can."""
+        why = self.allowed.refusal(gpus, nodes, procs)
+        if why is None and gpus == 0 and procs > 1 and "procs" not in placeholders_in(self.command):
+            why = f"--procs {procs}: its command has no {{procs}}, so it runs one CPU process per node"
         return f"{self.name}" + (f" (preset {preset})" if preset else "") + f": {why}" if why else None
 
-    def planned_images(self, gpus_per_node: int, nodes: int = 1) -> int:
-        """Global images per iteration at `gpus_per_node` GPUs (0: one CPU process) on `nodes` nodes."""
-        return self.images_for(devices(gpus_per_node, nodes), nodes)
+    def planned_images(self, gpus_per_node: int, nodes: int = 1, cpu_processes: int = 1) -> int:
+        """Global images per iteration at `gpus_per_node` GPUs (0: `cpu_processes` CPU processes) on `nodes`
+        nodes."""
+        return self.images_for(devices(gpus_per_node, nodes, cpu_processes), nodes)
 
     def images_for(self, gpus: int, nodes: int = 1) -> int:
         return evaluate_formula(self.images_per_iter, gpus=gpus, nodes=nodes)
