@@ -5,10 +5,10 @@
 
 Real training: a pycocotools COCO-format dataset, a DataLoader with workers, SGD steps, DDP under torchrun
 (nccl on GPU, gloo on CPU: N CPU processes run the same code as N GPUs), cudnn.benchmark on GPU. Progress is
-printed in the torchvision reference format (references/detection: MetricLogger.log_every, `time` = mean of the
-last 20 iteration times). It trains for a long schedule until it is stopped: SIGTERM or SIGINT ends it cleanly at the next iteration (exit 0); with
-several processes they agree on the iteration to stop after, so none waits in a collective for a peer that
-left.
+printed in the torchvision reference format (references/detection: MetricLogger.log_every, `time` = mean of
+the last 20 iteration times). It trains for a long schedule until it is stopped: SIGTERM or SIGINT ends it
+cleanly at the next iteration (exit 0); with several processes they agree on the iteration to stop after, so
+none waits in a collective for a peer that left.
 
 Detectron baseline settings used: 2 images per GPU, SGD momentum 0.9, weight decay 1e-4, lr 0.02 x global
 batch / 16, linear warm-up (factor 1/3 over 500 iterations), lr steps at 60k and 80k (x 16 / global batch),
