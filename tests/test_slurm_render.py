@@ -48,11 +48,12 @@ def test_two_node_torchrun_rendezvous_on_the_first_node() -> None:
     text = script(TORCHRUN, SlurmRun(nodes=2))
     assert ('#SBATCH --nodes=2' in text and "#SBATCH --ntasks-per-node=1" in text
             and "#SBATCH --gres=gpu:8" in text)
-    assert 'MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"' in text
+    assert 'FIRST_NODE="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"' in text
     argv = node_argv(text, 1)
+    # no scontrol here: the node's address falls back to its name (SLURMD_NODENAME)
     assert argv == ["python", "-m", "torch.distributed.run", "--nnodes=2", "--rdzv-backend=c10d",
-                    "--rdzv-endpoint=node-a:29500", "--rdzv-id=77", "--nproc_per_node=8", "train.py", "--lr",
-                    "0.1"]
+                    "--rdzv-endpoint=node-a:29500", "--rdzv-id=77", "--local-addr=n", "--nproc_per_node=8",
+                    "train.py", "--lr", "0.1"]
 
 
 def test_two_node_detectron2_gets_machine_rank_and_dist_url_per_node() -> None:

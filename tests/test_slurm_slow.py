@@ -1,7 +1,9 @@
-"""`bench run --launcher slurm` and `bench slurm render` against a real slurmctld (slow tier): a single-node
-cluster started here (tests/slurm_cluster.py), the stand-in trainer and the built-in smoke preset run to
-their window stop through the scheduler, SIGKILL of bench mid-run, and every recipe's script validated with
-`sbatch --test-only`.
+"""`bench run --launcher slurm` and `bench slurm render` against a real slurmctld (slow tier): a two-node
+cluster started here on this one machine (tests/slurm_cluster.py: n1 and n2, both at NodeAddr 127.0.0.1), the
+stand-in trainer and the built-in smoke preset run to their window stop through the scheduler on one node and
+on two (torchrun's c10d rendezvous at the first node's NodeAddr), SIGKILL of bench mid-run on one node and on
+two, a trainer killed on the second node, the node counts and partitions the cluster refuses before anything
+is submitted, and every recipe's script validated with `sbatch --test-only`.
 
 The truth for the stand-in is its schedule (iterations alternate 0.02 s and 0.03 s, 2 images each:
 80 img/s)."""
@@ -9,7 +11,6 @@ The truth for the stand-in is its schedule (iterations alternate 0.02 s and 0.03
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -82,7 +83,7 @@ def test_standin_runs_as_a_job_to_its_window_stop(cluster, tmp_path):
     slurm = record["extra"]["slurm"]
     assert (f"slurm job {slurm['job_id']} submitted" in done.stderr
             and f"job {slurm['job_id']} running" in done.stderr)
-    assert slurm["node_list"] == os.uname().nodename and slurm["partition"] == "debug"
+    assert slurm["node_list"] == "n1" and slurm["partition"] == "debug"
     assert slurm["state"] in ("CANCELLED", "FAILED", "COMPLETED") and slurm["elapsed"]
     assert record["exit_code"] == 143  # the trainer ended on the SIGTERM scancel sent (128 + 15), not a kill
     assert "Terminated" in (run_dir / "stderr.log").read_text()
@@ -162,3 +163,139 @@ def test_every_recipe_script_is_accepted_by_sbatch_test_only(cluster, tmp_path, 
             (name, test.stderr)
         accepted.append(name)
     assert len(accepted) >= (10 if nodes == 1 else 6)
+
+
+# -- two nodes ---------------------------------------------------------------------------------------------
+def standin_under_torchrun(tmp: Path, window: tuple[int, int]) -> Path:
+    """The stand-in launched by torchrun, one process per node, only rank 0 printing: bench renders its
+    two-node form like any torchrun recipe's (c10d rendezvous at the first node's address)."""
+    path = write_standin_recipe(tmp, "torchvision", window=window, args="--rank0-only")
+    text = path.read_text().replace('command = "{python} ', 'command = "{python} -m torch.distributed.run '
+                                    '--standalone --nproc_per_node={procs} ', 1)
+    path.write_text(text)
+    return path
+
+
+def node_processes(marker: str) -> dict[str, list[psutil.Process]]:
+    """Live processes whose command line holds `marker`, by the Slurm node whose task started them."""
+    found: dict[str, list[psutil.Process]] = {}
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        if proc.info["status"] == psutil.STATUS_ZOMBIE or marker not in " ".join(proc.info["cmdline"] or []):
+            continue
+        try:
+            node = proc.environ().get("SLURMD_NODENAME")
+        except psutil.Error:
+            continue
+        if node:
+            found.setdefault(node, []).append(proc)
+    return found
+
+
+def trainers(marker: str) -> dict[str, list[psutil.Process]]:
+    """The training processes (torchrun's workers, not the agents), by node."""
+    found = {node: [p for p in procs if "torch.distributed.run" not in " ".join(p.cmdline())]
+             for node, procs in node_processes(marker).items()}
+    return {node: procs for node, procs in found.items() if procs}
+
+
+def on_both_nodes(marker: str) -> dict[str, list[psutil.Process]] | None:
+    found = trainers(marker)
+    return found if sorted(found) == ["n1", "n2"] else None
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"no {what} within {timeout} s")
+
+
+def test_builtin_smoke_runs_on_two_nodes(cluster, tmp_path):
+    """The issue's acceptance run: 1 process per node, 2 images each, world size 2 and 4 images per iteration
+    read from the log; both nodes named in the record. A short window (5:10, on the 5-iteration print grid)
+    keeps it to ~16 iterations."""
+    before = children()
+    done = bench(cluster, tmp_path, "run", "builtin", "--launcher", "slurm", "--nodes", "2", "--preset",
+                 "smoke", "--window", "5:10", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    run_dir, record = only_record(tmp_path)
+    assert record["status"] == "ok", record["reason"]
+    assert record["nodes"] == 2 and record["images_per_iter"] == 4
+    assert record["images_per_iter_source"].startswith("log line ")
+    assert "world_size=2" in record["images_per_iter_source"]
+    assert record["extra"]["scale"]["world_size_in_log"] == 2 and record["extra"]["scale"]["world_size"] == 2
+    slurm = record["extra"]["slurm"]
+    assert slurm["node_names"] == ["n1", "n2"] and slurm["node_addresses"] == {"n1": "127.0.0.1",
+                                                                             "n2": "127.0.0.1"}
+    script = (run_dir / "job.sbatch").read_text()
+    assert "--rdzv-endpoint=@BENCH_MASTER_ADDR@:" in script and "--local-addr=@BENCH_NODE_ADDR@" in script
+    assert "first node 127.0.0.1" in (run_dir / "stderr.log").read_text()  # n1's NodeAddr, not its name
+    assert_nothing_left(cluster, before)
+    assert node_processes(str(run_dir)) == {}
+
+
+def test_sigkill_of_bench_cancels_a_two_node_job(cluster, tmp_path):
+    recipe = standin_under_torchrun(tmp_path, (20, 100000))
+    env = {**cluster.env(), "BENCH_RESULTS": str(tmp_path / "results")}
+    proc = subprocess.Popen(bench_argv("run", "--recipe", str(recipe), "--launcher", "slurm", "--nodes", "2",
+                                       "--no-progress"),
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        running = wait_for(lambda: on_both_nodes("trainer_standin.py"), 90, "stand-in on both nodes")
+        assert sorted(running) == ["n1", "n2"]
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    wait_for(lambda: not cluster.queue(), 60, "empty queue")
+    wait_for(lambda: not node_processes("trainer_standin.py"), 30, "end of the nodes' processes")
+    _, record = wait_for(lambda: list((tmp_path / "results").glob("runs/*/record.json"))
+                         and only_record(tmp_path), 20, "record")
+    assert record["status"] == "interrupted" and record["extra"]["harness"]["stop_reason"] == "bench-killed"
+
+
+def test_a_trainer_killed_on_one_node_is_named_in_the_record(cluster, tmp_path):
+    """A node's process dies mid-run (SIGKILL of the stand-in on n2): srun ends the job (--kill-on-bad-exit)
+    and the record says which node and what Slurm said of its task."""
+    recipe = standin_under_torchrun(tmp_path, (20, 100000))
+    before = children()
+    env = {**cluster.env(), "BENCH_RESULTS": str(tmp_path / "results")}
+    proc = subprocess.Popen(bench_argv("run", "--recipe", str(recipe), "--launcher", "slurm", "--nodes", "2",
+                                       "--no-progress", "--grace", "3"),
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        running = wait_for(lambda: on_both_nodes("trainer_standin.py"), 90, "stand-in on both nodes")
+        for victim in running["n2"]:
+            victim.kill()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    _, record = only_record(tmp_path)
+    assert record["status"] in ("crashed", "failed"), record
+    assert "node n2: task 1" in record["reason"], record["reason"]
+    assert any(t.startswith("node n2: task 1") for t in record["extra"]["slurm"]["node_trouble"])
+    assert_nothing_left(cluster, before)
+
+
+@pytest.mark.parametrize("args,why", [
+    (["--nodes", "0"], "--nodes 0: must be 1 or more"),
+    (["--nodes", "3"], "--nodes 3: partition debug has 2 node(s)"),
+    (["--partition", "nosuch"], "--partition nosuch: no such partition"),
+    (["--procs", "2", "--preset", "full"], "--procs 2 counts CPU processes"),
+])
+def test_what_the_cluster_cannot_give_is_one_line_before_submission(cluster, tmp_path, args, why):
+    preset = [] if "--preset" in args else ["--preset", "smoke"]
+    done = bench(cluster, tmp_path, "run", "builtin", "--launcher", "slurm", *preset, *args, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and why in done.stderr, done.stderr
+    assert cluster.queue() == [] and not (tmp_path / "results").exists()
+
+
+def test_a_node_count_the_recipe_cannot_honour_is_refused(cluster, tmp_path):
+    done = bench(cluster, tmp_path, "run", "torchvision", "--launcher", "slurm", "--nodes", "2", "--preset",
+                 "smoke", timeout=60)
+    assert done.returncode == 2 and "--nodes 2: it runs on 1 node(s) only" in done.stderr, done.stderr
+    assert cluster.queue() == []

@@ -9,6 +9,7 @@ exactly as that framework smooths them. Runs a 90,000-iteration schedule unless 
     python tests/trainer_standin.py --format torchvision --times 0.02,0.03
         [--log-file PATH] [--crash-at N] [--grandchild] [--escaped-grandchild] [--ignore-sigterm]
         [--pid-file PATH] [--data-fraction F] [--chatter K] [--busy] [--max-iter N] [--print-batch B,W]
+        [--rank0-only]
 
 --print-batch B,W prints, before training starts, the line in which the real trainer states its batch: B
 images per process on W processes (torchvision's `print(args)` Namespace; detectron2's "Command line
@@ -213,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--busy", type=int, default=0,
                     help="fixed CPU work per iteration instead of a paced sleep")
     ap.add_argument("--print-batch", help="B,W: print the trainer's batch line (B per process, W processes)")
+    ap.add_argument("--rank0-only", action="store_true",
+                    help="under torchrun, only RANK 0 prints (a distributed trainer's setup_for_distributed)")
     args = ap.parse_args(argv)
+    if args.rank0_only and os.environ.get("RANK", "0") != "0":
+        sys.stdout = open(os.devnull, "w")
 
     if args.ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -23,7 +23,7 @@ from bench.launch.batch import PlannedBatch, formula_source, log_source
 from bench.launch.container import (ContainerLauncher, ContainerRun, ContainerSpec, give_to_container_user,
                                     run_argv)
 from bench.launch.local import LocalLauncher
-from bench.launch.slurm import slurm_launcher
+from bench.launch.slurm import partition_problem, slurm_launcher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
 from bench.measure.assess import Measurement, measure
@@ -157,6 +157,8 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     if refusal is not None:
         raise BenchError(refusal)
     images_per_iter = planned_images(applied, recipe_path, gpus, nodes, procs)
+    if slurm is not None and check_gpus and (problem := partition_problem(slurm)) is not None:
+        raise BenchError(f"{recipe.name}: {problem}")
     if gpus > 0 and slurm is None:
         if available_gpus is None:
 
