@@ -134,3 +134,77 @@ def test_bench_slurm_render_prints_the_script_for_a_recipe(tmp_path) -> None:
     assert f"#SBATCH --output={tmp_path}/job/stdout.log" in done.stdout
     assert "--num-machines 2 --machine-rank @BENCH_NODE_RANK@" in done.stdout
     assert "SOLVER.IMS_PER_BATCH 32" in done.stdout  # 2 images per GPU on 16 GPUs
+
+
+# -- what bench asks the controller (a stand-in scontrol printing what Slurm 22.05's `scontrol -o` prints) --
+STUB_SCONTROL = r"""#!/bin/sh
+case "$*" in
+  "show hostnames n[1-2]") printf 'n1\nn2\n' ;;
+  "-o show node n1") echo "NodeName=n1 Arch=x86_64 CoresPerSocket=1 NodeAddr=10.1.2.3 NodeHostName=h State=IDLE" ;;
+  "-o show node n2") echo "NodeName=n2 Arch=x86_64 CoresPerSocket=1 NodeAddr=10.1.2.4 NodeHostName=h State=IDLE" ;;
+  "-o show node n[1-2]")
+    echo "NodeName=n1 Arch=x86_64 NodeAddr=10.1.2.3 NodeHostName=h State=ALLOCATED Weight=1"
+    echo "NodeName=n2 Arch=x86_64 NodeAddr=10.1.2.4 NodeHostName=h State=DOWN+NOT_RESPONDING Weight=1 Reason=Not responding [slurm@2026-12-07T01:00:00]" ;;
+  "-o show partition")
+    echo "PartitionName=other AllowGroups=ALL Default=NO MaxNodes=UNLIMITED Nodes=o[1-9] TotalNodes=9"
+    echo "PartitionName=debug AllowGroups=ALL Default=YES MaxNodes=UNLIMITED Nodes=n[1-2] TotalNodes=2" ;;
+  "-o show partition small") echo "PartitionName=small Default=NO MaxNodes=4 Nodes=s[1-8] TotalNodes=8" ;;
+  "-o show partition nosuch") echo "Partition nosuch not found"; exit 1 ;;
+  *) echo "unexpected: $*" >&2; exit 3 ;;
+esac
+"""  # noqa: E501
+
+
+@pytest.fixture
+def stub_env(tmp_path: Path) -> dict[str, str]:
+    stub = tmp_path / "bin" / "scontrol"
+    stub.parent.mkdir()
+    stub.write_text(STUB_SCONTROL)
+    stub.chmod(0o755)
+    return {"PATH": f"{stub.parent}:/usr/bin:/bin"}
+
+
+def test_the_rendezvous_is_at_the_first_nodes_nodeaddr_and_each_node_gives_its_own(stub_env) -> None:
+    from bench.slurm.render import first_node_address_lines
+
+    shell = "\n".join([*first_node_address_lines(), 'echo "$MASTER_ADDR"'])
+    done = subprocess.run(["/bin/bash", "-c", shell], env={**stub_env, "SLURM_JOB_NODELIST": "n[1-2]"},
+                          capture_output=True, text=True, check=True)
+    assert done.stdout == "10.1.2.3\n"  # n1's NodeAddr, not the name n1
+    text = script(TORCHRUN, SlurmRun(nodes=2))
+    (line,) = [line for line in text.splitlines() if line.startswith("exec srun ")]
+    words = shlex.split(line)[2:]
+    at = words.index("bash")
+    printer = [sys.executable, "-c", "import sys; print('\\0'.join(sys.argv[1:]))"]
+    env = {**stub_env, "SLURM_NODEID": "1", "MASTER_ADDR": "10.1.2.3", "SLURM_JOB_ID": "77",
+           "SLURMD_NODENAME": "n2"}
+    done = subprocess.run(["/bin/bash", *words[at + 1:at + 5], *printer, *words[at + 5:]], env=env,
+                          capture_output=True, text=True, check=True)
+    argv = done.stdout.rstrip("\n").split("\0")
+    assert "--rdzv-endpoint=10.1.2.3:29500" in argv and "--local-addr=10.1.2.4" in argv
+
+
+def test_what_the_partition_cannot_give_is_said_before_submission(stub_env) -> None:
+    from bench.launch.slurm import partition_problem
+
+    assert partition_problem(SlurmRun(nodes=2), stub_env) is None
+    assert partition_problem(SlurmRun(nodes=3), stub_env) == (
+        "--nodes 3: partition debug has 2 node(s) (n[1-2])")
+    assert partition_problem(SlurmRun(nodes=5, partition="small"), stub_env) == (
+        "--nodes 5: partition small lets a job have at most 4 node(s) (MaxNodes)")
+    assert partition_problem(SlurmRun(partition="nosuch"), stub_env).startswith(
+        "--partition nosuch: no such partition on this cluster (Partition nosuch not found)")
+
+
+def test_the_record_names_the_nodes_and_what_failed_where(stub_env, tmp_path: Path) -> None:
+    from bench.launch.slurm import job_nodes
+
+    stderr = tmp_path / "stderr.log"
+    stderr.write_text("bench: job 5 on n[1-2], first node 10.1.2.3\nsrun: error: n2: task 1: Killed\n"
+                      "srun: error: Node failure on n2\nsrun: error: n1: task 0: Exited with exit code 1\n")
+    facts = job_nodes("n[1-2]", stderr, stub_env)
+    assert facts["node_names"] == ["n1", "n2"]
+    assert facts["node_addresses"] == {"n1": "10.1.2.3", "n2": "10.1.2.4"}
+    assert facts["node_trouble"] == [
+        "node n2 is DOWN+NOT_RESPONDING (Not responding [slurm@2026-12-07T01:00:00])",
+        "node n2: task 1: Killed", "node n2: node failure", "node n1: task 0: Exited with exit code 1"]

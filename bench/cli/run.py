@@ -149,6 +149,9 @@ def run(
                               "repeats interleaved A B C A B C; --preset picks the suite's preset (default "
                               "smoke)."),
     only: str = typer.Option(None, "--only", help="With --suite: only these members (comma-separated)."),
+    scale: str = typer.Option(None, "--scale", help="Measure at these device counts (e.g. 1,2,4,8: GPUs per "
+                              "node, or CPU processes on a CPU run), one record each; print img/s per device "
+                              "and the scaling efficiency."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.pipeline.run import RunOptions
@@ -169,7 +172,9 @@ def run(
     stop = StopRequest()
     records, failed = [], []
     with stop_on_signals(stop):
-        if (name == "all" or stale) and recipe is None:
+        if scale is not None:
+            records = _run_scale_command(name, recipe, options, scale, repeat, dry_run, stop)
+        elif (name == "all" or stale) and recipe is None:
             for target, target_preset in _targets(name, stale, preset):
                 try:
                     done = run_one(target, None, RunOptions(**{**vars(options), "preset": target_preset}),
@@ -190,6 +195,30 @@ def run(
         raise typer.Exit(130)
     if failed or any(r.status is not RunStatus.OK for r in records):
         raise typer.Exit(1)
+
+
+def _run_scale_command(name: str | None, recipe_file: Path | None, options, counts: str, repeat: int,
+                       dry_run: bool, stop: StopRequest) -> list:
+    """`bench run NAME --scale 1,2,4`: every count resolved first, run (interleaved rounds with --repeat),
+    then the scaling table printed from the records."""
+    from bench.pipeline.run import dry_run_steps, load
+    from bench.pipeline.scale import parse_counts, run_scale, scale_plans
+
+    if name == "all" or (name is None and recipe_file is None):
+        raise BenchError("--scale measures one recipe: name it (or give --recipe FILE)")
+    recipe, path = load(name, recipe_file)
+    plans = scale_plans(recipe, path, options, parse_counts(counts), check=not dry_run)
+    if dry_run:
+        for plan in plans:
+            _say(f"scale    {plan.world_size} device(s)")
+            for step in dry_run_steps(plan):
+                _say(step)
+        return []
+    records = run_scale(plans, repeat, stop, say=lambda text: _say(text, err=True))
+    from bench.report.scaling_section import curves_table, measured_curves
+
+    _say(curves_table(measured_curves(records), "Implementation"))
+    return records
 
 
 def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: int, dry_run: bool,

@@ -64,6 +64,7 @@ class RunOptions:
     grace: float = 10.0
     progress: bool = True  # a live display, when stderr is a terminal
     repeat_group: str | None = None
+    scale_group: str | None = None  # `bench run --scale`: the runs of one scaling measurement share it
     # --no-env: the stack is already here (a container image); skip the install steps
     own_python: bool = False
     # "local", or a container engine ("docker", "podman"): the trainer runs in an image
@@ -250,7 +251,8 @@ def scale_facts(plan: Plan, parser) -> dict:
     return {"device": "gpu" if plan.gpus > 0 else "cpu", "nodes": plan.nodes,
             "processes_per_node": plan.gpus if plan.gpus > 0 else plan.procs, "world_size": plan.world_size,
             "world_size_in_log": report.world_size if report is not None else None,
-            "threads_per_process": plan.threads}
+            "threads_per_process": plan.threads,
+            **({"group": plan.options.scale_group} if plan.options.scale_group else {})}
 
 
 def planned_images(recipe: Recipe, recipe_path: Path, gpus: int, nodes: int = 1, procs: int = 1) -> int:
