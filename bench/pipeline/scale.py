@@ -17,9 +17,9 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.launch.watch import StopRequest
-from bench.pipeline.run import Plan, RunOptions, execute, resolve
+from bench.pipeline.run import Plan, RunOptions, resolve
+from bench.pipeline.suite import execute_and_say
 from bench.recipes.schema import Recipe
-from bench.vocabulary import RunStatus
 
 
 def parse_counts(text: str) -> list[int]:
@@ -68,12 +68,7 @@ def run_scale(plans: list[Plan], repeat: int, stop: StopRequest, say: Callable[[
     for round_index in range(repeat):
         for plan in plans:
             say(f"{plan.recipe.name}: scale {plan.world_size} device(s), round {round_index + 1} of {repeat}")
-            _, record = execute(plan, stop)
-            records.append(record)
-            say(f"  {record.status.value} "
-                + (f"{record.framework_timing.throughput_img_s:.3f} img/s"
-                   if record.status is RunStatus.OK and record.framework_timing.throughput_img_s
-                   else record.reason))
+            records.append(execute_and_say(plan, stop, say))
             if stop.reason is not None:
                 return records
     return records
