@@ -102,11 +102,30 @@ class WarningCode(Word):
     LOG_DAMAGED = "log-damaged"
     EXIT_AFTER_WINDOW = "exit-after-window"
     BATCH_NOT_DIVISIBLE = "batch-not-divisible"
+    # an evaluation ran inside the window, outside the framework's timed iterations (bench.measure.compliance)
+    EVALUATION_IN_WINDOW = "evaluation-in-window"
 
     @classmethod
     def after_window(cls, kind: EventKind) -> WarningCode:
         """The warning for a divergence or a crash that came after the window was measured."""
         return cls(f"{kind.value}-after-window")
+
+
+class BatchStrength(Word):
+    """How far a batch fact read from a log can be trusted (issue 23), strongest first. Each parser names the
+    source of every fact it reads (file:line @ commit) and the framework versions the rule holds for."""
+
+    # the trainer's own global batch or world size, printed by the code that uses it
+    DEFINITIVE = "definitive"
+    # a per-device batch times a device count the log may not state reliably (or at a version not printed)
+    INFERRED = "inferred"
+    # the log's only number is known not to be what the trainer uses: the batch is unknown
+    UNKNOWN = "unknown"
+
+    def weaker(self, other: BatchStrength) -> BatchStrength:
+        """The weaker of the two: a product of facts is only as strong as its weakest factor."""
+        order = list(BatchStrength)
+        return max(self, other, key=order.index)
 
 
 class LogFormat(Word):

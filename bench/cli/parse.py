@@ -9,8 +9,9 @@ import typer
 
 from bench.cli.options import parse_window
 from bench.errors import BenchError
-from bench.measure.assess import images_from_log, measure, note_damage, read_log
-from bench.vocabulary import LogFormat
+from bench.measure.assess import measure, note_damage, read_log
+from bench.measure.batch import choose_for_parse
+from bench.vocabulary import BatchStrength, LogFormat
 
 
 def list_formats(wanted: bool) -> None:
@@ -67,11 +68,12 @@ def parse(
     if images_per_iter is not None and images_per_iter <= 0:
         raise BenchError(f"--images-per-iter {images_per_iter}: need a positive number of images")
     parser, damage = read_log(log, format_name)
-    images, source, note = images_from_log(parser, images_per_iter, log)
-    if note is not None:
-        typer.echo(f"warning: {note}", err=True)
-    measurement = measure(parser, images, span)
-    measurement.images_per_iter_source = source
+    batch = choose_for_parse(parser.batch, images_per_iter, log)
+    if batch.note is not None:
+        typer.echo(f"warning: {batch.note}", err=True)
+    measurement = measure(parser, batch.images_per_iter, span)
+    measurement.images_per_iter_source = batch.source
+    measurement.batch_evidence = batch.evidence
     note_damage(measurement, damage)
     if damage is not None:
         typer.echo(damage, err=True)
@@ -90,12 +92,15 @@ def parse(
 
 def _print_human(log: Path, m) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console()
     r = m.result
     console.print(f"[bold]{log}[/] ({m.format}): status [bold]{m.status.value}[/]"
                   + (f" - {m.reason}" if m.reason else ""))
     console.print(f"  images/iter    {m.images_per_iter} ({m.images_per_iter_source})")
+    if m.batch_evidence is not None and m.batch_evidence.strength is not BatchStrength.DEFINITIVE:
+        console.print(f"  batch evidence {m.batch_evidence.strength}: {escape(m.batch_evidence.rule)}")
     if r is not None:
         console.print(f"  window used    iterations {r.start + 1}-{r.end} ({r.iterations} iterations, "
                       f"{r.images} images)")

@@ -16,8 +16,11 @@ Per-iteration timing comes from one of two sources, tracked_stats where the log 
 The harness-clock equivalent of each progress record is the event's own timestamp (`time_ms`), or the trainer
 line's asctime stamp: the arrival time of the line, written by the process that printed it.
 
-The global batch is the `global_batch_size` event. Logs without either source (the TPU submissions print only
-run, epoch and eval events) yield no progress record; `no_progress_reason` says why in one sentence.
+The global batch is the `global_batch_size` event, definitive: the submission logs the trainer's own
+SOLVER.IMS_PER_BATCH, the global batch of maskrcnn-benchmark (NVIDIA/benchmarks/maskrcnn/implementations/
+pytorch/tools/train_mlperf.py train() @ mlcommons/training_results_v0.6 e045ad7, and the same in v0.7 on).
+Logs without either source (the TPU submissions print only run, epoch and eval events) yield no progress
+record; `no_progress_reason` says why in one sentence.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ TRACKED_STATS = "tracked_stats"  # NVIDIA's own key, not one of mlperf_logging.m
 TRAINER = "trainer"
 TRACKED_PERIOD = 50
 DTYPE = re.compile(r"^\s*DTYPE: (\w+)\s*$")  # maskrcnn-benchmark's config dump (`DTYPE: float16`)
+GLOBAL_BATCH_RULE = ("the submission's global_batch_size event, the trainer's SOLVER.IMS_PER_BATCH "
+                     "(NVIDIA maskrcnn tools/train_mlperf.py train() @ training_results_v0.6 e045ad7)")
 RANK_PREFIX = re.compile(r"^\s*\d+: ")  # `srun --label`
 SUBMISSION_KEYS = {constants.SUBMISSION_ORG: "submitter", constants.SUBMISSION_DIVISION: "division",
                    constants.SUBMISSION_STATUS: "status", constants.SUBMISSION_PLATFORM: "platform",
@@ -137,7 +142,8 @@ class Parser(LogParser):
             return self._tracked(event)
         if (key == constants.GLOBAL_BATCH_SIZE and self.batch is None
                 and isinstance(event.value, (int, float))):
-            self.batch = BatchReport(images_per_iter=int(event.value), line_no=event.line_no, text=event.text)
+            self.batch = BatchReport(images_per_iter=int(event.value), line_no=event.line_no, text=event.text,
+                                     rule=GLOBAL_BATCH_RULE)
         elif key in SUBMISSION_KEYS:
             self.submission.setdefault(SUBMISSION_KEYS[key], event.value)
         elif key == constants.RUN_START:

@@ -19,7 +19,7 @@ from bench.errors import BenchError
 from bench.files import write_atomic
 from bench.images.engine import ENGINES
 from bench.images.refs import image_ref
-from bench.launch.batch import PlannedBatch, formula_source, log_source
+from bench.launch.batch import PlannedBatch
 from bench.launch.container import (ContainerLauncher, ContainerRun, ContainerSpec, give_to_container_user,
                                     run_argv)
 from bench.launch.local import LocalLauncher
@@ -537,15 +537,6 @@ def run_status(m: Measurement, watch: WatchResult, parser) -> tuple[RunStatus, s
     return measured, m.reason, extra
 
 
-def images_per_iter_source(parser, planned: PlannedBatch) -> str:
-    """Where the record's images per iteration come from: the trainer's own line when it printed the same
-    number, else the recipe's formula (a contradiction stops the run, and its reason cites the line)."""
-    report = parser.batch
-    if report is not None and report.images_per_iter == planned.images_per_iter:
-        return log_source(report)
-    return formula_source(planned)
-
-
 def _window_times(watch: WatchResult, parser, result) -> tuple[float, float] | None:
     if result is None:
         return None
@@ -591,6 +582,8 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
 
     recipe = plan.recipe
     m = measure(parser, plan.images_per_iter, plan.window, watch.arrival)
+    batch = plan.planned_batch.choose(parser.batch)
+    m.batch_evidence = batch.evidence
     if environment.packages:
         env_info["packages"] = dict(environment.packages)
     provenance = Provenance(
@@ -608,7 +601,7 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
     facts = RecordFacts(
         run_id=run_id, identity=Identity.of(recipe), provenance=provenance, gpus=plan.gpus,
         window=plan.window, log_format=recipe.log.format,
-        images_per_iter_source=images_per_iter_source(parser, plan.planned_batch),
+        images_per_iter_source=batch.source,
         gpu_model=gpu_model(env_info, plan.gpus), preset=plan.preset, comparable=plan.comparable,
         command=command, log_files=files, environment=env_info, dataset=_dataset(plan, data),
         repeat_group=plan.options.repeat_group,

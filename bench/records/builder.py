@@ -130,7 +130,7 @@ def build_record(facts: RecordFacts, parser: LogParser, m: Measurement, ending: 
         exit_code=ending.exit_code, command=facts.command, gpus=facts.gpus, gpu_model=facts.gpu_model,
         nodes=facts.nodes, images_per_iter=m.images_per_iter,
         images_per_iter_source=facts.images_per_iter_source or m.images_per_iter_source or None,
-        window_requested=list(facts.window), log_format=facts.log_format,
+        batch_evidence=m.batch_evidence, window_requested=list(facts.window), log_format=facts.log_format,
         framework_timing=throughput(m.result), harness_clock=throughput(m.clock) if m.clock else None,
         clock_difference_pct=difference, last_iteration=m.last_iteration,
         series=[[float(i), s] for i, s in per_iteration_series(spans)],

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bench.vocabulary import RunStatus
+from bench.measure.batch import BatchEvidence
 from bench.measure.warnings import Warning_
 
 # 2: images_per_iter_source; `comparable` is no longer trusted (the table decides from the record's facts).
@@ -79,6 +80,9 @@ class RunRecord(Model):
     images_per_iter: int
     # "log line 12: <text>" or "recipe formula 2 * gpus at gpus = 8"
     images_per_iter_source: str | None = None
+    # what the log said about its batch, the strength of that evidence and how it was weighed (issue 23); None
+    # where the log printed nothing about it, and in records written before
+    batch_evidence: BatchEvidence | None = None
     window_requested: list[int]
     log_format: str
     framework_timing: Throughput  # from the framework's own printed times
