@@ -37,8 +37,9 @@ def parse(
     log: Path = typer.Argument(..., help="The log file (plain or gzip-compressed)."),
     format_name: str = typer.Option("auto", "--format", "-f", help="Log format name, or 'auto'."),
     images_per_iter: int = typer.Option(None, "--images-per-iter", "-n",
-                                        help="Images per iteration (global, all GPUs); needed only when "
-                                             "the log does not print its batch."),
+                                        help="Images per iteration (global, all GPUs); needed where the "
+                                             "log does not print its batch or prints one that is not "
+                                             "evidence; overrules an inferred batch, not a definitive one."),
     window: str = typer.Option("100:500", "--window", "-w", help="Iterations A:B (the A+1th to the Bth)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     record: Path = typer.Option(None, "--record", help="Also write a run record into this run directory "
