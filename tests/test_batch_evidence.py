@@ -217,3 +217,21 @@ def test_every_committed_real_log_gives_its_record_batch_definitively() -> None:
         checked += 1
     if not checked:
         pytest.skip("no run with its log is committed in results/runs")
+
+
+def test_the_watcher_checks_again_when_a_stronger_report_follows() -> None:
+    """The printed arguments' inferred 8 agrees with the plan; the full config's definitive 16, printed
+    later, does not: the run stops then (before issue 23 only the first report was compared)."""
+    from bench.launch.watch import Watcher
+
+    parser = new_parser("detectron2")
+    watcher = Watcher(None, parser, stream="stdout", window=(100, 500), images_per_iter=8,
+                      planned_batch=PlannedBatch(8, 4, "2 * gpus"))
+    head = d2_head(4, 1, 16, None)
+    namespace = head[0].replace("opts=[", "opts=['SOLVER.IMS_PER_BATCH', '8', ")
+    for line in [namespace, *head[1:]]:
+        parser.feed(line + "\n")
+        watcher._check_batch()
+        if "Command Line Args" in line:
+            assert parser.batch.strength is BatchStrength.INFERRED and watcher.batch_mismatch is None
+    assert watcher.batch_mismatch is not None and "16 images/iteration (definitive" in watcher.batch_mismatch

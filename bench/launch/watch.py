@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from bench.launch.base import Launcher
 from bench.launch.batch import PlannedBatch
 from bench.logs.base import LogParser
-from bench.logs.types import IterationRecord
+from bench.logs.types import BatchReport, IterationRecord
 from bench.measure.assess import split_segments
 from bench.measure.window import per_iteration_series, spans_from_records, window_throughput
 from bench.vocabulary import StopReason
@@ -131,7 +131,7 @@ class Watcher:
         self.arrival: dict[int, float] = {}
         self.record_times: list[float] = []  # arrival of each progress line (for the margin's patience)
         self.planned_batch = planned_batch
-        self.batch_checked = False
+        self.batch_checked: BatchReport | None = None  # the trainer's report last compared with the plan
         self.batch_mismatch: str | None = None
         self.unparsed_lines = 0
         self.first_unparsed: str | None = None
@@ -178,11 +178,13 @@ class Watcher:
         return now - self.window_done_at > patience
 
     def _check_batch(self) -> None:
-        """Once, as soon as the trainer has printed its batch."""
-        if self.batch_checked or self.planned_batch is None or self.parser.batch is None:
+        """As soon as the trainer has printed its batch, and again whenever what it printed changes (a
+        definitive number after an inferred one, a batch scaled after the config dump)."""
+        report = self.parser.batch
+        if self.planned_batch is None or report is None or report is self.batch_checked:
             return
-        self.batch_checked = True
-        self.batch_mismatch = self.planned_batch.disagreement(self.parser.batch)
+        self.batch_checked = report
+        self.batch_mismatch = self.batch_mismatch or self.planned_batch.disagreement(report)
 
     def _why_stop(self, now: float, started: float) -> str | None:
         if self.batch_mismatch is not None:

@@ -108,6 +108,8 @@ class Parser(LogParser):
             self.facts.note(line_no, line, images=int(scaled[1]), rule=AUTO_SCALED_RULE, override=True)
             self.auto_scaled = True
         else:
+            if self.dump.header in line:  # a new run's config (log.txt is appended to): weigh it afresh
+                self.config_batch, self.reference_world, self.auto_scaled = None, 0, False
             active = self.dump.active
             entry = self.dump.feed(line)
             if entry is not None:
