@@ -146,6 +146,8 @@ def run(
                               "repeats interleaved A B C A B C; --preset picks the suite's preset (default "
                               "smoke)."),
     only: str = typer.Option(None, "--only", help="With --suite: only these members (comma-separated)."),
+    telemetry: bool = typer.Option(True, "--telemetry/--no-telemetry", help="Sample the GPUs (NVML) and the "
+                                   "trainer's CPU and memory beside the run, 10 times a second."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.pipeline.run import RunOptions
@@ -153,12 +155,13 @@ def run(
     if suite is not None:
         return _run_suite_command(suite, only, name, repeat, dry_run, gpus=gpus, data=data, timeout=timeout,
                                   preset=preset, source=source, grace=grace, progress=progress,
-                                  own_python=no_env)
+                                  own_python=no_env, telemetry=telemetry)
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
     options = RunOptions(gpus=gpus, data=data, window=optional_window(window), timeout=timeout, preset=preset,
                          source=source, grace=grace, progress=progress, own_python=no_env,
-                         launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local", image=image,
+                         telemetry=telemetry, image=image,
+                         launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local",
                          slurm=slurm_options(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
                                              time=time_limit, account=account,
                                              container_image=container_image))

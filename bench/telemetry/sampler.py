@@ -1,0 +1,188 @@
+"""The sampler: a process of its own beside a run (off the trainer's and the line reader's paths), sampling
+the host and the GPUs RATE times a second into the series (bench.telemetry.series) until it is told to stop.
+
+    python -m bench.telemetry.sampler --dir RUN_DIR [--rate 10] [--gpus 0,1|none|slurm] [--slurm-job ID]
+                                      [--node] [--no-stdin] [--full-rows N] [--max-rows N]
+
+Beside `bench run` it is bench's child: bench writes `root PID children|all` on its stdin once the run's
+process tree has a root (bench's supervisor; a container's first process), and closes stdin to stop it. It
+also stops on SIGTERM, SIGINT or SIGHUP, and when bench dies: end of file on stdin (bench's end of the pipe
+closes with bench, whatever killed it) and, on Linux, PR_SET_PDEATHSIG. On a Slurm node (`--node --no-stdin`,
+started by the batch script, one per node) it follows the job's processes and ends with the job's steps
+(SIGTERM from Slurm). Stopping flushes the series and completes the meta; nothing else is left behind."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from bench.telemetry.gpu import GpuUnavailable, NvmlGpus
+from bench.telemetry.host import ProcessTree, Rapl, machine_busy_seconds
+from bench.telemetry.series import (FULL_ROWS, MAX_ROWS, META_FORMAT, SeriesWriter, columns_for, series_paths,
+                                    write_meta)
+
+DEFAULT_RATE_HZ = 10.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """SIGTERM to this process when its parent dies (Linux), so that it never outlives bench."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def slurm_gpus() -> list[str]:
+    """The GPUs Slurm gave this job on this node (its ids are the nodes' device minors, NVML's order on
+    the usual single-root systems); every GPU NVML sees when Slurm says none."""
+    for name in ("SLURM_STEP_GPUS", "SLURM_JOB_GPUS", "GPU_DEVICE_ORDINAL"):
+        value = os.environ.get(name, "")
+        if value and all(part.strip().isdigit() for part in value.split(",")):
+            return [part.strip() for part in value.split(",")]
+    return ["all"]
+
+
+class Sampler:
+    def __init__(self, directory: Path, rate: float, gpus: list[str], node: str | None,
+                 full_rows: int = FULL_ROWS, max_rows: int = MAX_ROWS) -> None:
+        self.interval = 1.0 / rate
+        self.rate = rate
+        self.tree = ProcessTree()
+        self.rapl = Rapl()
+        self.series_path, self.meta_path = series_paths(directory, node)
+        self.gpus: NvmlGpus | None = None
+        self.gpu_unavailable: str | None = None
+        if not gpus:
+            self.gpu_unavailable = "the run uses no GPU"
+        else:
+            try:
+                self.gpus = NvmlGpus(gpus)
+            except GpuUnavailable as exc:
+                self.gpu_unavailable = str(exc)
+        indices = [gpu.index for gpu in self.gpus.gpus] if self.gpus else []
+        self.writer = SeriesWriter(self.series_path, columns_for(indices), full_rows, max_rows)
+        self.meta = {"format": META_FORMAT, "version": 1, "pid": os.getpid(), "node": node,
+                     "host": socket.gethostname(), "rate_hz": rate, "cpus": psutil.cpu_count() or 1,
+                     "wall_minus_monotonic": time.time() - time.monotonic(),
+                     "gpus": self.gpus.facts() if self.gpus else [], "gpu_unavailable": self.gpu_unavailable,
+                     "rapl": self.rapl.names, "rapl_unavailable": self.rapl.unavailable,
+                     "host_scope": None, "sources": self.sources(), "ended": None}
+        write_meta(self.meta_path, self.meta)
+        self.stopping = False
+        self.last_cpu: tuple[float, float] | None = None
+
+    def sources(self) -> list[str]:
+        return ["psutil"] + (["nvml"] if self.gpus else []) + (["rapl"] if self.rapl.domains else [])
+
+    def sample(self) -> dict:
+        now = time.monotonic()
+        row: dict = {"t": now, "wall": time.time()}
+        cpu_s, rss_mb, processes = self.tree.sample(now)
+        if cpu_s is not None:
+            if self.last_cpu is not None and now > self.last_cpu[0]:
+                row["cpu_percent"] = 100 * (cpu_s - self.last_cpu[1]) / (now - self.last_cpu[0])
+            self.last_cpu = (now, cpu_s)
+            row.update(cpu_s=cpu_s, rss_mb=rss_mb, processes=processes)
+        row["machine_busy_s"] = machine_busy_seconds()
+        row["rapl_j"] = self.rapl.joules()
+        if self.gpus is not None:
+            row.update(self.gpus.sample(now, lambda: set(self.tree.known)))
+        return row
+
+    def command(self, line: str) -> None:
+        """`root PID children|all` (the run's tree); anything else is ignored."""
+        words = line.split()
+        if len(words) == 3 and words[0] == "root" and words[1].isdigit():
+            self.tree.set_root(int(words[1]), include_root=words[2] == "all")
+            self.meta["host_scope"] = self.tree.scope
+            write_meta(self.meta_path, self.meta)
+
+    def follow_slurm_job(self, job_id: str) -> None:
+        self.tree.follow_slurm_job(job_id)
+        self.meta["host_scope"] = self.tree.scope
+        write_meta(self.meta_path, self.meta)
+
+    def run(self, control: int | None) -> None:
+        pending = b""
+        deadline = time.monotonic()
+        while not self.stopping:
+            self.writer.offer(self.sample())
+            deadline += self.interval
+            now = time.monotonic()
+            if deadline < now:  # a late sample (a loaded machine): keep the rate, skip what was missed
+                deadline = now + self.interval - (now - deadline) % self.interval
+            while not self.stopping and (left := deadline - time.monotonic()) > 0:
+                if control is None:
+                    time.sleep(left)
+                    continue
+                ready = select.select([control], [], [], left)[0]
+                if not ready:
+                    continue
+                chunk = os.read(control, 4096)
+                if not chunk:  # bench closed its end, or died
+                    self.stopping = True
+                    break
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    self.command(line.decode("ascii", errors="replace"))
+
+    def close(self) -> None:
+        self.writer.close()
+        if self.gpus is not None:
+            self.gpus.close()
+        self.meta.update(self.writer.bounds(), ended=time.time())
+        write_meta(self.meta_path, self.meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.telemetry.sampler", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dir", type=Path, required=True, help="where the series and its meta are written")
+    ap.add_argument("--rate", type=float, default=DEFAULT_RATE_HZ, help="samples per second")
+    ap.add_argument("--gpus", default="none",
+                    help="NVML indices or UUIDs (comma-separated), 'none', or 'slurm' (the job's GPUs here)")
+    ap.add_argument("--slurm-job", help="follow this Slurm job's processes on this node")
+    ap.add_argument("--node", action="store_true", help="one of several nodes: name the files after it")
+    ap.add_argument("--no-stdin", action="store_true", help="stop on a signal only (stdin is not bench's)")
+    ap.add_argument("--full-rows", type=int, default=FULL_ROWS)
+    ap.add_argument("--max-rows", type=int, default=MAX_ROWS)
+    args = ap.parse_args(argv)
+    if args.rate <= 0:
+        ap.error("--rate must be positive")
+    die_with_parent()
+    gpus = (slurm_gpus() if args.gpus == "slurm" else
+            [] if args.gpus == "none" else [g.strip() for g in args.gpus.split(",") if g.strip()])
+    node = (os.environ.get("SLURMD_NODENAME") or socket.gethostname()) if args.node else None
+    sampler = Sampler(args.dir, args.rate, gpus, node, args.full_rows, args.max_rows)
+
+    def stop(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+        sampler.stopping = True
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop)
+    if args.slurm_job:
+        sampler.follow_slurm_job(args.slurm_job)
+    try:
+        sampler.run(None if args.no_stdin else sys.stdin.fileno())
+    finally:
+        sampler.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
