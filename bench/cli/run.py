@@ -147,7 +147,7 @@ def run(
                               "smoke)."),
     only: str = typer.Option(None, "--only", help="With --suite: only these members (comma-separated)."),
     telemetry: bool = typer.Option(True, "--telemetry/--no-telemetry", help="Sample the GPUs (NVML) and the "
-                                   "trainer's CPU and memory beside the run, 10 times a second."),
+                                   "trainer's CPU and memory beside the run, 12 times a second."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.pipeline.run import RunOptions

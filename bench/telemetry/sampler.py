@@ -29,7 +29,9 @@ from bench.telemetry.host import ProcessTree, Rapl, machine_busy_seconds
 from bench.telemetry.series import (FULL_ROWS, MAX_ROWS, META_FORMAT, SeriesWriter, columns_for, series_paths,
                                     write_meta)
 
-DEFAULT_RATE_HZ = 10.0
+# 10 Hz or more, with room: a sample that a loaded machine delays must not take the window's rate below 10
+DEFAULT_RATE_HZ = 12.0
+RESYNC_S = 1.0  # further behind its schedule than this, the sampler starts a new one instead of catching up
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1
 
@@ -121,10 +123,9 @@ class Sampler:
         deadline = time.monotonic()
         while not self.stopping:
             self.writer.offer(self.sample())
-            deadline += self.interval
-            now = time.monotonic()
-            if deadline < now:  # a late sample (a loaded machine): keep the rate, skip what was missed
-                deadline = now + self.interval - (now - deadline) % self.interval
+            deadline += self.interval  # an absolute schedule: a late sample is caught up, the rate is kept
+            if time.monotonic() - deadline > RESYNC_S:
+                deadline = time.monotonic()
             while not self.stopping and (left := deadline - time.monotonic()) > 0:
                 if control is None:
                     time.sleep(left)
