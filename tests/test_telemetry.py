@@ -35,7 +35,7 @@ def test_a_cpu_bound_trainer_that_forks_workers_shows_the_cpu_it_used(tmp_path, 
     forked and reaped every iteration, so most of it is in processes that ended between two samples), from a
     series of 10 samples a second or more; and without a GPU, no GPU number at all."""
     cpu_file = tmp_path / "cpu.txt"
-    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 180),
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 140),
                                   args=f"--busy {LOOPS} --workers 1 --cpu-file {cpu_file}")
     run_dir, record = run_in_process(bench_env, recipe)
     assert record["status"] == "ok", record["reason"]

@@ -82,6 +82,12 @@ class SamplerProcess:
             log.unlink()
 
 
+def node_sampler_argv(directory: Path, gpus: int, python: str = sys.executable) -> list[str]:
+    """What a Slurm batch script runs on each node (from PACKAGE_ROOT, which the nodes share with bench)."""
+    return [python, "-m", "bench.telemetry.sampler", "--dir", str(directory), "--slurm",
+            "--gpus", "slurm" if gpus > 0 else "none"]
+
+
 def wall_minus_monotonic() -> float:
     """The offset that lays this host's monotonic clock on its wall clock (read back to back)."""
     return time.time() - time.monotonic()

@@ -1,15 +1,17 @@
 """The sampler: a process of its own beside a run (off the trainer's and the line reader's paths), sampling
 the host and the GPUs RATE times a second into the series (bench.telemetry.series) until it is told to stop.
 
-    python -m bench.telemetry.sampler --dir RUN_DIR [--rate 10] [--gpus 0,1|none|slurm] [--slurm-job ID]
-                                      [--node] [--no-stdin] [--full-rows N] [--max-rows N]
+    python -m bench.telemetry.sampler --dir RUN_DIR [--rate 12] [--gpus 0,1|none|slurm] [--slurm]
+                                      [--full-rows N] [--max-rows N]
 
 Beside `bench run` it is bench's child: bench writes `root PID children|all` on its stdin once the run's
 process tree has a root (bench's supervisor; a container's first process), and closes stdin to stop it. It
 also stops on SIGTERM, SIGINT or SIGHUP, and when bench dies: end of file on stdin (bench's end of the pipe
 closes with bench, whatever killed it) and, on Linux, PR_SET_PDEATHSIG. On a Slurm node (`--node --no-stdin`,
-started by the batch script, one per node) it follows the job's processes and ends with the job's steps
-(SIGTERM from Slurm). Stopping flushes the series and completes the meta; nothing else is left behind."""
+started by the batch script, one per node, `--slurm`) it names its files after the node, follows the
+processes of the job (SLURM_JOB_ID), samples the job's GPUs on the node, ignores stdin and ends with the
+job's steps (SIGTERM from Slurm). Stopping flushes the series and completes the meta; nothing else is left
+behind."""
 
 from __future__ import annotations
 
@@ -157,9 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=DEFAULT_RATE_HZ, help="samples per second")
     ap.add_argument("--gpus", default="none",
                     help="NVML indices or UUIDs (comma-separated), 'none', or 'slurm' (the job's GPUs here)")
-    ap.add_argument("--slurm-job", help="follow this Slurm job's processes on this node")
-    ap.add_argument("--node", action="store_true", help="one of several nodes: name the files after it")
-    ap.add_argument("--no-stdin", action="store_true", help="stop on a signal only (stdin is not bench's)")
+    ap.add_argument("--slurm", action="store_true",
+                    help="a step of a Slurm job: the node's files, the job's processes, stop on signals only")
     ap.add_argument("--full-rows", type=int, default=FULL_ROWS)
     ap.add_argument("--max-rows", type=int, default=MAX_ROWS)
     args = ap.parse_args(argv)
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     die_with_parent()
     gpus = (slurm_gpus() if args.gpus == "slurm" else
             [] if args.gpus == "none" else [g.strip() for g in args.gpus.split(",") if g.strip()])
-    node = (os.environ.get("SLURMD_NODENAME") or socket.gethostname()) if args.node else None
+    node = (os.environ.get("SLURMD_NODENAME") or socket.gethostname()) if args.slurm else None
     sampler = Sampler(args.dir, args.rate, gpus, node, args.full_rows, args.max_rows)
 
     def stop(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
@@ -176,10 +177,11 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
-    if args.slurm_job:
-        sampler.follow_slurm_job(args.slurm_job)
+    job = os.environ.get("SLURM_JOB_ID")
+    if args.slurm and job:
+        sampler.follow_slurm_job(job)
     try:
-        sampler.run(None if args.no_stdin else sys.stdin.fileno())
+        sampler.run(None if args.slurm else sys.stdin.fileno())
     finally:
         sampler.close()
     return 0

@@ -14,8 +14,8 @@ rows.
 Bounded size: every sample is kept for the first `full_rows` rows; then every 2nd for the next `full_rows`
 rows, every 4th for the next, and so on (the rate halves each time, so the file grows with the logarithm of
 the run's length); after `max_rows` rows no more are written and the meta says from when. At 12 Hz with the
-defaults: every sample for the first 28 minutes, a cap after about 14 hours; a row is ~80 B plus ~65 B per GPU,
-so the file stays under ~15 MB with one GPU and ~60 MB with eight."""
+defaults: every sample for the first 28 minutes, a cap after about 14 hours; a row is ~80 B plus ~65 B per
+GPU, so the file stays under ~15 MB with one GPU and ~60 MB with eight."""
 
 from __future__ import annotations
 
