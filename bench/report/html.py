@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.files import write_atomic
 from bench.recipes import Recipe
 from bench.records.schema import RunRecord
-from bench.report.blocks import (COLUMNS, Block, blocks, commit_of, framework_of, img_s_text, published_of,
+from bench.report.blocks import (Block, blocks, commit_of, framework_of, img_s_text, published_of,
                                  ratio_text, sig3)
 from bench.report.comparability import not_comparable_because
 from bench.report.mlperf_section import system_rows
@@ -50,14 +50,14 @@ def block_html(block: Block, recipes: dict[str, Recipe]) -> list[str]:
     rows = []
     for row in block.rows:
         reference = published_of(row.record, recipes)
-        rows.append([escape(f"{row.rank}. " if row.rank else "")
-                     + run_link(row.record, row.record.implementation),
-                     escape(img_s_text(row)), str(row.n), escape(ratio_text(row)),
-                     escape(f"{float(reference['img_s']):g} on "
-                            f"{hardware_label(reference['gpus'], reference['gpu_model'])}")
-                     if reference else "", str(len(row.record.deviations)), run_link(row.record, "record")])
+        rows.append(block.cells(row, [
+            escape(f"{row.rank}. " if row.rank else "") + run_link(row.record, row.record.implementation),
+            escape(img_s_text(row)), str(row.n), escape(ratio_text(row)),
+            escape(f"{float(reference['img_s']):g} on "
+                   f"{hardware_label(reference['gpus'], reference['gpu_model'])}") if reference else "",
+            str(len(row.record.deviations)), run_link(row.record, "record")]))
     return [f"<h3>{escape(block.title)}</h3>", f"<p class=settings>{settings}</p>",
-            table_html(list(COLUMNS), rows)]
+            table_html(list(block.columns), rows)]
 
 
 def mlperf_html(records: list[RunRecord]) -> list[str]:
