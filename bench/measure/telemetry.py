@@ -84,6 +84,9 @@ class Telemetry(_Model):
     window_missing: str | None = None  # why there is no window summary
     gpu_unavailable: str | None = None  # why no GPU number was written
     sampler: SamplerFacts
+    # bench's wall clock minus its monotonic one when the record was made: lays a node's series on the
+    # harness clock again (a report plotting it)
+    harness_wall_offset: float | None = None
 
 
 THROTTLING = {"sw_power_cap", "hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown",
@@ -206,7 +209,8 @@ def summarise(series: list[Series], window: tuple[float, float] | None, images: 
                          total_samples=sum(int(m.get("samples") or len(s)) for m, s in zip(metas, series)),
                          rows=sum(len(s) for s in series), bounds=bounds_text(series),
                          series=[s.path.name for s in series])
-    telemetry = Telemetry(sampler=facts, gpu_unavailable="; ".join(unavailable) or None)
+    telemetry = Telemetry(sampler=facts, gpu_unavailable="; ".join(unavailable) or None,
+                          harness_wall_offset=bench_wall_minus_monotonic)
     if not series:
         telemetry.window_missing = "no telemetry series was written"
         return telemetry

@@ -18,6 +18,7 @@ from bench.report.comparability import not_comparable_because
 from bench.report.mlperf_section import system_rows
 from bench.report.rows import hardware_label, hardware_of, is_mlperf, select_rows
 from bench.report.table import INTRO
+from bench.report.telemetry_html import telemetry_html
 
 STYLE = ("body{font-family:sans-serif;max-width:72rem;margin:1rem auto;padding:0 1rem;color:#222}"
          "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem}"
@@ -139,7 +140,7 @@ def run_html(directory: Path, record: RunRecord, recipes: dict[str, Recipe]) -> 
                          ("Deviations", record.deviations)):
         body += [f"<h2>{title}</h2>", "<ul>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
                  if items else "<p>None.</p>"]
-    body += ["<h2>Timeline</h2>", timeline_svg(record),
+    body += ["<h2>Timeline</h2>", timeline_svg(record), *telemetry_html(directory, record, table_html),
              "<h2>Environment</h2>",
              f"<pre>{escape(json.dumps(record.environment, indent=1, sort_keys=True))}</pre>"]
     if record.log_tail:
