@@ -76,3 +76,133 @@ def test_the_series_keeps_every_sample_then_thins_then_stops_at_its_cap(tmp_path
         handle.write("99,4")  # a row cut short by a kill: skipped
     series = read_series(tmp_path / "s.csv", tmp_path / "s.meta.json")
     assert series.columns["t"] == [float(t) for t in kept]
+
+
+# -- window summaries and diagnoses from a series whose truth is known ---------------------------------------
+def write_gpu_series(directory: Path, node: str | None = None, shift: float = 0.0) -> None:
+    """Two GPUs sampled every 0.1 s over t = 100..110 (harness clock + `shift`): GPU 0 draws 200 and 300 W in
+    turn and its counter rises 250 J/s; GPU 1's counter rises 100 J/s. The SM clock of GPU 0 drops to 1200 MHz
+    with the software power cap set in every 10th sample; a foreign process appears once at t = 104; the
+    trainer's tree uses 1.5 CPU s/s and the machine 1.95 busy s/s."""
+    from bench.telemetry.series import SeriesWriter, columns_for, series_paths, write_meta
+
+    series, meta = series_paths(directory, node)
+    writer = SeriesWriter(series, columns_for([0, 1]))
+    for k in range(101):
+        t = 100 + k / 10
+        capped = k % 10 == 5
+        writer.offer({"t": t + shift, "wall": t + shift + 1000.0, "cpu_s": 1.5 * (t - 100), "rss_mb": 100 + k,
+                      "machine_busy_s": 1.95 * (t - 100),
+                      "gpu0_energy_j": 250 * (t - 100), "gpu0_power_w": 200 + 100 * (k % 2),
+                      "gpu0_sm_mhz": 1200 if capped else 1410, "gpu0_temperature_c": 60 + k % 7,
+                      "gpu0_utilization_percent": 50, "gpu0_reasons": 0x4 if capped else 0x0,
+                      "gpu0_foreign_pids": "4242" if k == 40 else "",
+                      "gpu1_energy_j": 100 * (t - 100), "gpu1_power_w": 100, "gpu1_sm_mhz": 1410,
+                      "gpu1_utilization_percent": 70, "gpu1_reasons": 0x1})
+    writer.close()
+    write_meta(meta, {"format": "bench-telemetry", "node": node, "rate_hz": 10.0, "cpus": 2,
+                      "wall_minus_monotonic": 1000.0, "sources": ["psutil", "nvml"], **writer.bounds(),
+                      "gpus": [{"index": 0, "name": "H100", "uuid": "GPU-0", "energy": "counter",
+                                "power": "instant"},
+                               {"index": 1, "name": "H100", "uuid": "GPU-1", "energy": "counter",
+                                "power": "average-1s"}]})
+
+
+def test_window_summaries_are_aligned_to_the_window_ends(tmp_path) -> None:
+    from bench.measure.telemetry import summarise
+    from bench.telemetry.series import find_series
+
+    write_gpu_series(tmp_path)
+    telemetry = summarise(find_series(tmp_path), (102.05, 107.05), images=875)
+    w = telemetry.window
+    gpu0, gpu1 = w.gpus
+    # counters read at the window's ends, between samples: 5 s x 250 J/s and 5 s x 100 J/s
+    assert gpu0.energy_j == pytest.approx(1250) and gpu1.energy_j == pytest.approx(500)
+    assert w.energy_j == pytest.approx(1750) and w.images_per_joule == pytest.approx(875 / 1750)
+    # samples t = 102.1 .. 107.0 (50 of them, 25 at 200 W and 25 at 300 W)
+    assert telemetry.sampler.samples == 50 and telemetry.sampler.rate == pytest.approx(10)
+    assert gpu0.power_w_mean == pytest.approx(250) and gpu0.power_w_p95 == 300
+    assert gpu0.sm_clock_mhz_median == 1410 and gpu0.sm_clock_mhz_min == 1200
+    assert gpu0.throttle_reasons == ["sw_power_cap"] and gpu0.throttled_share == pytest.approx(5 / 50)
+    assert gpu1.throttle_reasons == ["gpu_idle"] and gpu1.power_source == "average-1s"
+    assert gpu0.foreign_pids == [4242] and gpu1.foreign_pids == []
+    assert w.host.cpu_percent_mean == pytest.approx(150)
+    assert w.host.other_cpu_percent_mean == pytest.approx(45)
+    assert w.host.rss_mb_max == 100 + 70
+    # GPU energy against mean power x window seconds (what the GPU session checks on real counters)
+    assert gpu0.energy_j == pytest.approx(gpu0.power_w_mean * w.seconds, rel=0.05)
+
+
+def test_a_nodes_series_is_laid_on_the_harness_clock_through_the_wall_clock(tmp_path) -> None:
+    from bench.measure.telemetry import summarise
+    from bench.telemetry.series import find_series
+
+    # at one moment the node's monotonic clock reads 5000 s more than bench's, their wall clocks the same
+    # (wall - monotonic: 1000 s on the node, 6000 s for bench)
+    write_gpu_series(tmp_path, node="gpu-node-1", shift=5000.0)
+    telemetry = summarise(find_series(tmp_path), (102.05, 107.05), images=875,
+                          bench_wall_minus_monotonic=6000.0)
+    assert telemetry.window.gpus[0].node == "gpu-node-1"
+    assert telemetry.window.energy_j == pytest.approx(1750)
+
+
+def test_diagnoses_from_a_known_series(tmp_path) -> None:
+    from bench.measure.diagnosis import diagnose, host_busy
+    from bench.measure.telemetry import HostWindow, summarise
+    from bench.telemetry.series import find_series
+
+    write_gpu_series(tmp_path)
+    telemetry = summarise(find_series(tmp_path), (102.05, 107.05), images=875)
+    codes = {w.code.value: w for w in diagnose(telemetry, data_share=0.4)}
+    assert set(codes) == {"input-bound", "gpu-throttled", "gpu-shared"}
+    assert "60 %" in codes["input-bound"].message  # GPUs busy 50 % and 70 %
+    assert "sw_power_cap in 10 % of samples" in codes["gpu-throttled"].message
+    assert "pid 4242 on GPU 0" in codes["gpu-shared"].message
+    assert "input-bound" not in {w.code.value for w in diagnose(telemetry, data_share=0.1)}
+    # host busy: others take a quarter of the machine, or a saturated machine and a core of others
+    assert host_busy(HostWindow(cpu_percent_mean=150, other_cpu_percent_mean=45, cpus=2)) is None
+    assert host_busy(HostWindow(cpu_percent_mean=50, other_cpu_percent_mean=120, cpus=2)) is not None
+    assert host_busy(HostWindow(cpu_percent_mean=700, other_cpu_percent_mean=120, cpus=8)) is not None
+    assert host_busy(HostWindow(cpu_percent_mean=100, other_cpu_percent_mean=120, cpus=8)) is None
+
+
+# -- reports ------------------------------------------------------------------------------------------------
+def with_telemetry(record, img_per_joule: float | None, codes: tuple[str, ...] = ()):
+    from bench.measure.telemetry import SamplerFacts, Telemetry, TelemetryWindow
+    from bench.measure.warnings import warning
+
+    window = TelemetryWindow(t0=0, t1=10, seconds=10, images=100, images_per_joule=img_per_joule,
+                             energy_j=100 / img_per_joule if img_per_joule else None)
+    return record.model_copy(update={"telemetry": Telemetry(window=window, sampler=SamplerFacts()),
+                                     "warnings": [warning(code, "m", "r") for code in codes]})
+
+
+def test_compare_says_which_diagnoses_differ_and_the_img_per_joule(tmp_path) -> None:
+    from bench.report.compare import compare
+    from table_records import make_record
+
+    runs = tmp_path / "runs"
+    base = [with_telemetry(make_record(runs, f"b{k}", "detectron2", 60 + k, created=f"2026-01-0{k + 1}"), 0.5)
+            for k in range(3)]
+    new = [with_telemetry(make_record(runs, f"n{k}", "detectron2", 50 + k, created=f"2026-01-0{k + 1}"), 0.4,
+                          ("input-bound",) if k else ()) for k in range(3)]
+    result = compare(base, new, 0.05, "base", "new")
+    assert result.diagnostics == ["input-bound: new only (2 of 3 run(s))", "img/J 0.500 -> 0.400 (-20.0%)"]
+    assert "hardware: input-bound: new only" in result.describe()
+    plain = [make_record(runs, f"p{k}", "detectron2", 60 + k, created="2026-01-01") for k in range(3)]
+    assert compare(plain, plain, 0.05).diagnostics == []  # records without telemetry: nothing added
+
+
+def test_the_table_shows_img_per_joule_only_where_every_row_has_it(tmp_path) -> None:
+    from bench.report.table import render
+    from table_records import make_record
+
+    runs = tmp_path / "runs"
+    d2 = with_telemetry(make_record(runs, "r1", "detectron2", 60, created="2026-01-01"), 0.25)
+    mm = with_telemetry(make_record(runs, "r2", "mmdetection", 50, created="2026-01-01"), 0.2)
+    both = render([(runs / "r1", d2), (runs / "r2", mm)], [], tmp_path)
+    header = next(line for line in both.splitlines() if line.startswith("| Implementation"))
+    assert [c.strip() for c in header.split("|")][2:4] == ["img/s", "img/J"]
+    assert "|   0.250 |" in both and "|   0.200 |" in both
+    one = render([(runs / "r1", d2), (runs / "r2", mm.model_copy(update={"telemetry": None}))], [], tmp_path)
+    assert "img/J" not in one
