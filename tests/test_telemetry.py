@@ -206,3 +206,23 @@ def test_the_table_shows_img_per_joule_only_where_every_row_has_it(tmp_path) -> 
     assert "|   0.250 |" in both and "|   0.200 |" in both
     one = render([(runs / "r1", d2), (runs / "r2", mm.model_copy(update={"telemetry": None}))], [], tmp_path)
     assert "img/J" not in one
+
+
+def test_the_run_page_plots_throughput_power_clock_and_utilisation_on_one_axis(tmp_path) -> None:
+    from bench.measure.telemetry import summarise
+    from bench.report.html import run_html
+    from bench.telemetry.series import find_series
+    from table_records import make_record
+
+    record = make_record(tmp_path / "runs", "r1", "detectron2", 60, created="2026-01-01",
+                         series=[[float(i), 0.25] for i in range(80, 540, 20)])
+    write_gpu_series(tmp_path / "runs" / "r1")
+    telemetry = summarise(find_series(tmp_path / "runs" / "r1"), (102.05, 107.05), images=875)
+    page = run_html(tmp_path / "runs" / "r1", record.model_copy(update={"telemetry": telemetry}), {})
+    assert "<h2>Telemetry</h2>" in page and "0.500 img/J" in page
+    svg = page[page.index('aria-label="telemetry"'):]
+    svg = svg[:svg.index("</svg>")]
+    for title in ("img/s (framework times)", "power, W", "SM clock, MHz", "GPU utilisation, %"):
+        assert title in svg
+    assert svg.count("<polyline") == 1 + 3 * 2  # throughput, then each panel's two GPUs
+    assert "Telemetry" not in run_html(tmp_path / "runs" / "r1", record, {})  # a record without: unchanged
