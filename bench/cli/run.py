@@ -30,10 +30,27 @@ def _summary(run_dir: Path, record) -> str:
                      f"{record.clock_difference_pct:.2f} % apart)")
     elif record.reason:
         line += f" - {record.reason}"
-    line += f"\n  record: {run_dir / 'record.json'}"
+    line += f"\n  record: {run_dir / 'record.json'}" + _telemetry_line(record)
     for w in record.warnings:
         line += f"\n  warning: {w.message}. Remedy: {w.remedy}"
     return line
+
+
+def _telemetry_line(record) -> str:
+    """What the sampler saw over the window, in one line (nothing without telemetry)."""
+    t = record.telemetry
+    if t is None:
+        return ""
+    if t.window is None:
+        return f"\n  telemetry: no window summary ({t.window_missing})"
+    w, parts = t.window, []
+    if w.host is not None and w.host.cpu_percent_mean is not None:
+        parts.append(f"trainer CPU {w.host.cpu_percent_mean:.0f} % (100 = one core)")
+    if w.energy_j is not None:
+        parts.append(f"GPU energy {w.energy_j:.4g} J, {w.images_per_joule:.3g} img/J")
+    elif t.gpu_unavailable:
+        parts.append(f"no GPU numbers: {t.gpu_unavailable}")
+    return f"\n  telemetry: {'; '.join(parts)} ({t.sampler.samples} samples in the window)"
 
 
 def _summary_json(run_dir: Path, record) -> str:

@@ -115,6 +115,7 @@ def summary_rows(record: RunRecord) -> list[tuple[str, str]]:
                      f"{sig3(g.power_w_p95)} W ({g.power_source}); SM clock median "
                      f"{sig3(g.sm_clock_mhz_median)}, min {sig3(g.sm_clock_mhz_min)} MHz; max "
                      f"{sig3(g.temperature_c_max)} °C; utilisation {sig3(g.utilization_percent_mean)} %; "
+                     f"memory max {sig3(g.memory_used_mb_max)} MB; "
                      f"reasons: {', '.join(g.throttle_reasons) or 'none'}"))
     if w.energy_j is not None:
         rows.append(("Energy", f"{sig3(w.energy_j)} J on all GPUs for {w.images} images: "
