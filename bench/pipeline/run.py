@@ -442,7 +442,10 @@ def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: Loca
     parser = new_parser(plan.recipe.log.format)
     try:
         if sampler is not None:
-            sampler.start()
+            try:
+                sampler.start()
+            except OSError:  # telemetry is never worth a run: the record then has none
+                sampler = None
         watch = _watch(plan, launcher, parser, stop_request, sampler)
     finally:
         if sampler is not None:

@@ -17,10 +17,11 @@ from bench.telemetry.series import find_series
 
 def sampler_for(plan, run_dir: Path, env: dict[str, str]) -> SamplerProcess | None:
     """The sampler beside a local or container run; none with --no-telemetry, and none here for a Slurm job,
-    whose batch script starts one on each of its nodes (bench.slurm.render)."""
+    whose batch script starts one on each of its nodes (bench.slurm.render). A container gets the host's GPUs
+    0..N-1 (bench.launch.container.gpu_flags), whatever CUDA_VISIBLE_DEVICES says on the host."""
     if not plan.options.telemetry or plan.slurm is not None:
         return None
-    return SamplerProcess(run_dir, gpus_for(plan.gpus, env))
+    return SamplerProcess(run_dir, gpus_for(plan.gpus, env if plan.container is None else {}))
 
 
 def telemetry_of(run_dir: Path | None, segment: list, m: Measurement,
