@@ -42,7 +42,7 @@ from bench.records.schema import PatchHash, Provenance, RunRecord
 from bench.records.store import RECORD_NAME, new_run_id, save_record
 from bench.security import redact, shell_assignment, shell_join
 from bench.slurm.render import SlurmRun
-from bench.pipeline.telemetry import sampler_for, telemetry_of
+from bench.pipeline.telemetry import sampler_for, sampler_step, telemetry_of
 from bench.source.setup import prepare
 from bench.vocabulary import HARNESS_ENV, EnvVar, ParseStatus, RunStatus, StopReason, WarningCode
 
@@ -311,6 +311,8 @@ def dry_run_steps(plan: Plan) -> list[str]:
     where = f"{r.log.stream}" + (f" ({r.log.path} in the output directory)" if r.log.path else "")
     steps.append(f"watch    {r.log.format} log on {where}; every line stamped on the harness clock "
                  "(clock.tsv)")
+    if plan.options.telemetry:
+        steps.append(f"sample   {sampler_step(plan)}")
     a, b = plan.window
     steps.append(f"stop     after iteration {b} (+1 progress line): SIGTERM to every process of the run, "
                  f"{plan.options.grace:g} s grace, SIGKILL" + (f"; --timeout {plan.options.timeout:g} s"

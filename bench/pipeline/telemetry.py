@@ -12,6 +12,7 @@ from bench.measure.telemetry import Telemetry, summarise
 from bench.measure.warnings import Warning_
 from bench.measure.window import clock_window_ends
 from bench.telemetry.control import SamplerProcess, gpus_for, wall_minus_monotonic
+from bench.telemetry.sampler import DEFAULT_RATE_HZ
 from bench.telemetry.series import find_series
 
 
@@ -22,6 +23,14 @@ def sampler_for(plan, run_dir: Path, env: dict[str, str]) -> SamplerProcess | No
     if not plan.options.telemetry or plan.slurm is not None:
         return None
     return SamplerProcess(run_dir, gpus_for(plan.gpus, env if plan.container is None else {}))
+
+
+def sampler_step(plan) -> str:
+    """What a dry run says of the sampler."""
+    gpus = f"the run's {plan.gpus} GPU(s) (NVML) and " if plan.gpus else ""
+    where = "one sampler per node, telemetry.<node>.csv" if plan.slurm else "telemetry.csv"
+    return (f"{gpus}the trainer's process tree (psutil), {DEFAULT_RATE_HZ:g} times a second beside the run "
+            f"({where}); --no-telemetry: none")
 
 
 def telemetry_of(run_dir: Path | None, segment: list, m: Measurement,
