@@ -147,8 +147,8 @@ def test_a_nodes_series_is_laid_on_the_harness_clock_through_the_wall_clock(tmp_
 
 
 def test_diagnoses_from_a_known_series(tmp_path) -> None:
-    from bench.measure.diagnosis import diagnose, host_busy
-    from bench.measure.telemetry import HostWindow, summarise
+    from bench.measure.diagnosis import diagnose, host_busy, throttled
+    from bench.measure.telemetry import GpuWindow, HostWindow, summarise
     from bench.telemetry.series import find_series
 
     write_gpu_series(tmp_path)
@@ -159,6 +159,10 @@ def test_diagnoses_from_a_known_series(tmp_path) -> None:
     assert "sw_power_cap in 10 % of samples" in codes["gpu-throttled"].message
     assert "pid 4242 on GPU 0" in codes["gpu-shared"].message
     assert "input-bound" not in {w.code.value for w in diagnose(telemetry, data_share=0.1)}
+    # the power cap at a steady clock is a GPU at work; a thermal slowdown throttles whatever the clock did
+    steady = GpuWindow(index=0, name="H100", throttle_reasons=["sw_power_cap"], sm_clock_low_share=0.0)
+    assert throttled([steady]) is None
+    assert throttled([steady.model_copy(update={"throttle_reasons": ["hw_thermal_slowdown"]})]) is not None
     # host busy: others take a quarter of the machine, or a saturated machine and a core of others
     assert host_busy(HostWindow(cpu_percent_mean=150, other_cpu_percent_mean=45, cpus=2)) is None
     assert host_busy(HostWindow(cpu_percent_mean=50, other_cpu_percent_mean=120, cpus=2)) is not None

@@ -3,8 +3,10 @@ diagnosis a `Warning_` with a remedy, carried in the record beside the other che
 
 - input-bound: the printed data time takes more than DATA_LOADING_LIMIT of the iteration and the GPUs were
   busy less than BUSY_GPU_PERCENT of the time on average: the GPUs wait for the data loader;
-- gpu-throttled: a slowdown reason (power cap, thermal, hardware slowdown, power brake) was set during the
-  window; the message gives the share of samples it was set in and how far the SM clock fell below its median;
+- gpu-throttled: a thermal or hardware slowdown (or the power brake) was set during the window, or the
+  software power cap was set while the SM clock fell more than 5 % below its median in at least
+  LOW_CLOCK_SHARE of the samples (a GPU that holds its power limit at a steady clock is at work, not
+  throttled); the message gives the share of samples each was set in and how far the clock fell;
 - host-busy: other processes took at least OTHERS_SHARE of the machine's CPU, or the machine was at least
   SATURATED busy with other processes taking a core or more: the trainer's workers competed for the CPU;
 - gpu-shared: another process used the run's GPUs."""
@@ -17,6 +19,8 @@ from bench.measure.warnings import Warning_, warning
 from bench.vocabulary import WarningCode
 
 BUSY_GPU_PERCENT = 80.0
+LOW_CLOCK_SHARE = 0.05
+HARD_SLOWDOWNS = THROTTLING - {"sw_power_cap"}
 OTHERS_SHARE = 0.25
 SATURATED = 0.90
 
@@ -44,8 +48,14 @@ def input_bound(gpus: list[GpuWindow], data_share: float | None) -> Warning_ | N
                    "cores the job has")
 
 
+def _held_back(g: GpuWindow) -> bool:
+    reasons = set(g.throttle_reasons)
+    return bool(HARD_SLOWDOWNS & reasons) or ("sw_power_cap" in reasons
+                                               and (g.sm_clock_low_share or 0.0) >= LOW_CLOCK_SHARE)
+
+
 def throttled(gpus: list[GpuWindow]) -> Warning_ | None:
-    hit = [g for g in gpus if THROTTLING & set(g.throttle_reasons)]
+    hit = [g for g in gpus if _held_back(g)]
     if not hit:
         return None
     parts = []
