@@ -96,6 +96,13 @@ def telemetry_svg(record: RunRecord, series: list[Series]) -> str:
             f"window's start, {x0:.1f} to {x1:.1f}; shaded: the window ({w.seconds:.1f} s)</text></svg>")
 
 
+def _quantity(label: str, value: float | None, unit: str, source: str | None = None) -> str:
+    """"label 12.3 unit (source)", or "" where the value was not measured."""
+    if value is None:
+        return ""
+    return f"{label} {sig3(value)} {unit}" + (f" ({source})" if source else "")
+
+
 def summary_rows(record: RunRecord) -> list[tuple[str, str]]:
     t = record.telemetry
     w = t.window
@@ -110,13 +117,16 @@ def summary_rows(record: RunRecord) -> list[tuple[str, str]]:
                              + (f"; RAPL {sig3(w.host.rapl_energy_j)} J" if w.host.rapl_energy_j is not None
                                 else "")))
     for g in w.gpus:
-        rows.append((f"GPU {g.index}" + (f" on {g.node}" if g.node else "") + f" ({g.name})",
-                     f"{sig3(g.energy_j)} J ({g.energy_source}); power mean {sig3(g.power_w_mean)} W, p95 "
-                     f"{sig3(g.power_w_p95)} W ({g.power_source}); SM clock median "
-                     f"{sig3(g.sm_clock_mhz_median)}, min {sig3(g.sm_clock_mhz_min)} MHz; max "
-                     f"{sig3(g.temperature_c_max)} °C; utilisation {sig3(g.utilization_percent_mean)} %; "
-                     f"memory max {sig3(g.memory_used_mb_max)} MB; "
-                     f"reasons: {', '.join(g.throttle_reasons) or 'none'}"))
+        rows.append((f"GPU {g.index}" + (f" on {g.node}" if g.node else "") + f" ({g.name})", "; ".join(
+            part for part in (
+                _quantity("energy", g.energy_j, "J", g.energy_source),
+                _quantity("power mean", g.power_w_mean, "W", g.power_source),
+                _quantity("p95", g.power_w_p95, "W"),
+                _quantity("SM clock median", g.sm_clock_mhz_median, "MHz"),
+                _quantity("min", g.sm_clock_mhz_min, "MHz"), _quantity("max", g.temperature_c_max, "°C"),
+                _quantity("utilisation", g.utilization_percent_mean, "%"),
+                _quantity("memory max", g.memory_used_mb_max, "MB"),
+                f"reasons: {', '.join(g.throttle_reasons) or 'none'}") if part)))
     if w.energy_j is not None:
         rows.append(("Energy", f"{sig3(w.energy_j)} J on all GPUs for {w.images} images: "
                                f"{sig3(w.images_per_joule)} img/J"))
