@@ -4,7 +4,8 @@ and under `bench run` (its telemetry sampler beside the run, the default), sever
 Prints, per workload, the median wall time of the whole command and the median img/s the trainer's own log
 gives (iterations 21-401 of a 421-iteration schedule, so that `bench run` stops it where the bare run ends by
 itself), the ratios bench / bare, and the ratio of img/s with telemetry to without (the sampler must not slow
-the trainer: >= 0.99). Workloads:
+the trainer: >= 0.99), and the sampler's own CPU over its life in % of one core (its start-up included).
+Workloads:
   paced    the iteration time is a sleep (a GPU-bound trainer): capture must not delay the prints
   busy     fixed CPU work per iteration: the harness's threads compete with the trainer for the CPU
   chatter  busy, plus 50 lines of another logger per iteration: capture under a heavy line rate
@@ -52,7 +53,7 @@ def bare(args: list[str], iterations: int, work: Path, window: tuple[int, int]) 
 
 
 def under_bench(args: list[str], iterations: int, work: Path, window: tuple[int, int],
-                telemetry: bool = True) -> tuple[float, float, float]:
+                telemetry: bool = True) -> tuple[float, float, float, float | None]:
     recipe = work / "overhead.toml"
     recipe.write_text(recipe_text("torchvision", window=window,
                                   args=" ".join(["--max-iter", str(iterations), *args]), name="overhead"))
@@ -64,7 +65,10 @@ def under_bench(args: list[str], iterations: int, work: Path, window: tuple[int,
     wall = time.perf_counter() - start
     newest = sorted((work / "results" / "runs").glob("*/record.json"))[-1]
     record = json.loads(newest.read_text())
-    return wall, record["framework_timing"]["throughput_img_s"], record["harness_clock"]["throughput_img_s"]
+    telemetry = record.get("telemetry")
+    sampler_cpu = telemetry["sampler"]["own_cpu_percent"] if telemetry else None
+    return (wall, record["framework_timing"]["throughput_img_s"], record["harness_clock"]["throughput_img_s"],
+            sampler_cpu)
 
 
 def main() -> None:
@@ -81,7 +85,7 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, busy = {loops} loops")
     print(f"{'workload':9} {'bare wall s':>11} {'bench wall s':>12} {'ratio':>6}   {'bare img/s':>10} "
           f"{'no-tel img/s':>12} {'bench img/s':>11} {'ratio':>6}   {'tel/no-tel':>10}   "
-          f"{'bench clock img/s':>17}")
+          f"{'bench clock img/s':>17}   {'sampler CPU %':>13}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in opts.workloads.split(","):
             args = workloads[name]
@@ -96,9 +100,10 @@ def main() -> None:
             tput_off = statistics.median(r[1] for r in rows_off)
             tput_bench = statistics.median(r[1] for r in rows_bench)
             clock = statistics.median(r[2] for r in rows_bench)
+            sampler_cpu = statistics.median(r[3] for r in rows_bench)
             print(f"{name:9} {wall_bare:11.2f} {wall_bench:12.2f} {wall_bench / wall_bare:6.3f}   "
                   f"{tput_bare:10.2f} {tput_off:12.2f} {tput_bench:11.2f} {tput_bench / tput_bare:6.4f}   "
-                  f"{tput_bench / tput_off:10.4f}   {clock:17.2f}")
+                  f"{tput_bench / tput_off:10.4f}   {clock:17.2f}   {sampler_cpu:13.2f}")
 
 
 if __name__ == "__main__":

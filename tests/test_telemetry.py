@@ -51,6 +51,7 @@ def test_a_cpu_bound_trainer_that_forks_workers_shows_the_cpu_it_used(tmp_path, 
     sampler = telemetry["sampler"]
     assert sampler["rate"] >= 10 and sampler["samples"] >= 10 * window["seconds"] - 1
     assert sampler["sources"] == ["psutil"] and sampler["series"] == ["telemetry.csv"]
+    assert 0 < sampler["own_cpu_percent"] < 25  # what sampling cost, its interpreter's start-up included
     # no GPU: why, and no GPU number anywhere
     assert "GPU" in telemetry["gpu_unavailable"] or "NVML" in telemetry["gpu_unavailable"]
     assert window["gpus"] == [] and window["energy_j"] is None and window["images_per_joule"] is None

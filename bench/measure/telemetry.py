@@ -77,6 +77,8 @@ class SamplerFacts(_Model):
     rows: int = 0  # written to the series (all nodes)
     bounds: str = ""  # how the series was kept bounded
     series: list[str] = []  # the files, relative to the record
+    # the sampler's own CPU over its life (100 = one core; its start-up included): what sampling cost
+    own_cpu_percent: float | None = None
 
 
 class Telemetry(_Model):
@@ -199,6 +201,12 @@ def bounds_text(series: list[Series]) -> str:
     return "; ".join(notes) or "every sample kept"
 
 
+def _own_cpu_percent(metas: list[dict]) -> float | None:
+    """The samplers' own CPU over their lives, per sampler (the mean of several nodes')."""
+    lives = [(m["own_cpu_s"], m["lifetime_s"]) for m in metas if m.get("lifetime_s")]
+    return 100 * sum(c / t for c, t in lives) / len(lives) if lives else None
+
+
 def summarise(series: list[Series], window: tuple[float, float] | None, images: int | None,
               bench_wall_minus_monotonic: float | None = None) -> Telemetry:
     """The record's telemetry: the window's summaries from every series (the local one, or one per node)."""
@@ -208,7 +216,7 @@ def summarise(series: list[Series], window: tuple[float, float] | None, images: 
                          requested_rate=metas[0].get("rate_hz") if metas else None,
                          total_samples=sum(int(m.get("samples") or len(s)) for m, s in zip(metas, series)),
                          rows=sum(len(s) for s in series), bounds=bounds_text(series),
-                         series=[s.path.name for s in series])
+                         series=[s.path.name for s in series], own_cpu_percent=_own_cpu_percent(metas))
     telemetry = Telemetry(sampler=facts, gpu_unavailable="; ".join(unavailable) or None,
                           harness_wall_offset=bench_wall_minus_monotonic)
     if not series:

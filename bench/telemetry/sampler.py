@@ -88,6 +88,7 @@ class Sampler:
         write_meta(self.meta_path, self.meta)
         self.stopping = False
         self.last_cpu: tuple[float, float] | None = None
+        self.started = time.monotonic()
 
     def sources(self) -> list[str]:
         return ["psutil"] + (["nvml"] if self.gpus else []) + (["rapl"] if self.rapl.domains else [])
@@ -148,7 +149,9 @@ class Sampler:
         self.writer.close()
         if self.gpus is not None:
             self.gpus.close()
-        self.meta.update(self.writer.bounds(), ended=time.time())
+        own = os.times()  # what sampling cost: this process's CPU, its start-up included
+        self.meta.update(self.writer.bounds(), ended=time.time(), own_cpu_s=own.user + own.system,
+                         lifetime_s=time.monotonic() - self.started)
         write_meta(self.meta_path, self.meta)
 
 
