@@ -106,8 +106,10 @@ def _quantity(label: str, value: float | None, unit: str, source: str | None = N
 def summary_rows(record: RunRecord) -> list[tuple[str, str]]:
     t = record.telemetry
     w = t.window
+    own = (f"; its own CPU {sig3(t.sampler.own_cpu_percent)} % of one core"
+           if t.sampler.own_cpu_percent is not None else "")
     rows = [("Sampler", f"{sig3(t.sampler.rate)} samples/s, {t.sampler.samples} in the window; "
-                        f"{', '.join(t.sampler.sources)}; {t.sampler.bounds}")]
+                        f"{', '.join(t.sampler.sources)}; {t.sampler.bounds}{own}")]
     if t.gpu_unavailable:
         rows.append(("GPUs", f"no GPU numbers: {t.gpu_unavailable}"))
     if w.host is not None:
