@@ -20,6 +20,8 @@ mmengine
 recipe_sha256  # record provenance: the recipe file's own sha256, for tracing a row to the file
 schema_version  # record: the version a reader migrates from (bench.records.schema)
 coco_eval  # record: COCO metrics, where a run evaluated
+requested_rate  # record telemetry.sampler: the rate the sampler was asked for (beside the one it achieved)
+total_samples  # record telemetry.sampler: samples over the whole run (the window's are `samples`)
 
 # Closed vocabularies: every member is a word records and options may hold, used or not in bench's own code.
 WarningCode.DIVERGED_AFTER_WINDOW  # made by WarningCode.after_window

@@ -93,6 +93,8 @@ class WarningCode(Word):
     WINDOW_NOT_STEADY = "window-not-steady"
     GPU_SHARED = "gpu-shared"
     GPU_THROTTLED = "gpu-throttled"
+    INPUT_BOUND = "input-bound"  # data loading's share high and the GPUs idle meanwhile (telemetry)
+    HOST_BUSY = "host-busy"  # other processes took the host's CPU during the window (telemetry)
     RESUMED = "resumed"
     MEDIAN_BASED = "median-based"
     DIVERGED_AFTER_WINDOW = "diverged-after-window"

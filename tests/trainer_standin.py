@@ -10,6 +10,11 @@ exactly as that framework smooths them. Runs a 90,000-iteration schedule unless 
         [--log-file PATH] [--crash-at N] [--grandchild] [--escaped-grandchild] [--ignore-sigterm]
         [--pid-file PATH] [--data-fraction F] [--chatter K] [--busy] [--max-iter N] [--print-batch B,W]
 
+--workers K forks K worker processes per iteration, each doing the iteration's --busy work beside the trainer;
+they end (and are reaped) before the iteration does. --cpu-file PATH appends, after every iteration,
+"<time.monotonic()> <CPU seconds of the trainer and its reaped workers>" (os.times()): the CPU the stand-in
+knows it used, on the harness clock.
+
 --print-batch B,W prints, before training starts, the line in which the real trainer states its batch: B
 images per process on W processes (torchvision's `print(args)` Namespace; detectron2's "Command line
 arguments" line with the global SOLVER.IMS_PER_BATCH = B * W).
@@ -196,6 +201,25 @@ def burn(seconds_of_work: int) -> None:
     return None
 
 
+def work(loops: int, workers: int) -> None:
+    """The iteration's CPU work, in this process and in `workers` forked ones (reaped before returning)."""
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            burn(loops)
+            os._exit(0)
+        children.append(pid)
+    burn(loops)
+    for pid in children:
+        os.waitpid(pid, 0)
+
+
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--format", choices=FORMATS, required=True)
@@ -213,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--busy", type=int, default=0,
                     help="fixed CPU work per iteration instead of a paced sleep")
     ap.add_argument("--print-batch", help="B,W: print the trainer's batch line (B per process, W processes)")
+    ap.add_argument("--workers", type=int, default=0, help="worker processes forked per --busy iteration")
+    ap.add_argument("--cpu-file", help="append 'monotonic_s cpu_s' after every iteration")
     args = ap.parse_args(argv)
 
     if args.ignore_sigterm:
@@ -223,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dump({"trainer": os.getpid(), "grandchildren": grandchildren}, handle)
     cycle = [float(x) for x in args.times.split(",")]
     log_file = open(args.log_file, "a", encoding="utf-8") if args.log_file else None
+    cpu_file = open(args.cpu_file, "a", encoding="ascii", buffering=1) if args.cpu_file else None
     measured: list[float] = []
     data: list[float] = []
     printer = Printer(args.format, measured, data, log_file, args.epoch_len)
@@ -236,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError("CUDA error: an illegal memory access was encountered "
                                f"(stand-in, iteration {i})")
         if args.busy:
-            burn(args.busy)
+            work(args.busy, args.workers)
         else:
             deadline += cycle[i % len(cycle)]
             pause = deadline - time.perf_counter()
@@ -248,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         measured.append(now - last)
         data.append(args.data_fraction * (now - last))
         last = now
+        if cpu_file is not None:
+            cpu_file.write(f"{time.monotonic():.6f} {cpu_seconds():.4f}\n")
         printer.after(i)
     print(f"Training time {time.time() - t0:.3f}", flush=True)
     return 0

@@ -30,10 +30,27 @@ def _summary(run_dir: Path, record) -> str:
                      f"{record.clock_difference_pct:.2f} % apart)")
     elif record.reason:
         line += f" - {record.reason}"
-    line += f"\n  record: {run_dir / 'record.json'}"
+    line += f"\n  record: {run_dir / 'record.json'}" + _telemetry_line(record)
     for w in record.warnings:
         line += f"\n  warning: {w.message}. Remedy: {w.remedy}"
     return line
+
+
+def _telemetry_line(record) -> str:
+    """What the sampler saw over the window, in one line (nothing without telemetry)."""
+    t = record.telemetry
+    if t is None:
+        return ""
+    if t.window is None:
+        return f"\n  telemetry: no window summary ({t.window_missing})"
+    w, parts = t.window, []
+    if w.host is not None and w.host.cpu_percent_mean is not None:
+        parts.append(f"trainer CPU {w.host.cpu_percent_mean:.0f} % (100 = one core)")
+    if w.energy_j is not None:
+        parts.append(f"GPU energy {w.energy_j:.4g} J, {w.images_per_joule:.3g} img/J")
+    elif t.gpu_unavailable:
+        parts.append(f"no GPU numbers: {t.gpu_unavailable}")
+    return f"\n  telemetry: {'; '.join(parts)} ({t.sampler.samples} samples in the window)"
 
 
 def _summary_json(run_dir: Path, record) -> str:
@@ -146,6 +163,8 @@ def run(
                               "repeats interleaved A B C A B C; --preset picks the suite's preset (default "
                               "smoke)."),
     only: str = typer.Option(None, "--only", help="With --suite: only these members (comma-separated)."),
+    telemetry: bool = typer.Option(True, "--telemetry/--no-telemetry", help="Sample the GPUs (NVML) and the "
+                                   "trainer's CPU and memory beside the run, 12 times a second."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.pipeline.run import RunOptions
@@ -153,12 +172,13 @@ def run(
     if suite is not None:
         return _run_suite_command(suite, only, name, repeat, dry_run, gpus=gpus, data=data, timeout=timeout,
                                   preset=preset, source=source, grace=grace, progress=progress,
-                                  own_python=no_env)
+                                  own_python=no_env, telemetry=telemetry)
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
     options = RunOptions(gpus=gpus, data=data, window=optional_window(window), timeout=timeout, preset=preset,
                          source=source, grace=grace, progress=progress, own_python=no_env,
-                         launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local", image=image,
+                         telemetry=telemetry, image=image,
+                         launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local",
                          slurm=slurm_options(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
                                              time=time_limit, account=account,
                                              container_image=container_image))

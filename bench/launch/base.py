@@ -245,3 +245,9 @@ class Launcher(ABC):
 
     def release(self) -> None:
         """The run's record is written: whatever still watches over the run (a supervisor) may go."""
+
+    def telemetry_root(self) -> tuple[int, bool] | None:
+        """The root of the run's process tree on this host for the telemetry sampler: (pid, whether the root
+        itself is the trainer's), or None while there is none (or none here: a Slurm job's are on its
+        nodes)."""
+        return None

@@ -27,7 +27,6 @@ from bench.launch.slurm import slurm_launcher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
 from bench.measure.assess import Measurement, measure
-from bench.measure.checks import GpuMonitor
 from bench.measure.warnings import warning
 from bench.paths import repo_relative, runs_dir
 from bench.protocol.check import deviations_for
@@ -36,13 +35,14 @@ from bench.recipes.loader import find_recipe, load_recipe, recipe_hash, recipe_p
 from bench.recipes.render import (placeholder_values, render_command, render_command_line, render_env,
                                   render_steps, render_template)
 from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
-from bench.records.builder import Ending, Identity, RecordFacts, build_record as build
+from bench.records.builder import Ending, Identity, RecordFacts, build_record as build, measured_segment
 from bench.records.environment import capture, compute_capabilities, gpu_count, gpu_model
 from bench.records.provenance import patch_files_for, provenance_hash
 from bench.records.schema import PatchHash, Provenance, RunRecord
 from bench.records.store import RECORD_NAME, new_run_id, save_record
 from bench.security import redact, shell_assignment, shell_join
 from bench.slurm.render import SlurmRun
+from bench.pipeline.telemetry import sampler_for, sampler_step, telemetry_of
 from bench.source.setup import prepare
 from bench.vocabulary import HARNESS_ENV, EnvVar, ParseStatus, RunStatus, StopReason, WarningCode
 
@@ -72,6 +72,7 @@ class RunOptions:
     slurm: SlurmRun | None = None  # --launcher slurm: nodes, GPUs per node, partition, time, account, image
     # `bench run --suite`: {name, id, preset, round, members}, kept in the record's extra
     suite: dict | None = None
+    telemetry: bool = True  # --no-telemetry: no sampler beside the run (bench.telemetry)
 
 
 @dataclass
@@ -310,6 +311,8 @@ def dry_run_steps(plan: Plan) -> list[str]:
     where = f"{r.log.stream}" + (f" ({r.log.path} in the output directory)" if r.log.path else "")
     steps.append(f"watch    {r.log.format} log on {where}; every line stamped on the harness clock "
                  "(clock.tsv)")
+    if plan.options.telemetry:
+        steps.append(f"sample   {sampler_step(plan)}")
     a, b = plan.window
     steps.append(f"stop     after iteration {b} (+1 progress line): SIGTERM to every process of the run, "
                  f"{plan.options.grace:g} s grace, SIGKILL" + (f"; --timeout {plan.options.timeout:g} s"
@@ -402,7 +405,7 @@ def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str
                          record=run_dir / RECORD_NAME, fallback_record=fallback_path)
     try:
         record = _watch_and_build(plan, run_id, command, launcher, prepared, environment, fingerprint,
-                                  stop_request or StopRequest(), data)
+                                  stop_request or StopRequest(), data, sampler_for(plan, run_dir, env))
         save_record(record, run_dir)
     except Exception as exc:
         launcher.stop(plan.options.grace)  # (the watcher stops the run itself when the error is in it)
@@ -434,32 +437,42 @@ def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: P
 
 
 def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: LocalLauncher, prepared,
-                     environment, fingerprint, stop_request: StopRequest, data: Path | None) -> RunRecord:
+                     environment, fingerprint, stop_request: StopRequest, data: Path | None,
+                     sampler=None) -> RunRecord:
+    """Launch and watch, with the telemetry sampler (if any) beside the run from before the launch until the
+    run has ended, whatever ends it."""
+    parser = new_parser(plan.recipe.log.format)
+    try:
+        if sampler is not None:
+            try:
+                sampler.start()
+            except OSError:  # telemetry is never worth a run: the record then has none
+                sampler = None
+        watch = _watch(plan, launcher, parser, stop_request, sampler)
+    finally:
+        if sampler is not None:
+            sampler.stop()
+    record = build_record(plan, run_id, command, parser, watch, prepared, environment, fingerprint.result(),
+                          data=data, run_dir=launcher.run_dir)
+    record.extra["harness"]["containment"] = launcher.containment
+    return launcher.finish_record(record)
+
+
+def _watch(plan: Plan, launcher: LocalLauncher, parser, stop_request: StopRequest, sampler) -> WatchResult:
     recipe, options = plan.recipe, plan.options
-    parser = new_parser(recipe.log.format)
-    monitor = None
     try:
         launcher.start()
     except OSError as exc:
         launcher.close()
-        watch = WatchResult(stop_reason=StopReason.EXITED, exit_code=None, arrival={}, tail=[f"bench: {exc}"],
-                            started_at=0.0, ended_at=0.0)
-    else:
-        monitor = GpuMonitor(range(plan.gpus) if plan.gpus else [],
-                             lambda: {p.pid for p in launcher.members()})
-        monitor.start()
-        progress = Progress(recipe.name, plan.window, plan.images_per_iter, enabled=options.progress)
-        watcher = Watcher(launcher, parser, stream=recipe.log.stream, window=plan.window,
-                          images_per_iter=plan.images_per_iter, timeout=options.timeout, grace=options.grace,
-                          stop_request=stop_request, progress=progress, planned_batch=plan.planned_batch)
-        try:
-            watch = watcher.run()
-        finally:
-            monitor.stop()
-    record = build_record(plan, run_id, command, parser, watch, prepared, environment, monitor,
-                          fingerprint.result(), data=data)
-    record.extra["harness"]["containment"] = launcher.containment
-    return launcher.finish_record(record)
+        return WatchResult(stop_reason=StopReason.EXITED, exit_code=None, arrival={}, tail=[f"bench: {exc}"],
+                           started_at=0.0, ended_at=0.0)
+    if sampler is not None:
+        sampler.follow(launcher.telemetry_root)
+    progress = Progress(recipe.name, plan.window, plan.images_per_iter, enabled=options.progress)
+    watcher = Watcher(launcher, parser, stream=recipe.log.stream, window=plan.window,
+                      images_per_iter=plan.images_per_iter, timeout=options.timeout, grace=options.grace,
+                      stop_request=stop_request, progress=progress, planned_batch=plan.planned_batch)
+    return watcher.run()
 
 
 def provisional_record(plan: Plan, run_id: str, command: list[str], prepared, environment,
@@ -470,7 +483,7 @@ def provisional_record(plan: Plan, run_id: str, command: list[str], prepared, en
     nothing = WatchResult(stop_reason=StopReason.BENCH_KILLED, exit_code=None, arrival={}, tail=[],
                           started_at=0.0, ended_at=0.0)
     record = build_record(plan, run_id, command, new_parser(plan.recipe.log.format), nothing, prepared,
-                          environment, None, {}, data=data)
+                          environment, {}, data=data)
     return record.model_copy(update={"status": RunStatus.INTERRUPTED, "log_tail": [], "reason": (
         "bench itself was killed mid-run: its supervisor stopped the run (the log up to then is kept; "
         "`bench parse` reads it)")})
@@ -537,15 +550,6 @@ def run_status(m: Measurement, watch: WatchResult, parser) -> tuple[RunStatus, s
     return measured, m.reason, extra
 
 
-def _window_times(watch: WatchResult, parser, result) -> tuple[float, float] | None:
-    if result is None:
-        return None
-    by_iteration = {r.iteration: watch.arrival.get(r.line_no) for r in parser.records}
-    t0 = by_iteration.get(result.start) or watch.started_at
-    t1 = by_iteration.get(result.end)
-    return (t0, t1) if t1 else None
-
-
 def recipe_deviations(recipe: Recipe) -> list[str]:
     try:
         return deviations_for(recipe)
@@ -559,13 +563,12 @@ def _dataset(plan: Plan, data: Path | None) -> dict:
             "synthetic_params": dict(plan.synthetic_data) if synthetic else None}
 
 
-def watch_ending(m: Measurement, watch: WatchResult, parser, monitor: GpuMonitor | None = None) -> Ending:
-    """How a live run ended, from the watcher's result and the measurement (every launcher's runs)."""
+def watch_ending(m: Measurement, watch: WatchResult, parser, diagnoses: list | None = None) -> Ending:
+    """How a live run ended, from the watcher's result and the measurement (every launcher's runs); with the
+    telemetry's diagnoses (bench.measure.diagnosis) among its warnings."""
     status, reason, warnings = run_status(m, watch, parser)
-    times = _window_times(watch, parser, m.result)
-    if monitor is not None and times is not None:
-        warnings.extend(monitor.warnings(*times))
-    return Ending(status, reason, exit_code=watch.exit_code, tail=watch.tail, warnings=warnings)
+    return Ending(status, reason, exit_code=watch.exit_code, tail=watch.tail,
+                  warnings=[*warnings, *(diagnoses or [])])
 
 
 def harness_facts(watch: WatchResult, stream: str, **more) -> dict:
@@ -577,8 +580,10 @@ def harness_facts(watch: WatchResult, stream: str, **more) -> dict:
 
 
 def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: WatchResult, prepared,
-                 environment, monitor: GpuMonitor | None, env_info: dict,
-                 data: Path | None = None) -> RunRecord:
+                 environment, env_info: dict, data: Path | None = None,
+                 run_dir: Path | None = None) -> RunRecord:
+    """The run's record; `run_dir`: where the telemetry series are (none for the record prepared before the
+    launch)."""
 
     recipe = plan.recipe
     m = measure(parser, plan.images_per_iter, plan.window, watch.arrival)
@@ -609,7 +614,8 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
             "gpus": plan.gpus, "window": Window(start=plan.window[0], end=plan.window[1])})),
         extra={"harness": harness_facts(watch, recipe.log.stream, grace_s=plan.options.grace,
                                         timeout_s=plan.options.timeout), **_suite_extra(plan)})
-    return build(facts, parser, m, watch_ending(m, watch, parser, monitor))
+    facts.telemetry, diagnoses = telemetry_of(run_dir, measured_segment(parser, m), m, watch.arrival)
+    return build(facts, parser, m, watch_ending(m, watch, parser, diagnoses))
 
 
 def _suite_extra(plan: Plan) -> dict:

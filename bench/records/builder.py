@@ -20,6 +20,7 @@ from bench.logs.base import LogParser
 from bench.vocabulary import RunStatus
 from bench.measure.assess import Measurement, split_segments
 from bench.measure.checks import clock_check, data_loading_check, steadiness_check
+from bench.measure.telemetry import Telemetry
 from bench.measure.warnings import Warning_
 from bench.measure.window import WindowResult, per_iteration_series, spans_from_records
 from bench.recipes.schema import Recipe
@@ -86,6 +87,7 @@ class RecordFacts:
     origin: Literal["run", "imported"] = "run"
     created: str | None = None  # default: now
     extra: dict[str, Any] = field(default_factory=dict)
+    telemetry: Telemetry | None = None  # a live run's sampler, summarised over the window
 
 
 def throughput(result: WindowResult | None) -> Throughput:
@@ -138,4 +140,4 @@ def build_record(facts: RecordFacts, parser: LogParser, m: Measurement, ending: 
         log_tail=ending.tail[-TAIL_LINES:] if ending.status is not RunStatus.OK else [],
         environment=facts.environment, provenance=facts.provenance, reference=facts.identity.reference,
         deviations=facts.deviations, coco_eval=list(parser.coco.summaries), repeat_group=facts.repeat_group,
-        dataset=facts.dataset, origin=facts.origin, extra=facts.extra)
+        dataset=facts.dataset, origin=facts.origin, extra=facts.extra, telemetry=facts.telemetry)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bench.vocabulary import RunStatus
 from bench.measure.batch import BatchEvidence
 from bench.measure.warnings import Warning_
+from bench.measure.telemetry import Telemetry
 
 # 2: images_per_iter_source; `comparable` is no longer trusted (the table decides from the record's facts).
 SCHEMA_VERSION = 2
@@ -105,6 +106,9 @@ class RunRecord(Model):
     # whose command, environment and harness clock are unknown (see bench.records.imported).
     origin: Literal["run", "imported"] = "run"
     extra: dict[str, Any] = Field(default_factory=dict)
+    # what the hardware did during the window (bench.measure.telemetry); None: no sampler ran (records before
+    # telemetry, imported logs, --no-telemetry)
+    telemetry: Telemetry | None = None
 
     @model_validator(mode="before")
     @classmethod

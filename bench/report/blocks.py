@@ -17,6 +17,7 @@ from bench.report.comparability import not_comparable_because
 from bench.report.rows import Row, Section, hardware_label
 
 COLUMNS = ("Implementation", "img/s", "n", "vs Detectron2", "Published", "Deviations", "Record")
+ENERGY_COLUMN = "img/J"  # after img/s, in a table where every row has it (telemetry with GPU energy)
 STALE_NOTE = "the recipe or its patches changed since this row was measured; `bench run --stale` re-runs it"
 # the framework shown is the first of these the record has
 FRAMEWORK_PACKAGES = ("torch", "tensorflow-gpu", "tensorflow", "mxnet", "keras")
@@ -138,6 +139,19 @@ class Block:
     @property
     def title(self) -> str:
         return f"{self.section.title} · {hardware_label(*self.hardware)}"
+
+    @property
+    def energy(self) -> bool:
+        """Every row has images per joule: the table shows them."""
+        return all(row.images_per_joule is not None for row in self.rows)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*COLUMNS[:2], ENERGY_COLUMN, *COLUMNS[2:]) if self.energy else COLUMNS
+
+    def cells(self, row: Row, cells: list[str]) -> list[str]:
+        """A row's cells in COLUMNS order, with its img/J after img/s where the table shows it."""
+        return [*cells[:2], sig3(row.images_per_joule), *cells[2:]] if self.energy else cells
 
 
 def slug(text: str) -> str:

@@ -13,7 +13,7 @@ medians (numpy).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import median
 
@@ -23,6 +23,7 @@ from bench.errors import BenchError
 from bench.measure.stats import mann_whitney_less
 from bench.records.schema import RunRecord
 from bench.records.store import RECORD_NAME, load_record
+from bench.report.diagnostics import differences
 from bench.report.rows import hardware_label, hardware_of
 
 ALPHA = 0.05
@@ -90,6 +91,8 @@ class Comparison:
     threshold: float
     regression: bool  # significantly slower, by more than the threshold
     note: str
+    # diagnoses (input-bound, throttled, host busy...) on one side only; img/J (bench.report.diagnostics)
+    diagnostics: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         interval = (f" (95 % interval {self.interval[0]:+.1%} to {self.interval[1]:+.1%})"
@@ -100,7 +103,8 @@ class Comparison:
                 f"{self.new}: {self.new_img_s:.3g} img/s, "
                 f"{self.change:+.1%}{interval}; {self.method}, {p}; "
                 f"threshold -{self.threshold:.1%}: {verdict}"
-                + (f"\n  note: {self.note}" if self.note else ""))
+                + (f"\n  note: {self.note}" if self.note else "")
+                + "".join(f"\n  hardware: {line}" for line in self.diagnostics))
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -134,7 +138,7 @@ def compare(base: list[RunRecord], new: list[RunRecord], threshold: float, base_
     beyond = change < -threshold
     regression = beyond and (p is None or p < ALPHA)
     return Comparison(base_name, new_name, method, base_img_s, new_img_s, change, interval, p, threshold,
-                      regression, note)
+                      regression, note, differences(base, new, base_name, new_name))
 
 
 def parse_threshold(text: str) -> float:

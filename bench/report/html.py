@@ -12,12 +12,13 @@ from pathlib import Path
 from bench.files import write_atomic
 from bench.recipes import Recipe
 from bench.records.schema import RunRecord
-from bench.report.blocks import (COLUMNS, Block, blocks, commit_of, framework_of, img_s_text, published_of,
+from bench.report.blocks import (Block, blocks, commit_of, framework_of, img_s_text, published_of,
                                  ratio_text, sig3)
 from bench.report.comparability import not_comparable_because
 from bench.report.mlperf_section import system_rows
 from bench.report.rows import hardware_label, hardware_of, is_mlperf, select_rows
 from bench.report.table import INTRO
+from bench.report.telemetry_html import telemetry_html
 
 STYLE = ("body{font-family:sans-serif;max-width:72rem;margin:1rem auto;padding:0 1rem;color:#222}"
          "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem}"
@@ -50,14 +51,14 @@ def block_html(block: Block, recipes: dict[str, Recipe]) -> list[str]:
     rows = []
     for row in block.rows:
         reference = published_of(row.record, recipes)
-        rows.append([escape(f"{row.rank}. " if row.rank else "")
-                     + run_link(row.record, row.record.implementation),
-                     escape(img_s_text(row)), str(row.n), escape(ratio_text(row)),
-                     escape(f"{float(reference['img_s']):g} on "
-                            f"{hardware_label(reference['gpus'], reference['gpu_model'])}")
-                     if reference else "", str(len(row.record.deviations)), run_link(row.record, "record")])
+        rows.append(block.cells(row, [
+            escape(f"{row.rank}. " if row.rank else "") + run_link(row.record, row.record.implementation),
+            escape(img_s_text(row)), str(row.n), escape(ratio_text(row)),
+            escape(f"{float(reference['img_s']):g} on "
+                   f"{hardware_label(reference['gpus'], reference['gpu_model'])}") if reference else "",
+            str(len(row.record.deviations)), run_link(row.record, "record")]))
     return [f"<h3>{escape(block.title)}</h3>", f"<p class=settings>{settings}</p>",
-            table_html(list(COLUMNS), rows)]
+            table_html(list(block.columns), rows)]
 
 
 def mlperf_html(records: list[RunRecord]) -> list[str]:
@@ -139,7 +140,7 @@ def run_html(directory: Path, record: RunRecord, recipes: dict[str, Recipe]) -> 
                          ("Deviations", record.deviations)):
         body += [f"<h2>{title}</h2>", "<ul>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
                  if items else "<p>None.</p>"]
-    body += ["<h2>Timeline</h2>", timeline_svg(record),
+    body += ["<h2>Timeline</h2>", timeline_svg(record), *telemetry_html(directory, record, table_html),
              "<h2>Environment</h2>",
              f"<pre>{escape(json.dumps(record.environment, indent=1, sort_keys=True))}</pre>"]
     if record.log_tail:

@@ -14,6 +14,7 @@ import statistics
 from bench.measure.stats import mann_whitney_two_sided
 from bench.protocol.suite import load_suite
 from bench.report.blocks import sig3, wrap
+from bench.report.diagnostics import suite_lines
 from bench.vocabulary import RunStatus
 
 ALPHA = 0.1
@@ -102,6 +103,7 @@ def render_suite_sections(records, recipes) -> list[str]:
                       "from the next-ranked member (two-sided Mann-Whitney U over the repeats, "
                       f"p > {ALPHA}); ratio ± its standard error (delta method on the means)."), ""]
         out += _suite_rows(members, suite.baseline) + [""]
+        out += suite_lines([r for r in members if r.status is RunStatus.OK], suite.baseline)
         then_now = _then_vs_now(members, recipes, suite.baseline)
         if then_now:
             out += ["Then vs now (the published row of the same family, 8 V100s, protocol 1; "

@@ -17,7 +17,7 @@ import pandas as pd
 
 from bench.recipes import Recipe
 from bench.records.schema import RunRecord
-from bench.report.blocks import (COLUMNS, Block, Detail, blocks, commit_of, img_s_text, published_of,
+from bench.report.blocks import (Block, Detail, blocks, commit_of, img_s_text, published_of,
                                  ratio_text, sig3, then_and_now, wrap)
 from bench.report.markdown import References, cell, markdown, relative
 from bench.report.mlperf_section import render_section
@@ -52,11 +52,11 @@ def block_lines(block: Block, out_dir: Path, recipes: dict[str, Recipe], links: 
     table = []
     for row, detail in zip(block.rows, block.details):
         name = row.record.implementation + (" (stale)" if row.stale else "")
-        table.append(dict(zip(COLUMNS, [
+        table.append(dict(zip(block.columns, block.cells(row, [
             cell(f"{row.rank}. {name}" if row.rank else name), img_s_text(row), str(row.n), ratio_text(row),
             published_cell(published_of(row.record, recipes), links),
             f"[{len(row.record.deviations)}](#{detail.anchor})",
-            records.link("record", relative(row.directory / "record.json", out_dir))])))
+            records.link("record", relative(row.directory / "record.json", out_dir))]))))
     lines += ["", markdown(pd.DataFrame(table)), ""]
     for detail in block.details:
         lines += detail_lines(detail, out_dir, links, plotted)
