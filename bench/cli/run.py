@@ -85,10 +85,13 @@ def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dr
 def _targets(name: str | None, stale: bool, preset: str | None) -> list[tuple[str, str | None]]:
     """(recipe, preset) pairs for `all` or `--stale` (the latest row of each recipe and preset, if stale)."""
     if stale:
+        from bench.cli.report import warn_skipped
         from bench.records.provenance import stale_rows
         from bench.records.store import load_records
 
-        rows = stale_rows(record for _, record in load_records())
+        records = load_records()
+        warn_skipped(records.skipped)
+        rows = stale_rows(record for _, record in records)
         rows = [(n, p) for n, p in rows if name in (None, "all", n)]
         if not rows:
             _say("no stale rows: every latest record matches its recipe and patches")

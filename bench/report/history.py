@@ -4,12 +4,12 @@ time (the table keeps only the latest), and the latest row's records saved as a 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from bench.errors import BenchError
+from bench.files import json_text
 from bench.records.schema import RunRecord
 from bench.report.compare import BASELINE_FORMAT
 from bench.report.plots import plot_style, png_bytes
@@ -66,6 +66,6 @@ def baseline_records(records: list[tuple[Path, RunRecord]], name: str,
 
 
 def baseline_json(name: str, records: list[RunRecord]) -> str:
-    return json.dumps({"format": BASELINE_FORMAT, "version": BASELINE_VERSION, "implementation": name,
+    return json_text({"format": BASELINE_FORMAT, "version": BASELINE_VERSION, "implementation": name,
                        "hardware": hardware_label(*hardware_of(records[0])),
                        "records": [r.model_dump(mode="json") for r in records]}, indent=1) + "\n"

@@ -9,7 +9,8 @@ from html import escape
 from urllib.parse import quote
 from pathlib import Path
 
-from bench.files import write_atomic
+from bench.errors import BenchError
+from bench.files import staged_writes
 from bench.recipes import Recipe
 from bench.records.schema import RunRecord
 from bench.report.blocks import (COLUMNS, Block, blocks, commit_of, framework_of, img_s_text, published_of,
@@ -147,18 +148,20 @@ def run_html(directory: Path, record: RunRecord, recipes: dict[str, Recipe]) -> 
     return page(record.run_id, body)
 
 
+SITE_MARK = ".bench-report"  # in every site bench writes: a directory without it is never replaced
+
+
 def write_site(out: Path, records: list[tuple[Path, RunRecord]], recipes: list[Recipe],
                images: dict[str, bytes]) -> list[Path]:
-    """Write index.html, the plots named in `images` and runs/<run-id>.html; returns the paths written."""
+    """index.html, the plots named in `images` and runs/<run-id>.html, built in a directory beside `out` and
+    swapped in whole (`out` is either new, empty, or a site bench wrote); returns the paths written."""
+    if out.is_dir() and any(out.iterdir()) and not (out / SITE_MARK).is_file():
+        raise BenchError(f"--html {out}: holds files that are not a site bench wrote; name a new or empty "
+                         "directory")
     by_name = {r.name: r for r in recipes}
-    written = []
-    for name, data in images.items():
-        write_atomic(out / name, data)
-        written.append(out / name)
-    write_atomic(out / "index.html", index_html(records, recipes, list(images)))
-    written.append(out / "index.html")
+    files = {**images, "index.html": index_html(records, recipes, list(images)).encode("utf-8")}
     for directory, record in records:
-        path = out / "runs" / f"{record.run_id}.html"
-        write_atomic(path, run_html(directory, record, by_name))
-        written.append(path)
-    return written
+        files[f"runs/{record.run_id}.html"] = run_html(directory, record, by_name).encode("utf-8")
+    with staged_writes(out.parent) as staging:
+        staging.directory(out, {**files, SITE_MARK: b"written by bench report\n"})
+    return [out / name for name in files]
