@@ -138,7 +138,7 @@ class MlperfFacts(Facts):
 
 class SuiteFacts(Facts):
     id: str
-    name: str
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")]  # a suite bench ships (suite_<name>.toml)
     preset: str
     members: list[str] = []
 
@@ -173,7 +173,7 @@ class Provenance(Model):
     recipe_path: str
     recipe_sha256: str
     repo: str | None = None  # credentials are never stored (see bench.security.redact)
-    commit: str | None = None
+    commit: Annotated[str, Field(pattern=r"^[0-9a-f]{7,64}$")] | None = None
     patches: list[PatchHash] = []
     container_image: str | None = None
     protocol_version: int | None = None

@@ -12,7 +12,7 @@ from bench.errors import BenchError
 from bench.files import json_text
 from bench.records.schema import RunRecord
 from bench.report.compare import BASELINE_FORMAT
-from bench.report.plots import plot_style, png_bytes
+from bench.report.plots import label, plot_style, png_bytes
 from bench.report.rows import hardware_label, hardware_of
 
 BASELINE_VERSION = 1
@@ -39,13 +39,13 @@ def history_png(name: str, records: list[RunRecord]) -> bytes:
         for record in records:
             if record.throughput_img_s is not None:
                 by_hardware.setdefault(hardware_label(*hardware_of(record)), []).append(record)
-        for label, mine in sorted(by_hardware.items()):
+        for hardware, mine in sorted(by_hardware.items()):
             ax.plot([r.created[:19] for r in mine], [r.throughput_img_s for r in mine], marker="o",
-                    label=label)
+                    label=label(hardware))
         ax.set_ylabel("images / second")
         ax.set_xlabel("run started (UTC)")
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-        ax.set_title(f"{name}: every measured record", fontsize=9, loc="left")
+        ax.set_title(label(f"{name}: every measured record", 120), fontsize=9, loc="left")
         if by_hardware:
             ax.legend(fontsize=7)
         return png_bytes(fig)

@@ -102,7 +102,7 @@ def timeline_svg(record: RunRecord, width: int = 640, height: int = 200) -> str:
     window = record.framework_timing.window or record.window_requested
     inside = [s for i, s in points if window[0] <= i <= window[1]] or [s for _, s in points]
     x0, x1 = points[0][0], points[-1][0]
-    top = 1.5 * max(inside)
+    top = 1.5 * max(inside) or 1.0  # an all-zero series still gets an axis
     def x(i: float) -> float:
         return 40 + (i - x0) / ((x1 - x0) or 1) * (width - 50)
     def y(s: float) -> float:
@@ -162,6 +162,7 @@ def write_site(out: Path, records: list[tuple[Path, RunRecord]], recipes: list[R
     files = {**images, "index.html": index_html(records, recipes, list(images)).encode("utf-8")}
     for directory, record in records:
         files[f"runs/{record.run_id}.html"] = run_html(directory, record, by_name).encode("utf-8")
+    files[SITE_MARK] = b"written by bench report\n"
     with staged_writes(out.parent) as staging:
-        staging.directory(out, {**files, SITE_MARK: b"written by bench report\n"})
+        staging.directory(out, files)
     return [out / name for name in files]
