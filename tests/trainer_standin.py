@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--busy", type=int, default=0,
                     help="fixed CPU work per iteration instead of a paced sleep")
     ap.add_argument("--print-batch", help="B,W: print the trainer's batch line (B per process, W processes)")
+    ap.add_argument("--close-output-at", type=int,
+                    help="after this many iterations close stdout and stderr, and go on training silently")
     args = ap.parse_args(argv)
 
     if args.ignore_sigterm:
@@ -249,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         data.append(args.data_fraction * (now - last))
         last = now
         printer.after(i)
+        if args.close_output_at is not None and i + 1 == args.close_output_at:
+            os.close(1)
+            os.close(2)
+            sys.stdout = sys.stderr = open(os.devnull, "w")  # what it prints from now on goes nowhere
     print(f"Training time {time.time() - t0:.3f}", flush=True)
     return 0
 
