@@ -7,10 +7,11 @@ from pathlib import Path
 
 import typer
 
-from bench.cli.options import parse_window
+from bench.cli.options import count, parse_window
 from bench.errors import BenchError
 from bench.measure.assess import images_from_log, measure, note_damage, read_log
-from bench.vocabulary import LogFormat
+from bench.paths import output_dir
+from bench.vocabulary import MAX_DEVICES, MAX_IMAGES_PER_ITER, LogFormat
 
 
 def list_formats(wanted: bool) -> None:
@@ -64,8 +65,10 @@ def parse(
         raise BenchError(f"--format {format_name!r}: unknown; known: auto, "
                          f"{', '.join(LogFormat.values())}")
     span = parse_window(window)
-    if images_per_iter is not None and images_per_iter <= 0:
-        raise BenchError(f"--images-per-iter {images_per_iter}: need a positive number of images")
+    count(images_per_iter, "--images-per-iter", 1, MAX_IMAGES_PER_ITER)
+    count(gpus, "--gpus", 1, MAX_DEVICES)
+    if record is not None:
+        record = output_dir(record, "--record")
     parser, damage = read_log(log, format_name)
     images, source, note = images_from_log(parser, images_per_iter, log)
     if note is not None:

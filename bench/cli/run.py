@@ -10,10 +10,10 @@ from pathlib import Path
 
 import typer
 
-from bench.cli.options import optional_window
+from bench.cli.options import count, optional_window, seconds
 from bench.errors import BenchError
 from bench.launch.watch import StopRequest, stop_on_signals
-from bench.vocabulary import EnvVar, RunStatus
+from bench.vocabulary import MAX_DEVICES, MAX_NODES, EnvVar, RunStatus
 
 
 def _say(message: str, err: bool = False) -> None:
@@ -152,6 +152,11 @@ def run(
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.pipeline.run import RunOptions
+
+    timeout, grace = seconds(timeout, "--timeout", zero=False), seconds(grace, "--grace", zero=True)
+    gpus, gpus_per_node = count(gpus, "--gpus", 0, MAX_DEVICES), count(gpus_per_node, "--gpus-per-node", 0,
+                                                                       MAX_DEVICES)
+    nodes = count(nodes, "--nodes", 1, MAX_NODES)
 
     if suite is not None:
         return _run_suite_command(suite, only, name, repeat, dry_run, gpus=gpus, data=data, timeout=timeout,
