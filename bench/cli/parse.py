@@ -57,6 +57,11 @@ def parse(
     """Measure the window throughput from an existing log."""
     if not log.is_file():
         raise BenchError(f"{log}: no such file")
+    span = parse_window(window)
+    count(images_per_iter, "--images-per-iter", 1, MAX_IMAGES_PER_ITER)
+    count(gpus, "--gpus", 1, MAX_DEVICES)
+    if record is not None:
+        record = output_dir(record, "--record")
     if format_name == "auto":
         from bench.logs.detect import detect_format
 
@@ -64,11 +69,6 @@ def parse(
     elif format_name not in LogFormat.values():
         raise BenchError(f"--format {format_name!r}: unknown; known: auto, "
                          f"{', '.join(LogFormat.values())}")
-    span = parse_window(window)
-    count(images_per_iter, "--images-per-iter", 1, MAX_IMAGES_PER_ITER)
-    count(gpus, "--gpus", 1, MAX_DEVICES)
-    if record is not None:
-        record = output_dir(record, "--record")
     parser, damage = read_log(log, format_name)
     images, source, note = images_from_log(parser, images_per_iter, log)
     if note is not None:

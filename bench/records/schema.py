@@ -6,7 +6,8 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
+                      model_validator)
 
 from bench.vocabulary import (MAX_DEVICES, MAX_IMAGES_PER_ITER, MAX_IMG_S, MAX_ITERATION, MAX_NAME, MAX_NODES,
                               RunStatus, count_problem, name_problem)
@@ -262,18 +263,18 @@ class RunRecord(Model):
                              f"(1 to {SCHEMA_VERSION}); a newer bench wrote it")
         return data
 
-    @model_validator(mode="after")
-    def _measured(self) -> RunRecord:
-        """An ok record carries the throughput it measured: finite, positive, plausible, over a window."""
-        timing = self.framework_timing
-        if self.status is RunStatus.OK:
+    @field_validator("framework_timing")
+    @classmethod
+    def _measured(cls, timing: Throughput, info: ValidationInfo) -> Throughput:
+        """An ok record carries the throughput it measured: finite, positive, plausible, over a window, at
+        one image per iteration or more."""
+        if info.data.get("status") is RunStatus.OK:
             img_s = timing.throughput_img_s
-            if img_s is None or not 0 < img_s <= MAX_IMG_S or timing.window is None:
-                raise ValueError(f"framework_timing: an ok record needs a window and a throughput above 0 "
-                                 f"and at most {MAX_IMG_S:g} img/s, not {img_s!r}")
-            if self.images_per_iter < 1:
-                raise ValueError("images_per_iter: an ok record measured at least one image per iteration")
-        return self
+            if (img_s is None or not 0 < img_s <= MAX_IMG_S or timing.window is None
+                    or info.data.get("images_per_iter", 1) < 1):
+                raise ValueError(f"an ok record needs a window, images per iteration and a throughput above "
+                                 f"0 and at most {MAX_IMG_S:g} img/s, not {img_s!r}")
+        return timing
 
     @property
     def throughput_img_s(self) -> float | None:
