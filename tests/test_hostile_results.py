@@ -374,7 +374,17 @@ def table_args(results: Path) -> list[str]:
     return ["table", "--runs", str(results / "runs"), "--out", str(results / "README.md")]
 
 
-def test_a_failure_while_writing_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def quick_plots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plots as a few fixed bytes: what is written where matters here, not matplotlib's rendering."""
+    from bench.report import plots
+
+    monkeypatch.setattr(plots, "throughput_png", lambda *args: b"\x89PNG throughput")
+    monkeypatch.setattr(plots, "timeline_png", lambda *args: b"\x89PNG timeline")
+
+
+def test_a_failure_while_writing_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 quick_plots) -> None:
     """A plots/ that cannot be written (read-only; as root, made to fail here): README.md stays as it was."""
     import tempfile
 
@@ -395,7 +405,7 @@ def test_a_failure_while_writing_changes_nothing(tmp_path: Path, monkeypatch: py
     assert not [p for p in results.rglob(".*.tmp")]
 
 
-def test_a_plots_link_out_of_the_results_root_is_never_written_through(tmp_path: Path) -> None:
+def test_a_plots_link_out_of_the_results_root_is_never_written_through(tmp_path: Path, quick_plots) -> None:
     results, outside = tmp_path / "results", tmp_path / "elsewhere"
     outside.mkdir()
     make_record(results / "runs", "a", "detectron2", 60.0, created="2026-01-01T00:00:00+00:00",
@@ -419,7 +429,7 @@ def test_staged_writes_put_all_in_place_or_none(tmp_path: Path) -> None:
     assert (tmp_path / "site" / "runs" / "r.html").read_bytes() == b"y"
 
 
-def test_report_swaps_its_site_in_and_never_replaces_a_foreign_folder(tmp_path: Path) -> None:
+def test_report_swaps_its_site_in_and_never_replaces_a_foreign_folder(tmp_path: Path, quick_plots) -> None:
     runs = tmp_path / "runs"
     make_record(runs, "a", "detectron2", 60.0, created="2026-01-01T00:00:00+00:00")
     foreign = tmp_path / "mine"
