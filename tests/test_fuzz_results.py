@@ -1,6 +1,6 @@
 """Property-based fuzzing (hypothesis) of what reads records and imports logs: `bench table` (the README
-text), `export`, `history` and `baseline save`, `compare`, `report --html` (its pages) and `import mlperf`, over
-generated hostile records and inputs: valid records with hostile text and extreme numbers, records with a
+text), `export`, `history` and `baseline save`, `compare`, `report --html` (its pages) and `import mlperf`,
+over generated hostile records and inputs: valid records with hostile text and extreme numbers, records with a
 field of the wrong type or out of range, MLPerf logs and system descriptions with values of any type.
 
 Whatever they hold: no exception but bench's one-line `BenchError`; a bad record is skipped with one line and
@@ -23,7 +23,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.errors import BenchError
 from bench.records.schema import RunRecord
 from bench.records.store import load_records
 from bench.report.compare import ALPHA, compare, load_group
@@ -33,7 +32,7 @@ from bench.report.html import index_html, run_html
 from bench.report.table import render
 from bench.vocabulary import MAX_IMG_S, RunStatus
 from table_records import make_record
-from test_fuzz_loaders import DEEP, FAST, JSON_VALUES, assert_one_line_bench_error
+from test_fuzz_loaders import DEEP, FAST, JSON_VALUES, _paths, assert_one_line_bench_error
 from test_mlperf import COMMIT, START_S, step_times, tracked_stats_log
 
 QUICK = settings(FAST, max_examples=10)  # each example writes, loads and renders a few records
@@ -44,7 +43,10 @@ NAMES = st.one_of(st.text(alphabet=string.ascii_letters + string.digits + MARKUP
                           max_size=40),
                   st.sampled_from(["$\\frac{1}{0}$", "=cmd|' /C calc'!A0", "a|b|c", "[x](http://e)", "<b>",
                                    "x" * 190, "-1", "@SUM(A1)", "# h", "`code`", "\\|"]))
-RATES = st.one_of(st.floats(min_value=1e-300, max_value=MAX_IMG_S), st.sampled_from([1e-300, MAX_IMG_S, 62.0]))
+RATES = st.one_of(st.floats(min_value=1e-300, max_value=MAX_IMG_S),
+                  st.sampled_from([1e-300, MAX_IMG_S, 62.0]))
+DATES = st.sampled_from(["2026-01-01T00:00:00+00:00", "1970-01-01T00:00:00Z",
+                         "2026-06-30T23:59:59.999999+05:30"])
 SERIES = st.lists(st.tuples(st.integers(0, 600), st.one_of(st.just(0.0), st.floats(0, 1e6))), max_size=30)
 
 
@@ -56,8 +58,7 @@ def valid_record(draw, index: int) -> dict:
     gpus = draw(st.sampled_from([0, 1, 8, 65_536]))
     with tempfile.TemporaryDirectory() as scratch:
         record = make_record(Path(scratch), f"r{index}", draw(NAMES), img_s,
-                             created=draw(st.sampled_from(["2026-01-01T00:00:00+00:00", "1970-01-01T00:00:00Z",
-                                                           "2026-06-30T23:59:59.999999+05:30"])),
+                             created=draw(DATES),
                              gpus=gpus, gpu_model=draw(st.one_of(st.none(), NAMES)),
                              preset=draw(st.one_of(st.none(), NAMES)), status=status,
                              repeat_group=draw(st.one_of(st.none(), st.just("g"))),
@@ -65,17 +66,6 @@ def valid_record(draw, index: int) -> dict:
                              series=[[float(i), s] for i, s in draw(SERIES)],
                              environment={"cpu": {"model": draw(NAMES), "logical": 2}})
     return json.loads(record.model_dump_json())
-
-
-def _paths(document, prefix=()) -> list[tuple]:
-    found = [prefix] if prefix else []
-    if isinstance(document, dict):
-        for key, value in document.items():
-            found += _paths(value, prefix + (key,))
-    elif isinstance(document, list):
-        for index, value in enumerate(document[:2]):
-            found += _paths(value, prefix + (index,))
-    return found
 
 
 @st.composite
@@ -152,12 +142,13 @@ def check_export(documents) -> None:
 def check_history_and_baseline(documents) -> None:
     with tempfile.TemporaryDirectory() as directory:
         records = loaded(written(Path(directory), documents), len(documents))
-        for _, record in records:
-            assert_one_line_bench_error(lambda: history(records, record.implementation, None))
-            saved = assert_one_line_bench_error(lambda: baseline_records(records, record.implementation, None))
+        for name in {record.implementation for _, record in records}:
+            assert_one_line_bench_error(lambda name=name: history(records, name, None))
+            saved = assert_one_line_bench_error(lambda name=name: baseline_records(records, name, None))
             if saved:
-                data = strict(baseline_json(record.implementation, saved))
-                assert [RunRecord.model_validate(r).run_id for r in data["records"]] == [r.run_id for r in saved]
+                data = strict(baseline_json(name, saved))
+                assert [RunRecord.model_validate(r).run_id for r in data["records"]] == [r.run_id
+                                                                                          for r in saved]
 
 
 def check_compare(documents, threshold: float) -> None:

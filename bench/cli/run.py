@@ -38,11 +38,10 @@ def _summary(run_dir: Path, record) -> str:
 
 def _summary_json(run_dir: Path, record) -> str:
     """The run as one JSON object: the row `bench export` writes for it."""
-    import json
-
+    from bench.files import json_text
     from bench.report.export import flat
 
-    return json.dumps(flat(run_dir, record, {}), sort_keys=True)
+    return json_text(flat(run_dir, record, {}), sort_keys=True)
 
 
 def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dry_run: bool,
