@@ -129,18 +129,31 @@ class Staging:
         if self.root is not None:
             confined(self.root, path.parent, "output")
 
-    def file(self, path: Path, data: str | bytes, mode: int = 0o644) -> None:
-        """`path` will hold `data` (mode `mode` less the umask; mkstemp alone would make it 0600)."""
-        path = Path(path)
+    def _temporary(self, path: Path) -> tuple[int, Path]:
+        """A new temporary file beside `path` (its descriptor), put in place at commit."""
         self._check(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=".tmp")
         self._files.append((Path(tmp), path))
+        return fd, Path(tmp)
+
+    def file(self, path: Path, data: str | bytes, mode: int = 0o644) -> None:
+        """`path` will hold `data` (mode `mode` less the umask; mkstemp alone would make it 0600)."""
+        fd, tmp = self._temporary(Path(path))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode & ~_umask())
+
+    def copy(self, path: Path, source: Path, root: Path | None = None) -> None:
+        """`path` will hold the bytes of `source` (opened as an input, streamed), with its mode and times."""
+        fd, tmp = self._temporary(Path(path))
+        with os.fdopen(fd, "wb") as handle, open_input(source, "file", root) as original:
+            shutil.copyfileobj(original, handle, 1 << 20)
+            handle.flush()
+            os.fsync(handle.fileno())
+        shutil.copystat(source, tmp)
 
     def directory(self, path: Path, files: dict[str, bytes]) -> None:
         """The directory `path` will hold exactly `files` (relative path -> bytes): built beside it, swapped
