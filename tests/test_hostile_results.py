@@ -524,7 +524,9 @@ def test_recipe_counts_are_checked(tmp_path: Path) -> None:
 
     text = Path("recipes/detectron2.toml").read_text()
     for old, new, field in (("gpus = 8", "gpus = 1000000", "gpus"),
-                            ("img_s = 62", "img_s = nan", "reference.img_s")):
+                            ("img_s = 62", "img_s = nan", "reference.img_s"),
+                            ('name = "detectron2"', f'name = "{"d" * 101}"', "name"),
+                            ('title = "', 'title = "line\\nbreak ', "title")):
         path = tmp_path / f"{field}.toml"
         assert old in text
         path.write_text(text.replace(old, new, 1))

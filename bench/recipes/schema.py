@@ -7,15 +7,15 @@ import re
 import string
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bench.paths import check_relative
 from bench.security import ENV_NAME, url_has_credentials
 from bench.vocabulary import (MAX_DEVICES, MAX_IMAGES_PER_ITER, MAX_IMG_S, MAX_ITERATION, MAX_NODES,
-                              LogFormat, image_pin_problem)
+                              LogFormat, image_pin_problem, name_problem)
 
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
-RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")  # it becomes part of every run id (at most 200 bytes)
 BLOB_PREFIX = re.compile(r"[0-9a-fA-F]{4,40}")
 # Placeholders a launch command (and install steps) may use.
 # {patches} is the recipe's folder under patches/ (its diffs and the overlay files bench ships, e.g. a smoke
@@ -41,9 +41,21 @@ NodeCount = Annotated[int, Field(ge=1, le=MAX_NODES)]
 Replacements = Annotated[int, Field(ge=0)]
 
 
+def _one_line(value: str) -> str:
+    """Text a record and the table show (a title, a family, a GPU model): one line, bounded."""
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+ShownText = Annotated[str, AfterValidator(_one_line)]
+ShortText = Annotated[str, Field(max_length=90), AfterValidator(_one_line)]  # two make one shown name
+
+
 class Framework(Strict):
-    name: str
-    version: str
+    name: ShortText
+    version: ShortText
 
 
 class Source(Strict):
@@ -236,7 +248,7 @@ class Reference(Strict):
 
     img_s: Annotated[float, Field(gt=0, le=MAX_IMG_S)]
     gpus: Annotated[int, Field(ge=1, le=MAX_DEVICES)]
-    gpu_model: str
+    gpu_model: ShownText
     source: str  # where it was published (URL and line, or document and commit)
 
 
@@ -379,8 +391,8 @@ def _env_names(env: dict[str, str]) -> dict[str, str]:
 
 class Recipe(Strict):
     name: str
-    title: str
-    family: str  # implementations share a family across variants (detectron2 and detectron2-current)
+    title: ShownText
+    family: ShownText  # implementations share a family across variants (detectron2 and detectron2-current)
     variant: Literal["published", "current", "builtin"]
     framework: Framework
     source: Source | None = None  # None for the built-in implementation, which ships with bench
@@ -404,7 +416,7 @@ class Recipe(Strict):
     # a shared stack (recipes/stacks/<name>.toml) whose pins the install steps use
     stack_pins: str | None = None
     reference: Reference | None = None
-    presets: dict[str, Preset] = {}
+    presets: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")], Preset] = {}
     # the preset `bench run` picks when none is named and the machine has no GPU
     cpu_preset: str | None = None
     protocol: dict[str, DeclaredSetting] = {}
