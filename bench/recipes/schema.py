@@ -327,7 +327,7 @@ class AllowedCounts(Strict):
     def refusal(self, gpus: int, nodes: int) -> str | None:
         """Why (gpus, nodes) cannot be honoured, or None when it can."""
         if self.gpus is None and not 1 <= gpus <= MAX_DEVICES:
-            return (f"--gpus {gpus}: it runs on 1 to {MAX_DEVICES} GPUs"
+            return (f"--gpus {gpus}: it runs on 1 or more GPUs (at most {MAX_DEVICES})"
                     + (f" ({self.why})" if self.why else ""))
         if self.gpus is not None and gpus not in self.gpus:
             return (f"--gpus {gpus}: it runs on {_counts(self.gpus)} GPU(s) only"
