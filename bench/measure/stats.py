@@ -78,7 +78,7 @@ def mann_whitney_less(new: Sequence[float], base: Sequence[float]) -> float:
         counts = _u_counts(n1, n2)
         return sum(counts[: int(round(u)) + 1]) / sum(counts)
     # few runs with equal values: count every split, ties included
-    if ties and comb(n1 + n2, n1) <= EXACT_SPLITS:
+    if ties and n1 + n2 <= 2 * EXACT_LIMIT and comb(n1 + n2, n1) <= EXACT_SPLITS:  # (comb of 10^5 is slow)
         splits = [sum(ranks[i] for i in chosen) - n1 * (n1 + 1) / 2
                   for chosen in combinations(range(n1 + n2), n1)]
         return sum(other <= u + 1e-9 for other in splits) / len(splits)
