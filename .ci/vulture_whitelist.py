@@ -22,6 +22,14 @@ schema_version  # record: the version a reader migrates from (bench.records.sche
 coco_eval  # record: COCO metrics, where a run evaluated
 requested_rate  # record telemetry.sampler: the rate the sampler was asked for (beside the one it achieved)
 total_samples  # record telemetry.sampler: samples over the whole run (the window's are `samples`)
+# record: the keys of environment, dataset and extra that tables and reports read (bench.records.schema.Facts),
+# typed there so that a record of the wrong shape is refused on read; the readers use them as dict keys
+logical
+physical
+frameworks
+accelerators_per_node
+synthetic_params
+log_url
 
 # Closed vocabularies: every member is a word records and options may hold, used or not in bench's own code.
 WarningCode.DIVERGED_AFTER_WINDOW  # made by WarningCode.after_window

@@ -187,3 +187,35 @@ def image_pin_problem(image: str) -> str | None:
     if name.endswith(":latest"):
         return f"image {image!r}: 'latest' is not a pin; use a fixed tag or a digest"
     return None
+
+
+# Plausibility bounds, the one rule for every reader of counts and rates (recipes, options, records,
+# imports): a value outside them is refused as bad input, never carried into a table, an export or a verdict.
+# Generous on purpose: the largest MLPerf Training systems use about 10,000 accelerators, about 24,000 img/s.
+MAX_DEVICES = 65_536  # GPUs or accelerators of one run, all nodes together
+MAX_NODES = 16_384
+MAX_IMAGES_PER_ITER = 1_000_000  # global images per iteration
+MAX_IMG_S = 1_000_000.0
+MAX_ITERATION = 10**9
+MAX_NAME = 200  # characters of a name, a title, a GPU model, a preset or a run id
+_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def name_problem(value: str) -> str | None:
+    """Why `value` cannot be a name or title shown in a table (None when it can): one line, bounded."""
+    if len(value) > MAX_NAME:
+        return f"{value[:40]!r}...: longer than {MAX_NAME} characters"
+    if _NOT_ONE_LINE.search(value):
+        return f"{value[:80]!r}: holds a control character or a line break"
+    return None
+
+
+def count_problem(value: int, low: int, high: int) -> str | None:
+    """Why `value` is not a count in [low, high] (None when it is); a bool is no count."""
+    if type(value) is not int:  # noqa: E721 - True is an int to isinstance
+        return f"{str(value)[:40]!r} is not a whole number"
+    if not low <= value <= high:
+        shown = (str(value) if abs(value) < 10**12
+                 else f"a number of about {value.bit_length() * 3 // 10} digits")
+        return f"{shown} is not between {low} and {high}"
+    return None

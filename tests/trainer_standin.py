@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--print-batch", help="B,W: print the trainer's batch line (B per process, W processes)")
     ap.add_argument("--workers", type=int, default=0, help="worker processes forked per --busy iteration")
     ap.add_argument("--cpu-file", help="append 'monotonic_s cpu_s' after every iteration")
+    ap.add_argument("--close-output-at", type=int,
+                    help="after this many iterations close stdout and stderr, and go on training silently")
     args = ap.parse_args(argv)
 
     if args.ignore_sigterm:
@@ -278,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         if cpu_file is not None:
             cpu_file.write(f"{time.monotonic():.6f} {cpu_seconds():.4f}\n")
         printer.after(i)
+        if args.close_output_at is not None and i + 1 == args.close_output_at:
+            os.close(1)
+            os.close(2)
+            sys.stdout = sys.stderr = open(os.devnull, "w")  # what it prints from now on goes nowhere
     print(f"Training time {time.time() - t0:.3f}", flush=True)
     return 0
 

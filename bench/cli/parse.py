@@ -7,11 +7,12 @@ from pathlib import Path
 
 import typer
 
-from bench.cli.options import parse_window
+from bench.cli.options import count, parse_window
 from bench.errors import BenchError
 from bench.measure.assess import measure, note_damage, read_log
 from bench.measure.batch import choose_for_parse
-from bench.vocabulary import BatchStrength, LogFormat
+from bench.paths import output_dir
+from bench.vocabulary import MAX_DEVICES, MAX_IMAGES_PER_ITER, BatchStrength, LogFormat
 
 
 def list_formats(wanted: bool) -> None:
@@ -58,6 +59,11 @@ def parse(
     """Measure the window throughput from an existing log."""
     if not log.is_file():
         raise BenchError(f"{log}: no such file")
+    span = parse_window(window)
+    count(images_per_iter, "--images-per-iter", 1, MAX_IMAGES_PER_ITER)
+    count(gpus, "--gpus", 1, MAX_DEVICES)
+    if record is not None:
+        record = output_dir(record, "--record")
     if format_name == "auto":
         from bench.logs.detect import detect_format
 
@@ -65,9 +71,6 @@ def parse(
     elif format_name not in LogFormat.values():
         raise BenchError(f"--format {format_name!r}: unknown; known: auto, "
                          f"{', '.join(LogFormat.values())}")
-    span = parse_window(window)
-    if images_per_iter is not None and images_per_iter <= 0:
-        raise BenchError(f"--images-per-iter {images_per_iter}: need a positive number of images")
     parser, damage = read_log(log, format_name)
     batch = choose_for_parse(parser.batch, images_per_iter, log)
     if batch.note is not None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import typer
 
-from bench.cli.options import optional_window
+from bench.cli.options import count, optional_window, seconds
 from bench.errors import BenchError
 from bench.launch.watch import StopRequest, stop_on_signals
-from bench.vocabulary import EnvVar, RunStatus
+from bench.vocabulary import MAX_DEVICES, MAX_NODES, EnvVar, RunStatus
 
 
 def _say(message: str, err: bool = False) -> None:
@@ -55,11 +55,10 @@ def _telemetry_line(record) -> str:
 
 def _summary_json(run_dir: Path, record) -> str:
     """The run as one JSON object: the row `bench export` writes for it."""
-    import json
-
+    from bench.files import json_text
     from bench.report.export import flat
 
-    return json.dumps(flat(run_dir, record, {}), sort_keys=True)
+    return json_text(flat(run_dir, record, {}), sort_keys=True)
 
 
 def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dry_run: bool,
@@ -102,10 +101,13 @@ def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dr
 def _targets(name: str | None, stale: bool, preset: str | None) -> list[tuple[str, str | None]]:
     """(recipe, preset) pairs for `all` or `--stale` (the latest row of each recipe and preset, if stale)."""
     if stale:
+        from bench.cli.report import warn_skipped
         from bench.records.provenance import stale_rows
         from bench.records.store import load_records
 
-        rows = stale_rows(record for _, record in load_records())
+        records = load_records()
+        warn_skipped(records.skipped)
+        rows = stale_rows(record for _, record in records)
         rows = [(n, p) for n, p in rows if name in (None, "all", n)]
         if not rows:
             _say("no stale rows: every latest record matches its recipe and patches")
@@ -168,6 +170,11 @@ def run(
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.pipeline.run import RunOptions
+
+    timeout, grace = seconds(timeout, "--timeout", zero=False), seconds(grace, "--grace", zero=True)
+    gpus, gpus_per_node = count(gpus, "--gpus", 0, MAX_DEVICES), count(gpus_per_node, "--gpus-per-node", 0,
+                                                                       MAX_DEVICES)
+    nodes = count(nodes, "--nodes", 1, MAX_NODES)
 
     if suite is not None:
         return _run_suite_command(suite, only, name, repeat, dry_run, gpus=gpus, data=data, timeout=timeout,

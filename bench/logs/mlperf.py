@@ -25,6 +25,7 @@ record; `no_progress_reason` says why in one sentence.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from mlperf_logging.mllog import constants
 from bench.logs import maskrcnn_benchmark
 from bench.logs.base import LogParser
 from bench.logs.types import BatchReport, Event, IterationRecord, TimeSemantics
-from bench.vocabulary import EventKind
+from bench.vocabulary import MAX_IMAGES_PER_ITER, MAX_ITERATION, EventKind
 
 V06_TOKEN = ":::MLL "
 V07_TOKEN = ":::MLLOG "  # ruleset_070.TOKEN
@@ -64,9 +65,12 @@ class MlperfEvent:
     text: str
 
 
+MAX_EVENT_SECONDS = 1e11  # an event's timestamp (epoch seconds) beyond this year ~5000 is not a time
+
+
 def parse_event(line: str, line_no: int) -> MlperfEvent | None:
-    """One MLPerf logging event, of either generation, wherever it starts in the line; None for other
-    lines."""
+    """One MLPerf logging event, of either generation, wherever it starts in the line; None for other lines
+    and for an event that is not one (nested too deeply, a timestamp that is not a plausible time)."""
     start = line.find(":::MLL")
     if start < 0:
         return None
@@ -74,16 +78,44 @@ def parse_event(line: str, line_no: int) -> MlperfEvent | None:
     try:
         if text.startswith(V07_TOKEN):
             parsed = ruleset_070.string_to_logline(line_no, text)
-            return MlperfEvent(parsed.key, parsed.value["value"], parsed.value.get("metadata") or {},
-                               parsed.timestamp / 1000.0, line_no, text)
+            return _event(parsed.key, parsed.value["value"], parsed.value.get("metadata"),
+                          parsed.timestamp / 1000.0, line_no, text)
         if text.startswith(V06_TOKEN):
             parsed = ruleset_060.string_to_logline(line_no, text)
             value = parsed.value if isinstance(parsed.value, dict) else {"value": parsed.value}
-            return MlperfEvent(parsed.key, value.get("value"), value.get("metadata") or {}, parsed.timestamp,
-                               line_no, text)
-    except (ValueError, KeyError, TypeError):  # a truncated or interleaved line: not an event
+            return _event(parsed.key, value.get("value"), value.get("metadata"), parsed.timestamp, line_no,
+                          text)
+    # a truncated or interleaved line, JSON nested too deeply, a timestamp too large for a float: not an event
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError):
         return None
     return None
+
+
+def _event(key, value, metadata, seconds, line_no: int, text: str) -> MlperfEvent | None:
+    if not isinstance(key, str) or not 0 <= float(seconds) <= MAX_EVENT_SECONDS:
+        return None
+    return MlperfEvent(key, value, metadata if isinstance(metadata, dict) else {}, float(seconds), line_no,
+                       text)
+
+
+def _loss(value: float) -> float:
+    """A loss as printed, NaN and infinity kept (they say the run diverged); an integer too large for a float
+    is infinite."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a finite float (a bool, a string, a number too large for a float: None)."""
+    if type(value) not in (int, float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 class Parser(LogParser):
@@ -141,8 +173,9 @@ class Parser(LogParser):
         if key == TRACKED_STATS:
             return self._tracked(event)
         if (key == constants.GLOBAL_BATCH_SIZE and self.batch is None
-                and isinstance(event.value, (int, float))):
-            self.batch = BatchReport(images_per_iter=int(event.value), line_no=event.line_no, text=event.text,
+                and (batch := _number(event.value)) is not None and batch.is_integer()
+                and 1 <= batch <= MAX_IMAGES_PER_ITER):  # a batch of hundreds of digits is no batch
+            self.batch = BatchReport(images_per_iter=int(batch), line_no=event.line_no, text=event.text,
                                      rule=GLOBAL_BATCH_RULE)
         elif key in SUBMISSION_KEYS:
             self.submission.setdefault(SUBMISSION_KEYS[key], event.value)
@@ -157,7 +190,7 @@ class Parser(LogParser):
 
     def _tracked(self, event: MlperfEvent) -> IterationRecord | None:
         step, value = event.metadata.get("step"), event.value
-        if not isinstance(value, dict) or not isinstance(step, int):
+        if not isinstance(value, dict) or type(step) is not int or not 0 < step <= MAX_ITERATION:
             return None
         if self.source == TRAINER:
             self._supersede_trainer_records()
@@ -169,13 +202,11 @@ class Parser(LogParser):
             self.tracked_start = (0 if step <= TRACKED_PERIOD
                                   else (step - 1) // TRACKED_PERIOD * TRACKED_PERIOD)
         self.source = TRACKED_STATS
-        mean = value.get("time")
         return IterationRecord(
-            iteration=step, time=float(mean) if isinstance(mean, (int, float)) else None,
+            iteration=step, time=_number(value.get("time")),
             semantics=self.semantics, span_start=self.tracked_start, line_no=event.line_no,
-            timestamp=event.seconds,
-            data_time=float(value["data"]) if isinstance(value.get("data"), (int, float)) else None,
-            losses={k: float(v) for k, v in value.items() if "loss" in k and isinstance(v, (int, float))})
+            timestamp=event.seconds, data_time=_number(value.get("data")),
+            losses={k: _loss(v) for k, v in value.items() if "loss" in k and type(v) in (int, float)})
 
     def _supersede_trainer_records(self) -> None:
         """tracked_stats win over trainer lines: one process prints them, with a millisecond timestamp,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.files import finite
 from bench.logs.base import LogParser
 from bench.logs.lines import MAX_LINE, open_text
 from bench.logs.registry import new_parser
@@ -43,7 +44,7 @@ class Measurement:
 
     def to_json(self) -> dict:
         """One JSON object: every non-finite number becomes null, so the text is always valid JSON."""
-        return _finite(self._fields())
+        return finite(self._fields())
 
     def _fields(self) -> dict:
         r, c = self.result, self.clock
@@ -69,17 +70,6 @@ class Measurement:
             "warnings": [w.model_dump() for w in self.warnings],
             "damage": self.damage,
         }
-
-
-def _finite(value):
-    """`value` with every NaN or infinity (at any depth) replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def split_segments(records: Sequence[IterationRecord]) -> list[list[IterationRecord]]:

@@ -18,7 +18,7 @@ from statistics import median
 
 from bench.logs.base import LogParser
 from bench.logs.types import Event, IterationRecord
-from bench.vocabulary import EventKind, ParseStatus
+from bench.vocabulary import MAX_IMG_S, EventKind, ParseStatus
 from bench.measure.window import WindowResult
 
 
@@ -111,8 +111,11 @@ def _finite_times(w: Window) -> str | None:
 def _finite_throughput(w: Window) -> str | None:
     r = w.result
     if (math.isfinite(r.seconds) and r.seconds > 0
-            and math.isfinite(r.throughput_img_s) and r.throughput_img_s > 0):
+            and math.isfinite(r.throughput_img_s) and 0 < r.throughput_img_s <= MAX_IMG_S):
         return None
+    if math.isfinite(r.throughput_img_s) and r.throughput_img_s > MAX_IMG_S:
+        return (f"the window's time ({r.seconds!r} s) gives {r.throughput_img_s:.3g} img/s, beyond any "
+                f"plausible throughput ({MAX_IMG_S:g} img/s)")
     return f"the window's time ({r.seconds!r} s) gives no finite positive throughput"
 
 

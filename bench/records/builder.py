@@ -13,6 +13,7 @@ The quality checks (harness clock against the framework's times, data loading, s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +26,7 @@ from bench.measure.warnings import Warning_
 from bench.measure.window import WindowResult, per_iteration_series, spans_from_records
 from bench.recipes.schema import Recipe
 from bench.records.schema import Provenance, RunRecord, Throughput
-from bench.records.store import utc_now_iso
+from bench.records.store import utc_now_iso, validate_record
 
 TAIL_LINES = 50
 
@@ -91,7 +92,8 @@ class RecordFacts:
 
 
 def throughput(result: WindowResult | None) -> Throughput:
-    if result is None:
+    # a clock whose times went backwards, or a window of zero seconds, measured nothing
+    if result is None or not 0 < result.throughput_img_s < math.inf or not math.isfinite(result.seconds):
         return Throughput(throughput_img_s=None, window=None)
     return Throughput(throughput_img_s=result.throughput_img_s, window=[result.start, result.end],
                       iterations=result.iterations, seconds=result.seconds, images=result.images,
@@ -124,7 +126,7 @@ def build_record(facts: RecordFacts, parser: LogParser, m: Measurement, ending: 
     segment = measured_segment(parser, m)
     difference, checks = quality_warnings(segment, m)
     spans = spans_from_records(segment, m.images_per_iter)
-    return RunRecord(
+    return validate_record(dict(
         run_id=facts.run_id, created=facts.created or utc_now_iso(),
         implementation=facts.identity.implementation, family=facts.identity.family,
         variant=facts.identity.variant, title=facts.identity.title, framework=facts.identity.framework,
@@ -135,9 +137,10 @@ def build_record(facts: RecordFacts, parser: LogParser, m: Measurement, ending: 
         batch_evidence=m.batch_evidence, window_requested=list(facts.window), log_format=facts.log_format,
         framework_timing=throughput(m.result), harness_clock=throughput(m.clock) if m.clock else None,
         clock_difference_pct=difference, last_iteration=m.last_iteration,
-        series=[[float(i), s] for i, s in per_iteration_series(spans)],
+        series=[[float(i), s] for i, s in per_iteration_series(spans) if math.isfinite(s)],
         warnings=[*m.warnings, *ending.warnings, *checks], log_files=facts.log_files,
         log_tail=ending.tail[-TAIL_LINES:] if ending.status is not RunStatus.OK else [],
         environment=facts.environment, provenance=facts.provenance, reference=facts.identity.reference,
         deviations=facts.deviations, coco_eval=list(parser.coco.summaries), repeat_group=facts.repeat_group,
-        dataset=facts.dataset, origin=facts.origin, extra=facts.extra, telemetry=facts.telemetry)
+        dataset=facts.dataset, origin=facts.origin, extra=facts.extra, telemetry=facts.telemetry),
+        f"the record of {facts.run_id}")

@@ -9,7 +9,8 @@ from html import escape
 from urllib.parse import quote
 from pathlib import Path
 
-from bench.files import write_atomic
+from bench.errors import BenchError
+from bench.files import staged_writes
 from bench.recipes import Recipe
 from bench.records.schema import RunRecord
 from bench.report.blocks import (Block, blocks, commit_of, framework_of, img_s_text, published_of,
@@ -102,7 +103,7 @@ def timeline_svg(record: RunRecord, width: int = 640, height: int = 200) -> str:
     window = record.framework_timing.window or record.window_requested
     inside = [s for i, s in points if window[0] <= i <= window[1]] or [s for _, s in points]
     x0, x1 = points[0][0], points[-1][0]
-    top = 1.5 * max(inside)
+    top = 1.5 * max(inside) or 1.0  # an all-zero series still gets an axis
     def x(i: float) -> float:
         return 40 + (i - x0) / ((x1 - x0) or 1) * (width - 50)
     def y(s: float) -> float:
@@ -148,18 +149,21 @@ def run_html(directory: Path, record: RunRecord, recipes: dict[str, Recipe]) -> 
     return page(record.run_id, body)
 
 
+SITE_MARK = ".bench-report"  # in every site bench writes: a directory without it is never replaced
+
+
 def write_site(out: Path, records: list[tuple[Path, RunRecord]], recipes: list[Recipe],
                images: dict[str, bytes]) -> list[Path]:
-    """Write index.html, the plots named in `images` and runs/<run-id>.html; returns the paths written."""
+    """index.html, the plots named in `images` and runs/<run-id>.html, built in a directory beside `out` and
+    swapped in whole (`out` is either new, empty, or a site bench wrote); returns the paths written."""
+    if out.is_dir() and any(out.iterdir()) and not (out / SITE_MARK).is_file():
+        raise BenchError(f"--html {out}: holds files that are not a site bench wrote; name a new or empty "
+                         "directory")
     by_name = {r.name: r for r in recipes}
-    written = []
-    for name, data in images.items():
-        write_atomic(out / name, data)
-        written.append(out / name)
-    write_atomic(out / "index.html", index_html(records, recipes, list(images)))
-    written.append(out / "index.html")
+    files = {**images, "index.html": index_html(records, recipes, list(images)).encode("utf-8")}
     for directory, record in records:
-        path = out / "runs" / f"{record.run_id}.html"
-        write_atomic(path, run_html(directory, record, by_name))
-        written.append(path)
-    return written
+        files[f"runs/{record.run_id}.html"] = run_html(directory, record, by_name).encode("utf-8")
+    files[SITE_MARK] = b"written by bench report\n"
+    with staged_writes(out.parent) as staging:
+        staging.directory(out, files)
+    return [out / name for name in files]

@@ -80,7 +80,7 @@ def render_section(records: list[RunRecord], plot: str | None = PLOT_NAME) -> li
         env = r.environment
         img_s = sig3(row.img_s) + (f" ({sig3(row.low)}–{sig3(row.high)})" if row.n > 1 else "")
         lines.append({
-            "System": cell(r.title), "Round": f"v{mlperf['version']}",
+            "System": cell(r.title), "Round": f"v{cell(mlperf['version'])}",
             "Accelerators": cell(f"{env.get('nodes', '?')} × {env.get('accelerators_per_node', '?')} × "
                                  f"{r.gpu_model or '?'}"),
             "img/s": img_s, "n": f"{row.n}/{row.runs}", "per accelerator": sig3(row.per_accelerator),
