@@ -9,6 +9,7 @@ import typer
 
 from bench.cli.options import parse_window
 from bench.errors import BenchError
+from bench.numbers import sig3
 from bench.measure.assess import images_from_log, measure, note_damage, read_log
 from bench.vocabulary import LogFormat
 
@@ -101,6 +102,6 @@ def _print_human(log: Path, m) -> None:
                       f"{r.images} images)")
         console.print(f"  wall time      {r.seconds:.3f} s  ({r.method})")
     if m.throughput_img_s is not None:
-        console.print(f"  throughput     [bold]{m.throughput_img_s:.2f} img/s[/]")
+        console.print(f"  throughput     [bold]{sig3(m.throughput_img_s)} img/s[/]")
     for w in m.warnings:
         console.print(f"  [yellow]warning[/]: {w.message}. Remedy: {w.remedy}")

@@ -78,7 +78,7 @@ def history(
 ) -> None:
     """Every record of an implementation (on a hardware) over time, listed and plotted."""
     from bench.records.store import load_records
-    from bench.report.blocks import sig3
+    from bench.numbers import sig3
     from bench.report.history import history as select, history_png
     from bench.report.rows import hardware_label, hardware_of
 

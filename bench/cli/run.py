@@ -13,6 +13,7 @@ import typer
 from bench.cli.options import optional_window
 from bench.errors import BenchError
 from bench.launch.watch import StopRequest, stop_on_signals
+from bench.numbers import sig3
 from bench.vocabulary import EnvVar, RunStatus
 
 
@@ -24,9 +25,9 @@ def _summary(run_dir: Path, record) -> str:
     ft, hc = record.framework_timing, record.harness_clock
     line = f"{record.implementation}: {record.status.value}"
     if record.status is RunStatus.OK and ft.throughput_img_s is not None:
-        line += f"  {ft.throughput_img_s:.2f} img/s over iterations {ft.window[0] + 1}-{ft.window[1]}"
+        line += f"  {sig3(ft.throughput_img_s)} img/s over iterations {ft.window[0] + 1}-{ft.window[1]}"
         if hc is not None and hc.throughput_img_s is not None:
-            line += (f" (harness clock {hc.throughput_img_s:.2f} img/s, "
+            line += (f" (harness clock {sig3(hc.throughput_img_s)} img/s, "
                      f"{record.clock_difference_pct:.2f} % apart)")
     elif record.reason:
         line += f" - {record.reason}"

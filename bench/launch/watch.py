@@ -22,6 +22,7 @@ from bench.logs.base import LogParser
 from bench.logs.types import IterationRecord
 from bench.measure.assess import split_segments
 from bench.measure.window import per_iteration_series, spans_from_records, window_throughput
+from bench.numbers import sig3
 from bench.vocabulary import StopReason
 
 TAIL_LINES = 50
@@ -102,7 +103,7 @@ class Progress:
         if iteration is not None:
             text.append(f"iteration {iteration}  ")
         if seconds_per_iter:
-            text.append(f"{self.images_per_iter / seconds_per_iter:.2f} img/s  ", style="green")
+            text.append(f"{sig3(self.images_per_iter / seconds_per_iter)} img/s  ", style="green")
             if iteration is not None and iteration < b:
                 text.append(f"window {a}-{b} ends in ~{(b - iteration) * seconds_per_iter:.0f} s")
         return text

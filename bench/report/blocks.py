@@ -4,12 +4,12 @@ details (facts, deviations, warnings) that the table's cells only count."""
 
 from __future__ import annotations
 
-import math
 import re
 import textwrap
 from dataclasses import dataclass
 
 from bench.errors import BenchError
+from bench.numbers import sig3
 from bench.protocol.spec import CURRENT_VERSION, load_protocol
 from bench.recipes import Recipe
 from bench.records.schema import RunRecord
@@ -31,17 +31,6 @@ def wrap(text: str, indent: str = "") -> list[str]:
     hang = indent + ("  " if text.startswith("- ") else "")
     return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=hang,
                          break_long_words=False, break_on_hyphens=False) or [""]
-
-
-def sig3(value: float | None) -> str:
-    """Three significant digits, never an exponent: 0.305, 19.9, 28.0, 1230."""
-    if value is None or not math.isfinite(value):
-        return ""
-    if value == 0:
-        return "0"
-    magnitude = math.floor(math.log10(abs(value)))
-    digits = max(0, 2 - magnitude)
-    return f"{round(value, 2 - magnitude):.{digits}f}"
 
 
 def img_s_text(row: Row) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.measure.stats import mann_whitney_less
+from bench.numbers import sig3
 from bench.records.schema import RunRecord
 from bench.records.store import RECORD_NAME, load_record
 from bench.report.rows import hardware_label, hardware_of
@@ -96,8 +97,8 @@ class Comparison:
                     if self.interval else "")
         p = f"p = {self.p_value:.3g}" if self.p_value is not None else "no test"
         verdict = "REGRESSION" if self.regression else "ok"
-        return (f"{self.baseline}: {self.baseline_img_s:.3g} img/s -> "
-                f"{self.new}: {self.new_img_s:.3g} img/s, "
+        return (f"{self.baseline}: {sig3(self.baseline_img_s)} img/s -> "
+                f"{self.new}: {sig3(self.new_img_s)} img/s, "
                 f"{self.change:+.1%}{interval}; {self.method}, {p}; "
                 f"threshold -{self.threshold:.1%}: {verdict}"
                 + (f"\n  note: {self.note}" if self.note else ""))

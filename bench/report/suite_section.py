@@ -13,7 +13,8 @@ import statistics
 
 from bench.measure.stats import mann_whitney_two_sided
 from bench.protocol.suite import load_suite
-from bench.report.blocks import sig3, wrap
+from bench.numbers import sig3
+from bench.report.blocks import wrap
 from bench.vocabulary import RunStatus
 
 ALPHA = 0.1
@@ -51,7 +52,7 @@ def _suite_rows(records, baseline: str) -> list[str]:
         ratio = "1 (baseline)" if name == baseline else "-"
         if baseline in values and name != baseline:
             r, err = ratio_with_error(v, values[baseline])
-            ratio = f"{r:.2f}" + (f" ± {err:.2f}" if err is not None else "")
+            ratio = sig3(r) + (f" ± {sig3(err)}" if err is not None else "")
         mark = "-"
         if rank < len(ranked):
             p = mann_whitney_two_sided(v, values[ranked[rank]])
@@ -72,9 +73,9 @@ def _then_vs_now(records, recipes, baseline: str) -> list[str]:
              "|---|---|---|"]
     for name in sorted(values):
         family = family_of.get(name)
-        then = f"{published[family] / published[base_family]:.2f}" if family in published else "not published"
+        then = sig3(published[family] / published[base_family]) if family in published else "not published"
         now = statistics.median(values[name]) / statistics.median(values[baseline])
-        lines.append(f"| {family} ({name}) | {then} | {now:.2f} |")
+        lines.append(f"| {family} ({name}) | {then} | {sig3(now)} |")
     return lines
 
 
