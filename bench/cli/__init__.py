@@ -8,6 +8,7 @@ report's imports (benchmarks/cli_startup.py, on the 2-core development machine).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -16,6 +17,21 @@ from bench.errors import BenchError
 
 cli = typer.Typer(name="bench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Measure and compare the training throughput of object-detection implementations.")
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        import bench
+
+        typer.echo(f"bench {bench.__version__} ({bench.DISTRIBUTION}, {Path(bench.__file__).parent})")
+        raise typer.Exit(0)
+
+
+@cli.callback()
+def _options(_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                           help="Print bench's version and where it runs from, and exit.")
+             ) -> None:
+    """Options of `bench` itself, before the command."""
 
 # `bench NAME`, in the order `bench --help` lists them.
 COMMANDS = {"list": recipes.list_recipes, "show": recipes.show, "plan": source.plan, "setup": source.setup,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bench.cli.output import console as new_console
 from bench.recipes.loader import find_recipe, load_all
 from bench.recipes.schema import Recipe
 
@@ -42,7 +42,7 @@ def list_recipes(json_output: bool = typer.Option(False, "--json", help="Print a
     for r in recipes:
         table.add_row(r.name, r.variant, r.framework.name, r.source.commit[:10] if r.source else "(built in)",
                       str(len(r.patches)), r.log.format, f"{r.reference.img_s:g}" if r.reference else "-")
-    Console().print(table)
+    new_console().print(table)
 
 
 def show(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."),
@@ -53,7 +53,7 @@ def show(name: str = typer.Argument(..., help="Recipe name (see `bench list`).")
     if json_output:
         typer.echo(recipe.model_dump_json(indent=2))
         return
-    console = Console()
+    console = new_console()
     console.print(Text(f"{recipe.name}: {recipe.title}  ({recipe.variant}, family {recipe.family})",
                        style="bold"))
     rows = [("framework", f"{recipe.framework.name} {recipe.framework.version}")]
@@ -96,4 +96,5 @@ def show(name: str = typer.Argument(..., help="Recipe name (see `bench list`).")
         table.add_row(Text(key), Text(value))
     console.print(table)
     if recipe.notes:
-        console.print("[bold]notes[/bold]\n" + recipe.notes.strip(), markup=False, highlight=False)
+        console.print(Text("notes", style="bold"))
+        console.print(recipe.notes.strip(), markup=False, highlight=False)

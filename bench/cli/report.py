@@ -34,9 +34,15 @@ def table(
             raise typer.Exit(1)
         typer.echo(f"{out}: up to date")
         return
-    for path in write(build(runs, out)):
+    if not any(runs.glob("*/record.json")):  # nothing to tabulate: create nothing
+        typer.echo(f"no run records under {runs}: nothing to tabulate; `bench run NAME` (or `bench parse LOG "
+                   "--record DIR`) writes one")
+        return
+    changed = write(build(runs, out))
+    for path in changed:
         typer.echo(f"{'removed' if not path.exists() else 'wrote'} {path}")
-    typer.echo(f"{out}: up to date")
+    if not changed:
+        typer.echo(f"{out}: up to date (nothing to write)")
 
 
 def _runs(runs: Path | None) -> Path:

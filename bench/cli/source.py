@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from bench.errors import BenchError
 from bench.recipes.loader import find_recipe
 from bench.security import redact
 
@@ -24,8 +25,11 @@ def plan(name: str = typer.Argument(..., help="Recipe name (see `bench list`).")
     from bench.source.plan import plan_steps
 
     recipe = find_recipe(name)
-    for line in plan_steps(recipe, gpus=gpus or recipe.gpus, data=data, output=output, source=source,
-                           workdir=workdir):
+    gpus = recipe.gpus if gpus is None else gpus
+    refusal = recipe.refusal(gpus)  # what `bench run` refuses, `bench plan` does not print a plan for
+    if refusal is not None:
+        raise BenchError(refusal)
+    for line in plan_steps(recipe, gpus=gpus, data=data, output=output, source=source, workdir=workdir):
         typer.echo(line)
 
 
@@ -70,7 +74,6 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
 def _setup_weights(recipe, from_dir: Path | None, echo) -> None:
     """Fetch (or copy from --weights DIR) and verify the recipe's backbone weights. Without --weights a failed
     fetch is a warning: the suite presets start from random weights anyway (a declared deviation)."""
-    from bench.errors import BenchError
     from bench.source.weights import fetch_weights
 
     if recipe.weights is None:

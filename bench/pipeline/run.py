@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import __version__
-from bench.builtin.synth import ensure_synthetic
+from bench.builtin.synth import ensure_synthetic, synthetic_path, synthetic_text
 from bench.coco.layout import check_data_root
 from bench.envs import Environment, ensure_environment
 from bench.errors import BenchError
@@ -137,8 +137,6 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     gpus = options.gpus if options.gpus is not None else applied.gpus
     if slurm is not None and slurm.gpus_per_node is not None:
         gpus = slurm.gpus_per_node
-    if gpus < 0:
-        raise BenchError(f"--gpus {gpus}: must be 0 (CPU) or more")
     refusal = applied.refusal(gpus, preset=options.preset)
     if refusal is not None:
         raise BenchError(refusal)
@@ -288,8 +286,12 @@ def dry_run_steps(plan: Plan) -> list[str]:
     else:
         steps.append("env      " + ("bench's own Python" + (" (--no-env)" if r.install else "") if own
                                     else "install steps: " + "; ".join(r.install)))
-    data = str(plan.data) if plan.data else (f"synthetic dataset {plan.synthetic_data} (cache)"
-                                             if plan.synthetic_data else "(not used)")
+    if plan.data is None and plan.synthetic_data:
+        data = str(synthetic_path(dict(plan.synthetic_data)))
+        steps.append(f"data     synthetic dataset ({synthetic_text(dict(plan.synthetic_data))}), "
+                     f"generated on first use into {data}")
+    else:
+        data = str(plan.data) if plan.data else "(not used)"
     values = dict(gpus=plan.gpus, data=data, output="results/runs/<run-id>/output",
                   source_dir="<checkout>" if r.source else None,
                   python=(CONTAINER_PYTHON if plan.container
