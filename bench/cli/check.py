@@ -7,20 +7,23 @@ protocol settings undeclared (the lines starting with `error:` say which file an
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bench.errors import BenchError
-from bench.paths import recipes_dir
-from bench.protocol.check import CheckResult, check_recipe
-from bench.protocol.spec import format_value, load_protocol
-from bench.recipes.loader import load_recipe, recipe_files, recipe_path
+
+if TYPE_CHECKING:
+    from bench.protocol.check import CheckResult
 
 
 def check_files(paths: list[Path], preset: str | None = None,
                 suite: str = "current") -> tuple[list[CheckResult], list[str]]:
     """Check each recipe file (with `preset`: against the suite's protocol for that preset); a file that does
     not load is an error line, not an exception."""
+    from bench.protocol.check import check_recipe
+    from bench.recipes.loader import load_recipe
+
     results, load_errors = [], []
     for path in paths:
         try:
@@ -38,6 +41,7 @@ def check_files(paths: list[Path], preset: str | None = None,
 def check_preset(recipe, path: Path, preset: str, suite: str) -> CheckResult:
     """The recipe with `preset` applied, its preset's declarations over its own, against the suite's
     protocol."""
+    from bench.protocol.check import check_recipe
     from bench.protocol.suite import load_suite
 
     protocol = load_suite(suite).protocol_for(preset)
@@ -49,6 +53,8 @@ def check_preset(recipe, path: Path, preset: str, suite: str) -> CheckResult:
 
 
 def report_lines(results: list[CheckResult], load_errors: list[str], against: str | None = None) -> list[str]:
+    from bench.protocol.spec import format_value, load_protocol
+
     protocol = load_protocol()
     against = against or f"protocol {protocol.version}"
     lines = []
@@ -73,6 +79,9 @@ def check(name: str = typer.Argument(..., help="a recipe name, or 'all'"),
           suite: str = typer.Option("current", "--suite", help="with --preset: the comparison suite"),
           ) -> None:
     """Print a recipe's deviations from the benchmark protocol, one line each, with the evidence."""
+    from bench.paths import recipes_dir
+    from bench.recipes.loader import recipe_files, recipe_path
+
     directory = recipes or recipes_dir()
     if name == "all":
         paths = recipe_files(directory)  # none at all is an error naming the directory

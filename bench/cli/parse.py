@@ -10,7 +10,6 @@ import typer
 from bench.cli.options import parse_window
 from bench.errors import BenchError
 from bench.numbers import sig3
-from bench.measure.assess import images_from_log, measure, note_damage, read_log, split_segments
 from bench.vocabulary import LogFormat
 
 
@@ -61,6 +60,8 @@ def parse(
                                   help="List the log formats, what each one's printed time means, and exit."),
 ) -> None:
     """Measure the window throughput from an existing log."""
+    from bench.measure.assess import images_from_log, measure, note_damage, read_log
+
     if not log.is_file():
         raise BenchError(f"{log}: no such file")
     if format_name == "auto":
@@ -101,6 +102,8 @@ def parse(
 def window_hint(parser, images: int, window: tuple[int, int]) -> str | None:
     """When the log's progress lines do not reach the window (a smoke run's log against the default 100:500):
     the widest window on their grid that measures, as a --window to try."""
+    from bench.measure.assess import measure, split_segments
+
     segments = split_segments(parser.records)
     if not segments or len(segments[-1]) < 2:
         return None
@@ -123,21 +126,22 @@ def window_hint(parser, images: int, window: tuple[int, int]) -> str | None:
             f"--window {start}:{end} (the widest on their grid; a later start leaves the warm-up out)")
 
 
+def _bold(text: object) -> str:
+    return typer.style(str(text), bold=True)
+
+
 def _print_human(log: Path, m) -> None:
-    from rich.markup import escape
-
-    from bench.cli.output import console as new_console
-
-    console = new_console()
+    """The measurement in a few lines: bold on a terminal; elsewhere typer.echo drops the styles, and no line
+    is wrapped."""
     r = m.result
-    console.print(f"[bold]{escape(str(log))}[/] ({escape(m.format)}): status [bold]{m.status.value}[/]"
-                  + (f" - {escape(m.reason)}" if m.reason else ""))
-    console.print(f"  images/iter    {m.images_per_iter} ({escape(m.images_per_iter_source)})")
+    typer.echo(f"{_bold(log)} ({m.format}): status {_bold(m.status.value)}"
+               + (f" - {m.reason}" if m.reason else ""))
+    typer.echo(f"  images/iter    {m.images_per_iter} ({m.images_per_iter_source})")
     if r is not None:
-        console.print(f"  window used    iterations {r.start + 1}-{r.end} ({r.iterations} iterations, "
-                      f"{r.images} images)")
-        console.print(f"  wall time      {r.seconds:.3f} s  ({escape(r.method)})")
+        typer.echo(f"  window used    iterations {r.start + 1}-{r.end} ({r.iterations} iterations, "
+                   f"{r.images} images)")
+        typer.echo(f"  wall time      {r.seconds:.3f} s  ({r.method})")
     if m.throughput_img_s is not None:
-        console.print(f"  throughput     [bold]{sig3(m.throughput_img_s)} img/s[/]")
+        typer.echo(f"  throughput     {_bold(sig3(m.throughput_img_s) + ' img/s')}")
     for w in m.warnings:
-        console.print(f"  [yellow]warning[/]: {escape(w.message)}. Remedy: {escape(w.remedy)}")
+        typer.echo(f"  {typer.style('warning', fg='yellow')}: {w.message}. Remedy: {w.remedy}")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from bench.cli.output import console as new_console
-from bench.recipes.loader import find_recipe, load_all
-from bench.recipes.schema import Recipe
+
+if TYPE_CHECKING:
+    from bench.recipes.schema import Recipe
 
 
 def recipe_summary(recipe: Recipe) -> dict:
@@ -30,6 +30,10 @@ def recipe_summary(recipe: Recipe) -> dict:
 
 def list_recipes(json_output: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
     """List the recipes."""
+    from rich.table import Table
+
+    from bench.recipes.loader import load_all
+
     recipes = sorted(load_all(),
                      key=lambda r: (-(r.reference.img_s if r.reference else -1), r.family, r.name))
     if json_output:
@@ -49,6 +53,11 @@ def show(name: str = typer.Argument(..., help="Recipe name (see `bench list`).")
          json_output: bool = typer.Option(False, "--json",
                                           help="Print the whole validated recipe as JSON.")) -> None:
     """Show one recipe."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from bench.recipes.loader import find_recipe
+
     recipe = find_recipe(name)
     if json_output:
         typer.echo(recipe.model_dump_json(indent=2))

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from bench.errors import BenchError
-from bench.files import write_atomic
 from bench.paths import output_file, results_dir, runs_dir
 
 
@@ -59,6 +58,7 @@ def export(
     out: Path = typer.Option(None, "--out", help="The file to write (default: standard output)."),
 ) -> None:
     """Every record flattened to one row: for spreadsheets, dashboards and other tools."""
+    from bench.files import write_atomic
     from bench.recipes import load_all
     from bench.records.store import load_records
     from bench.report.export import export_csv, export_json, flat
@@ -83,6 +83,7 @@ def history(
     plot: Path = typer.Option(None, "--plot", help="The plot to write (default: results/history/NAME.png)."),
 ) -> None:
     """Every record of an implementation (on a hardware) over time, listed and plotted."""
+    from bench.files import write_atomic
     from bench.records.store import load_records
     from bench.numbers import sig3
     from bench.report.history import history as select, history_png
@@ -119,6 +120,7 @@ def baseline_save(
     out: Path = typer.Option(None, "--out", help="The file to write (default: results/baselines/NAME.json)."),
 ) -> None:
     """Save the latest row of an implementation (its records, whole) as a baseline file."""
+    from bench.files import write_atomic
     from bench.records.store import load_records
     from bench.report.history import baseline_json, baseline_records
 

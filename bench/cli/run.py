@@ -7,14 +7,17 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bench.cli.options import optional_window
 from bench.errors import BenchError
-from bench.launch.watch import StopRequest, stop_on_signals
 from bench.numbers import sig3
 from bench.vocabulary import EnvVar, RunStatus
+
+if TYPE_CHECKING:
+    from bench.launch.watch import StopRequest
 
 
 def _say(message: str, err: bool = False) -> None:
@@ -149,6 +152,7 @@ def run(
     only: str = typer.Option(None, "--only", help="With --suite: only these members (comma-separated)."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
+    from bench.launch.watch import StopRequest, stop_on_signals
     from bench.pipeline.run import RunOptions
 
     if suite is not None:
@@ -191,6 +195,7 @@ def run(
 
 def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: int, dry_run: bool,
                        **values) -> None:
+    from bench.launch.watch import StopRequest, stop_on_signals
     from bench.pipeline.run import RunOptions
     from bench.pipeline.suite import run_suite
 

@@ -8,8 +8,6 @@ from pathlib import Path
 import typer
 
 from bench.errors import BenchError
-from bench.recipes.loader import find_recipe
-from bench.security import redact
 
 
 def plan(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."),
@@ -22,6 +20,7 @@ def plan(name: str = typer.Argument(..., help="Recipe name (see `bench list`).")
                                      help="Directory for the checkout (default: the cache).")
          ) -> None:
     """Print the exact shell steps setup and run would perform (clone, checkout, each patch, env, launch)."""
+    from bench.recipes.loader import find_recipe
     from bench.source.plan import plan_steps
 
     recipe = find_recipe(name)
@@ -49,6 +48,8 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
           json_output: bool = typer.Option(False, "--json", help="Print the manifest as JSON.")) -> None:
     """Bring the source to its pinned commit, apply and verify its patches, and write the manifest."""
     from bench.envs import ensure_environment
+    from bench.recipes.loader import find_recipe
+    from bench.security import redact
     from bench.source.setup import manifest_summary, prepare
 
     recipe = find_recipe(name)

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from mlperf_logging.compliance_checker.mlp_parser import ruleset_060, ruleset_070
-from mlperf_logging.mllog import constants
 
 from bench.logs import maskrcnn_benchmark
 from bench.logs.base import LogParser
@@ -41,9 +41,6 @@ TRAINER = "trainer"
 TRACKED_PERIOD = 50
 DTYPE = re.compile(r"^\s*DTYPE: (\w+)\s*$")  # maskrcnn-benchmark's config dump (`DTYPE: float16`)
 RANK_PREFIX = re.compile(r"^\s*\d+: ")  # `srun --label`
-SUBMISSION_KEYS = {constants.SUBMISSION_ORG: "submitter", constants.SUBMISSION_DIVISION: "division",
-                   constants.SUBMISSION_STATUS: "status", constants.SUBMISSION_PLATFORM: "platform",
-                   constants.SUBMISSION_BENCHMARK: "benchmark", constants.SUBMISSION_ENTRY: "entry"}
 NO_TIMING = ("the MLPerf log has no per-iteration timing (no tracked_stats events and no trainer progress "
              "lines, as in the TPU submissions): only its time to train could be read, not a window "
              "throughput")
@@ -57,6 +54,24 @@ class MlperfEvent:
     seconds: float  # the event's own timestamp, epoch seconds
     line_no: int
     text: str
+
+
+@cache
+def mllog_constants():
+    """mlperf_logging.mllog.constants, imported on first use: the package's __init__ imports numpy (0.1 s),
+    which sniffing a log of another format (`bench parse --format auto`) must not pay."""
+    from mlperf_logging.mllog import constants
+
+    return constants
+
+
+@cache
+def submission_keys() -> dict[str, str]:
+    """The submission events' keys -> the names bench gives them."""
+    c = mllog_constants()
+    return {c.SUBMISSION_ORG: "submitter", c.SUBMISSION_DIVISION: "division",
+            c.SUBMISSION_STATUS: "status", c.SUBMISSION_PLATFORM: "platform",
+            c.SUBMISSION_BENCHMARK: "benchmark", c.SUBMISSION_ENTRY: "entry"}
 
 
 def parse_event(line: str, line_no: int) -> MlperfEvent | None:
@@ -130,7 +145,7 @@ class Parser(LogParser):
         return record
 
     def _event(self, event: MlperfEvent) -> IterationRecord | Event | None:
-        key = event.key
+        key, constants = event.key, mllog_constants()
         if self.first_event_seconds is None:
             self.first_event_seconds = event.seconds
         if key == TRACKED_STATS:
@@ -138,8 +153,8 @@ class Parser(LogParser):
         if (key == constants.GLOBAL_BATCH_SIZE and self.batch is None
                 and isinstance(event.value, (int, float))):
             self.batch = BatchReport(images_per_iter=int(event.value), line_no=event.line_no, text=event.text)
-        elif key in SUBMISSION_KEYS:
-            self.submission.setdefault(SUBMISSION_KEYS[key], event.value)
+        elif key in submission_keys():
+            self.submission.setdefault(submission_keys()[key], event.value)
         elif key == constants.RUN_START:
             self.runs += 1
             self.seen_steps.clear()  # a second run in one file numbers its iterations again: a new segment
