@@ -5,8 +5,6 @@ The command modules import the domain packages inside their functions, not at th
 `bench --help` and a mistyped option do not import pandas and matplotlib first: 0.37 s against 0.95 s with the
 report's imports (benchmarks/cli_startup.py, on the 2-core development machine)."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 

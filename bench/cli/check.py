@@ -4,8 +4,6 @@ evidence.
 Exit status 0 when there are only deviations (facts to show), 1 when a recipe contradicts itself or leaves
 protocol settings undeclared (the lines starting with `error:` say which file and setting)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def check_files(paths: list[Path], preset: str | None = None,
-                suite: str = "current") -> tuple[list[CheckResult], list[str]]:
+                suite: str = "current") -> "tuple[list[CheckResult], list[str]]":
     """Check each recipe file (with `preset`: against the suite's protocol for that preset); a file that does
     not load is an error line, not an exception."""
     from bench.protocol.check import check_recipe
@@ -38,7 +36,7 @@ def check_files(paths: list[Path], preset: str | None = None,
     return results, load_errors
 
 
-def check_preset(recipe, path: Path, preset: str, suite: str) -> CheckResult:
+def check_preset(recipe, path: Path, preset: str, suite: str) -> "CheckResult":
     """The recipe with `preset` applied, its preset's declarations over its own, against the suite's
     protocol."""
     from bench.protocol.check import check_recipe
@@ -52,7 +50,8 @@ def check_preset(recipe, path: Path, preset: str, suite: str) -> CheckResult:
     return check_recipe(applied.model_copy(update={"presets": {}}), path, protocol)
 
 
-def report_lines(results: list[CheckResult], load_errors: list[str], against: str | None = None) -> list[str]:
+def report_lines(results: "list[CheckResult]", load_errors: list[str],
+                 against: str | None = None) -> list[str]:
     from bench.protocol.spec import format_value, load_protocol
 
     protocol = load_protocol()

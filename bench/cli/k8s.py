@@ -1,8 +1,6 @@
 """`bench k8s render|run|collect`: a recipe as Kubernetes manifests, run through kubectl, logs into
 records."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import typer

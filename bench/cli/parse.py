@@ -1,7 +1,5 @@
 """`bench parse`: one log file in, the window throughput out (exit 0 for ok, 1 otherwise, 2 usage)."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 

@@ -1,7 +1,5 @@
 """`bench list` and `bench show`."""
 
-from __future__ import annotations
-
 import json
 from typing import TYPE_CHECKING
 
@@ -13,7 +11,7 @@ if TYPE_CHECKING:
     from bench.recipes.schema import Recipe
 
 
-def recipe_summary(recipe: Recipe) -> dict:
+def recipe_summary(recipe: "Recipe") -> dict:
     """The fields `bench list --json` prints for one recipe."""
     return {
         "name": recipe.name, "title": recipe.title, "family": recipe.family, "variant": recipe.variant,

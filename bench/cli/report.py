@@ -1,7 +1,5 @@
 """`bench table`: regenerate results/README.md and the plots from the run records (or check them)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import typer

@@ -2,8 +2,6 @@
 
 Exit status: 0 when every run is ok, 1 when one is not, 130 when bench was interrupted, 2 for usage errors."""
 
-from __future__ import annotations
-
 import os
 import uuid
 from pathlib import Path
@@ -50,7 +48,7 @@ def _summary_json(run_dir: Path, record) -> str:
 
 
 def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dry_run: bool,
-            stop: StopRequest, as_json: bool = False) -> list:
+            stop: "StopRequest", as_json: bool = False) -> list:
     """Run one recipe `repeat` times; returns the records (empty for a dry run)."""
     from bench.pipeline.run import dry_run_steps, execute, load, resolve
     from bench.measure.stats import summarize

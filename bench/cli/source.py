@@ -1,7 +1,5 @@
 """`bench plan` and `bench setup`."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 
