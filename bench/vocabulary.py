@@ -102,6 +102,7 @@ class WarningCode(Word):
     LOG_DAMAGED = "log-damaged"
     EXIT_AFTER_WINDOW = "exit-after-window"
     BATCH_NOT_DIVISIBLE = "batch-not-divisible"
+    HOST_BUSY = "host-busy"  # other processes kept the machine's CPUs busy around the run
 
     @classmethod
     def after_window(cls, kind: EventKind) -> WarningCode:

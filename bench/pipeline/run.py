@@ -28,6 +28,7 @@ from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
 from bench.measure.assess import Measurement, measure
 from bench.measure.checks import GpuMonitor
+from bench.measure.host_load import HostLoad
 from bench.measure.warnings import warning
 from bench.paths import repo_relative, runs_dir
 from bench.protocol.check import deviations_for
@@ -291,7 +292,7 @@ def dry_run_steps(plan: Plan) -> list[str]:
         steps.append(f"data     synthetic dataset ({synthetic_text(dict(plan.synthetic_data))}), "
                      f"generated on first use into {data}")
     else:
-        data = str(plan.data) if plan.data else "(not used)"
+        data = str(plan.data) if plan.data else "<--data DIR>" if plan.needs_data else "(not used)"
     values = dict(gpus=plan.gpus, data=data, output="results/runs/<run-id>/output",
                   source_dir="<checkout>" if r.source else None,
                   python=(CONTAINER_PYTHON if plan.container
@@ -370,11 +371,14 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
         raise BenchError(f"{recipe.name}: interrupted before the launch; nothing was started ({run_dir})")
     from concurrent.futures import ThreadPoolExecutor
 
+    # The machine's load before the launch, before bench's own fingerprint work starts (a Slurm job runs
+    # elsewhere: no host load of this machine says anything about it).
+    host_load = HostLoad() if plan.slurm is None else None
     # The fingerprint (a subprocess of the run's interpreter) is taken while the run warms up, not before it.
     with ThreadPoolExecutor(max_workers=1) as pool:
         fingerprint = pool.submit(_fingerprint, plan, environment.python)
         run_dir, record = _launch_and_record(plan, run_id, run_dir, command, cwd, env, prepared, environment,
-                                             fingerprint, stop_request, data)
+                                             fingerprint, stop_request, data, host_load)
     return run_dir, record
 
 
@@ -391,7 +395,7 @@ def _fingerprint(plan: Plan, python: Path) -> dict:
 
 def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: dict,
                        prepared, environment, fingerprint, stop_request: StopRequest | None,
-                       data: Path | None):
+                       data: Path | None, host_load: HostLoad | None = None):
     """Launch, watch, record. Every ending writes a record: bench's supervisor installs the fallback one if
     bench is killed, and an internal error of bench after the launch writes one saying so (then is shown in
     one line)."""
@@ -404,7 +408,7 @@ def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str
                          record=run_dir / RECORD_NAME, fallback_record=fallback_path)
     try:
         record = _watch_and_build(plan, run_id, command, launcher, prepared, environment, fingerprint,
-                                  stop_request or StopRequest(), data)
+                                  stop_request or StopRequest(), data, host_load)
         save_record(record, run_dir)
     except Exception as exc:
         launcher.stop(plan.options.grace)  # (the watcher stops the run itself when the error is in it)
@@ -436,7 +440,8 @@ def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: P
 
 
 def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: LocalLauncher, prepared,
-                     environment, fingerprint, stop_request: StopRequest, data: Path | None) -> RunRecord:
+                     environment, fingerprint, stop_request: StopRequest, data: Path | None,
+                     host_load: HostLoad | None = None) -> RunRecord:
     recipe, options = plan.recipe, plan.options
     parser = new_parser(recipe.log.format)
     monitor = None
@@ -458,9 +463,14 @@ def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: Loca
             watch = watcher.run()
         finally:
             monitor.stop()
+        if host_load is not None:
+            host_load.finish()  # the trainer's processes are gone: what still runs is someone else's
     record = build_record(plan, run_id, command, parser, watch, prepared, environment, monitor,
                           fingerprint.result(), data=data)
     record.extra["harness"]["containment"] = launcher.containment
+    if host_load is not None:
+        record.extra["harness"]["host_load"] = host_load.facts()
+        record.warnings.extend(w for w in [host_load.warning()] if w is not None)
     return launcher.finish_record(record)
 
 

@@ -15,7 +15,9 @@ from bench.recipes import Recipe
 from bench.records.schema import RunRecord
 from bench.report.comparability import not_comparable_because
 from bench.report.rows import Row, Section, hardware_label
+from bench.vocabulary import WarningCode
 
+BUSY_MARK = "(busy host)"  # in the img/s cell of a row measured while other processes kept the machine busy
 COLUMNS = ("Implementation", "img/s", "n", "vs Detectron2", "Published", "Deviations", "Record")
 STALE_NOTE = "the recipe or its patches changed since this row was measured; `bench run --stale` re-runs it"
 # the framework shown is the first of these the record has
@@ -37,7 +39,13 @@ def img_s_text(row: Row) -> str:
     text = sig3(row.img_s)
     if row.n > 1:
         text += f" ({sig3(row.low)}–{sig3(row.high)})"
-    return text + (" ⚠" if row.record.warnings else "")
+    busy = f" {BUSY_MARK}" if host_was_busy(row.record) else ""
+    return text + (" ⚠" if row.record.warnings else "") + busy
+
+
+def host_was_busy(record: RunRecord) -> bool:
+    """Other processes kept the machine busy around the run (its `host-busy` warning says how busy)."""
+    return any(w.code == WarningCode.HOST_BUSY for w in record.warnings)
 
 
 def ratio_text(row: Row) -> str:
