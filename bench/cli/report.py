@@ -14,6 +14,9 @@ def table(
                              "go beside it (throughput.png, plots/<run-id>.png)."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when the table or a plot is out "
                                "of date, naming each."),
+    replace: bool = typer.Option(False, "--replace", help="Let your own runs (records git has not committed) "
+                                 "replace rows of the repository's committed table; without it bench table "
+                                 "writes nothing then, and names them (exit 1)."),
 ) -> None:
     """Regenerate results/README.md and the plots from the records."""
     from bench.report.generate import build, out_of_date, write
@@ -35,11 +38,37 @@ def table(
         typer.echo(f"no run records under {runs}: nothing to tabulate; `bench run NAME` (or `bench parse LOG "
                    "--record DIR`) writes one")
         return
-    changed = write(build(runs, out))
+    from bench.recipes import load_all
+    from bench.records.store import load_records
+
+    records, recipes = load_records(runs), load_all()
+    if not replace:
+        _keep_published_rows(runs, out, records, recipes)
+    changed = write(build(runs, out, recipes, records=records))
     for path in changed:
         typer.echo(f"{'removed' if not path.exists() else 'wrote'} {path}")
     if not changed:
         typer.echo(f"{out}: up to date (nothing to write)")
+
+
+def _keep_published_rows(runs: Path, out: Path, records: list, recipes: list) -> None:
+    """Exit 1, writing nothing, when `out` is the table git has committed and a record git has not (your own
+    run) would take the place of one of its rows (docs/results-and-your-runs.md)."""
+    from bench.records.published import committed_runs, is_committed
+    from bench.report.published import replaced_rows
+
+    committed = committed_runs(runs)
+    if committed is None or not is_committed(out):
+        return
+    replaced = replaced_rows(records, recipes, committed)
+    if not replaced:
+        return
+    for replacement in replaced:
+        typer.echo(f"bench table: {replacement.describe()}", err=True)
+    typer.echo(f"bench table: nothing written: {out} is the repository's published table, and your run(s) "
+               "would replace its rows above. To see your own table: bench table --out DIR/README.md; to "
+               "publish your runs in it: bench table --replace", err=True)
+    raise typer.Exit(1)
 
 
 def _runs(runs: Path | None) -> Path:

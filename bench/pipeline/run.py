@@ -342,6 +342,8 @@ def _run_prepare_steps(plan: Plan, values: dict, cwd: Path, env: dict, run_dir: 
 def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, RunRecord]:
 
     recipe = plan.recipe
+    # how busy other processes keep this machine, from here on (a Slurm job's trainer runs elsewhere)
+    host_load = HostLoad() if plan.slurm is None else None
     prepared = prepare(recipe, source=plan.options.source)
 
     # the image provides the stack; `python` on its PATH is the stack's interpreter
@@ -371,9 +373,6 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
         raise BenchError(f"{recipe.name}: interrupted before the launch; nothing was started ({run_dir})")
     from concurrent.futures import ThreadPoolExecutor
 
-    # The machine's load before the launch, before bench's own fingerprint work starts (a Slurm job runs
-    # elsewhere: no host load of this machine says anything about it).
-    host_load = HostLoad() if plan.slurm is None else None
     # The fingerprint (a subprocess of the run's interpreter) is taken while the run warms up, not before it.
     with ThreadPoolExecutor(max_workers=1) as pool:
         fingerprint = pool.submit(_fingerprint, plan, environment.python)
@@ -445,6 +444,8 @@ def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: Loca
     recipe, options = plan.recipe, plan.options
     parser = new_parser(recipe.log.format)
     monitor = None
+    if host_load is not None:
+        host_load.launched()
     try:
         launcher.start()
     except OSError as exc:
@@ -463,8 +464,8 @@ def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: Loca
             watch = watcher.run()
         finally:
             monitor.stop()
-        if host_load is not None:
-            host_load.finish()  # the trainer's processes are gone: what still runs is someone else's
+        if host_load is not None:  # (a container's trainer is the engine's child, not bench's)
+            host_load.finish(trainer_is_our_child=plan.container is None)
     record = build_record(plan, run_id, command, parser, watch, prepared, environment, monitor,
                           fingerprint.result(), data=data)
     record.extra["harness"]["containment"] = launcher.containment
