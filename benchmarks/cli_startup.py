@@ -1,5 +1,5 @@
-"""Start-up cost of the command line: `bench --help`, a mistyped option, `bench parse` of a 1,200-line log, and
-the imports the CLI defers.
+"""Start-up cost of the command line: `bench --help`, a mistyped option, `bench parse` of a 1,200-line log,
+and the imports the CLI defers.
 
 The CLI imports the domain packages inside its commands (bench/cli/__init__.py says why); this measures what
 that saves. Prints, over --repeats runs of each command, the median wall time and the median CPU time (user +

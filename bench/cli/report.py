@@ -19,12 +19,16 @@ def table(
                                  "writes nothing then, and names them (exit 1)."),
 ) -> None:
     """Regenerate results/README.md and the plots from the records."""
-    from bench.report.generate import build, out_of_date, write
-
     runs = runs or runs_dir()
     out = output_file(out, "--out") if out is not None else results_dir() / "README.md"
     if not runs.is_dir() and runs != runs_dir():
         raise BenchError(f"--runs {runs}: no such directory")
+    if not check and not any(runs.glob("*/record.json")):  # nothing to tabulate: create nothing
+        typer.echo(f"no run records under {runs}: nothing to tabulate; `bench run NAME` (or `bench parse LOG "
+                   "--record DIR`) writes one")
+        return
+    from bench.report.generate import build, out_of_date, write
+
     if check:
         problems = out_of_date(build(runs, out, with_images=False))
         for line in problems:
@@ -33,10 +37,6 @@ def table(
             typer.echo("run `bench table` to regenerate", err=True)
             raise typer.Exit(1)
         typer.echo(f"{out}: up to date")
-        return
-    if not any(runs.glob("*/record.json")):  # nothing to tabulate: create nothing
-        typer.echo(f"no run records under {runs}: nothing to tabulate; `bench run NAME` (or `bench parse LOG "
-                   "--record DIR`) writes one")
         return
     from bench.recipes import load_all
     from bench.records.store import load_records
