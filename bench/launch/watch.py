@@ -114,7 +114,7 @@ class Progress:
         if seconds_per_iter:
             text.append(f"{sig3(self.images_per_iter / seconds_per_iter)} img/s  ", style="green")
             if iteration is not None and iteration < b:
-                text.append(f"window {a}-{b} ends in ~{(b - iteration) * seconds_per_iter:.0f} s")
+                text.append(f"window {a}-{b} ends in ~{duration((b - iteration) * seconds_per_iter)}")
         return text
 
     def update(self, iteration: int, seconds_per_iter: float | None, state: str) -> None:
