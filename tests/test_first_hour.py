@@ -72,11 +72,6 @@ def test_parse_hints_the_window_a_short_log_covers(tmp_path: Path) -> None:
     assert code == 0 and "status ok" in out
 
 
-def test_table_without_records_creates_nothing(tmp_path: Path, bench_env: BenchEnv) -> None:
-    code, out, _ = bench("table")
-    assert code == 0 and "no run records" in out and not bench_env.results.exists()
-
-
 def git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(cwd), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
                    capture_output=True)

@@ -23,7 +23,7 @@ def table(
     out = output_file(out, "--out") if out is not None else results_dir() / "README.md"
     if not runs.is_dir() and runs != runs_dir():
         raise BenchError(f"--runs {runs}: no such directory")
-    if not check and not any(runs.glob("*/record.json")):  # nothing to tabulate: create nothing
+    if not out.exists() and not any(runs.glob("*/record.json")):  # nothing to tabulate: create nothing
         typer.echo(f"no run records under {runs}: nothing to tabulate; `bench run NAME` (or `bench parse LOG "
                    "--record DIR`) writes one")
         return

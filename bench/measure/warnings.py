@@ -18,6 +18,9 @@ class Warning_:
     message: str
     remedy: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", WarningCode(self.code))  # a code outside the vocabulary: ValueError
+
 
 def warning(code: WarningCode, message: str, remedy: str) -> Warning_:
     return Warning_(code=code, message=message, remedy=remedy)

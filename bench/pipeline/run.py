@@ -34,8 +34,8 @@ from bench.paths import repo_relative, runs_dir
 from bench.protocol.check import deviations_for
 from bench.protocol.spec import CURRENT_VERSION
 from bench.recipes.loader import find_recipe, load_recipe, recipe_hash, recipe_path
-from bench.recipes.render import (placeholder_values, render_command, render_command_line, render_env,
-                                  render_steps, render_template)
+from bench.recipes.render import (image_env, placeholder_values, render_command, render_command_line,
+                                  render_env, render_steps, render_template)
 from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
 from bench.records.builder import Ending, Identity, RecordFacts, build_record as build
 from bench.records.environment import capture, compute_capabilities, gpu_count, gpu_model
@@ -298,7 +298,8 @@ def dry_run_steps(plan: Plan) -> list[str]:
                   python=(CONTAINER_PYTHON if plan.container
                           else sys.executable if own else "<environment python>"))
     steps += [f"prepare  {line}" for line in render_steps(r.prepare_run, **values)]
-    env = {**{k: _fill(v, values) for k, v in render_env(r).items()}, **HARNESS_ENV}
+    recipe_env = image_env(r) if plan.container is not None else render_env(r)
+    env = {**{k: _fill(v, values) for k, v in recipe_env.items()}, **HARNESS_ENV}
     launch = " ".join(shell_assignment(k, v) for k, v in env.items()) + " "
     if plan.container is not None:
 
@@ -432,7 +433,7 @@ def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: P
 
     writable = [p for p in (prepared.path, run_dir / "output") if p is not None]
     spec = plan.container.spec(run_id, cwd, writable, [data] if data else [],
-                               {k: env[k] for k in (*render_env(plan.recipe), *HARNESS_ENV)}, plan.gpus)
+                               {k: env[k] for k in (*image_env(plan.recipe), *HARNESS_ENV)}, plan.gpus)
     give_to_container_user([run_dir], spec.user)
     return ContainerLauncher(spec, command, run_dir=run_dir, env=env, log_file=log_file,
                              grace=plan.options.grace, **supervision)
