@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from mlperf_logging.compliance_checker.mlp_parser import ruleset_060, ruleset_070
-
 from bench.logs import maskrcnn_benchmark
 from bench.logs.base import LogParser
 from bench.logs.types import BatchReport, Event, IterationRecord, TimeSemantics
@@ -66,6 +64,14 @@ def mllog_constants():
 
 
 @cache
+def rulesets():
+    """The compliance checker's line parsers of v0.6 and v0.7+ (imported when a line holds an event)."""
+    from mlperf_logging.compliance_checker.mlp_parser import ruleset_060, ruleset_070
+
+    return ruleset_060, ruleset_070
+
+
+@cache
 def submission_keys() -> dict[str, str]:
     """The submission events' keys -> the names bench gives them."""
     c = mllog_constants()
@@ -81,6 +87,7 @@ def parse_event(line: str, line_no: int) -> MlperfEvent | None:
     if start < 0:
         return None
     text = line[start:]
+    ruleset_060, ruleset_070 = rulesets()
     try:
         if text.startswith(V07_TOKEN):
             parsed = ruleset_070.string_to_logline(line_no, text)
