@@ -7,6 +7,9 @@ vulture reports is dead code and goes. `vulture` reads this file with bench/ (se
 _.areaRng
 _.areaRngLbl
 
+# bench/__init__.py: a module's __getattr__ (PEP 562) is what `bench.__version__` calls on first use.
+__getattr__
+
 # Schema fields: data that people and other tools read from the TOML and JSON files (recipes, stacks, protocols,
 # run records), validated by pydantic on the way in, never read back by bench's own code.
 equivalent_why  # protocol: why a declared value counts as the protocol's (protocol_1.toml, suite_current.toml)

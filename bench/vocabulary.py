@@ -94,7 +94,7 @@ class WarningCode(Word):
     GPU_SHARED = "gpu-shared"
     GPU_THROTTLED = "gpu-throttled"
     INPUT_BOUND = "input-bound"  # data loading's share high and the GPUs idle meanwhile (telemetry)
-    HOST_BUSY = "host-busy"  # other processes took the host's CPU during the window (telemetry)
+    HOST_BUSY = "host-busy"  # other processes took the host's CPU in the window (telemetry) or around the run
     RESUMED = "resumed"
     MEDIAN_BASED = "median-based"
     DIVERGED_AFTER_WINDOW = "diverged-after-window"

@@ -12,7 +12,7 @@ from bench.cli.check import check_preset
 from bench.protocol.suite import load_suite
 from bench.recipes.loader import find_recipe
 from bench.measure.stats import mann_whitney_two_sided as mann_whitney_p
-from bench.report.blocks import sig3
+from bench.numbers import sig3
 from bench.report.suite_section import ratio_with_error
 from writers import write_standin_recipe
 

@@ -1,13 +1,10 @@
 """`bench table`: regenerate results/README.md and the plots from the run records (or check them)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import typer
 
 from bench.errors import BenchError
-from bench.files import write_atomic
 from bench.paths import output_file, results_dir, runs_dir
 
 
@@ -35,14 +32,21 @@ def table(
                              "go beside it (throughput.png, plots/<run-id>.png)."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when the table or a plot is out "
                                "of date, naming each."),
+    replace: bool = typer.Option(False, "--replace", help="Let your own runs (records git has not committed) "
+                                 "replace rows of the repository's committed table; without it bench table "
+                                 "writes nothing then, and names them (exit 1)."),
 ) -> None:
     """Regenerate results/README.md and the plots from the records."""
-    from bench.report.generate import build, out_of_date, write
-
     runs = runs or runs_dir()
     out = output_file(out, "--out") if out is not None else results_dir() / "README.md"
     if not runs.is_dir() and runs != runs_dir():
         raise BenchError(f"--runs {runs}: no such directory")
+    if not out.exists() and not any(runs.glob("*/record.json")):  # nothing to tabulate: create nothing
+        typer.echo(f"no run records under {runs}: nothing to tabulate; `bench run NAME` (or `bench parse LOG "
+                   "--record DIR`) writes one")
+        return
+    from bench.report.generate import build, out_of_date, write
+
     if check:
         outputs = build(runs, out, with_images=False)
         warn_skipped(outputs.skipped)
@@ -54,11 +58,36 @@ def table(
             raise typer.Exit(1)
         typer.echo(f"{out}: up to date")
         return
-    outputs = build(runs, out)
-    warn_skipped(outputs.skipped)
-    for path in write(outputs):
+    from bench.recipes import load_all
+
+    records, recipes = _records(runs), load_all()
+    if not replace:
+        _keep_published_rows(runs, out, records, recipes)
+    changed = write(build(runs, out, recipes, records=records))
+    for path in changed:
         typer.echo(f"{'removed' if not path.exists() else 'wrote'} {path}")
-    typer.echo(f"{out}: up to date")
+    if not changed:
+        typer.echo(f"{out}: up to date (nothing to write)")
+
+
+def _keep_published_rows(runs: Path, out: Path, records: list, recipes: list) -> None:
+    """Exit 1, writing nothing, when `out` is the table git has committed and a record git has not (your own
+    run) would take the place of one of its rows (docs/results-and-your-runs.md)."""
+    from bench.records.published import committed_runs, is_committed
+    from bench.report.published import replaced_rows
+
+    committed = committed_runs(runs)
+    if committed is None or not is_committed(out):
+        return
+    replaced = replaced_rows(records, recipes, committed)
+    if not replaced:
+        return
+    for replacement in replaced:
+        typer.echo(f"bench table: {replacement.describe()}", err=True)
+    typer.echo(f"bench table: nothing written: {out} is the repository's published table, and your run(s) "
+               "would replace its rows above. To see your own table: bench table --out DIR/README.md; to "
+               "publish your runs in it: bench table --replace", err=True)
+    raise typer.Exit(1)
 
 
 def _runs(runs: Path | None) -> Path:
@@ -75,6 +104,7 @@ def export(
     out: Path = typer.Option(None, "--out", help="The file to write (default: standard output)."),
 ) -> None:
     """Every record flattened to one row: for spreadsheets, dashboards and other tools."""
+    from bench.files import write_atomic
     from bench.recipes import load_all
     from bench.report.export import export_csv, export_json, flat
 
@@ -98,7 +128,8 @@ def history(
     plot: Path = typer.Option(None, "--plot", help="The plot to write (default: results/history/NAME.png)."),
 ) -> None:
     """Every record of an implementation (on a hardware) over time, listed and plotted."""
-    from bench.report.blocks import sig3
+    from bench.files import write_atomic
+    from bench.numbers import sig3
     from bench.report.history import history as select, history_png
     from bench.report.rows import hardware_label, hardware_of
 
@@ -135,6 +166,7 @@ def baseline_save(
     out: Path = typer.Option(None, "--out", help="The file to write (default: results/baselines/NAME.json)."),
 ) -> None:
     """Save the latest row of an implementation (its records, whole) as a baseline file."""
+    from bench.files import write_atomic
     from bench.report.history import baseline_json, baseline_records
 
     records = baseline_records(_records(runs), name, hardware)

@@ -2,18 +2,20 @@
 
 Exit status: 0 when every run is ok, 1 when one is not, 130 when bench was interrupted, 2 for usage errors."""
 
-from __future__ import annotations
-
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bench.cli.options import count, optional_window, seconds
 from bench.errors import BenchError
-from bench.launch.watch import StopRequest, stop_on_signals
+from bench.numbers import sig3
 from bench.vocabulary import MAX_DEVICES, MAX_NODES, EnvVar, RunStatus
+
+if TYPE_CHECKING:
+    from bench.launch.watch import StopRequest
 
 
 def _say(message: str, err: bool = False) -> None:
@@ -24,9 +26,9 @@ def _summary(run_dir: Path, record) -> str:
     ft, hc = record.framework_timing, record.harness_clock
     line = f"{record.implementation}: {record.status.value}"
     if record.status is RunStatus.OK and ft.throughput_img_s is not None:
-        line += f"  {ft.throughput_img_s:.2f} img/s over iterations {ft.window[0] + 1}-{ft.window[1]}"
+        line += f"  {sig3(ft.throughput_img_s)} img/s over iterations {ft.window[0] + 1}-{ft.window[1]}"
         if hc is not None and hc.throughput_img_s is not None:
-            line += (f" (harness clock {hc.throughput_img_s:.2f} img/s, "
+            line += (f" (harness clock {sig3(hc.throughput_img_s)} img/s, "
                      f"{record.clock_difference_pct:.2f} % apart)")
     elif record.reason:
         line += f" - {record.reason}"
@@ -62,7 +64,7 @@ def _summary_json(run_dir: Path, record) -> str:
 
 
 def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dry_run: bool,
-            stop: StopRequest, as_json: bool = False) -> list:
+            stop: "StopRequest", as_json: bool = False) -> list:
     """Run one recipe `repeat` times; returns the records (empty for a dry run)."""
     from bench.pipeline.run import dry_run_steps, execute, load, resolve
     from bench.measure.stats import summarize
@@ -169,6 +171,7 @@ def run(
                                    "trainer's CPU and memory beside the run, 12 times a second."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
+    from bench.launch.watch import StopRequest, stop_on_signals
     from bench.pipeline.run import RunOptions
 
     timeout, grace = seconds(timeout, "--timeout", zero=False), seconds(grace, "--grace", zero=True)
@@ -217,6 +220,7 @@ def run(
 
 def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: int, dry_run: bool,
                        **values) -> None:
+    from bench.launch.watch import StopRequest, stop_on_signals
     from bench.pipeline.run import RunOptions
     from bench.pipeline.suite import run_suite
 

@@ -1,7 +1,5 @@
 """`bench slurm render NAME`: the batch script `bench run NAME --launcher slurm` would submit, printed."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import typer

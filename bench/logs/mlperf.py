@@ -28,10 +28,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
-
-from mlperf_logging.compliance_checker.mlp_parser import ruleset_060, ruleset_070
-from mlperf_logging.mllog import constants
 
 from bench.logs import maskrcnn_benchmark
 from bench.logs.base import LogParser
@@ -47,9 +45,6 @@ DTYPE = re.compile(r"^\s*DTYPE: (\w+)\s*$")  # maskrcnn-benchmark's config dump 
 GLOBAL_BATCH_RULE = ("the submission's global_batch_size event, the trainer's SOLVER.IMS_PER_BATCH "
                      "(NVIDIA maskrcnn tools/train_mlperf.py train() @ training_results_v0.6 e045ad7)")
 RANK_PREFIX = re.compile(r"^\s*\d+: ")  # `srun --label`
-SUBMISSION_KEYS = {constants.SUBMISSION_ORG: "submitter", constants.SUBMISSION_DIVISION: "division",
-                   constants.SUBMISSION_STATUS: "status", constants.SUBMISSION_PLATFORM: "platform",
-                   constants.SUBMISSION_BENCHMARK: "benchmark", constants.SUBMISSION_ENTRY: "entry"}
 NO_TIMING = ("the MLPerf log has no per-iteration timing (no tracked_stats events and no trainer progress "
              "lines, as in the TPU submissions): only its time to train could be read, not a window "
              "throughput")
@@ -68,6 +63,32 @@ class MlperfEvent:
 MAX_EVENT_SECONDS = 1e11  # an event's timestamp (epoch seconds) beyond this year ~5000 is not a time
 
 
+@cache
+def mllog_constants():
+    """mlperf_logging.mllog.constants, imported on first use: the package's __init__ imports numpy (0.1 s),
+    which sniffing a log of another format (`bench parse --format auto`) must not pay."""
+    from mlperf_logging.mllog import constants
+
+    return constants
+
+
+@cache
+def rulesets():
+    """The compliance checker's line parsers of v0.6 and v0.7+ (imported when a line holds an event)."""
+    from mlperf_logging.compliance_checker.mlp_parser import ruleset_060, ruleset_070
+
+    return ruleset_060, ruleset_070
+
+
+@cache
+def submission_keys() -> dict[str, str]:
+    """The submission events' keys -> the names bench gives them."""
+    c = mllog_constants()
+    return {c.SUBMISSION_ORG: "submitter", c.SUBMISSION_DIVISION: "division",
+            c.SUBMISSION_STATUS: "status", c.SUBMISSION_PLATFORM: "platform",
+            c.SUBMISSION_BENCHMARK: "benchmark", c.SUBMISSION_ENTRY: "entry"}
+
+
 def parse_event(line: str, line_no: int) -> MlperfEvent | None:
     """One MLPerf logging event, of either generation, wherever it starts in the line; None for other lines
     and for an event that is not one (nested too deeply, a timestamp that is not a plausible time)."""
@@ -75,6 +96,7 @@ def parse_event(line: str, line_no: int) -> MlperfEvent | None:
     if start < 0:
         return None
     text = line[start:]
+    ruleset_060, ruleset_070 = rulesets()
     try:
         if text.startswith(V07_TOKEN):
             parsed = ruleset_070.string_to_logline(line_no, text)
@@ -167,7 +189,7 @@ class Parser(LogParser):
         return record
 
     def _event(self, event: MlperfEvent) -> IterationRecord | Event | None:
-        key = event.key
+        key, constants = event.key, mllog_constants()
         if self.first_event_seconds is None:
             self.first_event_seconds = event.seconds
         if key == TRACKED_STATS:
@@ -177,8 +199,8 @@ class Parser(LogParser):
                 and 1 <= batch <= MAX_IMAGES_PER_ITER):  # a batch of hundreds of digits is no batch
             self.batch = BatchReport(images_per_iter=int(batch), line_no=event.line_no, text=event.text,
                                      rule=GLOBAL_BATCH_RULE)
-        elif key in SUBMISSION_KEYS:
-            self.submission.setdefault(SUBMISSION_KEYS[key], event.value)
+        elif key in submission_keys():
+            self.submission.setdefault(submission_keys()[key], event.value)
         elif key == constants.RUN_START:
             self.runs += 1
             self.seen_steps.clear()  # a second run in one file numbers its iterations again: a new segment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -67,7 +67,7 @@ class Measurement:
             "segments": self.segments,
             "harness_clock_img_s": c.throughput_img_s if c else None,
             "harness_clock_window": [c.start, c.end] if c else None,
-            "warnings": [w.model_dump() for w in self.warnings],
+            "warnings": [asdict(w) for w in self.warnings],
             "damage": self.damage,
         }
 

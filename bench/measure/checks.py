@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from bench.logs.types import IterationRecord
 from bench.measure.warnings import Warning_, warning
 from bench.measure.window import Span, WindowResult, window_throughput
+from bench.numbers import sig3
 from bench.vocabulary import WarningCode
 
 DATA_LOADING_LIMIT = 0.20
@@ -29,8 +30,8 @@ def clock_check(framework: WindowResult | None,
         return 100 * diff, None
     return 100 * diff, warning(
         WarningCode.CLOCK_DISAGREES,
-        f"the harness clock gives {clock.throughput_img_s:.2f} img/s, the framework's own times "
-        f"{framework.throughput_img_s:.2f} img/s ({100 * diff:.1f} % apart)",
+        f"the harness clock gives {sig3(clock.throughput_img_s)} img/s, the framework's own times "
+        f"{sig3(framework.throughput_img_s)} img/s ({100 * diff:.1f} % apart)",
         "the framework's timer leaves out part of each iteration (hooks, logging, checkpoints) or its output "
         "is buffered; check PYTHONUNBUFFERED reaches the training processes and compare the per-iteration "
         "series")
@@ -72,8 +73,8 @@ def steadiness_check(spans: Sequence[Span], result: WindowResult | None,
     if diff <= STEADY_LIMIT:
         return None
     return warning(WarningCode.WINDOW_NOT_STEADY,
-                   f"the window is not steady: {first.throughput_img_s:.2f} img/s over iterations "
-                   f"{first.start + 1}-{first.end}, {second.throughput_img_s:.2f} img/s over "
+                   f"the window is not steady: {sig3(first.throughput_img_s)} img/s over iterations "
+                   f"{first.start + 1}-{first.end}, {sig3(second.throughput_img_s)} img/s over "
                    f"{second.start + 1}-{second.end} ({100 * diff:.1f} % apart)",
                    "warm-up may not be over, or something else ran on the machine: repeat the run "
                    "(--repeat 3) or move the window later")

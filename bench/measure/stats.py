@@ -14,6 +14,8 @@ from statistics import NormalDist, median, stdev
 
 import numpy as np
 
+from bench.numbers import sig3
+
 
 @dataclass(frozen=True)
 class RepeatSummary:
@@ -26,9 +28,10 @@ class RepeatSummary:
 
     def describe(self, unit: str = "img/s") -> str:
         if self.n == 1:
-            return f"{self.median:.2f} {unit} (n=1)"
-        return (f"median {self.median:.2f} {unit} over n={self.n} (range {self.low:.2f}-{self.high:.2f}, "
-                f"spread {self.spread_pct:.1f} %, stdev {self.stdev:.2f})")
+            return f"{sig3(self.median)} {unit} (n=1)"
+        return (f"median {sig3(self.median)} {unit} over n={self.n} "
+                f"(range {sig3(self.low)}-{sig3(self.high)}, spread {self.spread_pct:.1f} %, "
+                f"stdev {sig3(self.stdev)})")
 
 
 def summarize(values: Sequence[float]) -> RepeatSummary | None:

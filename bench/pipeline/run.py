@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import __version__
-from bench.builtin.synth import ensure_synthetic
+from bench.builtin.synth import ensure_synthetic, synthetic_path, synthetic_text
 from bench.coco.layout import check_data_root
 from bench.envs import Environment, ensure_environment
 from bench.errors import BenchError
@@ -27,13 +27,14 @@ from bench.launch.slurm import slurm_launcher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
 from bench.measure.assess import Measurement, measure
+from bench.measure.host_load import HostLoad
 from bench.measure.warnings import warning
 from bench.paths import repo_relative, runs_dir
 from bench.protocol.check import deviations_for
 from bench.protocol.spec import CURRENT_VERSION
 from bench.recipes.loader import find_recipe, load_recipe, recipe_hash, recipe_path
-from bench.recipes.render import (placeholder_values, render_command, render_command_line, render_env,
-                                  render_steps, render_template)
+from bench.recipes.render import (image_env, placeholder_values, render_command, render_command_line,
+                                  render_env, render_steps, render_template)
 from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
 from bench.records.builder import Ending, Identity, RecordFacts, build_record as build, measured_segment
 from bench.records.environment import capture, compute_capabilities, gpu_count, gpu_model
@@ -138,8 +139,6 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     gpus = options.gpus if options.gpus is not None else applied.gpus
     if slurm is not None and slurm.gpus_per_node is not None:
         gpus = slurm.gpus_per_node
-    if gpus < 0:
-        raise BenchError(f"--gpus {gpus}: must be 0 (CPU) or more")
     refusal = applied.refusal(gpus, preset=options.preset)
     if refusal is not None:
         raise BenchError(refusal)
@@ -289,14 +288,19 @@ def dry_run_steps(plan: Plan) -> list[str]:
     else:
         steps.append("env      " + ("bench's own Python" + (" (--no-env)" if r.install else "") if own
                                     else "install steps: " + "; ".join(r.install)))
-    data = str(plan.data) if plan.data else (f"synthetic dataset {plan.synthetic_data} (cache)"
-                                             if plan.synthetic_data else "(not used)")
+    if plan.data is None and plan.synthetic_data:
+        data = str(synthetic_path(dict(plan.synthetic_data)))
+        steps.append(f"data     synthetic dataset ({synthetic_text(dict(plan.synthetic_data))}), "
+                     f"generated on first use into {data}")
+    else:
+        data = str(plan.data) if plan.data else "<--data DIR>" if plan.needs_data else "(not used)"
     values = dict(gpus=plan.gpus, data=data, output="results/runs/<run-id>/output",
                   source_dir="<checkout>" if r.source else None,
                   python=(CONTAINER_PYTHON if plan.container
                           else sys.executable if own else "<environment python>"))
     steps += [f"prepare  {line}" for line in render_steps(r.prepare_run, **values)]
-    env = {**{k: _fill(v, values) for k, v in render_env(r).items()}, **HARNESS_ENV}
+    recipe_env = image_env(r) if plan.container is not None else render_env(r)
+    env = {**{k: _fill(v, values) for k, v in recipe_env.items()}, **HARNESS_ENV}
     launch = " ".join(shell_assignment(k, v) for k, v in env.items()) + " "
     if plan.container is not None:
 
@@ -342,6 +346,8 @@ def _run_prepare_steps(plan: Plan, values: dict, cwd: Path, env: dict, run_dir: 
 def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, RunRecord]:
 
     recipe = plan.recipe
+    # how busy other processes keep this machine, from here on (a Slurm job's trainer runs elsewhere)
+    host_load = HostLoad() if plan.slurm is None else None
     prepared = prepare(recipe, source=plan.options.source)
 
     # the image provides the stack; `python` on its PATH is the stack's interpreter
@@ -375,7 +381,7 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     with ThreadPoolExecutor(max_workers=1) as pool:
         fingerprint = pool.submit(_fingerprint, plan, environment.python)
         run_dir, record = _launch_and_record(plan, run_id, run_dir, command, cwd, env, prepared, environment,
-                                             fingerprint, stop_request, data)
+                                             fingerprint, stop_request, data, host_load)
     return run_dir, record
 
 
@@ -392,7 +398,7 @@ def _fingerprint(plan: Plan, python: Path) -> dict:
 
 def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: dict,
                        prepared, environment, fingerprint, stop_request: StopRequest | None,
-                       data: Path | None):
+                       data: Path | None, host_load: HostLoad | None = None):
     """Launch, watch, record. Every ending writes a record: bench's supervisor installs the fallback one if
     bench is killed, and an internal error of bench after the launch writes one saying so (then is shown in
     one line)."""
@@ -405,7 +411,8 @@ def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str
                          record=run_dir / RECORD_NAME, fallback_record=fallback_path)
     try:
         record = _watch_and_build(plan, run_id, command, launcher, prepared, environment, fingerprint,
-                                  stop_request or StopRequest(), data, sampler_for(plan, run_dir, env))
+                                  stop_request or StopRequest(), data, sampler_for(plan, run_dir, env),
+                                  host_load)
         save_record(record, run_dir)
     except Exception as exc:
         launcher.stop(plan.options.grace)  # (the watcher stops the run itself when the error is in it)
@@ -430,7 +437,7 @@ def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: P
 
     writable = [p for p in (prepared.path, run_dir / "output") if p is not None]
     spec = plan.container.spec(run_id, cwd, writable, [data] if data else [],
-                               {k: env[k] for k in (*render_env(plan.recipe), *HARNESS_ENV)}, plan.gpus)
+                               {k: env[k] for k in (*image_env(plan.recipe), *HARNESS_ENV)}, plan.gpus)
     give_to_container_user([run_dir], spec.user)
     return ContainerLauncher(spec, command, run_dir=run_dir, env=env, log_file=log_file,
                              grace=plan.options.grace, **supervision)
@@ -438,9 +445,9 @@ def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: P
 
 def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: LocalLauncher, prepared,
                      environment, fingerprint, stop_request: StopRequest, data: Path | None,
-                     sampler=None) -> RunRecord:
+                     sampler=None, host_load: HostLoad | None = None) -> RunRecord:
     """Launch and watch, with the telemetry sampler (if any) beside the run from before the launch until the
-    run has ended, whatever ends it."""
+    run has ended, whatever ends it; `host_load` notes how busy other processes kept the machine around it."""
     parser = new_parser(plan.recipe.log.format)
     try:
         if sampler is not None:
@@ -448,18 +455,25 @@ def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: Loca
                 sampler.start()
             except OSError:  # telemetry is never worth a run: the record then has none
                 sampler = None
-        watch = _watch(plan, launcher, parser, stop_request, sampler)
+        watch = _watch(plan, launcher, parser, stop_request, sampler, host_load)
     finally:
         if sampler is not None:
             sampler.stop()
     record = build_record(plan, run_id, command, parser, watch, prepared, environment, fingerprint.result(),
                           data=data, run_dir=launcher.run_dir)
     record.extra["harness"]["containment"] = launcher.containment
+    if host_load is not None:
+        record.extra["harness"]["host_load"] = host_load.facts()
+        if not any(w.code == WarningCode.HOST_BUSY for w in record.warnings):  # the sampler's comes first
+            record.warnings.extend(w for w in [host_load.warning()] if w is not None)
     return launcher.finish_record(record)
 
 
-def _watch(plan: Plan, launcher: LocalLauncher, parser, stop_request: StopRequest, sampler) -> WatchResult:
+def _watch(plan: Plan, launcher: LocalLauncher, parser, stop_request: StopRequest, sampler,
+           host_load: HostLoad | None) -> WatchResult:
     recipe, options = plan.recipe, plan.options
+    if host_load is not None:
+        host_load.launched()
     try:
         launcher.start()
     except OSError as exc:
@@ -472,7 +486,10 @@ def _watch(plan: Plan, launcher: LocalLauncher, parser, stop_request: StopReques
     watcher = Watcher(launcher, parser, stream=recipe.log.stream, window=plan.window,
                       images_per_iter=plan.images_per_iter, timeout=options.timeout, grace=options.grace,
                       stop_request=stop_request, progress=progress, planned_batch=plan.planned_batch)
-    return watcher.run()
+    watch = watcher.run()
+    if host_load is not None:  # (a container's trainer is the engine's child, not bench's)
+        host_load.finish(trainer_is_our_child=plan.container is None)
+    return watch
 
 
 def provisional_record(plan: Plan, run_id: str, command: list[str], prepared, environment,

@@ -98,6 +98,14 @@ def render_env(recipe: Recipe, **values: object) -> dict[str, str]:
     return {key: render_template(value, filled, quote=False) for key, value in recipe.env.items()}
 
 
+def image_env(recipe: Recipe) -> dict[str, str]:
+    """The recipe's environment variables for a trainer in an image (a container, a Kubernetes pod): without
+    those that name {bench}, bench's folder on this host, which the image does not have (it installs
+    bench)."""
+    return {key: value for key, value in render_env(recipe).items()
+            if "bench" not in placeholders_in(recipe.env[key])}
+
+
 def render_steps(templates: list[str], *, gpus: int = 8, data: str | Path = "DATA",
                  output: str | Path = "OUTPUT", source_dir: str | Path | None = None,
                  python: str | Path = "python", nodes: int = 1, port: int = 29500,

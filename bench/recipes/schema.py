@@ -482,7 +482,7 @@ class Recipe(Strict):
     def refusal(self, gpus: int, nodes: int = 1, preset: str | None = None) -> str | None:
         """Why this recipe (with `preset` applied) cannot run on `gpus` GPUs per node and `nodes` nodes, as
         one line naming it, or None when it can."""
-        why = self.allowed.refusal(gpus, nodes)
+        why = f"--gpus {gpus}: must be 0 (CPU) or more" if gpus < 0 else self.allowed.refusal(gpus, nodes)
         return f"{self.name}" + (f" (preset {preset})" if preset else "") + f": {why}" if why else None
 
     def planned_images(self, gpus_per_node: int, nodes: int = 1) -> int:

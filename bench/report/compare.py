@@ -24,6 +24,7 @@ import numpy as np
 from bench.errors import BenchError
 from bench.files import json_text, read_bounded_text
 from bench.measure.stats import bootstrap_medians, mann_whitney_less, smallest_p
+from bench.numbers import sig3
 from bench.records.schema import RunRecord
 from bench.records.store import (MAX_RECORD_BYTES, RECORD_NAME, Records, load_record, load_records,
                                  validate_record)
@@ -121,8 +122,8 @@ class Comparison:
         interval = (f" (95 % interval {self.interval[0]:+.1%} to {self.interval[1]:+.1%})"
                     if self.interval else "")
         p = f"p = {self.p_value:.3g}" if self.p_value is not None else "no test"
-        return (f"{self.baseline}: {self.baseline_img_s:.3g} img/s -> "
-                f"{self.new}: {self.new_img_s:.3g} img/s, "
+        return (f"{self.baseline}: {sig3(self.baseline_img_s)} img/s -> "
+                f"{self.new}: {sig3(self.new_img_s)} img/s, "
                 f"{self.change:+.1%}{interval}; {self.method}, {p}; "
                 f"threshold -{self.threshold:.1%}: {self.verdict}"
                 + "".join(f"\n  note: {line}" for line in self.note.split("\n") if line)

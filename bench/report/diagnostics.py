@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from bench.measure.diagnosis import DIAGNOSES
 from bench.records.schema import RunRecord
-from bench.report.blocks import sig3, wrap
+from bench.numbers import sig3
+from bench.report.blocks import wrap
 from bench.report.rows import median_images_per_joule
 
 

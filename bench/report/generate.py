@@ -41,8 +41,9 @@ class Outputs:
         return self.readme.parent
 
 
-def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_images: bool = True) -> Outputs:
-    records = load_records(runs)
+def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_images: bool = True,
+          records: list[tuple[Path, RunRecord]] | None = None) -> Outputs:
+    records = load_records(runs) if records is None else records
     recipes = load_all() if recipes is None else recipes
     out_dir = readme.parent
     plotted = {r.run_id: r for _, r in records if r.series}

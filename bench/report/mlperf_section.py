@@ -15,7 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bench.records.schema import RunRecord
-from bench.report.blocks import sig3, window_of, wrap
+from bench.numbers import sig3
+from bench.report.blocks import window_of, wrap
 from bench.report.markdown import References, cell, markdown
 from bench.report.plots import plot_style, png_bytes
 

@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from bench.records.schema import RunRecord  # noqa: E402
-from bench.report.blocks import sig3  # noqa: E402
+from bench.numbers import sig3  # noqa: E402
 from bench.report.rows import Row, hardware_label  # noqa: E402
 
 DPI = 100
@@ -138,7 +138,7 @@ def timeline_png(record: RunRecord) -> bytes:
             for edge in record.window_requested:
                 ax.axvline(edge, color="grey", linestyle="--", linewidth=0.8)
         speed = record.throughput_img_s
-        subtitle = f"{speed:.1f} img/s" if speed is not None else record.status.value
+        subtitle = f"{sig3(speed)} img/s" if speed is not None else record.status.value
         ax.set_title(label(f"{record.implementation} · {record.run_id} · {subtitle}", 2 * LABEL_LIMIT),
                      fontsize=9)
         ax.set_xlabel("iteration")

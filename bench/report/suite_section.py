@@ -14,7 +14,8 @@ import statistics
 from bench.errors import BenchError
 from bench.measure.stats import mann_whitney_two_sided
 from bench.protocol.suite import load_suite
-from bench.report.blocks import sig3, wrap
+from bench.numbers import sig3
+from bench.report.blocks import wrap
 from bench.report.diagnostics import suite_lines
 from bench.report.markdown import cell
 from bench.vocabulary import RunStatus
@@ -54,7 +55,7 @@ def _suite_rows(records, baseline: str) -> list[str]:
         ratio = "1 (baseline)" if name == baseline else "-"
         if baseline in values and name != baseline:
             r, err = ratio_with_error(v, values[baseline])
-            ratio = f"{r:.2f}" + (f" ± {err:.2f}" if err is not None else "")
+            ratio = sig3(r) + (f" ± {sig3(err)}" if err is not None else "")
         mark = "-"
         if rank < len(ranked):
             p = mann_whitney_two_sided(v, values[ranked[rank]])
@@ -75,9 +76,9 @@ def _then_vs_now(records, recipes, baseline: str) -> list[str]:
              "|---|---|---|"]
     for name in sorted(values):
         family = family_of.get(name)
-        then = f"{published[family] / published[base_family]:.2f}" if family in published else "not published"
+        then = sig3(published[family] / published[base_family]) if family in published else "not published"
         now = statistics.median(values[name]) / statistics.median(values[baseline])
-        lines.append(f"| {cell(family)} ({cell(name)}) | {then} | {now:.2f} |")
+        lines.append(f"| {cell(family)} ({cell(name)}) | {then} | {sig3(now)} |")
     return lines
 
 

@@ -33,7 +33,8 @@ INTRO = ("Training throughput of Mask R-CNN R-50-FPN in images per second: image
          "median of its repeat group with its range and n. The ratio to Detectron2 is given only against "
          "Detectron2 measured on the same hardware in the same section, ± one standard deviation propagated "
          "from both groups' spreads. Numbers have three significant digits; ⚠ marks a measurement warning, "
-         "listed in the row's details.")
+         "listed in the row's details; (busy host): other processes kept the machine busy around the run, "
+         "which may have slowed it (the details say how busy).")
 
 
 def published_cell(reference: dict | None, links: References) -> str:

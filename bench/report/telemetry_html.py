@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.measure.telemetry import on_bench_clock
 from bench.records.schema import RunRecord
-from bench.report.blocks import sig3
+from bench.numbers import sig3
 from bench.telemetry.series import Series, find_series, gpu_column
 
 WIDTH, PANEL, LEFT = 640, 90, 46
