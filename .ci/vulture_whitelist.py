@@ -7,6 +7,9 @@ vulture reports is dead code and goes. `vulture` reads this file with bench/ (se
 _.areaRng
 _.areaRngLbl
 
+# bench/__init__.py: a module's __getattr__ (PEP 562) is what `bench.__version__` calls on first use.
+__getattr__
+
 # Schema fields: data that people and other tools read from the TOML and JSON files (recipes, stacks, protocols,
 # run records), validated by pydantic on the way in, never read back by bench's own code.
 equivalent_why  # protocol: why a declared value counts as the protocol's (protocol_1.toml, suite_current.toml)
@@ -20,6 +23,16 @@ mmengine
 recipe_sha256  # record provenance: the recipe file's own sha256, for tracing a row to the file
 schema_version  # record: the version a reader migrates from (bench.records.schema)
 coco_eval  # record: COCO metrics, where a run evaluated
+requested_rate  # record telemetry.sampler: the rate the sampler was asked for (beside the one it achieved)
+total_samples  # record telemetry.sampler: samples over the whole run (the window's are `samples`)
+# record: the keys of environment, dataset and extra that tables and reports read (bench.records.schema.Facts),
+# typed there so that a record of the wrong shape is refused on read; the readers use them as dict keys
+logical
+physical
+frameworks
+accelerators_per_node
+synthetic_params
+log_url
 
 # Closed vocabularies: every member is a word records and options may hold, used or not in bench's own code.
 WarningCode.DIVERGED_AFTER_WINDOW  # made by WarningCode.after_window

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 from pathlib import Path
 
@@ -26,6 +25,8 @@ def data_root() -> Path:
     checkout = source_checkout()
     if checkout is not None:
         return checkout
+    import importlib.resources  # here: only an installed copy needs it, and it costs every command 0.01 s
+
     shipped = importlib.resources.files("bench") / "_data"
     if not isinstance(shipped, Path):  # a zip import: Dockerfiles and patches must be files a build can read
         raise BenchError(f"bench's data {shipped} is not on the file system; install bench with pip")

@@ -93,6 +93,8 @@ class WarningCode(Word):
     WINDOW_NOT_STEADY = "window-not-steady"
     GPU_SHARED = "gpu-shared"
     GPU_THROTTLED = "gpu-throttled"
+    INPUT_BOUND = "input-bound"  # data loading's share high and the GPUs idle meanwhile (telemetry)
+    HOST_BUSY = "host-busy"  # other processes took the host's CPU in the window (telemetry) or around the run
     RESUMED = "resumed"
     MEDIAN_BASED = "median-based"
     DIVERGED_AFTER_WINDOW = "diverged-after-window"
@@ -102,11 +104,30 @@ class WarningCode(Word):
     LOG_DAMAGED = "log-damaged"
     EXIT_AFTER_WINDOW = "exit-after-window"
     BATCH_NOT_DIVISIBLE = "batch-not-divisible"
+    # an evaluation ran inside the window, outside the framework's timed iterations (bench.measure.compliance)
+    EVALUATION_IN_WINDOW = "evaluation-in-window"
 
     @classmethod
     def after_window(cls, kind: EventKind) -> WarningCode:
         """The warning for a divergence or a crash that came after the window was measured."""
         return cls(f"{kind.value}-after-window")
+
+
+class BatchStrength(Word):
+    """How far a batch fact read from a log can be trusted (issue 23), strongest first. Each parser names the
+    source of every fact it reads (file:line @ commit) and the framework versions the rule holds for."""
+
+    # the trainer's own global batch or world size, printed by the code that uses it
+    DEFINITIVE = "definitive"
+    # a per-device batch times a device count the log may not state reliably (or at a version not printed)
+    INFERRED = "inferred"
+    # the log's only number is known not to be what the trainer uses: the batch is unknown
+    UNKNOWN = "unknown"
+
+    def weaker(self, other: BatchStrength) -> BatchStrength:
+        """The weaker of the two: a product of facts is only as strong as its weakest factor."""
+        order = list(BatchStrength)
+        return max(self, other, key=order.index)
 
 
 class LogFormat(Word):
@@ -165,4 +186,36 @@ def image_pin_problem(image: str) -> str | None:
         return f"image {image!r} has no tag; pin a tag (not latest) or a digest"
     if name.endswith(":latest"):
         return f"image {image!r}: 'latest' is not a pin; use a fixed tag or a digest"
+    return None
+
+
+# Plausibility bounds, the one rule for every reader of counts and rates (recipes, options, records,
+# imports): a value outside them is refused as bad input, never carried into a table, an export or a verdict.
+# Generous on purpose: the largest MLPerf Training systems use about 10,000 accelerators, about 24,000 img/s.
+MAX_DEVICES = 65_536  # GPUs or accelerators of one run, all nodes together
+MAX_NODES = 16_384
+MAX_IMAGES_PER_ITER = 1_000_000  # global images per iteration
+MAX_IMG_S = 1_000_000.0
+MAX_ITERATION = 10**9
+MAX_NAME = 200  # characters of a name, a title, a GPU model, a preset or a run id
+_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def name_problem(value: str) -> str | None:
+    """Why `value` cannot be a name or title shown in a table (None when it can): one line, bounded."""
+    if len(value) > MAX_NAME:
+        return f"{value[:40]!r}...: longer than {MAX_NAME} characters"
+    if _NOT_ONE_LINE.search(value):
+        return f"{value[:80]!r}: holds a control character or a line break"
+    return None
+
+
+def count_problem(value: int, low: int, high: int) -> str | None:
+    """Why `value` is not a count in [low, high] (None when it is); a bool is no count."""
+    if type(value) is not int:  # noqa: E721 - True is an int to isinstance
+        return f"{str(value)[:40]!r} is not a whole number"
+    if not low <= value <= high:
+        shown = (str(value) if abs(value) < 10**12
+                 else f"a number of about {value.bit_length() * 3 // 10} digits")
+        return f"{shown} is not between {low} and {high}"
     return None

@@ -31,7 +31,8 @@ def make_record(runs: Path, run_id: str, name: str, img_s: float | None, *, crea
     record = RunRecord(
         run_id=run_id, created=created, implementation=name, family=family or fam, variant=variant,
         title=title, framework=f"{fam} 1.0", preset=preset, comparable=comparable, status=status,
-        reason=reason, gpus=gpus, gpu_model=gpu_model, images_per_iter=2 * gpus, window_requested=[100, 500],
+        reason=reason, gpus=gpus, gpu_model=gpu_model, images_per_iter=2 * max(gpus, 1),
+        window_requested=[100, 500],
         log_format="torchvision",
         framework_timing=Throughput(throughput_img_s=img_s, window=[100, 500] if img_s else None,
                                     iterations=400 if img_s else None, seconds=seconds),

@@ -78,8 +78,22 @@ def test_bad_record_in_bench_table(tmp_path: Path, content: bytes, expected: str
     run = tmp_path / "runs" / "r1"
     run.mkdir(parents=True)
     (run / "record.json").write_bytes(content)
-    bench_fails(["table", "--runs", tmp_path / "runs", "--out", tmp_path / "README.md"],
+    bench_skips(["table", "--runs", tmp_path / "runs", "--out", tmp_path / "README.md"],
                 str(run / "record.json"), expected)
+    assert (tmp_path / "README.md").is_file()  # the rest (here: nothing) rendered
+
+
+def bench_skips(args: list[str], *expected: str) -> str:
+    """Run `bench ARGS`; assert exit status 0, one warning line naming the skipped record (containing each of
+    `expected`) and the count, no traceback."""
+    code, _, err = invoke(app, [str(a) for a in args])
+    lines = [line for line in err.strip().splitlines() if line.startswith("warning: ")]
+    assert code == 0 and "Traceback" not in err, err
+    assert len(lines) == 2 and lines[0].startswith("warning: skipped "), err
+    assert "1 record(s) skipped" in lines[1], err
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
 
 
 def test_record_field_of_the_wrong_type(tmp_path: Path) -> None:
@@ -88,7 +102,7 @@ def test_record_field_of_the_wrong_type(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "r1"
     run.mkdir(parents=True)
     (run / "record.json").write_text(json.dumps(record))
-    bench_fails(["table", "--runs", tmp_path / "runs", "--out", tmp_path / "README.md"],
+    bench_skips(["table", "--runs", tmp_path / "runs", "--out", tmp_path / "README.md"],
                 "field 'framework_timing.throughput_img_s'")
 
 

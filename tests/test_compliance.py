@@ -16,9 +16,10 @@ import pytest
 
 from bench.logs.lines import MAX_LINE
 from bench.logs.registry import new_parser
-from bench.vocabulary import ParseStatus
+from bench.vocabulary import ParseStatus, WarningCode
 from bench.measure.assess import measure, parse_file
-from parser_cases import detectron2_lines, expected_img_s, step_times, torchvision_lines
+from parser_cases import (detectron2_lines, expected_img_s, maskrcnn_benchmark_lines, mmdet_v2_lines,
+                          mmengine_lines, step_times, torchvision_lines)
 from writers import write_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,14 +68,76 @@ def test_absurd_printed_time_inside_the_window_is_not_ok(text: str) -> None:
 
 
 @pytest.mark.parametrize(("extra", "rule"), [
-    ("[05/14 10:03:00 d2.evaluation.evaluator]: Start inference on 5000 batches", "no-evaluation"),
     ("[05/14 10:03:00 fvcore.common.checkpoint]: Saving checkpoint to /out/model_0000299.pth",
      "no-checkpoint"),
     ("[05/14 10:03:00 d2.engine.train_loop]: Starting training from iteration 0", "no-restart"),
 ])
-def test_evaluation_checkpoint_or_restart_inside_the_window(extra: str, rule: str) -> None:
+def test_checkpoint_or_restart_inside_the_window(extra: str, rule: str) -> None:
     _, m = d2_parse(with_line_after(detectron2_lines(step_times()), 299, extra))
     assert m.status is ParseStatus.NONCOMPLIANT and rule in m.reason
+
+
+# ---- an evaluation inside the window (issue 23, item 3): the framework's timer decides ------------------
+def test_an_evaluation_detectron2_times_out_keeps_the_window_ok_with_a_warning() -> None:
+    """detectron2's IterationTimer stores each step's time before EvalHook runs: the training throughput is
+    the clean log's, and a warning says the harness clock holds the evaluation."""
+    extra = "[05/14 10:03:00 d2.evaluation.evaluator]: Start inference on 5000 batches"
+    lines = with_line_after(detectron2_lines(step_times()), 299, extra)
+    _, m = d2_parse(lines)
+    assert m.status is ParseStatus.OK
+    assert abs(m.throughput_img_s - expected_img_s(step_times(), 100, 500)) / m.throughput_img_s < 1e-3
+    warned = [w for w in m.warnings if w.code is WarningCode.EVALUATION_IN_WINDOW]
+    assert len(warned) == 1 and f"line {lines.index(extra) + 1}:" in warned[0].message
+    assert "harness clock includes it" in warned[0].message and "IterationTimer" in warned[0].message
+
+
+def test_an_evaluation_maskrcnn_benchmark_times_in_is_noncompliant() -> None:
+    """do_train sets `end` before the periodic evaluation: the next iteration's time holds it."""
+    lines = maskrcnn_benchmark_lines(step_times())
+    at = next(i for i, line in enumerate(lines) if "iter: 300 " in line)
+    lines.insert(at + 1, "2020-05-14 10:06:00,001 maskrcnn_benchmark.inference INFO: Start evaluation on "
+                         "coco_2017_val dataset(5000 images).")
+    parser = new_parser("maskrcnn-benchmark")
+    for line in lines:
+        parser.feed(line + "\n")
+    m = measure(parser, 16, (100, 500))
+    assert m.status is ParseStatus.NONCOMPLIANT and "no-evaluation" in m.reason
+
+
+@pytest.mark.parametrize(("after", "status"), [
+    ("Epoch [1][250/250]", ParseStatus.OK),  # between epochs: IterTimerHook.before_epoch restarts the clock
+    ("Epoch [1][150/250]", ParseStatus.NONCOMPLIANT),  # inside an epoch: the next iteration's time holds it
+])
+def test_an_mmdet_evaluation_is_untimed_only_between_epochs(after: str, status: ParseStatus) -> None:
+    times = step_times()
+    lines = mmdet_v2_lines(times, length=250)
+    at = next(i for i, line in enumerate(lines) if after in line)
+    lines.insert(at + 1, "Evaluating bbox...")
+    parser = new_parser("mmdet-v2")
+    for line in lines:
+        parser.feed(line + "\n")
+    m = measure(parser, 16, (100, 500))
+    assert m.status is status, m.reason
+    if status is ParseStatus.OK:
+        assert abs(m.throughput_img_s - expected_img_s(times, 100, 500)) / m.throughput_img_s < 2e-3
+        assert [w.code for w in m.warnings] == [WarningCode.EVALUATION_IN_WINDOW]
+
+
+@pytest.mark.parametrize("by_epoch", [True, False])
+def test_an_mmengine_evaluation_is_untimed_only_in_an_epoch_loop(by_epoch: bool) -> None:
+    """EpochBasedTrainLoop validates between epochs (IterTimerHook restarts at the next epoch);
+    IterBasedTrainLoop between two iterations, whose next time then holds the metric computation."""
+    lines = mmengine_lines(step_times(), length=250, by_epoch=by_epoch)
+    head = "Epoch(train)  [1][250/250]" if by_epoch else "Iter(train) [  250/90000]"
+    at = next(i for i, line in enumerate(lines) if head in line)
+    val = "Epoch(val)  [1][50/625]" if by_epoch else "Iter(val) [50/625]"
+    lines.insert(at + 1, f"2023/03/13 10:40:00 - mmengine - INFO - {val}    eta: 0:01:10  time: 0.1000  "
+                         "data_time: 0.0050  memory: 1000")
+    parser = new_parser("mmengine")
+    for line in lines:
+        parser.feed(line + "\n")
+    m = measure(parser, 16, (100, 500))
+    assert m.status is (ParseStatus.OK if by_epoch else ParseStatus.NONCOMPLIANT), m.reason
 
 
 def test_evaluation_after_the_window_is_fine() -> None:

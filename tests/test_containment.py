@@ -57,8 +57,12 @@ def finish(bench: subprocess.Popen, timeout: float = 20) -> tuple[int, str]:
 
 
 def the_pids(tmp: Path) -> list[int]:
+    """The trainer's, its descendants', and the telemetry sampler's (bench's child, beside the run): none may
+    outlive the run, however it ended."""
     pids = json.loads((tmp / "pids.json").read_text())
-    return [pids["trainer"], *pids["descendants"]]
+    samplers = [json.loads(meta.read_text())["pid"]
+                for meta in (tmp / "results" / "runs").glob("*/telemetry.meta.json")]
+    return [pids["trainer"], *pids["descendants"], *samplers]
 
 
 def survivors(pids: list[int], within: float = GONE_WITHIN_S) -> list[int]:
@@ -139,6 +143,7 @@ def test_sigkill_of_bench_mid_run_kills_the_tree_and_leaves_a_record(tmp) -> Non
     wait_for(lambda: progress_lines(tmp) >= 2 and (tmp / "pids.json").exists())
     bench.kill()
     bench.communicate(timeout=10)
+    assert len(the_pids(tmp)) > len(json.loads((tmp / "pids.json").read_text())["descendants"]) + 1
     assert survivors(the_pids(tmp)) == []
     wait_for(lambda: any((tmp / "results" / "runs").glob("*/record.json")), within=GONE_WITHIN_S)
     record = the_record(tmp)

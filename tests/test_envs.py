@@ -40,7 +40,7 @@ def dummy_wheel(directory: Path, name: str = "benchdummy", version: str = "0.3.1
 
 
 def recipe(name: str, install: list[str], env: dict[str, str] | None = None) -> SimpleNamespace:
-    return SimpleNamespace(name=name, install=install, env=env or {})
+    return SimpleNamespace(name=name, install=install, env=env or {}, stack_pins=None)
 
 
 @pytest.fixture

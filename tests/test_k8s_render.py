@@ -16,6 +16,7 @@ from bench.errors import BenchError
 from bench.k8s.render import RenderOptions, check_image, render, to_yaml
 from bench.images.refs import image_ref
 from bench.recipes import find_recipe, load_all
+from bench.recipes.render import image_env
 
 K8S_VERSION = "1.33.0"  # a current release; kubernetes-validate ships schemas up to its own latest
 RECIPES = load_all()
@@ -93,7 +94,9 @@ def test_every_recipe_renders_validates_and_follows_the_pattern(recipe) -> None:
     trainer = job["spec"]["template"]["spec"]["containers"][0]
     assert trainer["image"] == image_ref(recipe.stack.image)
     recipe_env = {e["name"]: e["value"] for e in trainer["env"] if "value" in e}
-    assert all(recipe_env[k] == v for k, v in recipe.env.items())
+    assert all(recipe_env[k] == v for k, v in image_env(recipe).items())
+    # {bench}, bench's folder on this host, means nothing in the image
+    assert not {k for k, v in recipe.env.items() if "{bench}" in v} & recipe_env.keys()
     # the YAML is what was rendered, document for document
     assert list(yaml.safe_load_all(to_yaml(rendered.objects))) == rendered.objects
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from bench.vocabulary import RunStatus
 from bench import files
 from bench.records.schema import RunRecord
+from bench.errors import BenchError
 from bench.records.store import load_record, save_record
 from bench.report.generate import build
 from bench_roots import BenchEnv
@@ -170,7 +171,7 @@ def test_atomic_write_keeps_the_old_record_when_writing_fails(tmp_path: Path,
         raise OSError("disk gone")
 
     monkeypatch.setattr(files.os, "fsync", crash_before_rename)
-    with pytest.raises(OSError):
+    with pytest.raises(BenchError, match="disk gone; nothing was changed"):
         save_record(new, tmp_path / "r1")
     assert (tmp_path / "r1" / "record.json").read_text() == old_text
     assert load_record(tmp_path / "r1") == old

@@ -115,6 +115,17 @@ def test_crash_gives_crashed_with_traceback(tmp_path, bench_env: BenchEnv) -> No
     assert record["last_iteration"] == 41
 
 
+def test_a_trainer_that_closes_its_output_and_goes_on_is_waited_for(tmp_path, bench_env: BenchEnv) -> None:
+    """Its pipes end at iteration 20; it trains on silently and exits 0 at iteration 60 (1.2 s later): bench
+    waits for the exit, it never ends the run itself (which made such a run 'crashed' by bench's SIGTERM)."""
+    recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 500),
+                                  args="--close-output-at 20 --max-iter 60", times=(0.02,))
+    _, record = run_in_process(bench_env, recipe)
+    assert record["exit_code"] == 0 and record["status"] != "crashed", record["reason"]
+    assert record["extra"]["harness"]["stop_reason"] == "exited"
+    assert record["extra"]["harness"]["wall_s"] >= 1.0
+
+
 def test_timeout_and_sigkill_for_a_stubborn_tree(tmp_path, bench_env: BenchEnv) -> None:
     pid_file = tmp_path / "pids.json"
     recipe = write_standin_recipe(tmp_path, "torchvision", window=(20, 5000),

@@ -15,7 +15,7 @@ from bench.pipeline.run import RunOptions
 from bench.pipeline.scale import parse_counts, scale_plans
 from bench.recipes.loader import find_recipe
 from bench.report.scaling_section import render_scaling_section
-from bench.vocabulary import MLPERF_FAMILY
+from bench.vocabulary import MLPERF_FAMILY, RunStatus
 from table_records import make_record
 
 
@@ -50,7 +50,8 @@ def test_a_count_the_recipe_cannot_honour_stops_before_any_run() -> None:
 
 def scaled(tmp: Path, run_id: str, img_s: float | None, devices: int, group: str, **more):
     record = make_record(tmp, run_id, "builtin", img_s, created="2026-12-07T00:00:00Z", gpus=0,
-                         gpu_model=None, preset="smoke", environment={"cpu": {"model": "Xeon", "logical": 2}})
+                         gpu_model=None, preset="smoke", environment={"cpu": {"model": "Xeon", "logical": 2}},
+                         status=RunStatus.OK if img_s else RunStatus.FAILED)
     return record.model_copy(update={"extra": {"scale": {"group": group, "world_size": devices}},
                                      "images_per_iter": 2 * devices, **more})
 

@@ -136,6 +136,22 @@ def test_bench_slurm_render_prints_the_script_for_a_recipe(tmp_path) -> None:
     assert "SOLVER.IMS_PER_BATCH 32" in done.stdout  # 2 images per GPU on 16 GPUs
 
 
+@pytest.mark.parametrize("argv", [TORCHRUN, MPIRUN], ids=["srun-step", "batch-step"])
+def test_one_telemetry_sampler_per_node_starts_before_the_training(argv) -> None:
+    from bench.telemetry.control import PACKAGE_ROOT, node_sampler_argv
+
+    sampler = node_sampler_argv(Path("/shared/run"), 8, python="/shared/venv/bin/python")
+    text = render_script(recipe="r", variant="current", argv=argv, env={}, run=SlurmRun(nodes=2), gpus=8,
+                         paths=PATHS, job_name="bench-r", sampler=sampler)
+    lines = text.splitlines()
+    (step,) = [k for k, line in enumerate(lines) if "bench.telemetry.sampler" in line]
+    assert shlex.split(lines[step]) == ["srun", "--overlap", "--nodes=2", "--ntasks-per-node=1",
+                                        f"--chdir={PACKAGE_ROOT}", *sampler, "&"]
+    assert sampler[-3:] == ["--slurm", "--gpus", "slurm"]
+    assert step < next(k for k, line in enumerate(lines) if line.startswith("exec "))
+    assert "bench.telemetry" not in script(argv, SlurmRun(nodes=2))  # --no-telemetry: no sampler
+
+
 # -- what bench asks the controller (a stand-in scontrol printing what Slurm 22.05's `scontrol -o` prints) --
 STUB_SCONTROL = r"""#!/bin/sh
 case "$*" in

@@ -65,6 +65,10 @@ def assert_nothing_left(cluster, before: set[int]) -> None:
                 if p.info["status"] != psutil.STATUS_ZOMBIE and str(ROOT) in " ".join(p.info["cmdline"] or [])
                 and "trainer_standin.py" in " ".join(p.info["cmdline"] or [])]
     assert trainers == []  # the job's processes are slurmstepd's, not bench's children: looked for by name
+    samplers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline", "status"])
+                if p.info["status"] != psutil.STATUS_ZOMBIE
+                and "bench.telemetry.sampler" in " ".join(p.info["cmdline"] or [])]
+    assert samplers == []  # the node's telemetry sampler ended with the job's steps
 
 
 def test_standin_runs_as_a_job_to_its_window_stop(cluster, tmp_path):
@@ -90,6 +94,17 @@ def test_standin_runs_as_a_job_to_its_window_stop(cluster, tmp_path):
     assert "Terminated" in (run_dir / "stderr.log").read_text()
     assert (run_dir / "job.sbatch").read_text().startswith("#!/bin/bash\n")
     assert record["environment"]["slurm"]["version"].startswith("slurm")
+    # one telemetry sampler per node, started by the batch script: its series beside the record, summarised
+    # over the window (laid on bench's clock through the wall clock)
+    node = "n1"  # the job's node as Slurm names it (SLURMD_NODENAME; tests/slurm_cluster.py)
+    assert (run_dir / f"telemetry.{node}.csv").is_file()
+    telemetry = record["telemetry"]
+    assert telemetry["sampler"]["series"] == [f"telemetry.{node}.csv"]
+    window = telemetry["window"]
+    assert window is not None, telemetry["window_missing"]
+    assert telemetry["sampler"]["rate"] >= 10 and window["host"]["node"] == node
+    assert "Slurm job " + slurm["job_id"] in window["host"]["scope"]
+    assert window["host"]["cpu_percent_mean"] >= 0 and window["gpus"] == []
     assert_nothing_left(cluster, before)
 
 

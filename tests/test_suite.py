@@ -12,7 +12,7 @@ from bench.cli.check import check_preset
 from bench.protocol.suite import load_suite
 from bench.recipes.loader import find_recipe
 from bench.measure.stats import mann_whitney_two_sided as mann_whitney_p
-from bench.report.blocks import sig3
+from bench.numbers import sig3
 from bench.report.suite_section import ratio_with_error
 from writers import write_standin_recipe
 
@@ -120,3 +120,8 @@ def test_suite_run_interleaves_members_and_the_section_ranks_them(bench_env):
     d2 = statistics.median(r.framework_timing.throughput_img_s for r in records[::2])
     assert f"| {sig3(d2)} |" in rows[0]
     assert "p = 0.33" in rows[0]  # 2 vs 2 completely separated: 2 of the 6 splits are as extreme
+    # the members ran with telemetry: what the hardware did, member by member (no GPU here: no img/J)
+    header = next(k for k, line in enumerate(lines) if line.startswith("| implementation | img/J |"))
+    assert "differs from detectron2-current" in lines[header]
+    members = [line.split(" | ")[:2] for line in lines[header + 2:header + 4]]
+    assert members == [["| builtin", "-"], ["| detectron2-current", "-"]]

@@ -267,6 +267,11 @@ def test_no_records(tmp_path: Path, bench_env: BenchEnv) -> None:
     bench_env.use_recipes()
     (tmp_path / "recipes").mkdir()  # one recipe with no published number: no recipes at all is an error
     shutil.copy(Path(__file__).resolve().parents[1] / "recipes" / "builtin.toml", tmp_path / "recipes")
+    code, output = run_table()  # no records and no table yet: says so, creates nothing
+    assert code == 0 and "no run records" in output and not (tmp_path / "results").exists()
+    assert run_table("--check")[0] == 0
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "README.md").write_text("a table whose records are gone\n")
     assert run_table()[0] == 0
     text = (tmp_path / "results" / "README.md").read_text()
     assert "No run records yet" in text and "## Published table" not in text

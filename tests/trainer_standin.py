@@ -11,6 +11,11 @@ exactly as that framework smooths them. Runs a 90,000-iteration schedule unless 
         [--pid-file PATH] [--data-fraction F] [--chatter K] [--busy] [--max-iter N] [--print-batch B,W]
         [--rank0-only]
 
+--workers K forks K worker processes per iteration, each doing the iteration's --busy work beside the trainer;
+they end (and are reaped) before the iteration does. --cpu-file PATH appends, after every iteration,
+"<time.monotonic()> <CPU seconds of the trainer and its reaped workers>" (os.times()): the CPU the stand-in
+knows it used, on the harness clock.
+
 --print-batch B,W prints, before training starts, the line in which the real trainer states its batch: B
 images per process on W processes (torchvision's `print(args)` Namespace; detectron2's "Command line
 arguments" line with the global SOLVER.IMS_PER_BATCH = B * W).
@@ -197,6 +202,25 @@ def burn(seconds_of_work: int) -> None:
     return None
 
 
+def work(loops: int, workers: int) -> None:
+    """The iteration's CPU work, in this process and in `workers` forked ones (reaped before returning)."""
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            burn(loops)
+            os._exit(0)
+        children.append(pid)
+    burn(loops)
+    for pid in children:
+        os.waitpid(pid, 0)
+
+
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--format", choices=FORMATS, required=True)
@@ -214,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--busy", type=int, default=0,
                     help="fixed CPU work per iteration instead of a paced sleep")
     ap.add_argument("--print-batch", help="B,W: print the trainer's batch line (B per process, W processes)")
+    ap.add_argument("--workers", type=int, default=0, help="worker processes forked per --busy iteration")
+    ap.add_argument("--cpu-file", help="append 'monotonic_s cpu_s' after every iteration")
+    ap.add_argument("--close-output-at", type=int,
+                    help="after this many iterations close stdout and stderr, and go on training silently")
     ap.add_argument("--rank0-only", action="store_true",
                     help="under torchrun, only RANK 0 prints (a distributed trainer's setup_for_distributed)")
     args = ap.parse_args(argv)
@@ -228,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dump({"trainer": os.getpid(), "grandchildren": grandchildren}, handle)
     cycle = [float(x) for x in args.times.split(",")]
     log_file = open(args.log_file, "a", encoding="utf-8") if args.log_file else None
+    cpu_file = open(args.cpu_file, "a", encoding="ascii", buffering=1) if args.cpu_file else None
     measured: list[float] = []
     data: list[float] = []
     printer = Printer(args.format, measured, data, log_file, args.epoch_len)
@@ -241,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError("CUDA error: an illegal memory access was encountered "
                                f"(stand-in, iteration {i})")
         if args.busy:
-            burn(args.busy)
+            work(args.busy, args.workers)
         else:
             deadline += cycle[i % len(cycle)]
             pause = deadline - time.perf_counter()
@@ -253,7 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         measured.append(now - last)
         data.append(args.data_fraction * (now - last))
         last = now
+        if cpu_file is not None:
+            cpu_file.write(f"{time.monotonic():.6f} {cpu_seconds():.4f}\n")
         printer.after(i)
+        if args.close_output_at is not None and i + 1 == args.close_output_at:
+            os.close(1)
+            os.close(2)
+            sys.stdout = sys.stderr = open(os.devnull, "w")  # what it prints from now on goes nowhere
     print(f"Training time {time.time() - t0:.3f}", flush=True)
     return 0
 

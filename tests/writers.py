@@ -73,7 +73,7 @@ def write_injection_recipe(tmp_path: Path, **fields: str) -> Path:
     (patches / diff_name).write_text("--- a/x\n+++ b/x\n")
     text = f"""
 name = "demo"
-title = {toml(fields.get("title", "demo" + INJECT))}
+title = {toml(fields.get("title", "demo" + INJECT.replace(chr(10), " ")))}
 family = "demo"
 variant = "published"
 command = "{{python}} train.py --gpus {{gpus}} --data {{data}} --out {{output}}"

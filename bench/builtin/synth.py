@@ -259,6 +259,18 @@ def normalise_params(params: dict) -> dict[str, int]:
     return result
 
 
+def synthetic_path(params: dict, root: Path | None = None) -> Path:
+    """Where the synthetic dataset for these parameters lives (or will, once generated)."""
+    p = normalise_params(params)
+    return (root or cache_dir() / "data") / dataset_key(p["images"], p["width"], p["height"], p["seed"])
+
+
+def synthetic_text(params: dict) -> str:
+    """'64 images of 320x240, seed 0'."""
+    p = normalise_params(params)
+    return f"{p['images']} images of {p['width']}x{p['height']}, seed {p['seed']}"
+
+
 def ensure_synthetic(params: dict, root: Path | None = None) -> Path:
     """The synthetic dataset for these parameters, generated on first use into the cache.
 
@@ -267,7 +279,7 @@ def ensure_synthetic(params: dict, root: Path | None = None) -> Path:
     (a half-written directory from an interrupted run is regenerated)."""
 
     p = normalise_params(params)
-    target = (root or cache_dir() / "data") / dataset_key(p["images"], p["width"], p["height"], p["seed"])
+    target = synthetic_path(params, root)
     if (target / ANNOTATIONS).is_file():
         return target
     staging = target.with_name(target.name + ".partial")

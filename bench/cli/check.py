@@ -4,23 +4,24 @@ evidence.
 Exit status 0 when there are only deviations (facts to show), 1 when a recipe contradicts itself or leaves
 protocol settings undeclared (the lines starting with `error:` say which file and setting)."""
 
-from __future__ import annotations
-
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bench.errors import BenchError
-from bench.paths import recipes_dir
-from bench.protocol.check import CheckResult, check_recipe
-from bench.protocol.spec import format_value, load_protocol
-from bench.recipes.loader import load_recipe, recipe_files, recipe_path
+
+if TYPE_CHECKING:
+    from bench.protocol.check import CheckResult
 
 
 def check_files(paths: list[Path], preset: str | None = None,
-                suite: str = "current") -> tuple[list[CheckResult], list[str]]:
+                suite: str = "current") -> "tuple[list[CheckResult], list[str]]":
     """Check each recipe file (with `preset`: against the suite's protocol for that preset); a file that does
     not load is an error line, not an exception."""
+    from bench.protocol.check import check_recipe
+    from bench.recipes.loader import load_recipe
+
     results, load_errors = [], []
     for path in paths:
         try:
@@ -35,9 +36,10 @@ def check_files(paths: list[Path], preset: str | None = None,
     return results, load_errors
 
 
-def check_preset(recipe, path: Path, preset: str, suite: str) -> CheckResult:
+def check_preset(recipe, path: Path, preset: str, suite: str) -> "CheckResult":
     """The recipe with `preset` applied, its preset's declarations over its own, against the suite's
     protocol."""
+    from bench.protocol.check import check_recipe
     from bench.protocol.suite import load_suite
 
     protocol = load_suite(suite).protocol_for(preset)
@@ -48,7 +50,10 @@ def check_preset(recipe, path: Path, preset: str, suite: str) -> CheckResult:
     return check_recipe(applied.model_copy(update={"presets": {}}), path, protocol)
 
 
-def report_lines(results: list[CheckResult], load_errors: list[str], against: str | None = None) -> list[str]:
+def report_lines(results: "list[CheckResult]", load_errors: list[str],
+                 against: str | None = None) -> list[str]:
+    from bench.protocol.spec import format_value, load_protocol
+
     protocol = load_protocol()
     against = against or f"protocol {protocol.version}"
     lines = []
@@ -73,6 +78,9 @@ def check(name: str = typer.Argument(..., help="a recipe name, or 'all'"),
           suite: str = typer.Option("current", "--suite", help="with --preset: the comparison suite"),
           ) -> None:
     """Print a recipe's deviations from the benchmark protocol, one line each, with the evidence."""
+    from bench.paths import recipes_dir
+    from bench.recipes.loader import recipe_files, recipe_path
+
     directory = recipes or recipes_dir()
     if name == "all":
         paths = recipe_files(directory)  # none at all is an error naming the directory

@@ -1,7 +1,5 @@
 """`bench data` (synth, stats, coco) and `bench eval`: the dataset and COCO-metric commands."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 

@@ -1,7 +1,5 @@
 """`bench image base|build`: make the images the container launcher and `bench k8s` run."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import typer

@@ -1,7 +1,5 @@
 """`bench import`: run records from the logs of runs made elsewhere (MLPerf Training results)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import typer

@@ -1,13 +1,12 @@
 """`bench k8s render|run|collect`: a recipe as Kubernetes manifests, run through kubectl, logs into
 records."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import typer
 
 from bench.cli.options import optional_window
+from bench.numbers import sig3
 
 app = typer.Typer(no_args_is_help=True, help="Run recipes on a Kubernetes cluster.")
 
@@ -111,7 +110,7 @@ def collect(pod: str = typer.Argument(..., help="A finished pod (its log is the 
 
 def _report(path: Path, record) -> None:
     value = record.framework_timing.throughput_img_s
-    shown = f"{value:.2f} img/s" if value is not None and record.status.value == "ok" else "no throughput"
+    shown = f"{sig3(value)} img/s" if value is not None and record.status.value == "ok" else "no throughput"
     typer.echo(f"{record.implementation}: {record.status.value}"
                f"{' - ' + record.reason if record.reason else ''}; {shown}; record {path}")
     if record.status.value != "ok":

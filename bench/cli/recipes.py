@@ -1,19 +1,17 @@
 """`bench list` and `bench show`."""
 
-from __future__ import annotations
-
 import json
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from bench.recipes.loader import find_recipe, load_all
-from bench.recipes.schema import Recipe
+from bench.cli.output import console as new_console
+
+if TYPE_CHECKING:
+    from bench.recipes.schema import Recipe
 
 
-def recipe_summary(recipe: Recipe) -> dict:
+def recipe_summary(recipe: "Recipe") -> dict:
     """The fields `bench list --json` prints for one recipe."""
     return {
         "name": recipe.name, "title": recipe.title, "family": recipe.family, "variant": recipe.variant,
@@ -30,6 +28,10 @@ def recipe_summary(recipe: Recipe) -> dict:
 
 def list_recipes(json_output: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
     """List the recipes."""
+    from rich.table import Table
+
+    from bench.recipes.loader import load_all
+
     recipes = sorted(load_all(),
                      key=lambda r: (-(r.reference.img_s if r.reference else -1), r.family, r.name))
     if json_output:
@@ -42,18 +44,23 @@ def list_recipes(json_output: bool = typer.Option(False, "--json", help="Print a
     for r in recipes:
         table.add_row(r.name, r.variant, r.framework.name, r.source.commit[:10] if r.source else "(built in)",
                       str(len(r.patches)), r.log.format, f"{r.reference.img_s:g}" if r.reference else "-")
-    Console().print(table)
+    new_console().print(table)
 
 
 def show(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."),
          json_output: bool = typer.Option(False, "--json",
                                           help="Print the whole validated recipe as JSON.")) -> None:
     """Show one recipe."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from bench.recipes.loader import find_recipe
+
     recipe = find_recipe(name)
     if json_output:
         typer.echo(recipe.model_dump_json(indent=2))
         return
-    console = Console()
+    console = new_console()
     console.print(Text(f"{recipe.name}: {recipe.title}  ({recipe.variant}, family {recipe.family})",
                        style="bold"))
     rows = [("framework", f"{recipe.framework.name} {recipe.framework.version}")]
@@ -96,4 +103,5 @@ def show(name: str = typer.Argument(..., help="Recipe name (see `bench list`).")
         table.add_row(Text(key), Text(value))
     console.print(table)
     if recipe.notes:
-        console.print("[bold]notes[/bold]\n" + recipe.notes.strip(), markup=False, highlight=False)
+        console.print(Text("notes", style="bold"))
+        console.print(recipe.notes.strip(), markup=False, highlight=False)

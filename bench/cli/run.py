@@ -2,18 +2,20 @@
 
 Exit status: 0 when every run is ok, 1 when one is not, 130 when bench was interrupted, 2 for usage errors."""
 
-from __future__ import annotations
-
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from bench.cli.options import optional_window
+from bench.cli.options import count, optional_window, seconds
 from bench.errors import BenchError
-from bench.launch.watch import StopRequest, stop_on_signals
-from bench.vocabulary import EnvVar, RunStatus
+from bench.numbers import sig3
+from bench.vocabulary import MAX_DEVICES, MAX_NODES, EnvVar, RunStatus
+
+if TYPE_CHECKING:
+    from bench.launch.watch import StopRequest
 
 
 def _say(message: str, err: bool = False) -> None:
@@ -24,29 +26,45 @@ def _summary(run_dir: Path, record) -> str:
     ft, hc = record.framework_timing, record.harness_clock
     line = f"{record.implementation}: {record.status.value}"
     if record.status is RunStatus.OK and ft.throughput_img_s is not None:
-        line += f"  {ft.throughput_img_s:.2f} img/s over iterations {ft.window[0] + 1}-{ft.window[1]}"
+        line += f"  {sig3(ft.throughput_img_s)} img/s over iterations {ft.window[0] + 1}-{ft.window[1]}"
         if hc is not None and hc.throughput_img_s is not None:
-            line += (f" (harness clock {hc.throughput_img_s:.2f} img/s, "
+            line += (f" (harness clock {sig3(hc.throughput_img_s)} img/s, "
                      f"{record.clock_difference_pct:.2f} % apart)")
     elif record.reason:
         line += f" - {record.reason}"
-    line += f"\n  record: {run_dir / 'record.json'}"
+    line += f"\n  record: {run_dir / 'record.json'}" + _telemetry_line(record)
     for w in record.warnings:
         line += f"\n  warning: {w.message}. Remedy: {w.remedy}"
     return line
 
 
+def _telemetry_line(record) -> str:
+    """What the sampler saw over the window, in one line (nothing without telemetry)."""
+    t = record.telemetry
+    if t is None:
+        return ""
+    if t.window is None:
+        return f"\n  telemetry: no window summary ({t.window_missing})"
+    w, parts = t.window, []
+    if w.host is not None and w.host.cpu_percent_mean is not None:
+        parts.append(f"trainer CPU {w.host.cpu_percent_mean:.0f} % (100 = one core)")
+    if w.energy_j is not None:
+        parts.append(f"GPU energy {w.energy_j:.4g} J, {w.images_per_joule:.3g} img/J")
+    elif t.gpu_unavailable:
+        parts.append(f"no GPU numbers: {t.gpu_unavailable}")
+    return f"\n  telemetry: {'; '.join(parts)} ({t.sampler.samples} samples in the window)"
+
+
 def _summary_json(run_dir: Path, record) -> str:
     """The run as one JSON object: the row `bench export` writes for it."""
-    import json
-
+    from bench.files import json_text
     from bench.report.export import flat
 
-    return json.dumps(flat(run_dir, record, {}), sort_keys=True)
+    return json_text(flat(run_dir, record, {}), sort_keys=True)
 
 
 def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dry_run: bool,
-            stop: StopRequest, as_json: bool = False) -> list:
+            stop: "StopRequest", as_json: bool = False) -> list:
     """Run one recipe `repeat` times; returns the records (empty for a dry run)."""
     from bench.pipeline.run import dry_run_steps, execute, load, resolve
     from bench.measure.stats import summarize
@@ -85,10 +103,13 @@ def run_one(name: str | None, recipe_file: Path | None, options, repeat: int, dr
 def _targets(name: str | None, stale: bool, preset: str | None) -> list[tuple[str, str | None]]:
     """(recipe, preset) pairs for `all` or `--stale` (the latest row of each recipe and preset, if stale)."""
     if stale:
+        from bench.cli.report import warn_skipped
         from bench.records.provenance import stale_rows
         from bench.records.store import load_records
 
-        rows = stale_rows(record for _, record in load_records())
+        records = load_records()
+        warn_skipped(records.skipped)
+        rows = stale_rows(record for _, record in records)
         rows = [(n, p) for n, p in rows if name in (None, "all", n)]
         if not rows:
             _say("no stale rows: every latest record matches its recipe and patches")
@@ -152,20 +173,29 @@ def run(
     scale: str = typer.Option(None, "--scale", help="Measure at these device counts (e.g. 1,2,4,8: GPUs per "
                               "node, or CPU processes on a CPU run), one record each; print img/s per device "
                               "and the scaling efficiency."),
+    telemetry: bool = typer.Option(True, "--telemetry/--no-telemetry", help="Sample the GPUs (NVML) and the "
+                                   "trainer's CPU and memory beside the run, 12 times a second."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
+    from bench.launch.watch import StopRequest, stop_on_signals
     from bench.pipeline.run import RunOptions
+
+    timeout, grace = seconds(timeout, "--timeout", zero=False), seconds(grace, "--grace", zero=True)
+    gpus, gpus_per_node = count(gpus, "--gpus", 0, MAX_DEVICES), count(gpus_per_node, "--gpus-per-node", 0,
+                                                                       MAX_DEVICES)
+    nodes, procs = count(nodes, "--nodes", 1, MAX_NODES), count(procs, "--procs", 1, MAX_DEVICES)
 
     if suite is not None:
         return _run_suite_command(suite, only, name, repeat, dry_run, gpus=gpus, data=data, timeout=timeout,
                                   preset=preset, source=source, grace=grace, progress=progress,
-                                  own_python=no_env, procs=procs)
+                                  own_python=no_env, procs=procs, telemetry=telemetry)
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
     options = RunOptions(gpus=gpus, procs=procs, data=data, window=optional_window(window), timeout=timeout,
                          preset=preset,
                          source=source, grace=grace, progress=progress, own_python=no_env,
-                         launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local", image=image,
+                         telemetry=telemetry, image=image,
+                         launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local",
                          slurm=slurm_options(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
                                              time=time_limit, account=account,
                                              container_image=container_image))
@@ -198,7 +228,7 @@ def run(
 
 
 def _run_scale_command(name: str | None, recipe_file: Path | None, options, counts: str, repeat: int,
-                       dry_run: bool, stop: StopRequest) -> list:
+                       dry_run: bool, stop: "StopRequest") -> list:
     """`bench run NAME --scale 1,2,4`: every count resolved first, run (interleaved rounds with --repeat),
     then the scaling table printed from the records."""
     from bench.pipeline.run import dry_run_steps, load
@@ -223,6 +253,7 @@ def _run_scale_command(name: str | None, recipe_file: Path | None, options, coun
 
 def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: int, dry_run: bool,
                        **values) -> None:
+    from bench.launch.watch import StopRequest, stop_on_signals
     from bench.pipeline.run import RunOptions
     from bench.pipeline.suite import run_suite
 

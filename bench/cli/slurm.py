@@ -1,7 +1,5 @@
 """`bench slurm render NAME`: the batch script `bench run NAME --launcher slurm` would submit, printed."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import typer
@@ -49,6 +47,7 @@ def render_text(name: str, *, preset: str | None, data: Path | None, workdir: Pa
     from bench.recipes.render import render_env
     from bench.slurm.render import ScriptPaths, SlurmRun, render_script
     from bench.source.setup import checkout_dir
+    from bench.telemetry.control import node_sampler_argv
 
     recipe = find_recipe(name)
     try:
@@ -75,7 +74,8 @@ def render_text(name: str, *, preset: str | None, data: Path | None, workdir: Pa
                         read_only=(data.resolve(),) if data else ())
     env = {**render_env(recipe, **values), **HARNESS_ENV}
     return render_script(recipe=recipe.name, variant=recipe.variant, argv=argv, env=env, run=run, gpus=gpus,
-                         paths=paths, job_name=f"bench-{recipe.name}", title=recipe.title)
+                         paths=paths, job_name=f"bench-{recipe.name}", title=recipe.title,
+                         sampler=node_sampler_argv(workdir, gpus))
 
 
 app.command("render")(render)

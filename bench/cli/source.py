@@ -1,14 +1,11 @@
 """`bench plan` and `bench setup`."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 
 import typer
 
-from bench.recipes.loader import find_recipe
-from bench.security import redact
+from bench.errors import BenchError
 
 
 def plan(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."),
@@ -21,11 +18,15 @@ def plan(name: str = typer.Argument(..., help="Recipe name (see `bench list`).")
                                      help="Directory for the checkout (default: the cache).")
          ) -> None:
     """Print the exact shell steps setup and run would perform (clone, checkout, each patch, env, launch)."""
+    from bench.recipes.loader import find_recipe
     from bench.source.plan import plan_steps
 
     recipe = find_recipe(name)
-    for line in plan_steps(recipe, gpus=gpus or recipe.gpus, data=data, output=output, source=source,
-                           workdir=workdir):
+    gpus = recipe.gpus if gpus is None else gpus
+    refusal = recipe.refusal(gpus)  # what `bench run` refuses, `bench plan` does not print a plan for
+    if refusal is not None:
+        raise BenchError(refusal)
+    for line in plan_steps(recipe, gpus=gpus, data=data, output=output, source=source, workdir=workdir):
         typer.echo(line)
 
 
@@ -45,6 +46,8 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
           json_output: bool = typer.Option(False, "--json", help="Print the manifest as JSON.")) -> None:
     """Bring the source to its pinned commit, apply and verify its patches, and write the manifest."""
     from bench.envs import ensure_environment
+    from bench.recipes.loader import find_recipe
+    from bench.security import redact
     from bench.source.setup import manifest_summary, prepare
 
     recipe = find_recipe(name)
@@ -70,7 +73,6 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
 def _setup_weights(recipe, from_dir: Path | None, echo) -> None:
     """Fetch (or copy from --weights DIR) and verify the recipe's backbone weights. Without --weights a failed
     fetch is a warning: the suite presets start from random weights anyway (a declared deviation)."""
-    from bench.errors import BenchError
     from bench.source.weights import fetch_weights
 
     if recipe.weights is None:

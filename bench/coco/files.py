@@ -9,6 +9,7 @@ with the data."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -17,16 +18,18 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError
+from bench.files import open_input
 
 GT_KEYS = ("images", "annotations", "categories")
 
 
 def read_json(path: Path) -> Any:
-    if not path.is_file():
+    if not path.exists():
         raise BenchError(f"{path}: no such file")
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)  # NaN, Infinity and 1e999 are read, then refused with their field
+        with open_input(path, "COCO JSON file") as raw:  # a regular file only (never a FIFO or a device)
+            return json.load(io.TextIOWrapper(raw, encoding="utf-8"))  # NaN, Infinity and 1e999 are read,
+        # then refused with their field
     except UnicodeDecodeError:
         raise BenchError(f"{path}: not a COCO JSON file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
@@ -88,9 +91,18 @@ def _box(path: Path, where: str, value: Any) -> tuple[float, float, float, float
 
 
 def _segmentation(path: Path, where: str, value: Any) -> None:
+    """Polygons (a list of [x1, y1, x2, y2, ...], each at least three points of finite numbers) or RLE (an
+    object): pycocotools reads a polygon of fewer than three points past its end."""
     if not isinstance(value, (list, dict)):
         raise BenchError(f"{path}: {where} has a 'segmentation' of type {type(value).__name__}; expected "
                          f"polygons (a list) or RLE (an object)")
+    if isinstance(value, list):
+        for k, polygon in enumerate(value):
+            if not isinstance(polygon, list) or len(polygon) < 6 or len(polygon) % 2:
+                raise BenchError(f"{path}: {where} has segmentation polygon {k} {str(polygon)[:60]}; "
+                                 "expected [x1, y1, x2, y2, x3, y3, ...]: at least three points")
+            for coordinate in polygon:
+                _number(path, where, "segmentation", coordinate, minimum=None)
 
 
 def geometry_key(iou_type: str | None) -> tuple[str, ...]:

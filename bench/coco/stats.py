@@ -5,12 +5,14 @@ totals but left out of the area distribution and the buckets, as COCOeval ignore
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.coco import ranges
+from bench.files import write_atomic
 from bench.coco.files import evaluated_areas, load_ground_truth
 
 PERCENTILES = (0, 5, 25, 50, 75, 95, 100)
@@ -107,7 +109,9 @@ def plot_histogram(path: Path, s: dict[str, Any], areas: np.ndarray) -> None:
                          label=f"suggested boundary {ranges.number(edge)}")
     axes.set_xlabel("annotation area (pixels², log scale)")
     axes.set_ylabel("non-crowd annotations")
-    axes.set_title(f"{Path(s['file']).name}: {s['area']['counted']} objects")
+    axes.set_title(f"{Path(s['file']).name[:80]}: {s['area']['counted']} objects", parse_math=False)
     axes.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_atomic(path, buffer.getvalue())  # (its folder made when missing)

@@ -12,7 +12,10 @@ package versions (for the run record). A recipe without install steps runs with 
   and `{python}` = the venv's interpreter; their output goes to `install.log` in the environment's folder;
 - a marker file, written only after every step has succeeded, makes the next call reuse the environment as it
   is; a folder without the marker (a failed or interrupted install) is removed and built again;
-- a failed step raises one clear `BenchError` line after the log's tail has been printed to stderr.
+- a failed step raises one clear `BenchError` line after the log's tail has been printed to stderr;
+- before building, it says what the build will fetch and roughly what it costs (the stack's measured
+  `host_install`, recipes/stacks/), and while a step runs it prints a heartbeat every HEARTBEAT_S seconds:
+  the step, how long it has run, the estimate left, and the install log's last line (pip's `Downloading ...`).
 
 Steps that compile (mmcv's ops, detectron2's `_C`) take minutes: pip's own cache keeps downloaded and built
 wheels (built from sdists) between environments, so a second environment with the same pins builds nothing
@@ -21,11 +24,14 @@ again.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -33,14 +39,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import BenchError
-from bench.paths import cache_dir
+from bench.errors import BenchError, RecipeError
+from bench.numbers import duration
+from bench.paths import cache_dir, recipes_dir
 from bench.recipes.render import placeholder_values, recipe_patches_dir, render_steps, render_template
+from bench.recipes.stacks import InstallCost, load_stack
 from bench.source.setup import _locked
 
 MARKER = "bench-env.json"  # written last: its presence means every install step succeeded
 LOG_NAME = "install.log"
 TAIL_LINES = 30
+HEARTBEAT_S = 30.0  # a line this often while an install step runs (its output goes to install.log, not here)
 # extra `python -m venv` options (tests pass --without-pip: 0.3 s, not 20 s)
 VENV_OPTIONS: tuple[str, ...] = ()
 PACKAGES_SCRIPT = ("import importlib.metadata as m, json, sys; "
@@ -127,9 +136,23 @@ def ensure_environment(recipe, source_dir: Path | None, log: Log | None = None) 
         return Environment(python=python, packages=installed_packages(python), path=env_dir, reused=False)
 
 
+def install_cost(recipe) -> InstallCost | None:
+    """The measured cost of installing the recipe's stack (None when it names none, or none was measured)."""
+    if not recipe.stack_pins:
+        return None
+    try:
+        return load_stack(recipe.stack_pins, recipes_dir()).host_install
+    except RecipeError:
+        return None
+
+
 def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log) -> None:
     started = time.monotonic()
-    say(f"{recipe.name}: creating environment {env_dir} (install log: {env_dir / LOG_NAME})")
+    say(f"{recipe.name}: creating environment {env_dir} (install log: {env_dir / LOG_NAME}); built once, "
+        "reused by every later run with the same pins")
+    cost = install_cost(recipe)
+    if cost is not None:
+        say(f"{recipe.name}: the stack's torch and torchvision ({recipe.stack_pins}): {cost.describe()}")
     made = subprocess.run([str(base_python()), "-m", "venv", *VENV_OPTIONS, str(env_dir)],
                           capture_output=True, text=True)
     if made.returncode != 0:
@@ -148,18 +171,18 @@ def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log) -> None:
         with open(log_path, "a", encoding="utf-8") as out:
             out.write(f"\n$ {step}\n")
             out.flush()
-            done = subprocess.run(["bash", "-c", step], cwd=cwd, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            code = _run_step(step, cwd, env, out, functools.partial(
+                _heartbeat, say, f"{recipe.name}: install step {number}/{len(steps)}", cost, log_path))
         seconds = time.monotonic() - t0
         timings.append({"step": number, "command": step, "seconds": round(seconds, 1)})
-        if done.returncode != 0:
+        if code != 0:
             tail = log_tail(log_path)
             say(f"--- last {len(tail)} lines of {log_path} ---")
             for line in tail:
                 say(line)
             say("---")
             raise BenchError(f"{recipe.name}: install step {number}/{len(steps)} failed with exit status "
-                             f"{done.returncode} after {seconds:.0f} s: {step} (log: {log_path})")
+                             f"{code} after {seconds:.0f} s: {step} (log: {log_path})")
         say(f"{recipe.name}: install step {number}/{len(steps)} done in {seconds:.0f} s")
     marker = {"recipe": recipe.name, "key": env_dir.name.rsplit("-", 1)[-1], "python": str(python),
               "base_python": str(base_python()), "source_dir": str(source_dir) if source_dir else None,
@@ -169,6 +192,37 @@ def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log) -> None:
     tmp.write_text(json.dumps(marker, indent=2) + "\n")
     tmp.replace(env_dir / MARKER)
     say(f"{recipe.name}: environment ready in {time.monotonic() - started:.0f} s")
+
+
+def _run_step(step: str, cwd: Path, env: dict[str, str], out, beat: Callable[[float], None]) -> int:
+    """Run one install step in bash (its own process group), calling `beat(seconds so far)` every HEARTBEAT_S
+    seconds until it ends; returns its exit status. If bench stops (Ctrl-C), the step's whole group (pip, its
+    compilers) goes with it."""
+    started = time.monotonic()
+    proc = subprocess.Popen(["bash", "-c", step], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while True:
+            try:
+                return proc.wait(timeout=HEARTBEAT_S)
+            except subprocess.TimeoutExpired:
+                beat(time.monotonic() - started)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+
+
+def _heartbeat(say: Log, step: str, cost: InstallCost | None, log_path: Path, elapsed: float) -> None:
+    """`builtin: install step 1/1 running for 2 min 30 s (ETA ~5 min ...); log: Downloading torch-...`."""
+    line = f"{step} running for {duration(elapsed)}"
+    if cost is not None:
+        left = cost.minutes * 60 - elapsed
+        line += (f" (ETA ~{duration(left)}, from the stack's measured {cost.minutes:g} min)" if left > 0
+                 else f" (longer than the stack's measured {cost.minutes:g} min)")
+    last = next((text.strip() for text in reversed(log_tail(log_path, 5)) if text.strip()), None)
+    say(line + (f"; log: {last[:160]}" if last else ""))
 
 
 def _step_environment(recipe, env_dir: Path, source_dir: Path | None, python: Path) -> dict[str, str]:

@@ -19,7 +19,7 @@ import yaml
 from bench.errors import BenchError
 from bench.images.refs import image_ref
 from bench.k8s import distributed, prepare_script
-from bench.recipes.render import placeholder_values, render_command, render_env
+from bench.recipes.render import image_env, placeholder_values, render_command
 from bench.recipes.schema import Recipe
 from bench.security import redact, url_has_credentials
 from bench.vocabulary import image_pin_problem
@@ -354,7 +354,7 @@ class _Context:
     def trainer(self, argv: list[str], *, name: str = "trainer", gpus: int | None = None,
                 extra_env: list[dict] | None = None) -> dict:
         gpus = self.gpus if gpus is None else gpus
-        env = {**render_env(self.recipe), **self.command_env, "PYTHONUNBUFFERED": "1",
+        env = {**image_env(self.recipe), **self.command_env, "PYTHONUNBUFFERED": "1",
                "ANSI_COLORS_DISABLED": "1", "HOME": WORKSPACE}
         subdir = self.recipe.source.subdir if self.recipe.source else ""
         container = {

@@ -26,6 +26,7 @@ KILL_REPEAT_S = 0.2
 DRAIN_S = 1.0  # after the run's processes are gone: how long its captured output may still take to arrive
 FILE_POLL_S = 0.005  # how often a log file is re-read when it has not grown: bounds its clock's resolution
 READ_SIZE = 1 << 16
+MAX_PENDING = 1 << 18  # bytes of an unfinished line kept (a parser reads at most bench.logs.lines.MAX_LINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,14 @@ class Launcher(ABC):
         self._queue.put(stream)  # a marker: this stream has ended
 
     def _split(self, stream: str, pending: bytes, chunk: bytes, t: float) -> bytes:
-        """Deliver the complete lines of `pending + chunk`; returns the unfinished rest."""
+        """Deliver the complete lines of `pending + chunk`; returns the unfinished rest, at most MAX_PENDING
+        bytes of it: the rest of a longer line is dropped here (the log on disk keeps it whole), so a line of
+        100 MB without a newline costs one pass over its bytes, not one copy per read."""
+        if len(pending) >= MAX_PENDING:
+            end = chunk.find(b"\n")
+            if end < 0:
+                return pending  # still inside the overlong line
+            chunk = chunk[end:]
         data = pending + chunk
         cut = data.rfind(b"\n") + 1
         if cut:
@@ -160,7 +168,7 @@ class Launcher(ABC):
             # line ends at \n only (\r renders are the parser's business).
             text = data[:cut].decode("utf-8", errors="replace")
             self._deliver_lines(stream, [line + "\n" for line in text.split("\n")[:-1]], t)
-        return data[cut:]
+        return data[cut:cut + MAX_PENDING]
 
     def _run_over(self) -> bool:
         """The run has ended and its output is in: a followed file's tail may be read one last time."""
@@ -200,14 +208,20 @@ class Launcher(ABC):
 
     def lines(self, heartbeat: float = 0.2) -> Iterator[Line | None]:
         """Every captured line in arrival order; `None` after `heartbeat` seconds without one. Ends when
-        every stream has ended (the run's processes are gone and the captures drained), or DRAIN_S after the
+        every stream has ended and the run's processes are gone (the captures drained), or DRAIN_S after the
         processes were stopped: a process that escaped with a copy of the pipe cannot hold the watcher."""
         while True:
             with self._lock:
-                if not self._open_streams and self._queue.empty():
-                    return
+                streams_ended = not self._open_streams and self._queue.empty()
+            # a trainer may close its stdout and stderr and keep working: the run ends when it does
+            if streams_ended and (self.poll() is not None or not self._alive()):
+                return
             if self.drain_deadline is not None and time.monotonic() > self.drain_deadline:
                 return
+            if streams_ended:
+                time.sleep(heartbeat)
+                yield None
+                continue
             try:
                 item = self._queue.get(timeout=heartbeat)
             except queue.Empty:
@@ -245,3 +259,9 @@ class Launcher(ABC):
 
     def release(self) -> None:
         """The run's record is written: whatever still watches over the run (a supervisor) may go."""
+
+    def telemetry_root(self) -> tuple[int, bool] | None:
+        """The root of the run's process tree on this host for the telemetry sampler: (pid, whether the root
+        itself is the trainer's), or None while there is none (or none here: a Slurm job's are on its
+        nodes)."""
+        return None

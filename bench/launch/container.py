@@ -132,6 +132,18 @@ class ContainerLauncher(LocalLauncher):
             engine_call(self.spec.engine, "rm", "--force", self.spec.name, check=False)
             self.removed = True
 
+    def telemetry_root(self) -> tuple[int, bool] | None:
+        """The container's first process, as the host sees it (`inspect`: State.Pid; 0 until it runs): the
+        trainer's tree is inside the container, not under the engine's client that bench started."""
+        if self.poll() is not None:
+            return None
+        try:
+            pid = engine_call(self.spec.engine, "inspect", "--format", "{{.State.Pid}}", self.spec.name,
+                              check=False).strip()
+        except BenchError:
+            return None
+        return (int(pid), True) if pid.isdigit() and int(pid) > 0 else None
+
     def cleanup_argv(self) -> list[str]:
         """What removes this run's container when bench itself cannot (it was killed)."""
         return engine_argv(self.spec.engine, "rm", "--force", self.spec.name)

@@ -230,6 +230,11 @@ class LocalLauncher(Launcher):
     def _alive(self) -> bool:
         return bool(self.members())
 
+    def telemetry_root(self) -> tuple[int, bool] | None:
+        """bench's supervisor: every process of the run is its descendant (it is a subreaper), and it reaps
+        them; its own CPU time is the harness's, not the trainer's."""
+        return (self.supervisor.pid, False) if self.supervisor is not None else None
+
     def _signal_all(self, sig: int) -> None:
         try:
             os.killpg(self.pgid, sig)

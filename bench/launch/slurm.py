@@ -34,6 +34,7 @@ from bench.launch.base import Launcher
 from bench.launch.local import LocalLauncher
 from bench.recipes.render import render_env
 from bench.slurm.render import ScriptPaths, SlurmRun, render_script, trainer_in_batch_step
+from bench.telemetry.control import node_sampler_argv
 from bench.vocabulary import HARNESS_ENV, RunStatus
 
 SCRIPT_NAME = "job.sbatch"
@@ -353,7 +354,8 @@ def slurm_launcher(plan, run_id: str, run_dir: Path, command: list[str], cwd: Pa
                         read_only=(data,) if data else ())
     script = render_script(recipe=recipe.name, variant=recipe.variant, argv=command,
                            env={k: env[k] for k in (*render_env(recipe), *HARNESS_ENV)}, run=run,
-                           gpus=plan.gpus, paths=paths, job_name=f"bench-{run_id}", title=recipe.title)
+                           gpus=plan.gpus, paths=paths, job_name=f"bench-{run_id}", title=recipe.title,
+                           sampler=node_sampler_argv(run_dir, plan.gpus) if plan.options.telemetry else None)
     return SlurmLauncher(script, run_dir=run_dir, env=env, log_file=log_file, grace=plan.options.grace,
                          gpus_per_node=plan.gpus, nodes=run.nodes,
                          term_batch_step=trainer_in_batch_step(command), **supervision)

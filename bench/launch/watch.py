@@ -9,6 +9,7 @@ skipped: never fatal to a live run.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -19,14 +20,16 @@ from dataclasses import dataclass, field
 from bench.launch.base import Launcher
 from bench.launch.batch import PlannedBatch
 from bench.logs.base import LogParser
-from bench.logs.types import IterationRecord
+from bench.logs.types import BatchReport, IterationRecord
 from bench.measure.assess import split_segments
 from bench.measure.window import per_iteration_series, spans_from_records, window_throughput
+from bench.numbers import duration, sig3
 from bench.vocabulary import StopReason
 
 TAIL_LINES = 50
 MARGIN_LINES = 1  # progress lines to see after the one that completes the window
 MARGIN_WAIT_MIN_S = 2.0  # ...or this long (at least 3 line intervals) without one: then stop anyway
+HEARTBEAT_S = 30.0  # off a terminal, a progress line this often
 
 
 class StopRequest:
@@ -79,20 +82,27 @@ class WatchResult:
 
 
 class Progress:
-    """A rich live line on a terminal; nothing at all otherwise."""
+    """A rich live line on a terminal; elsewhere (a pipe, a file, a CI log) the same line as a heartbeat on
+    stderr every HEARTBEAT_S seconds, so that minutes of training before the window are not minutes of
+    silence."""
 
     def __init__(self, title: str, window: tuple[int, int], images_per_iter: int, enabled: bool) -> None:
         self.title, self.window, self.images_per_iter = title, window, images_per_iter
         self.live = None
+        self.heartbeat = False
+        self.started = self.last_beat = time.monotonic()
+        self.latest: tuple[int | None, float | None, str] = (None, None, "starting")
         if enabled:
             from rich.console import Console
             from rich.live import Live
 
             console = Console(stderr=True)
             if console.is_terminal:
-                self.live = Live(self._render(None, None, "starting"), console=console, refresh_per_second=4,
+                self.live = Live(self._render(*self.latest), console=console, refresh_per_second=4,
                                  transient=False)
                 self.live.start()
+            else:
+                self.heartbeat = True
 
     def _render(self, iteration: int | None, seconds_per_iter: float | None, state: str):
         from rich.text import Text
@@ -102,14 +112,24 @@ class Progress:
         if iteration is not None:
             text.append(f"iteration {iteration}  ")
         if seconds_per_iter:
-            text.append(f"{self.images_per_iter / seconds_per_iter:.2f} img/s  ", style="green")
+            text.append(f"{sig3(self.images_per_iter / seconds_per_iter)} img/s  ", style="green")
             if iteration is not None and iteration < b:
-                text.append(f"window {a}-{b} ends in ~{(b - iteration) * seconds_per_iter:.0f} s")
+                text.append(f"window {a}-{b} ends in ~{duration((b - iteration) * seconds_per_iter)}")
         return text
 
     def update(self, iteration: int, seconds_per_iter: float | None, state: str) -> None:
+        self.latest = (iteration, seconds_per_iter, state)
         if self.live is not None:
-            self.live.update(self._render(iteration, seconds_per_iter, state))
+            self.live.update(self._render(*self.latest))
+
+    def tick(self, now: float) -> None:
+        """Off a terminal: the latest state, once every HEARTBEAT_S seconds."""
+        if not self.heartbeat or now - self.last_beat < HEARTBEAT_S:
+            return
+        self.last_beat = now
+        waiting = "; no progress line yet" if self.latest[0] is None else ""
+        print(f"{self._render(*self.latest).plain.rstrip()} ({duration(now - self.started)} since the launch"
+              f"{waiting})", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.live is not None:
@@ -131,7 +151,7 @@ class Watcher:
         self.arrival: dict[int, float] = {}
         self.record_times: list[float] = []  # arrival of each progress line (for the margin's patience)
         self.planned_batch = planned_batch
-        self.batch_checked = False
+        self.batch_checked: BatchReport | None = None  # the trainer's report last compared with the plan
         self.batch_mismatch: str | None = None
         self.unparsed_lines = 0
         self.first_unparsed: str | None = None
@@ -178,11 +198,13 @@ class Watcher:
         return now - self.window_done_at > patience
 
     def _check_batch(self) -> None:
-        """Once, as soon as the trainer has printed its batch."""
-        if self.batch_checked or self.planned_batch is None or self.parser.batch is None:
+        """As soon as the trainer has printed its batch, and again whenever what it printed changes (a
+        definitive number after an inferred one, a batch scaled after the config dump)."""
+        report = self.parser.batch
+        if self.planned_batch is None or report is None or report is self.batch_checked:
             return
-        self.batch_checked = True
-        self.batch_mismatch = self.planned_batch.disagreement(self.parser.batch)
+        self.batch_checked = report
+        self.batch_mismatch = self.batch_mismatch or self.planned_batch.disagreement(report)
 
     def _why_stop(self, now: float, started: float) -> str | None:
         if self.batch_mismatch is not None:
@@ -214,6 +236,8 @@ class Watcher:
                 if reason is not None:
                     continue
                 now = time.monotonic()
+                if self.progress is not None:
+                    self.progress.tick(now)
                 why = self._why_stop(now, started)
                 if why is not None:
                     reason = why

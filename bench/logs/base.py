@@ -69,6 +69,13 @@ class LogParser(ABC):
         """True when this logical line is unmistakably this format (for `--format auto`)."""
         return False
 
+    def evaluation_untimed(self, event: Event, before: IterationRecord | None,
+                           after: IterationRecord | None) -> str | None:
+        """Why the printed times exclude this evaluation, from the framework's timer code (cited in the
+        parser), given the progress records just before and after it; None where they include it, the
+        default: an evaluation inside the window is then not training time (bench.measure.compliance)."""
+        return None
+
     # -- shared machinery -------------------------------------------------------------------------
     def feed(self, raw: str) -> list[IterationRecord]:
         """Feed one raw line (as read, with or without its newline); returns the new iteration records."""
@@ -84,9 +91,9 @@ class LogParser(ABC):
             if len(self.tail) > 200:
                 del self.tail[:100]
             self._generic(line)
-            before = self.facts.line_no
+            before = self.facts.revision
             self.read_batch(line, self.line_no)
-            if self.facts.line_no != before:
+            if self.facts.revision != before:
                 self.batch = self.facts.report()
             try:
                 result = self.parse_line(line, self.line_no)
@@ -129,6 +136,13 @@ class LogParser(ABC):
         if bad:
             self.events.append(Event(EventKind.DIVERGED, record.line_no,
                                      f"{bad[0]} is {record.losses[bad[0]]}"))
+
+
+def between_epochs(before: IterationRecord | None, after: IterationRecord | None) -> bool:
+    """The two progress records lie in successive epochs of an epoch-based loop (what happens between them
+    happens between two epochs)."""
+    return (before is not None and after is not None and before.epoch is not None
+            and after.epoch is not None and after.epoch > before.epoch)
 
 
 def _usable_time(record: IterationRecord) -> bool:

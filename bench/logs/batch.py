@@ -2,45 +2,97 @@
 say how many images one iteration trains, gathered line by line into a `BatchReport`.
 
 A trainer prints these facts at different places (a config dump, a world-size line, printed arguments), in
-any order, sometimes twice (a resumed run). `BatchFacts` keeps the latest value of each and gives the report
-once the global images per iteration follow from them. The trackers below follow the structure of a dump
-without parsing it whole: each looks at one line at a time, in time linear in the line's length."""
+any order, sometimes twice (a resumed run). `BatchFacts` keeps the latest value of each, with its strength
+(`BatchStrength`) and the rule that makes it evidence (its source, file:line @ commit, and the versions it
+holds for), and gives the report once the global images per iteration follow from them. A weaker fact never
+replaces a stronger one: a device count printed in the arguments does not overrule the world size the
+distributed initialisation printed. The trackers below follow the structure of a dump without parsing it
+whole: each looks at one line at a time, in time linear in the line's length."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from bench.logs.types import BatchReport
+from bench.vocabulary import BatchStrength
+
+KINDS = ("images", "per_device", "world", "nodes")
+VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    value: int
+    strength: BatchStrength
+    rule: str  # what the number is to the trainer, and where that is written (file:line @ commit, versions)
+    line_no: int
+    text: str
 
 
 class BatchFacts:
-    """The latest value of each batch fact a log has printed, and the line each came from."""
+    """The latest value of each batch fact a log has printed, its strength, and the line it came from."""
 
     def __init__(self) -> None:
-        self.images: int | None = None  # global images per iteration, where printed as such
-        self.per_device: int | None = None
-        self.world: int | None = None
-        self.nodes: int | None = None
-        self.line_no = 0
-        self.text = ""
+        self.found: dict[str, Fact] = {}
+        self.revision = 0  # counts the changes, so that the report is rebuilt only when a fact changed
 
-    def note(self, line_no: int, text: str, *, images: int | None = None, per_device: int | None = None,
-             world: int | None = None, nodes: int | None = None) -> None:
-        for name, value in (("images", images), ("per_device", per_device), ("world", world),
-                            ("nodes", nodes)):
-            if value is not None:
-                setattr(self, name, value)
-        self.line_no, self.text = line_no, text[:200]
+    def note(self, line_no: int, text: str, *, rule: str,
+             strength: BatchStrength = BatchStrength.DEFINITIVE, override: bool = False,
+             **values: int | None) -> None:
+        """Note each given fact (images, per_device, world, nodes); a weaker one does not replace a stronger
+        one unless `override` (a parser that has weighed both itself)."""
+        order = list(BatchStrength)
+        for kind, value in values.items():
+            if kind not in KINDS:
+                raise TypeError(f"unknown batch fact {kind!r}")
+            old = self.found.get(kind)
+            if value is None or (old is not None and not override
+                                 and order.index(strength) > order.index(old.strength)):
+                continue
+            self.found[kind] = Fact(value, strength, rule, line_no, text[:200])
+            self.revision += 1
+
+    def get(self, kind: str) -> Fact | None:
+        return self.found.get(kind)
 
     def report(self) -> BatchReport | None:
-        """The report once the images per iteration are known (printed, or per device x world size)."""
-        images = self.images
-        if images is None and self.per_device is not None and self.world is not None:
-            images = self.per_device * self.world
-        if images is None:
+        """The report once the images per iteration follow (printed, or per device x world size): the
+        strongest of the two ways where both exist."""
+        candidates = [c for c in (self._printed(), self._product()) if c is not None]
+        if not candidates:
             return None
-        return BatchReport(images_per_iter=images, world_size=self.world, nodes=self.nodes,
-                           line_no=self.line_no, text=self.text)
+        order = list(BatchStrength)
+        value, strength, rule, cite = min(candidates, key=lambda c: order.index(c[1]))
+        world, nodes = self.found.get("world"), self.found.get("nodes")
+        unknown = strength is BatchStrength.UNKNOWN
+        return BatchReport(
+            images_per_iter=None if unknown else value,
+            world_size=world.value if world and world.strength is not BatchStrength.UNKNOWN else None,
+            nodes=nodes.value if nodes else None, line_no=cite.line_no, text=cite.text, strength=strength,
+            rule=rule, printed=value if unknown else None)
+
+    def _printed(self) -> tuple[int, BatchStrength, str, Fact] | None:
+        images = self.found.get("images")
+        return None if images is None else (images.value, images.strength, images.rule, images)
+
+    def _product(self) -> tuple[int, BatchStrength, str, Fact] | None:
+        per, world = self.found.get("per_device"), self.found.get("world")
+        if per is None or world is None:
+            return None
+        strength = per.strength.weaker(world.strength)
+        if per.strength is world.strength:
+            rule = f"{per.value} per device ({per.rule}) x {world.value} devices ({world.rule})"
+        else:  # the weaker factor says why the product is weak
+            weak = per if per.strength is strength else world
+            rule = f"{per.value} per device x {world.value} devices; {weak.rule}"
+        return per.value * world.value, strength, rule, max(per, world, key=lambda f: f.line_no)
+
+
+def version_tuple(text: str | None) -> tuple[int, int, int] | None:
+    """`2.5.0+c6b4a05` -> (2, 5, 0); None where no version was printed (or it is not one)."""
+    match = VERSION.match(text or "")
+    return (int(match[1]), int(match[2]), int(match[3] or 0)) if match else None
 
 
 YAML_KEY = re.compile(r"^( *)([A-Za-z_]\w*):(?: (.*))?$")

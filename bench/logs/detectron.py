@@ -9,10 +9,13 @@ after iteration start_iter + 20 has been logged. So at printed iter k the mean c
 `Resuming from checkpoint ... at start iter S` of a resumed run (when that line is missing, the first progress
 line of the restarted run is taken as S).
 
-Batch (tools/train_net.py main at 7aa91aa): `Training with config:`, then `pprint.pformat(cfg)` (merged with
-the command-line opts) as one log message, `INFO train_net.py: 107: {'AGNOSTIC...` and one top-level key per
-line after it. `TRAIN.IMS_PER_BATCH` is per GPU: "Total images per minibatch = TRAIN.IMS_PER_BATCH * NUM_GPUS"
-(core/config.py), so images per iteration = TRAIN.IMS_PER_BATCH x NUM_GPUS (one process, NUM_GPUS replicas).
+Batch facts (at 7aa91aa): `Training with config:`, then `pprint.pformat(cfg)` (tools/train_net.py:100-107,
+merged with the command-line opts) as one log message, `INFO train_net.py: 107: {'AGNOSTIC...` and one
+top-level key per line after it. `TRAIN.IMS_PER_BATCH` is per GPU: "Total images per minibatch =
+TRAIN.IMS_PER_BATCH * NUM_GPUS" (detectron/core/config.py:91-92); the loader fills a minibatch of
+IMS_PER_BATCH for each of NUM_GPUS devices (roi_data/loader.py:90,149) and the model is built once per GPU
+over range(NUM_GPUS) (modeling/model_builder.py:392). Both are the numbers the one training process uses:
+images per iteration = TRAIN.IMS_PER_BATCH x NUM_GPUS, definitive.
 Checkpoints: `Saving parameters and momentum to ...` (utils/net.py save_model_to_weights_file).
 """
 
@@ -30,6 +33,9 @@ TOP_KEY = re.compile(r"^(?:\S.*: \{| )'(\w+)': ")  # a key of the pformat dump's
 TRAIN_BATCH = re.compile(r"'IMS_PER_BATCH': (\d+)\b")
 RESUME = re.compile(r"Resuming from checkpoint .* at start iter (\d+)")
 LOG_PERIOD = 20
+NUM_GPUS_RULE = "NUM_GPUS of the config, the replicas model_builder.py:392 builds (Detectron 7aa91aa)"
+PER_GPU_RULE = ("TRAIN.IMS_PER_BATCH of the config, the minibatch per GPU (detectron/core/config.py:91-92, "
+                "roi_data/loader.py:149 @ 7aa91aa)")
 
 
 class Parser(LogParser):
@@ -64,9 +70,9 @@ class Parser(LogParser):
         if key:
             self.section = key[1]
         if self.section == "NUM_GPUS" and (gpus := re.match(r"^ 'NUM_GPUS': (\d+)\b", line)):
-            self.facts.note(line_no, line, world=int(gpus[1]))
+            self.facts.note(line_no, line, world=int(gpus[1]), rule=NUM_GPUS_RULE)
         elif self.section == "TRAIN" and (per_gpu := TRAIN_BATCH.search(line)):
-            self.facts.note(line_no, line, per_device=int(per_gpu[1]))
+            self.facts.note(line_no, line, per_device=int(per_gpu[1]), rule=PER_GPU_RULE)
 
     def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
         if not line.startswith("json_stats: "):

@@ -8,10 +8,13 @@ and says where it stopped (`LogText.damage`); what was measured up to there is s
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+
+from bench.files import open_input
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 MAX_LINE = 64 * 1024  # characters of one raw line kept; no trainer prints a progress line anywhere near this
@@ -42,17 +45,19 @@ class LogText:
     counts the lines that were cut and `damage` names the damage that ended a gzip stream early (None when
     the file read to its end)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, root: Path | None = None) -> None:
         self.path = Path(path)
+        self.root = root  # when given, a link out of it is refused (bench.files.open_input)
         self.truncated = 0
         self.lines = 0
         self.damage: str | None = None
 
     def __iter__(self) -> Iterator[str]:
-        with open(self.path, "rb") as probe:
-            compressed = probe.read(2) == b"\x1f\x8b"
-        opener = gzip.open if compressed else open
-        with opener(self.path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+        with open_input(self.path, "log", self.root) as raw:  # a regular file only: never a FIFO or a device
+            compressed = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            binary = gzip.GzipFile(fileobj=raw) if compressed else raw
+            handle = io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline="")
             try:
                 yield from self._bounded(handle)
             except (EOFError, OSError, zlib.error) as exc:  # a corrupt or truncated gzip stream
@@ -70,9 +75,9 @@ class LogText:
             yield piece
 
 
-def open_text(path: Path) -> LogText:
+def open_text(path: Path, root: Path | None = None) -> LogText:
     """Raw lines of a log, bounded and streamed (see `LogText`)."""
-    return LogText(path)
+    return LogText(path, root)
 
 
 def logical_lines(raw: str) -> list[str]:

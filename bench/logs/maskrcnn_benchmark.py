@@ -8,10 +8,17 @@ checkpoint's iteration when resumed). S is not printed: after `Start training` t
 S = 0, a later one means a resumed run, taken to start at the 20-grid point below k (checkpoints are saved at
 multiples of 20 iterations in the stock configs).
 
-Batch (tools/train_net.py main): `Using N GPUs` (N = $WORLD_SIZE, one process per GPU), then `Running with
-config:` and the merged yacs config (`str(cfg)`, command-line opts applied). `SOLVER.IMS_PER_BATCH` is global:
-"8 GPUs and IMS_PER_BATCH = 16 -> 2 images per GPU" (config/defaults.py; data/build.py make_data_loader
-divides it by the GPU count). Checkpoints: `Saving checkpoint to ...` (utils/checkpoint.py Checkpointer.save);
+Batch facts (read at 0ce8f6f, the benchmark's commit, and the mirror's main 57eec25; the NVIDIA MLPerf
+derivative prints the same): `Using N GPUs` is $WORLD_SIZE (tools/train_net.py:157,176 @ 0ce8f6f), the
+variable `init_process_group(init_method="env://")` reads: the world size, definitive. `Running with
+config:` prints the merged, frozen config (train_net.py:167-169,186: opts merged, then `cfg.freeze()`), whose
+`SOLVER.IMS_PER_BATCH` is the global batch make_data_loader splits over `get_world_size()`
+(data/build.py:109-116; config/defaults.py:413-415 "This is global, so if we have 8 GPUs and IMS_PER_BATCH =
+16, each GPU will see 2 images"): definitive.
+Evaluation: `Start evaluation on ...` (engine/inference.py inference). do_train sets `end = time.time()`
+(engine/trainer.py:101-102) before the periodic checkpoint and evaluation (:127-131), so the next
+iteration's printed time includes them: an evaluation inside the window is not training time.
+Checkpoints: `Saving checkpoint to ...` (utils/checkpoint.py Checkpointer.save);
 evaluation: `Start evaluation on ...` (engine/inference.py inference).
 """
 
@@ -32,6 +39,9 @@ GPUS = re.compile(r"\bUsing (\d+) GPUs\b")
 LR = re.compile(r"\blr: (" + NUMBER + ")")
 START = re.compile(r"\bmaskrcnn_benchmark\.trainer INFO: Start training$|^Start training$")
 PERIOD = 20
+WORLD_RULE = "$WORLD_SIZE, read by init_process_group (tools/train_net.py:157,176 @ 0ce8f6f)"
+BATCH_RULE = ("SOLVER.IMS_PER_BATCH of the merged config, the global batch make_data_loader splits over the "
+              "world size (maskrcnn_benchmark/data/build.py:109-116 @ 0ce8f6f)")
 
 
 class Parser(LogParser):
@@ -53,10 +63,10 @@ class Parser(LogParser):
 
     def read_batch(self, line: str, line_no: int) -> None:
         if "Using " in line and (gpus := GPUS.search(line)):
-            self.facts.note(line_no, line, world=int(gpus[1]))
+            self.facts.note(line_no, line, world=int(gpus[1]), rule=WORLD_RULE)
         elif ((entry := self.dump.feed(line)) and entry[:2] == ("SOLVER", "IMS_PER_BATCH")
               and entry[2].isdigit()):
-            self.facts.note(line_no, line, images=int(entry[2]))
+            self.facts.note(line_no, line, images=int(entry[2]), rule=BATCH_RULE)
 
     def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
         if "iter: " not in line:

@@ -16,23 +16,25 @@ Per-iteration timing comes from one of two sources, tracked_stats where the log 
 The harness-clock equivalent of each progress record is the event's own timestamp (`time_ms`), or the trainer
 line's asctime stamp: the arrival time of the line, written by the process that printed it.
 
-The global batch is the `global_batch_size` event. Logs without either source (the TPU submissions print only
-run, epoch and eval events) yield no progress record; `no_progress_reason` says why in one sentence.
+The global batch is the `global_batch_size` event, definitive: the submission logs the trainer's own
+SOLVER.IMS_PER_BATCH, the global batch of maskrcnn-benchmark (NVIDIA/benchmarks/maskrcnn/implementations/
+pytorch/tools/train_mlperf.py train() @ mlcommons/training_results_v0.6 e045ad7, and the same in v0.7 on).
+Logs without either source (the TPU submissions print only run, epoch and eval events) yield no progress
+record; `no_progress_reason` says why in one sentence.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
-
-from mlperf_logging.compliance_checker.mlp_parser import ruleset_060, ruleset_070
-from mlperf_logging.mllog import constants
 
 from bench.logs import maskrcnn_benchmark
 from bench.logs.base import LogParser
 from bench.logs.types import BatchReport, Event, IterationRecord, TimeSemantics
-from bench.vocabulary import EventKind
+from bench.vocabulary import MAX_IMAGES_PER_ITER, MAX_ITERATION, EventKind
 
 V06_TOKEN = ":::MLL "
 V07_TOKEN = ":::MLLOG "  # ruleset_070.TOKEN
@@ -40,10 +42,9 @@ TRACKED_STATS = "tracked_stats"  # NVIDIA's own key, not one of mlperf_logging.m
 TRAINER = "trainer"
 TRACKED_PERIOD = 50
 DTYPE = re.compile(r"^\s*DTYPE: (\w+)\s*$")  # maskrcnn-benchmark's config dump (`DTYPE: float16`)
+GLOBAL_BATCH_RULE = ("the submission's global_batch_size event, the trainer's SOLVER.IMS_PER_BATCH "
+                     "(NVIDIA maskrcnn tools/train_mlperf.py train() @ training_results_v0.6 e045ad7)")
 RANK_PREFIX = re.compile(r"^\s*\d+: ")  # `srun --label`
-SUBMISSION_KEYS = {constants.SUBMISSION_ORG: "submitter", constants.SUBMISSION_DIVISION: "division",
-                   constants.SUBMISSION_STATUS: "status", constants.SUBMISSION_PLATFORM: "platform",
-                   constants.SUBMISSION_BENCHMARK: "benchmark", constants.SUBMISSION_ENTRY: "entry"}
 NO_TIMING = ("the MLPerf log has no per-iteration timing (no tracked_stats events and no trainer progress "
              "lines, as in the TPU submissions): only its time to train could be read, not a window "
              "throughput")
@@ -59,26 +60,84 @@ class MlperfEvent:
     text: str
 
 
+MAX_EVENT_SECONDS = 1e11  # an event's timestamp (epoch seconds) beyond this year ~5000 is not a time
+
+
+@cache
+def mllog_constants():
+    """mlperf_logging.mllog.constants, imported on first use: the package's __init__ imports numpy (0.1 s),
+    which sniffing a log of another format (`bench parse --format auto`) must not pay."""
+    from mlperf_logging.mllog import constants
+
+    return constants
+
+
+@cache
+def rulesets():
+    """The compliance checker's line parsers of v0.6 and v0.7+ (imported when a line holds an event)."""
+    from mlperf_logging.compliance_checker.mlp_parser import ruleset_060, ruleset_070
+
+    return ruleset_060, ruleset_070
+
+
+@cache
+def submission_keys() -> dict[str, str]:
+    """The submission events' keys -> the names bench gives them."""
+    c = mllog_constants()
+    return {c.SUBMISSION_ORG: "submitter", c.SUBMISSION_DIVISION: "division",
+            c.SUBMISSION_STATUS: "status", c.SUBMISSION_PLATFORM: "platform",
+            c.SUBMISSION_BENCHMARK: "benchmark", c.SUBMISSION_ENTRY: "entry"}
+
+
 def parse_event(line: str, line_no: int) -> MlperfEvent | None:
-    """One MLPerf logging event, of either generation, wherever it starts in the line; None for other
-    lines."""
+    """One MLPerf logging event, of either generation, wherever it starts in the line; None for other lines
+    and for an event that is not one (nested too deeply, a timestamp that is not a plausible time)."""
     start = line.find(":::MLL")
     if start < 0:
         return None
     text = line[start:]
+    ruleset_060, ruleset_070 = rulesets()
     try:
         if text.startswith(V07_TOKEN):
             parsed = ruleset_070.string_to_logline(line_no, text)
-            return MlperfEvent(parsed.key, parsed.value["value"], parsed.value.get("metadata") or {},
-                               parsed.timestamp / 1000.0, line_no, text)
+            return _event(parsed.key, parsed.value["value"], parsed.value.get("metadata"),
+                          parsed.timestamp / 1000.0, line_no, text)
         if text.startswith(V06_TOKEN):
             parsed = ruleset_060.string_to_logline(line_no, text)
             value = parsed.value if isinstance(parsed.value, dict) else {"value": parsed.value}
-            return MlperfEvent(parsed.key, value.get("value"), value.get("metadata") or {}, parsed.timestamp,
-                               line_no, text)
-    except (ValueError, KeyError, TypeError):  # a truncated or interleaved line: not an event
+            return _event(parsed.key, value.get("value"), value.get("metadata"), parsed.timestamp, line_no,
+                          text)
+    # a truncated or interleaved line, JSON nested too deeply, a timestamp too large for a float: not an event
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError):
         return None
     return None
+
+
+def _event(key, value, metadata, seconds, line_no: int, text: str) -> MlperfEvent | None:
+    if not isinstance(key, str) or not 0 <= float(seconds) <= MAX_EVENT_SECONDS:
+        return None
+    return MlperfEvent(key, value, metadata if isinstance(metadata, dict) else {}, float(seconds), line_no,
+                       text)
+
+
+def _loss(value: float) -> float:
+    """A loss as printed, NaN and infinity kept (they say the run diverged); an integer too large for a float
+    is infinite."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a finite float (a bool, a string, a number too large for a float: None)."""
+    if type(value) not in (int, float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 class Parser(LogParser):
@@ -130,16 +189,18 @@ class Parser(LogParser):
         return record
 
     def _event(self, event: MlperfEvent) -> IterationRecord | Event | None:
-        key = event.key
+        key, constants = event.key, mllog_constants()
         if self.first_event_seconds is None:
             self.first_event_seconds = event.seconds
         if key == TRACKED_STATS:
             return self._tracked(event)
         if (key == constants.GLOBAL_BATCH_SIZE and self.batch is None
-                and isinstance(event.value, (int, float))):
-            self.batch = BatchReport(images_per_iter=int(event.value), line_no=event.line_no, text=event.text)
-        elif key in SUBMISSION_KEYS:
-            self.submission.setdefault(SUBMISSION_KEYS[key], event.value)
+                and (batch := _number(event.value)) is not None and batch.is_integer()
+                and 1 <= batch <= MAX_IMAGES_PER_ITER):  # a batch of hundreds of digits is no batch
+            self.batch = BatchReport(images_per_iter=int(batch), line_no=event.line_no, text=event.text,
+                                     rule=GLOBAL_BATCH_RULE)
+        elif key in submission_keys():
+            self.submission.setdefault(submission_keys()[key], event.value)
         elif key == constants.RUN_START:
             self.runs += 1
             self.seen_steps.clear()  # a second run in one file numbers its iterations again: a new segment
@@ -151,7 +212,7 @@ class Parser(LogParser):
 
     def _tracked(self, event: MlperfEvent) -> IterationRecord | None:
         step, value = event.metadata.get("step"), event.value
-        if not isinstance(value, dict) or not isinstance(step, int):
+        if not isinstance(value, dict) or type(step) is not int or not 0 < step <= MAX_ITERATION:
             return None
         if self.source == TRAINER:
             self._supersede_trainer_records()
@@ -163,13 +224,11 @@ class Parser(LogParser):
             self.tracked_start = (0 if step <= TRACKED_PERIOD
                                   else (step - 1) // TRACKED_PERIOD * TRACKED_PERIOD)
         self.source = TRACKED_STATS
-        mean = value.get("time")
         return IterationRecord(
-            iteration=step, time=float(mean) if isinstance(mean, (int, float)) else None,
+            iteration=step, time=_number(value.get("time")),
             semantics=self.semantics, span_start=self.tracked_start, line_no=event.line_no,
-            timestamp=event.seconds,
-            data_time=float(value["data"]) if isinstance(value.get("data"), (int, float)) else None,
-            losses={k: float(v) for k, v in value.items() if "loss" in k and isinstance(v, (int, float))})
+            timestamp=event.seconds, data_time=_number(value.get("data")),
+            losses={k: _loss(v) for k, v in value.items() if "loss" in k and type(v) in (int, float)})
 
     def _supersede_trainer_records(self) -> None:
         """tracked_stats win over trainer lines: one process prints them, with a millisecond timestamp,

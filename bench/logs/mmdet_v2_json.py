@@ -7,8 +7,11 @@ means in the text log: the mean of the last `interval` iteration times of the ep
 the epoch length; epoch 1 is exact and later epochs are placed after the largest iteration seen in the epoch
 before (see `EpochOffsets`). An iteration-based runner (iter keeps growing across `epoch`) is global already.
 
-Batch: the first line's `"config"` is `cfg.pretty_text` (tools/train.py `meta['config']`, read at 1c471257),
-read as the text log's dump is (`mmdet_v2.read_mmcv_config`). A `"mode": "val"` record is an evaluation.
+Batch: the first line's `"config"` is `cfg.pretty_text` (tools/train.py `meta['config']` from 2.4.0, pull
+request #3534; read at 1c471257) and its `"env_info"` the environment block with the mmdetection version;
+both are read as the text log's are (`mmdet_v2.MmcvConfigReader`, which cites the rules). The file does not
+say whether a launcher was used, so before 2.7.0 len(gpu_ids) is inferred, never definitive. A
+`"mode": "val"` record is an evaluation.
 """
 
 from __future__ import annotations
@@ -16,10 +19,9 @@ from __future__ import annotations
 import json
 import re
 
-from bench.logs.base import LogParser
+from bench.logs.base import LogParser, between_epochs
 from bench.logs.common import EpochOffsets, Grid
-from bench.logs.batch import PythonConfigDump
-from bench.logs.mmdet_v2 import DIVERGENCE, interval_record, read_mmcv_config
+from bench.logs.mmdet_v2 import DIVERGENCE, EVALUATION_UNTIMED, MmcvConfigReader, interval_record
 from bench.logs.types import Event, IterationRecord, TimeSemantics
 from bench.vocabulary import EventKind
 
@@ -45,13 +47,16 @@ class Parser(LogParser):
         if not line.startswith('{"env_info"') or '"config"' not in line:
             return
         try:
-            config = json.loads(line).get("config")
-        except (ValueError, AttributeError):
+            meta = json.loads(line)
+        except ValueError:
             return
-        if isinstance(config, str):
-            dump = PythonConfigDump(frozenset({"data"}))
-            for text in config.splitlines():
-                read_mmcv_config(self, dump, text, line_no)
+        if not isinstance(meta, dict):
+            return
+        reader = MmcvConfigReader()  # each run's meta line stands alone
+        for field in ("env_info", "config"):
+            if isinstance(meta.get(field), str):
+                for text in meta[field].splitlines():
+                    reader.feed(self.facts, text, line_no)
 
     def parse_line(self, line: str, line_no: int) -> IterationRecord | Event | None:
         if not line.startswith("{") or ('"train"' not in line and '"val"' not in line):
@@ -79,6 +84,10 @@ class Parser(LogParser):
         values = {k: float(v) for k, v in data.items()
                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
         return interval_record(self, self.grid, line_no, epoch, inner, offset, values, None)
+
+    def evaluation_untimed(self, event: Event, before: IterationRecord | None,
+                           after: IterationRecord | None) -> str | None:
+        return EVALUATION_UNTIMED if between_epochs(before, after) else None
 
     @classmethod
     def sniff(cls, line: str) -> bool:

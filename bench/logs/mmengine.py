@@ -11,27 +11,47 @@ in mmdet 3.x's default_runtime; it is read from the dumped config (`log_processo
 when the log has it, and otherwise taken equal to the logging interval seen on the grid (both defaults make
 them equal).
 
-Batch (mmengine 0.10.7 runner/runner.py Runner._log_env): `Runtime environment:` with `    GPU number: W`
-(the world size, one process per GPU), then `Config:` and `cfg.pretty_text`, whose `train_dataloader =
-dict(... batch_size=2 ...)` is images per process (Runner.auto_scale_lr: real batch = world_size x
-batch_size). Checkpoints: `Saving checkpoint at N iterations|epochs` (hooks/checkpoint_hook.py); evaluation:
-the `Epoch(val)`/`Iter(val)` progress lines (ValLoop via LoggerHook).
+Batch facts (mmengine v0.1.0 ba1c368 to v0.10.7 390ba2f, the same code at each): `Runtime environment:` with
+`GPU number: W`, which Runner._log_env prints from `self._world_size` (runner/runner.py:2375 @ 390ba2f,
+:2192 @ ba1c368), the world size of get_dist_info (:677): definitive. Then `Config:` and `cfg.pretty_text`,
+whose `train_dataloader = dict(... batch_size=2 ...)` is the per-process batch Runner.build_dataloader
+gives the batch sampler and DataLoader (:1400-1407, :1476 @ 390ba2f): definitive. Global = W x batch_size, as
+Runner.scale_lr computes it (`real_bs = self.world_size * bs`, :959), which also prints `... the current
+batch size is B.` where auto_scale_lr is enabled (definitive).
+Checkpoints: `Saving checkpoint at N iterations|epochs` (hooks/checkpoint_hook.py).
+Evaluation: the `Epoch(val)`/`Iter(val)` progress lines (ValLoop via LoggerHook). IterTimerHook restarts its
+clock at every epoch start (`_before_epoch` sets `self.t`, hooks/iter_timer_hook.py:35-43 @ 390ba2f, called
+for train, val and test epochs, hooks/hook.py:117-135) and times each iteration from the previous one's end
+(:86-88). EpochBasedTrainLoop runs the ValLoop between train epochs (runner/loops.py:93-117), so the next
+epoch's iterations are timed from its own start: an evaluation between epochs is outside the printed times.
+IterBasedTrainLoop runs it between two iterations of one train epoch (:271-299): the evaluator's metric
+computation after the last val iteration lands in the next train iteration's time, so there it is inside.
 """
 
 from __future__ import annotations
 
 import re
 
-from bench.logs.base import LogParser
+from bench.logs.base import LogParser, between_epochs
 from bench.logs.batch import PythonConfigDump
 from bench.logs.common import NUMBER, Grid, full_timestamp, losses, meters, position
-from bench.logs.types import IterationRecord, TimeSemantics
+from bench.logs.types import Event, IterationRecord, TimeSemantics
 
 LINE = re.compile(r"\b(?:Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]"
                   r"|Iter\(train\)\s*\[\s*(\d+)/(\d+)\])\s+(.*)$")
 TIME = re.compile(r"(?<![\w])time: (" + NUMBER + ")")
 WINDOW_SIZE = re.compile(r"\bwindow_size=(\d+)")
 GPU_NUMBER = re.compile(r"^\s*GPU number: (\d+)\s*$")
+REAL_BATCH = re.compile(r"\band the current batch size is (\d+)\.")
+WORLD_RULE = ("GPU number of the runtime environment, Runner._world_size from get_dist_info "
+              "(mmengine/runner/runner.py:2375 @ v0.10.7; v0.1.0 to v0.10.7)")
+PER_PROCESS_RULE = ("train_dataloader.batch_size of the dumped config, the per-process batch of "
+                    "Runner.build_dataloader (mmengine/runner/runner.py:1400-1407 @ v0.10.7)")
+REAL_BATCH_RULE = ("the batch Runner.scale_lr printed, world_size x batch_size "
+                   "(mmengine/runner/runner.py:959-964 @ v0.10.7)")
+EVALUATION_UNTIMED = ("it ran between two epochs of an EpochBasedTrainLoop, and IterTimerHook restarts its "
+                      "clock at every epoch start (mmengine/hooks/iter_timer_hook.py:35-43, "
+                      "runner/loops.py:93-117 @ v0.10.7)")
 SNIFF = re.compile(r"\b(?:Epoch\(train\)\s*\[\d+\]\[\s*\d+/\d+\]|Iter\(train\)\s*\[\s*\d+/\d+\])\s")
 
 
@@ -54,10 +74,12 @@ class Parser(LogParser):
 
     def read_batch(self, line: str, line_no: int) -> None:
         if "GPU number: " in line and (gpus := GPU_NUMBER.match(line)):
-            self.facts.note(line_no, line, world=int(gpus[1]))
+            self.facts.note(line_no, line, world=int(gpus[1]), rule=WORLD_RULE)
+        elif "the current batch size is" in line and (real := REAL_BATCH.search(line)):
+            self.facts.note(line_no, line, images=int(real[1]), rule=REAL_BATCH_RULE)
         for _, key, value in self.dump.feed(line):
             if key == "batch_size":
-                self.facts.note(line_no, line, per_device=value)
+                self.facts.note(line_no, line, per_device=value, rule=PER_PROCESS_RULE)
 
     def parse_line(self, line: str, line_no: int) -> IterationRecord | None:
         if "time: " not in line:
@@ -82,6 +104,10 @@ class Parser(LogParser):
             iteration=iteration, time=float(time[1]), semantics=self.semantics, span_start=start,
             line_no=line_no, epoch=epoch, timestamp=full_timestamp(line), data_time=values.get("data_time"),
             losses=losses(values), lr=values.get("lr"))
+
+    def evaluation_untimed(self, event: Event, before: IterationRecord | None,
+                           after: IterationRecord | None) -> str | None:
+        return EVALUATION_UNTIMED if between_epochs(before, after) else None
 
     @classmethod
     def sniff(cls, line: str) -> bool:

@@ -13,12 +13,16 @@ line of a global step opens it and the first Throughput line after it closes it;
 of the step before it, from a rank still printing) are ignored. Ranks run in lock step, so their rates agree
 closely.
 
-Batch (examples/FasterRCNN at caafda8): one image per GPU per step, and `ThroughputTracker(samples_per_step=
-cfg.TRAIN.NUM_GPUS)` (train.py); config.py finalize_configs sets `NUM_GPUS = hvd.size()` under Horovod,
-logging `Horovod Rank=R, Size=N, LocalRank=L`, then `Config: ----...` and `pprint.pformat(cfg.to_dict())`,
-which holds `'NUM_GPUS': N` (in `'TRAIN'`). Images per iteration = NUM_GPUS. Checkpoints: `Model saved to ...`
-(callbacks/saver.py ModelSaver); evaluation: `Running evaluation ...` (examples/FasterRCNN/eval.py
-EvalCallback).
+Batch facts (examples/FasterRCNN at caafda8): one image per GPU per step (NOTES.md), and
+`ThroughputTracker(samples_per_step=cfg.TRAIN.NUM_GPUS)` (train.py:93), the number the printed rate is made
+of; config.py finalize_configs sets NUM_GPUS = hvd.size() under Horovod (:284-301), logging `Horovod Rank=R,
+Size=N, LocalRank=L` (:288), then `Config: ----...` and `pprint.pformat(cfg.to_dict())` (:309), which holds
+`'NUM_GPUS': N` (in `'TRAIN'`). Both are the trainer's own numbers: images per iteration = NUM_GPUS,
+definitive. Checkpoints: `Model saved to ...` (callbacks/saver.py ModelSaver); evaluation: `Running
+evaluation ...` (examples/FasterRCNN/eval.py:291 EvalCallback._trigger_epoch). ThroughputTracker's timer runs
+only between `_before_epoch` and `_after_epoch` (tensorpack/callbacks/prof.py:328-333), and the trainer calls
+`trigger_epoch` (where the evaluation runs) after `after_epoch` (train/base.py:283-288), so the printed rate
+excludes an evaluation.
 """
 
 from __future__ import annotations
@@ -27,13 +31,19 @@ import re
 
 from bench.logs.base import LogParser
 from bench.logs.common import NUMBER
-from bench.logs.types import IterationRecord, TimeSemantics
+from bench.logs.types import Event, IterationRecord, TimeSemantics
 
 TAG = re.compile(r"^\[\d+,(\d+)\]<std(?:out|err)>:")
 FINISHED = re.compile(r"\bEpoch (\d+) \(global_step (\d+)\) finished, time:")
 THROUGHPUT = re.compile(r"\bThroughput \(samples/sec\): (" + NUMBER + r")\s*$")
 HOROVOD = re.compile(r"\bHorovod Rank=\d+, Size=(\d+),")
 NUM_GPUS = re.compile(r"'NUM_GPUS': (\d+)\b")
+HOROVOD_RULE = ("hvd.size(), one image per GPU (examples/FasterRCNN/config.py:287-289 @ caafda8)")
+NUM_GPUS_RULE = ("TRAIN.NUM_GPUS, the samples per step of ThroughputTracker, one image per GPU "
+                 "(examples/FasterRCNN/train.py:93 @ caafda8)")
+EVALUATION_UNTIMED = ("tensorpack's ThroughputTracker times only between before_epoch and after_epoch, "
+                      "and the evaluation runs at trigger_epoch after it "
+                      "(tensorpack/callbacks/prof.py:328-333, train/base.py:283-288 @ caafda8)")
 SNIFF = re.compile(r"\] (?:Epoch \d+ \(global_step \d+\) finished, time:|Throughput \(samples/sec\): )")
 
 
@@ -50,9 +60,10 @@ class Parser(LogParser):
 
     def read_batch(self, line: str, line_no: int) -> None:
         if "Horovod Rank=" in line and (size := HOROVOD.search(line)):
-            self.facts.note(line_no, line, world=int(size[1]), per_device=1)
+            self.facts.note(line_no, line, world=int(size[1]), per_device=1, rule=HOROVOD_RULE)
         elif "'NUM_GPUS': " in line and (gpus := NUM_GPUS.search(line)):
-            self.facts.note(line_no, line, images=int(gpus[1]), per_device=1, world=int(gpus[1]))
+            self.facts.note(line_no, line, images=int(gpus[1]), per_device=1, world=int(gpus[1]),
+                            rule=NUM_GPUS_RULE)
 
     def __init__(self) -> None:
         super().__init__()
@@ -89,6 +100,10 @@ class Parser(LogParser):
         self.previous = (epoch, step)
         return IterationRecord(iteration=step, time=float(rate[1]), semantics=self.semantics,
                                span_start=start, line_no=line_no, epoch=epoch)
+
+    def evaluation_untimed(self, event: Event, before: IterationRecord | None,
+                           after: IterationRecord | None) -> str | None:
+        return EVALUATION_UNTIMED
 
     @classmethod
     def sniff(cls, line: str) -> bool:

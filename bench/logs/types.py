@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from bench.vocabulary import EventKind
+from bench.vocabulary import BatchStrength, EventKind
 
 
 class TimeSemantics(str, Enum):
@@ -51,14 +51,25 @@ class IterationRecord:
 @dataclass(frozen=True, slots=True)
 class BatchReport:
     """What the trainer printed about its own batch (never assumed): the global images per iteration and the
-    world size it actually used. A field the trainer did not print is None. `line_no` and `text` point at the
-    raw log line the number came from, so a record can cite it."""
+    world size it actually used, with how far each can be trusted. A field the trainer did not print is None.
+    `line_no` and `text` point at the raw log line the number came from, so a record can cite it; `rule` says
+    which printed facts give the number, their source (file:line @ commit) and the versions the rule holds
+    for, or why the printed number is not the batch (strength UNKNOWN: then `images_per_iter` is None and
+    `printed` is the number the log's facts would give)."""
 
     images_per_iter: int | None  # global: all devices of all nodes
     world_size: int | None = None  # processes/devices training
     nodes: int | None = None
     line_no: int = 0
     text: str = ""
+    strength: BatchStrength = BatchStrength.DEFINITIVE
+    rule: str = ""
+    printed: int | None = None  # strength UNKNOWN: what the unusable facts would have given
+
+    @property
+    def evidence(self) -> int | None:
+        """The images per iteration this report is evidence of (None where the batch is unknown)."""
+        return None if self.strength is BatchStrength.UNKNOWN else self.images_per_iter
 
 
 @dataclass(frozen=True, slots=True)

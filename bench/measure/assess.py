@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.files import finite
 from bench.logs.base import LogParser
 from bench.logs.lines import MAX_LINE, open_text
 from bench.logs.registry import new_parser
 from bench.logs.types import Event, IterationRecord
+from bench.measure.batch import BatchEvidence
 from bench.vocabulary import EventKind, ParseStatus, WarningCode
-from bench.measure.compliance import check_window
+from bench.measure.compliance import Window, check_window, untimed_evaluations, window_of
 from bench.measure.warnings import Warning_, warning
 from bench.measure.window import (WindowResult, spans_from_clock, spans_from_records,
                                   window_throughput)
@@ -32,6 +34,7 @@ class Measurement:
     reason: str = ""  # why the status is not ok, in one sentence
     warnings: list[Warning_] = field(default_factory=list)
     images_per_iter_source: str = ""  # "log line 311", "--images-per-iter option", "recipe formula ..."
+    batch_evidence: BatchEvidence | None = None  # what the log said about its batch and how it was weighed
     damage: str | None = None  # a gzip log damaged part-way: what was measured came before this
 
     @property
@@ -41,7 +44,7 @@ class Measurement:
 
     def to_json(self) -> dict:
         """One JSON object: every non-finite number becomes null, so the text is always valid JSON."""
-        return _finite(self._fields())
+        return finite(self._fields())
 
     def _fields(self) -> dict:
         r, c = self.result, self.clock
@@ -57,26 +60,16 @@ class Measurement:
             "images": r.images if r else None,
             "images_per_iter": self.images_per_iter,
             "images_per_iter_source": self.images_per_iter_source,
+            "batch_evidence": self.batch_evidence.model_dump(mode="json") if self.batch_evidence else None,
             "method": r.method if r else None,
             "exact": r.exact if r else None,
             "last_iteration": self.last_iteration,
             "segments": self.segments,
             "harness_clock_img_s": c.throughput_img_s if c else None,
             "harness_clock_window": [c.start, c.end] if c else None,
-            "warnings": [w.model_dump() for w in self.warnings],
+            "warnings": [asdict(w) for w in self.warnings],
             "damage": self.damage,
         }
-
-
-def _finite(value):
-    """`value` with every NaN or infinity (at any depth) replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def split_segments(records: Sequence[IterationRecord]) -> list[list[IterationRecord]]:
@@ -134,8 +127,11 @@ def measure(parser: LogParser, images_per_iter: int, window: tuple[int, int],
     # A crash of an earlier segment that this resumed one recovered from does not make it crashed.
     _failure_status(m, parser.events, chosen[0].line_no if chosen is not segments[0] else first_line,
                     end_line)
-    if m.status is ParseStatus.OK and (broken := check_window(parser, chosen, result, window)):
+    inside = window_of(parser, chosen, result, window)
+    if m.status is ParseStatus.OK and (broken := check_window(inside)):
         m.status, m.reason = broken
+    if m.status is ParseStatus.OK:
+        _untimed_evaluation_warning(m, inside)
     if len(segments) > 1:
         m.warnings.append(warning(WarningCode.RESUMED,
                                   f"the log holds {len(segments)} segments (a resumed run); measured "
@@ -167,6 +163,21 @@ def _failure_status(m: Measurement, events: Sequence[Event], first_line: int, en
                                   "the window was measured before this happened; check the run's log"))
 
 
+def _untimed_evaluation_warning(m: Measurement, window: Window) -> None:
+    """An evaluation inside the window that the printed times leave out: the training throughput stands, but
+    the harness clock (and the wall time) holds it."""
+    untimed = untimed_evaluations(window)
+    if untimed:
+        (event, why), more = untimed[0], len(untimed) - 1
+        m.warnings.append(warning(
+            WarningCode.EVALUATION_IN_WINDOW,
+            f"line {event.line_no}: an evaluation ran inside the window"
+            + (f" ({more} more)" if more else "")
+            + f"; the printed times exclude it ({why}), so the training throughput stands, but the harness "
+            "clock includes it",
+            "set the evaluation period beyond the window's end to measure wall-clock throughput too"))
+
+
 def _reading_warnings(m: Measurement, parser: LogParser) -> None:
     """Progress lines skipped as malformed, and lines cut at the length cap: counted, never fatal."""
     if parser.malformed_count:
@@ -180,27 +191,6 @@ def _reading_warnings(m: Measurement, parser: LogParser) -> None:
         m.warnings.append(warning(WarningCode.LONG_LINES,
                                   f"{parser.truncated_lines} line(s) longer than {MAX_LINE} characters "
                                   "were cut there", "check what wrote such lines into the log"))
-
-
-def images_from_log(parser: LogParser, given: int | None, log: Path) -> tuple[int, str, str | None]:
-    """(images per iteration, where the number came from, a note when the option disagrees with the log).
-
-    The log's own number wins; `given` (the --images-per-iter option) is needed only where the log is silent.
-    Neither is an error: a throughput is never computed from an assumed batch."""
-    if given is not None and given <= 0:
-        raise BenchError(f"--images-per-iter {given}: need a positive number of images")
-    batch = parser.batch
-    if batch is not None and batch.images_per_iter is not None and batch.images_per_iter > 0:
-        source = f"log line {batch.line_no}"
-        note = None
-        if given is not None and given != batch.images_per_iter:
-            note = (f"--images-per-iter {given} differs from the {batch.images_per_iter} images per "
-                    f"iteration {log} says at line {batch.line_no}; using the log's {batch.images_per_iter}")
-        return batch.images_per_iter, source, note
-    if given is None:
-        raise BenchError(f"{log}: the log does not say how many images an iteration trains; "
-                         "give --images-per-iter N (global, all GPUs)")
-    return given, "--images-per-iter option", None
 
 
 def read_log(path: Path, format_name: str) -> tuple[LogParser, str | None]:

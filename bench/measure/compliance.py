@@ -5,7 +5,9 @@ name, the status it gives when broken and a function that returns why it is brok
 The window "inside" is the stretch of log between the progress line at the window's start (or the run start
 before it, for a cumulative time) and the one at its end: anything there that is not training (an evaluation,
 a checkpoint save, a restart, another run's lines) or a printed time that is not a finite positive number
-makes the measured time something other than the window's training time."""
+makes the measured time something other than the window's training time. An evaluation the framework's
+timer leaves out of its printed times (each parser's `evaluation_untimed` cites the timer code) does not: the
+window's training throughput stands, and the measurement warns that the harness clock includes it."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from dataclasses import dataclass
 from statistics import median
 
 from bench.logs.base import LogParser
-from bench.logs.types import IterationRecord
-from bench.vocabulary import EventKind, ParseStatus
+from bench.logs.types import Event, IterationRecord
+from bench.vocabulary import MAX_IMG_S, EventKind, ParseStatus
 from bench.measure.window import WindowResult
 
 
@@ -72,6 +74,34 @@ def _event_inside(kind: EventKind, what: str) -> Callable[[Window], str | None]:
     return check
 
 
+def _neighbours(segment: Sequence[IterationRecord],
+                line_no: int) -> tuple[IterationRecord | None, IterationRecord | None]:
+    """The segment's progress records just before and just after a log line."""
+    before = [r for r in segment if r.line_no < line_no]
+    after = next((r for r in segment if r.line_no > line_no), None)
+    return (before[-1] if before else None), after
+
+
+def untimed_evaluations(w: Window) -> list[tuple[Event, str]]:
+    """The evaluations inside the window that the printed times exclude, each with why (the parser's rule)."""
+    found = []
+    for event in w.parser.events:
+        if event.kind is EventKind.EVALUATION and w.inside(event.line_no):
+            why = w.parser.evaluation_untimed(event, *_neighbours(w.segment, event.line_no))
+            if why is not None:
+                found.append((event, why))
+    return found
+
+
+def _timed_evaluation(w: Window) -> str | None:
+    """An evaluation inside the window that the printed times include."""
+    untimed = {id(event) for event, _ in untimed_evaluations(w)}
+    event = next((e for e in w.parser.events if e.kind is EventKind.EVALUATION and w.inside(e.line_no)
+                  and id(e) not in untimed), None)
+    return (None if event is None
+            else f"line {event.line_no}: an evaluation ran inside the window: {event.text[:120]}")
+
+
 def _finite_times(w: Window) -> str | None:
     bad = next(((line, why) for line, why in w.parser.malformed if w.inside(line) or line == w.end_line),
                None)
@@ -81,8 +111,11 @@ def _finite_times(w: Window) -> str | None:
 def _finite_throughput(w: Window) -> str | None:
     r = w.result
     if (math.isfinite(r.seconds) and r.seconds > 0
-            and math.isfinite(r.throughput_img_s) and r.throughput_img_s > 0):
+            and math.isfinite(r.throughput_img_s) and 0 < r.throughput_img_s <= MAX_IMG_S):
         return None
+    if math.isfinite(r.throughput_img_s) and r.throughput_img_s > MAX_IMG_S:
+        return (f"the window's time ({r.seconds!r} s) gives {r.throughput_img_s:.3g} img/s, beyond any "
+                f"plausible throughput ({MAX_IMG_S:g} img/s)")
     return f"the window's time ({r.seconds!r} s) gives no finite positive throughput"
 
 
@@ -92,7 +125,7 @@ RULES: tuple[Rule, ...] = (
     Rule("window-covered", ParseStatus.INCOMPLETE, _covers_requested),
     Rule("monotone", ParseStatus.NONCOMPLIANT, _monotone),
     Rule("no-restart", ParseStatus.NONCOMPLIANT, _event_inside(EventKind.START, "the run restarted")),
-    Rule("no-evaluation", ParseStatus.NONCOMPLIANT, _event_inside(EventKind.EVALUATION, "an evaluation ran")),
+    Rule("no-evaluation", ParseStatus.NONCOMPLIANT, _timed_evaluation),
     Rule("no-checkpoint", ParseStatus.NONCOMPLIANT,
          _event_inside(EventKind.CHECKPOINT, "a checkpoint was saved")),
 )
@@ -111,11 +144,13 @@ def window_lines(parser: LogParser, segment: Sequence[IterationRecord],
     return (starts[-1] if starts else 0), end_line
 
 
-def check_window(parser: LogParser, segment: Sequence[IterationRecord], result: WindowResult,
-                 requested: tuple[int, int]) -> tuple[ParseStatus, str] | None:
+def window_of(parser: LogParser, segment: Sequence[IterationRecord], result: WindowResult,
+              requested: tuple[int, int]) -> Window:
+    return Window(parser, segment, result, requested, *window_lines(parser, segment, result))
+
+
+def check_window(window: Window) -> tuple[ParseStatus, str] | None:
     """The first rule the measured window breaks, as (status, reason); None when it complies with all."""
-    start_line, end_line = window_lines(parser, segment, result)
-    window = Window(parser, segment, result, requested, start_line, end_line)
     for rule in RULES:
         reason = rule.check(window)
         if reason is not None:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass
 
 from bench.vocabulary import WarningCode
 
 
-class Warning_(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True)
+class Warning_:
+    """A plain dataclass, not a pydantic model: `bench parse` makes warnings without importing pydantic (0.1 s
+    of its start-up); a record's `warnings` field validates them all the same (pydantic reads dataclasses)."""
+
+    __pydantic_config__ = {"extra": "forbid"}  # as every record model: an unknown key is an error
 
     code: WarningCode
     message: str
     remedy: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", WarningCode(self.code))  # a code outside the vocabulary: ValueError
 
 
 def warning(code: WarningCode, message: str, remedy: str) -> Warning_:

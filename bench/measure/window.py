@@ -58,6 +58,19 @@ def spans_from_clock(records: Sequence[IterationRecord], arrival: dict[int, floa
             for prev, cur in zip(timed, timed[1:]) if cur.iteration > prev.iteration]
 
 
+def clock_window_ends(records: Sequence[IterationRecord], arrival: dict[int, float],
+                      clock: WindowResult | None) -> tuple[float, float] | None:
+    """The harness-clock window's ends (t0, t1): when the lines that close iterations `clock.start` and
+    `clock.end` arrived, the very times whose difference is `clock.seconds` (the clock's spans run from line
+    to line, so its window is a forward walk between two arrivals)."""
+    if clock is None:
+        return None
+    timed = {r.iteration: arrival[r.line_no] for r in records if r.line_no in arrival}
+    if clock.start not in timed or clock.end not in timed:
+        return None
+    return timed[clock.start], timed[clock.end]
+
+
 def _nearest(boundaries: Sequence[int], target: int, prefer_lower: bool) -> int:
     # Ties go to the side that covers the requested window (lower start, higher end).
     return min(boundaries, key=lambda b: (abs(b - target), b if prefer_lower else -b))

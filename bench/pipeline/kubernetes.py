@@ -20,7 +20,7 @@ from bench.vocabulary import RunStatus
 from bench.measure.assess import measure, parse_file
 from bench.paths import runs_dir
 from bench.records.builder import Ending, Identity, RecordFacts, build_record
-from bench.pipeline.run import harness_facts, images_per_iter_source, recipe_deviations, watch_ending
+from bench.pipeline.run import harness_facts, recipe_deviations, watch_ending
 from bench.records.provenance import provenance_for
 from bench.recipes import Recipe, find_recipe, recipe_path
 from bench.recipes.schema import Window, devices
@@ -64,10 +64,12 @@ def run_on_cluster(name: str, opts: RenderOptions, *, window: tuple[int, int] | 
         finally:
             launcher.cleanup()
     m = measure(parser, images_per_iter, span, watch.arrival)
+    batch = planned.choose(parser.batch)
+    m.batch_evidence = batch.evidence
     facts = _facts(applied, run_dir.name, opts.preset, span, rendered.gpus * rendered.nodes, rendered.nodes,
                    command=list(rendered.argv), container_image=rendered.image,
                    log_files={"log": LOG_NAME, "clock": "clock.tsv", "manifests": "manifests.yaml"},
-                   images_per_iter_source=images_per_iter_source(parser, planned),
+                   images_per_iter_source=batch.source,
                    dataset={"path": f"PersistentVolumeClaim {opts.data_pvc}", "synthetic": False},
                    extra={"harness": harness_facts(watch, STREAM, timeout_s=timeout),
                           "kubernetes": _where(rendered, launcher.pod)})

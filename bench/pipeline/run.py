@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import __version__
-from bench.builtin.synth import ensure_synthetic
+from bench.builtin.synth import ensure_synthetic, synthetic_path, synthetic_text
 from bench.coco.layout import check_data_root
 from bench.envs import Environment, ensure_environment
 from bench.errors import BenchError
 from bench.files import write_atomic
 from bench.images.engine import ENGINES
 from bench.images.refs import image_ref
-from bench.launch.batch import PlannedBatch, formula_source, log_source
+from bench.launch.batch import PlannedBatch
 from bench.launch.container import (ContainerLauncher, ContainerRun, ContainerSpec, give_to_container_user,
                                     run_argv)
 from bench.launch.local import LocalLauncher
@@ -27,22 +27,23 @@ from bench.launch.slurm import partition_problem, slurm_launcher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
 from bench.measure.assess import Measurement, measure
-from bench.measure.checks import GpuMonitor
+from bench.measure.host_load import HostLoad
 from bench.measure.warnings import warning
 from bench.paths import repo_relative, runs_dir
 from bench.protocol.check import deviations_for
 from bench.protocol.spec import CURRENT_VERSION
 from bench.recipes.loader import find_recipe, load_recipe, recipe_hash, recipe_path
-from bench.recipes.render import (placeholder_values, render_command, render_command_line, render_env,
-                                  render_steps, render_template)
+from bench.recipes.render import (image_env, placeholder_values, render_command, render_command_line,
+                                  render_env, render_steps, render_template)
 from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, devices, placeholders_in
-from bench.records.builder import Ending, Identity, RecordFacts, build_record as build
+from bench.records.builder import Ending, Identity, RecordFacts, build_record as build, measured_segment
 from bench.records.environment import capture, compute_capabilities, gpu_count, gpu_model
 from bench.records.provenance import patch_files_for, provenance_hash
 from bench.records.schema import PatchHash, Provenance, RunRecord
 from bench.records.store import RECORD_NAME, new_run_id, save_record
 from bench.security import redact, shell_assignment, shell_join
 from bench.slurm.render import SlurmRun
+from bench.pipeline.telemetry import sampler_for, sampler_step, telemetry_of
 from bench.source.setup import prepare
 from bench.vocabulary import HARNESS_ENV, EnvVar, ParseStatus, RunStatus, StopReason, WarningCode
 
@@ -74,6 +75,7 @@ class RunOptions:
     slurm: SlurmRun | None = None  # --launcher slurm: nodes, GPUs per node, partition, time, account, image
     # `bench run --suite`: {name, id, preset, round, members}, kept in the record's extra
     suite: dict | None = None
+    telemetry: bool = True  # --no-telemetry: no sampler beside the run (bench.telemetry)
 
 
 @dataclass
@@ -150,8 +152,6 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     gpus = options.gpus if options.gpus is not None else applied.gpus
     if slurm is not None and slurm.gpus_per_node is not None:
         gpus = slurm.gpus_per_node
-    if gpus < 0:
-        raise BenchError(f"--gpus {gpus}: must be 0 (CPU) or more")
     procs = cpu_processes(options, gpus)
     nodes = slurm.nodes if slurm else 1
     refusal = applied.refusal(gpus, nodes, preset=options.preset, procs=procs)
@@ -350,14 +350,19 @@ def dry_run_steps(plan: Plan) -> list[str]:
     else:
         steps.append("env      " + ("bench's own Python" + (" (--no-env)" if r.install else "") if own
                                     else "install steps: " + "; ".join(r.install)))
-    data = str(plan.data) if plan.data else (f"synthetic dataset {plan.synthetic_data} (cache)"
-                                             if plan.synthetic_data else "(not used)")
+    if plan.data is None and plan.synthetic_data:
+        data = str(synthetic_path(dict(plan.synthetic_data)))
+        steps.append(f"data     synthetic dataset ({synthetic_text(dict(plan.synthetic_data))}), "
+                     f"generated on first use into {data}")
+    else:
+        data = str(plan.data) if plan.data else "<--data DIR>" if plan.needs_data else "(not used)"
     values = dict(gpus=plan.gpus, data=data, output="results/runs/<run-id>/output",
                   source_dir="<checkout>" if r.source else None, nodes=plan.nodes, procs=plan.procs,
                   python=(CONTAINER_PYTHON if plan.container
                           else sys.executable if own else "<environment python>"))
     steps += [f"prepare  {line}" for line in render_steps(r.prepare_run, **values)]
-    env = {**{k: _fill(v, values) for k, v in render_env(r).items()}, **HARNESS_ENV,
+    recipe_env = image_env(r) if plan.container is not None else render_env(r)
+    env = {**{k: _fill(v, values) for k, v in recipe_env.items()}, **HARNESS_ENV,
            **({THREADS_ENV: str(plan.threads)} if plan.threads is not None else {})}
     launch = " ".join(shell_assignment(k, v) for k, v in env.items()) + " "
     if plan.container is not None:
@@ -373,6 +378,8 @@ def dry_run_steps(plan: Plan) -> list[str]:
     where = f"{r.log.stream}" + (f" ({r.log.path} in the output directory)" if r.log.path else "")
     steps.append(f"watch    {r.log.format} log on {where}; every line stamped on the harness clock "
                  "(clock.tsv)")
+    if plan.options.telemetry:
+        steps.append(f"sample   {sampler_step(plan)}")
     a, b = plan.window
     steps.append(f"stop     after iteration {b} (+1 progress line): SIGTERM to every process of the run, "
                  f"{plan.options.grace:g} s grace, SIGKILL" + (f"; --timeout {plan.options.timeout:g} s"
@@ -402,6 +409,8 @@ def _run_prepare_steps(plan: Plan, values: dict, cwd: Path, env: dict, run_dir: 
 def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, RunRecord]:
 
     recipe = plan.recipe
+    # how busy other processes keep this machine, from here on (a Slurm job's trainer runs elsewhere)
+    host_load = HostLoad() if plan.slurm is None else None
     prepared = prepare(recipe, source=plan.options.source)
 
     # the image provides the stack; `python` on its PATH is the stack's interpreter
@@ -437,7 +446,7 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     with ThreadPoolExecutor(max_workers=1) as pool:
         fingerprint = pool.submit(_fingerprint, plan, environment.python)
         run_dir, record = _launch_and_record(plan, run_id, run_dir, command, cwd, env, prepared, environment,
-                                             fingerprint, stop_request, data)
+                                             fingerprint, stop_request, data, host_load)
     return run_dir, record
 
 
@@ -454,7 +463,7 @@ def _fingerprint(plan: Plan, python: Path) -> dict:
 
 def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: Path, env: dict,
                        prepared, environment, fingerprint, stop_request: StopRequest | None,
-                       data: Path | None):
+                       data: Path | None, host_load: HostLoad | None = None):
     """Launch, watch, record. Every ending writes a record: bench's supervisor installs the fallback one if
     bench is killed, and an internal error of bench after the launch writes one saying so (then is shown in
     one line)."""
@@ -467,7 +476,8 @@ def _launch_and_record(plan: Plan, run_id: str, run_dir: Path, command: list[str
                          record=run_dir / RECORD_NAME, fallback_record=fallback_path)
     try:
         record = _watch_and_build(plan, run_id, command, launcher, prepared, environment, fingerprint,
-                                  stop_request or StopRequest(), data)
+                                  stop_request or StopRequest(), data, sampler_for(plan, run_dir, env),
+                                  host_load)
         save_record(record, run_dir)
     except Exception as exc:
         launcher.stop(plan.options.grace)  # (the watcher stops the run itself when the error is in it)
@@ -492,7 +502,7 @@ def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: P
 
     writable = [p for p in (prepared.path, run_dir / "output") if p is not None]
     spec = plan.container.spec(run_id, cwd, writable, [data] if data else [],
-                               {k: env[k] for k in (*render_env(plan.recipe), *HARNESS_ENV,
+                               {k: env[k] for k in (*image_env(plan.recipe), *HARNESS_ENV,
                                                     *([THREADS_ENV] if plan.threads else []))}, plan.gpus)
     give_to_container_user([run_dir], spec.user)
     return ContainerLauncher(spec, command, run_dir=run_dir, env=env, log_file=log_file,
@@ -500,32 +510,52 @@ def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: P
 
 
 def _watch_and_build(plan: Plan, run_id: str, command: list[str], launcher: LocalLauncher, prepared,
-                     environment, fingerprint, stop_request: StopRequest, data: Path | None) -> RunRecord:
+                     environment, fingerprint, stop_request: StopRequest, data: Path | None,
+                     sampler=None, host_load: HostLoad | None = None) -> RunRecord:
+    """Launch and watch, with the telemetry sampler (if any) beside the run from before the launch until the
+    run has ended, whatever ends it; `host_load` notes how busy other processes kept the machine around it."""
+    parser = new_parser(plan.recipe.log.format)
+    try:
+        if sampler is not None:
+            try:
+                sampler.start()
+            except OSError:  # telemetry is never worth a run: the record then has none
+                sampler = None
+        watch = _watch(plan, launcher, parser, stop_request, sampler, host_load)
+    finally:
+        if sampler is not None:
+            sampler.stop()
+    record = build_record(plan, run_id, command, parser, watch, prepared, environment, fingerprint.result(),
+                          data=data, run_dir=launcher.run_dir)
+    record.extra["harness"]["containment"] = launcher.containment
+    if host_load is not None:
+        record.extra["harness"]["host_load"] = host_load.facts()
+        if not any(w.code == WarningCode.HOST_BUSY for w in record.warnings):  # the sampler's comes first
+            record.warnings.extend(w for w in [host_load.warning()] if w is not None)
+    return launcher.finish_record(record)
+
+
+def _watch(plan: Plan, launcher: LocalLauncher, parser, stop_request: StopRequest, sampler,
+           host_load: HostLoad | None) -> WatchResult:
     recipe, options = plan.recipe, plan.options
-    parser = new_parser(recipe.log.format)
-    monitor = None
+    if host_load is not None:
+        host_load.launched()
     try:
         launcher.start()
     except OSError as exc:
         launcher.close()
-        watch = WatchResult(stop_reason=StopReason.EXITED, exit_code=None, arrival={}, tail=[f"bench: {exc}"],
-                            started_at=0.0, ended_at=0.0)
-    else:
-        monitor = GpuMonitor(range(plan.gpus) if plan.gpus else [],
-                             lambda: {p.pid for p in launcher.members()})
-        monitor.start()
-        progress = Progress(recipe.name, plan.window, plan.images_per_iter, enabled=options.progress)
-        watcher = Watcher(launcher, parser, stream=recipe.log.stream, window=plan.window,
-                          images_per_iter=plan.images_per_iter, timeout=options.timeout, grace=options.grace,
-                          stop_request=stop_request, progress=progress, planned_batch=plan.planned_batch)
-        try:
-            watch = watcher.run()
-        finally:
-            monitor.stop()
-    record = build_record(plan, run_id, command, parser, watch, prepared, environment, monitor,
-                          fingerprint.result(), data=data)
-    record.extra["harness"]["containment"] = launcher.containment
-    return launcher.finish_record(record)
+        return WatchResult(stop_reason=StopReason.EXITED, exit_code=None, arrival={}, tail=[f"bench: {exc}"],
+                           started_at=0.0, ended_at=0.0)
+    if sampler is not None:
+        sampler.follow(launcher.telemetry_root)
+    progress = Progress(recipe.name, plan.window, plan.images_per_iter, enabled=options.progress)
+    watcher = Watcher(launcher, parser, stream=recipe.log.stream, window=plan.window,
+                      images_per_iter=plan.images_per_iter, timeout=options.timeout, grace=options.grace,
+                      stop_request=stop_request, progress=progress, planned_batch=plan.planned_batch)
+    watch = watcher.run()
+    if host_load is not None:  # (a container's trainer is the engine's child, not bench's)
+        host_load.finish(trainer_is_our_child=plan.container is None)
+    return watch
 
 
 def provisional_record(plan: Plan, run_id: str, command: list[str], prepared, environment,
@@ -536,7 +566,7 @@ def provisional_record(plan: Plan, run_id: str, command: list[str], prepared, en
     nothing = WatchResult(stop_reason=StopReason.BENCH_KILLED, exit_code=None, arrival={}, tail=[],
                           started_at=0.0, ended_at=0.0)
     record = build_record(plan, run_id, command, new_parser(plan.recipe.log.format), nothing, prepared,
-                          environment, None, {}, data=data)
+                          environment, {}, data=data)
     return record.model_copy(update={"status": RunStatus.INTERRUPTED, "log_tail": [], "reason": (
         "bench itself was killed mid-run: its supervisor stopped the run (the log up to then is kept; "
         "`bench parse` reads it)")})
@@ -603,24 +633,6 @@ def run_status(m: Measurement, watch: WatchResult, parser) -> tuple[RunStatus, s
     return measured, m.reason, extra
 
 
-def images_per_iter_source(parser, planned: PlannedBatch) -> str:
-    """Where the record's images per iteration come from: the trainer's own line when it printed the same
-    number, else the recipe's formula (a contradiction stops the run, and its reason cites the line)."""
-    report = parser.batch
-    if report is not None and report.images_per_iter == planned.images_per_iter:
-        return log_source(report)
-    return formula_source(planned)
-
-
-def _window_times(watch: WatchResult, parser, result) -> tuple[float, float] | None:
-    if result is None:
-        return None
-    by_iteration = {r.iteration: watch.arrival.get(r.line_no) for r in parser.records}
-    t0 = by_iteration.get(result.start) or watch.started_at
-    t1 = by_iteration.get(result.end)
-    return (t0, t1) if t1 else None
-
-
 def recipe_deviations(recipe: Recipe) -> list[str]:
     try:
         return deviations_for(recipe)
@@ -634,13 +646,12 @@ def _dataset(plan: Plan, data: Path | None) -> dict:
             "synthetic_params": dict(plan.synthetic_data) if synthetic else None}
 
 
-def watch_ending(m: Measurement, watch: WatchResult, parser, monitor: GpuMonitor | None = None) -> Ending:
-    """How a live run ended, from the watcher's result and the measurement (every launcher's runs)."""
+def watch_ending(m: Measurement, watch: WatchResult, parser, diagnoses: list | None = None) -> Ending:
+    """How a live run ended, from the watcher's result and the measurement (every launcher's runs); with the
+    telemetry's diagnoses (bench.measure.diagnosis) among its warnings."""
     status, reason, warnings = run_status(m, watch, parser)
-    times = _window_times(watch, parser, m.result)
-    if monitor is not None and times is not None:
-        warnings.extend(monitor.warnings(*times))
-    return Ending(status, reason, exit_code=watch.exit_code, tail=watch.tail, warnings=warnings)
+    return Ending(status, reason, exit_code=watch.exit_code, tail=watch.tail,
+                  warnings=[*warnings, *(diagnoses or [])])
 
 
 def harness_facts(watch: WatchResult, stream: str, **more) -> dict:
@@ -652,11 +663,15 @@ def harness_facts(watch: WatchResult, stream: str, **more) -> dict:
 
 
 def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: WatchResult, prepared,
-                 environment, monitor: GpuMonitor | None, env_info: dict,
-                 data: Path | None = None) -> RunRecord:
+                 environment, env_info: dict, data: Path | None = None,
+                 run_dir: Path | None = None) -> RunRecord:
+    """The run's record; `run_dir`: where the telemetry series are (none for the record prepared before the
+    launch)."""
 
     recipe = plan.recipe
     m = measure(parser, plan.images_per_iter, plan.window, watch.arrival)
+    batch = plan.planned_batch.choose(parser.batch)
+    m.batch_evidence = batch.evidence
     if environment.packages:
         env_info["packages"] = dict(environment.packages)
     provenance = Provenance(
@@ -674,7 +689,7 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
     facts = RecordFacts(
         run_id=run_id, identity=Identity.of(recipe), provenance=provenance, gpus=plan.gpus, nodes=plan.nodes,
         window=plan.window, log_format=recipe.log.format,
-        images_per_iter_source=images_per_iter_source(parser, plan.planned_batch),
+        images_per_iter_source=batch.source,
         gpu_model=gpu_model(env_info, plan.gpus), preset=plan.preset, comparable=plan.comparable,
         command=command, log_files=files, environment=env_info, dataset=_dataset(plan, data),
         repeat_group=plan.options.repeat_group,
@@ -683,7 +698,8 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         extra={"harness": harness_facts(watch, recipe.log.stream, grace_s=plan.options.grace,
                                         timeout_s=plan.options.timeout),
                "scale": scale_facts(plan, parser), **_suite_extra(plan)})
-    return build(facts, parser, m, watch_ending(m, watch, parser, monitor))
+    facts.telemetry, diagnoses = telemetry_of(run_dir, measured_segment(parser, m), m, watch.arrival)
+    return build(facts, parser, m, watch_ending(m, watch, parser, diagnoses))
 
 
 def _suite_extra(plan: Plan) -> dict:

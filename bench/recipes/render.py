@@ -8,12 +8,18 @@ Values are shell-quoted before substitution, so a path with spaces stays one arg
 from __future__ import annotations
 
 import shlex
+import string
 from pathlib import Path
 
+from bench.errors import RecipeError
 from bench.paths import IMPORT_ROOT, patches_dir
 from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in, processes_per_node
 from bench.security import shell_quote
 
+# A filled template longer than this is refused before it is built: Linux takes at most 128 KiB per argument
+# and 2 MiB for all of them, and a template that repeats {data} a hundred thousand times would otherwise grow
+# to hundreds of megabytes.
+MAX_RENDERED = 128 * 1024
 
 
 def recipe_patches_dir(recipe: Recipe) -> Path:
@@ -53,7 +59,13 @@ def render_template(template: str, values: dict[str, str], *, quote: bool = True
     missing = placeholders_in(template) - values.keys()
     if missing:
         raise ValueError(f"placeholder {{{sorted(missing)[0]}}} has no value here, in {template!r}")
-    return template.format(**{k: shell_quote(v) if quote else v for k, v in values.items()})
+    filled = {k: shell_quote(v) if quote else v for k, v in values.items()}
+    size = len(template) + sum(len(filled[name]) for _, name, _, _ in string.Formatter().parse(template)
+                               if name is not None)
+    if size > MAX_RENDERED:
+        raise RecipeError(f"{template[:60]!r}...: filled in, it would be {size} characters long (at most "
+                          f"{MAX_RENDERED}); a command or step that long is refused")
+    return template.format(**filled)
 
 
 def render_command_line(recipe: Recipe, *, gpus: int, data: str | Path, output: str | Path,
@@ -88,6 +100,14 @@ def render_env(recipe: Recipe, **values: object) -> dict[str, str]:
         return {key: render_template(value, known, quote=False) for key, value in recipe.env.items()}
     filled = placeholder_values(**values)  # type: ignore[arg-type]
     return {key: render_template(value, filled, quote=False) for key, value in recipe.env.items()}
+
+
+def image_env(recipe: Recipe) -> dict[str, str]:
+    """The recipe's environment variables for a trainer in an image (a container, a Kubernetes pod): without
+    those that name {bench}, bench's folder on this host, which the image does not have (it installs
+    bench)."""
+    return {key: value for key, value in render_env(recipe).items()
+            if "bench" not in placeholders_in(recipe.env[key])}
 
 
 def render_steps(templates: list[str], *, gpus: int = 8, data: str | Path = "DATA",

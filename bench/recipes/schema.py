@@ -7,14 +7,15 @@ import re
 import string
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bench.paths import check_relative
 from bench.security import ENV_NAME, url_has_credentials
-from bench.vocabulary import LogFormat, image_pin_problem
+from bench.vocabulary import (MAX_DEVICES, MAX_IMAGES_PER_ITER, MAX_IMG_S, MAX_ITERATION, MAX_NODES,
+                              LogFormat, image_pin_problem, name_problem)
 
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
-RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")  # it becomes part of every run id (at most 200 bytes)
 BLOB_PREFIX = re.compile(r"[0-9a-fA-F]{4,40}")
 # Placeholders a launch command (and install steps) may use.
 # {patches} is the recipe's folder under patches/ (its diffs and the overlay files bench ships, e.g. a smoke
@@ -33,12 +34,31 @@ LogStream = Literal["stdout", "stderr", "file"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a recipe's numbers reach commands, records and the table: NaN and infinity are refused everywhere
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+GpuCount = Annotated[int, Field(ge=0, le=MAX_DEVICES)]  # 0: one CPU process
+NodeCount = Annotated[int, Field(ge=1, le=MAX_NODES)]
+ProcessCount = Annotated[int, Field(ge=1, le=MAX_DEVICES)]  # CPU processes per node
+Replacements = Annotated[int, Field(ge=0)]
+
+
+def _one_line(value: str) -> str:
+    """Text a record and the table show (a title, a family, a GPU model): one line, bounded."""
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+ShownText = Annotated[str, AfterValidator(_one_line)]
+ShortText = Annotated[str, Field(max_length=90), AfterValidator(_one_line)]  # two make one shown name
 
 
 class Framework(Strict):
-    name: str
-    version: str
+    name: ShortText
+    version: ShortText
 
 
 class Source(Strict):
@@ -105,8 +125,8 @@ class Substitution(Strict):
     kind: Literal["substitute"]
     pattern: str
     replacement: str
-    expected: dict[str, int]  # recursive glob (pathlib syntax, `**` recursive) -> replacements expected
-    expected_files: dict[str, int] = {}  # optional: glob -> number of files the step must change
+    expected: dict[str, Replacements]  # recursive glob (pathlib syntax, `**` recursive) -> replacements
+    expected_files: dict[str, Replacements] = {}  # optional: glob -> number of files the step must change
     why: str = ""
 
     @model_validator(mode="after")
@@ -229,9 +249,9 @@ class BackboneWeights(Strict):
 class Reference(Strict):
     """A published number, shown as published."""
 
-    img_s: float
-    gpus: int
-    gpu_model: str
+    img_s: Annotated[float, Field(gt=0, le=MAX_IMG_S)]
+    gpus: Annotated[int, Field(ge=1, le=MAX_DEVICES)]
+    gpu_model: ShownText
     source: str  # where it was published (URL and line, or document and commit)
 
 
@@ -241,7 +261,7 @@ class Window(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
-        if not 0 <= self.start < self.end:
+        if not 0 <= self.start < self.end <= MAX_ITERATION:
             raise ValueError(f"window start must be >= 0 and below its end, got {self.start}:{self.end}")
         return self
 
@@ -255,18 +275,25 @@ _ALLOWED_FORMULA_NODES = (ast.Expression, ast.BinOp, ast.Constant, ast.Name, ast
 FORMULA_NAMES = ("gpus", "nodes")
 
 
+MAX_FORMULA = 200  # characters of a formula; its numbers are at most MAX_IMAGES_PER_ITER
+
+
 def parse_formula(formula: str) -> ast.Expression:
     """A formula of `gpus` (all devices of all nodes) and `nodes` such as `2 * gpus`: integers, + - * // only.
     Anything else is a ValueError that says what is wrong (never a SyntaxError or a traceback)."""
+    if len(formula) > MAX_FORMULA:
+        raise ValueError(f"formula {formula[:40]!r}...: longer than {MAX_FORMULA} characters")
     try:
         tree = ast.parse(formula.strip(), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: a literal of 4,300+ digits
         raise ValueError(f"formula {formula!r} is not an expression such as '2 * gpus'") from None
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED_FORMULA_NODES):
             raise ValueError(f"formula {formula!r} may use only integers, gpus, nodes and + - * //")
-        if isinstance(node, ast.Constant) and (type(node.value) is not int):
-            raise ValueError(f"formula {formula!r}: {node.value!r} is not an integer")
+        if isinstance(node, ast.Constant) and (type(node.value) is not int
+                                               or not 0 <= node.value <= MAX_IMAGES_PER_ITER):
+            raise ValueError(f"formula {formula!r}: {str(node.value)[:20]!r} is not an integer from 0 to "
+                             f"{MAX_IMAGES_PER_ITER}")
         if isinstance(node, ast.Name) and node.id not in FORMULA_NAMES:
             raise ValueError(f"formula {formula!r} names {node.id!r}; only 'gpus' and 'nodes' are known")
     return tree
@@ -280,9 +307,10 @@ def evaluate_formula(formula: str, gpus: int, nodes: int = 1) -> int:
         value = eval(compile(tree, "<formula>", "eval"), {"__builtins__": {}}, {"gpus": gpus, "nodes": nodes})
     except ZeroDivisionError:
         raise ValueError(f"formula {formula!r} divides by zero at gpus={gpus}, nodes={nodes}") from None
-    if value < 1:
-        raise ValueError(f"formula {formula!r} gives {value} images per iteration at gpus={gpus}, "
-                         f"nodes={nodes}; it must be at least 1")
+    if not 1 <= value <= MAX_IMAGES_PER_ITER:
+        shown = value if -10**12 < value < 10**12 else "a number far out of range"
+        raise ValueError(f"formula {formula!r} gives {shown} images per iteration at gpus={gpus}, "
+                         f"nodes={nodes}; it must be from 1 to {MAX_IMAGES_PER_ITER}")
     return int(value)
 
 
@@ -300,24 +328,26 @@ class AllowedCounts(Strict):
     """The GPU and node counts a command honours, declared as data: any other is refused before anything
     starts (a command that ignores {gpus} would otherwise be labelled with a GPU count it never used)."""
 
-    gpus: list[int] | None = None  # GPUs per node; None: any count >= 1 (0, the CPU, only where listed)
-    nodes: list[int] | None = None  # None: any count >= 1
-    procs: list[int] | None = None  # CPU processes per node (gpus = 0, `--procs`); None: any count >= 1
+    gpus: list[GpuCount] | None = None  # GPUs per node; None: any count >= 1 (0, the CPU, only where listed)
+    nodes: list[NodeCount] | None = None  # None: any count >= 1
+    procs: list[ProcessCount] | None = None  # CPU processes per node (gpus = 0, `--procs`); None: any count
     why: str = ""  # shown when a count is refused
 
     def refusal(self, gpus: int, nodes: int, procs: int = 1) -> str | None:
         """Why (gpus, nodes, CPU processes per node) cannot be honoured, or None when it can."""
-        if self.gpus is None and gpus < 1:
-            return f"--gpus {gpus}: it runs on 1 or more GPUs" + (f" ({self.why})" if self.why else "")
+        if self.gpus is None and not 1 <= gpus <= MAX_DEVICES:
+            return (f"--gpus {gpus}: it runs on 1 or more GPUs (at most {MAX_DEVICES})"
+                    + (f" ({self.why})" if self.why else ""))
         if self.gpus is not None and gpus not in self.gpus:
             return (f"--gpus {gpus}: it runs on {_counts(self.gpus)} GPU(s) only"
                     + (f" ({self.why})" if self.why else ""))
-        if nodes < 1 or (self.nodes is not None and nodes not in self.nodes):
-            allowed = _counts(self.nodes) if self.nodes is not None else "1 or more"
+        if not 1 <= nodes <= MAX_NODES or (self.nodes is not None and nodes not in self.nodes):
+            allowed = _counts(self.nodes) if self.nodes is not None else f"1 to {MAX_NODES}"
             return (f"--nodes {nodes}: it runs on {allowed} node(s) only"
                     + (f" ({self.why})" if self.why else ""))
-        if gpus == 0 and (procs < 1 or (self.procs is not None and procs not in self.procs)):
-            allowed = _counts(self.procs) if self.procs is not None else "1 or more"
+        unlisted = self.procs is not None and procs not in self.procs
+        if gpus == 0 and (not 1 <= procs <= MAX_DEVICES or unlisted):
+            allowed = _counts(self.procs) if self.procs is not None else f"1 to {MAX_DEVICES}"
             return (f"--procs {procs}: it runs {allowed} CPU process(es) per node only"
                     + (f" ({self.why})" if self.why else ""))
         return None
@@ -335,7 +365,7 @@ class Preset(Strict):
     window: Window | None = None
     command: str | None = None
     env: dict[str, str] = {}
-    gpus: int | None = None
+    gpus: GpuCount | None = None
     allowed: AllowedCounts | None = None  # replaces the recipe's when given
     synthetic_data: dict[str, int | str] | None = None  # arguments of `bench data synth`, when no --data
     # A preset may run without the recipe's git checkout (e.g. the package's release from the package index,
@@ -375,8 +405,8 @@ def _env_names(env: dict[str, str]) -> dict[str, str]:
 
 class Recipe(Strict):
     name: str
-    title: str
-    family: str  # implementations share a family across variants (detectron2 and detectron2-current)
+    title: ShownText
+    family: ShownText  # implementations share a family across variants (detectron2 and detectron2-current)
     variant: Literal["published", "current", "builtin"]
     framework: Framework
     source: Source | None = None  # None for the built-in implementation, which ships with bench
@@ -389,7 +419,7 @@ class Recipe(Strict):
     prepare_run: list[str] = []
     log: LogSpec
     images_per_iter: str = "2 * gpus"  # global images per iteration; `gpus` counts the devices of all nodes
-    gpus: int = 8
+    gpus: GpuCount = 8
     allowed: AllowedCounts = AllowedCounts()
     window: Window = Window()
     stack: Stack
@@ -400,7 +430,7 @@ class Recipe(Strict):
     # a shared stack (recipes/stacks/<name>.toml) whose pins the install steps use
     stack_pins: str | None = None
     reference: Reference | None = None
-    presets: dict[str, Preset] = {}
+    presets: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")], Preset] = {}
     # the preset `bench run` picks when none is named and the machine has no GPU
     cpu_preset: str | None = None
     protocol: dict[str, DeclaredSetting] = {}
@@ -466,7 +496,8 @@ class Recipe(Strict):
     def refusal(self, gpus: int, nodes: int = 1, preset: str | None = None, procs: int = 1) -> str | None:
         """Why this recipe (with `preset` applied) cannot run on `gpus` GPUs per node (or `procs` CPU
         processes per node) and `nodes` nodes, as one line naming it, or None when it can."""
-        why = self.allowed.refusal(gpus, nodes, procs)
+        why = (f"--gpus {gpus}: must be 0 (CPU) or more" if gpus < 0
+               else self.allowed.refusal(gpus, nodes, procs))
         if why is None and gpus == 0 and procs > 1 and "procs" not in placeholders_in(self.command):
             why = f"--procs {procs}: its command has no {{procs}}, so it runs one CPU process per node"
         return f"{self.name}" + (f" (preset {preset})" if preset else "") + f": {why}" if why else None

@@ -23,6 +23,23 @@ else:  # pragma: no cover
 
 
 
+class InstallCost(BaseModel):
+    """What installing the stack's torch and torchvision into a fresh environment cost where it was measured:
+    bench says it before it builds one (a figure to plan by, not a promise: the network and the machine set
+    it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    download_gb: float  # what pip downloaded (the sizes pip printed)
+    disk_gb: float  # the environment's folder afterwards
+    minutes: float  # the install step's wall time
+    measured: str  # when, where, how: "2026-12-07, 2-core development machine"
+
+    def describe(self) -> str:
+        return (f"about {self.download_gb:g} GB to download, {self.disk_gb:g} GB on disk, "
+                f"{self.minutes:g} min (measured {self.measured})")
+
+
 class SoftwareStack(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,6 +52,7 @@ class SoftwareStack(BaseModel):
     image_index: str  # the wheel index the images install the same torch/torchvision from
     mmcv: str | None = None
     mmengine: str | None = None
+    host_install: InstallCost | None = None  # measured: what an environment with these pins costs to build
 
     def pins(self) -> dict[str, str]:
         """What each stack placeholder stands for."""

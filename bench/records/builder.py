@@ -13,6 +13,7 @@ The quality checks (harness clock against the framework's times, data loading, s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,11 +21,12 @@ from bench.logs.base import LogParser
 from bench.vocabulary import RunStatus
 from bench.measure.assess import Measurement, split_segments
 from bench.measure.checks import clock_check, data_loading_check, steadiness_check
+from bench.measure.telemetry import Telemetry
 from bench.measure.warnings import Warning_
 from bench.measure.window import WindowResult, per_iteration_series, spans_from_records
 from bench.recipes.schema import Recipe
 from bench.records.schema import Provenance, RunRecord, Throughput
-from bench.records.store import utc_now_iso
+from bench.records.store import utc_now_iso, validate_record
 
 TAIL_LINES = 50
 
@@ -86,10 +88,12 @@ class RecordFacts:
     origin: Literal["run", "imported"] = "run"
     created: str | None = None  # default: now
     extra: dict[str, Any] = field(default_factory=dict)
+    telemetry: Telemetry | None = None  # a live run's sampler, summarised over the window
 
 
 def throughput(result: WindowResult | None) -> Throughput:
-    if result is None:
+    # a clock whose times went backwards, or a window of zero seconds, measured nothing
+    if result is None or not 0 < result.throughput_img_s < math.inf or not math.isfinite(result.seconds):
         return Throughput(throughput_img_s=None, window=None)
     return Throughput(throughput_img_s=result.throughput_img_s, window=[result.start, result.end],
                       iterations=result.iterations, seconds=result.seconds, images=result.images,
@@ -122,7 +126,7 @@ def build_record(facts: RecordFacts, parser: LogParser, m: Measurement, ending: 
     segment = measured_segment(parser, m)
     difference, checks = quality_warnings(segment, m)
     spans = spans_from_records(segment, m.images_per_iter)
-    return RunRecord(
+    return validate_record(dict(
         run_id=facts.run_id, created=facts.created or utc_now_iso(),
         implementation=facts.identity.implementation, family=facts.identity.family,
         variant=facts.identity.variant, title=facts.identity.title, framework=facts.identity.framework,
@@ -130,12 +134,13 @@ def build_record(facts: RecordFacts, parser: LogParser, m: Measurement, ending: 
         exit_code=ending.exit_code, command=facts.command, gpus=facts.gpus, gpu_model=facts.gpu_model,
         nodes=facts.nodes, images_per_iter=m.images_per_iter,
         images_per_iter_source=facts.images_per_iter_source or m.images_per_iter_source or None,
-        window_requested=list(facts.window), log_format=facts.log_format,
+        batch_evidence=m.batch_evidence, window_requested=list(facts.window), log_format=facts.log_format,
         framework_timing=throughput(m.result), harness_clock=throughput(m.clock) if m.clock else None,
         clock_difference_pct=difference, last_iteration=m.last_iteration,
-        series=[[float(i), s] for i, s in per_iteration_series(spans)],
+        series=[[float(i), s] for i, s in per_iteration_series(spans) if math.isfinite(s)],
         warnings=[*m.warnings, *ending.warnings, *checks], log_files=facts.log_files,
         log_tail=ending.tail[-TAIL_LINES:] if ending.status is not RunStatus.OK else [],
         environment=facts.environment, provenance=facts.provenance, reference=facts.identity.reference,
         deviations=facts.deviations, coco_eval=list(parser.coco.summaries), repeat_group=facts.repeat_group,
-        dataset=facts.dataset, origin=facts.origin, extra=facts.extra)
+        dataset=facts.dataset, origin=facts.origin, extra=facts.extra, telemetry=facts.telemetry),
+        f"the record of {facts.run_id}")

@@ -9,14 +9,11 @@ recipe, its title, framework, commit, published reference and GPU count are take
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import bench
 from bench.errors import BenchError
-from bench.files import file_sha256
+from bench.files import file_sha256, staged_writes
 from bench.logs.base import LogParser
 from bench.measure.assess import Measurement
 from bench.recipes import Recipe, find_recipe, recipe_path
@@ -78,19 +75,13 @@ def _refuse_to_replace_a_run(directory: Path) -> None:
 
 
 def _copy_log(log: Path, directory: Path) -> str:
-    """Copy the log byte for byte into `directory` (atomically); the source is only read."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Copy the log byte for byte into `directory` (atomically, with its mode and times); the source is only
+    read."""
     target = directory / log.name
     if target.exists() and target.resolve() == log.resolve():
         return log.name  # the log already lives in the run directory
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{log.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copy2(log, tmp)  # contents, mode and modification time
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with staged_writes() as staging:
+        staging.copy(target, log)
     return log.name
 
 

@@ -4,19 +4,22 @@ details (facts, deviations, warnings) that the table's cells only count."""
 
 from __future__ import annotations
 
-import math
 import re
 import textwrap
 from dataclasses import dataclass
 
 from bench.errors import BenchError
+from bench.numbers import sig3
 from bench.protocol.spec import CURRENT_VERSION, load_protocol
 from bench.recipes import Recipe
 from bench.records.schema import RunRecord
 from bench.report.comparability import not_comparable_because
 from bench.report.rows import Row, Section, hardware_label
+from bench.vocabulary import WarningCode
 
+BUSY_MARK = "(busy host)"  # in the img/s cell of a row measured while other processes kept the machine busy
 COLUMNS = ("Implementation", "img/s", "n", "vs Detectron2", "Published", "Deviations", "Record")
+ENERGY_COLUMN = "img/J"  # after img/s, in a table where every row has it (telemetry with GPU energy)
 STALE_NOTE = "the recipe or its patches changed since this row was measured; `bench run --stale` re-runs it"
 # the framework shown is the first of these the record has
 FRAMEWORK_PACKAGES = ("torch", "tensorflow-gpu", "tensorflow", "mxnet", "keras")
@@ -33,22 +36,17 @@ def wrap(text: str, indent: str = "") -> list[str]:
                          break_long_words=False, break_on_hyphens=False) or [""]
 
 
-def sig3(value: float | None) -> str:
-    """Three significant digits, never an exponent: 0.305, 19.9, 28.0, 1230."""
-    if value is None or not math.isfinite(value):
-        return ""
-    if value == 0:
-        return "0"
-    magnitude = math.floor(math.log10(abs(value)))
-    digits = max(0, 2 - magnitude)
-    return f"{round(value, 2 - magnitude):.{digits}f}"
-
-
 def img_s_text(row: Row) -> str:
     text = sig3(row.img_s)
     if row.n > 1:
         text += f" ({sig3(row.low)}–{sig3(row.high)})"
-    return text + (" ⚠" if row.record.warnings else "")
+    busy = f" {BUSY_MARK}" if host_was_busy(row.record) else ""
+    return text + (" ⚠" if row.record.warnings else "") + busy
+
+
+def host_was_busy(record: RunRecord) -> bool:
+    """Other processes kept the machine busy around the run (its `host-busy` warning says how busy)."""
+    return any(w.code == WarningCode.HOST_BUSY for w in record.warnings)
 
 
 def ratio_text(row: Row) -> str:
@@ -138,6 +136,19 @@ class Block:
     @property
     def title(self) -> str:
         return f"{self.section.title} · {hardware_label(*self.hardware)}"
+
+    @property
+    def energy(self) -> bool:
+        """Every row has images per joule: the table shows them."""
+        return all(row.images_per_joule is not None for row in self.rows)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*COLUMNS[:2], ENERGY_COLUMN, *COLUMNS[2:]) if self.energy else COLUMNS
+
+    def cells(self, row: Row, cells: list[str]) -> list[str]:
+        """A row's cells in COLUMNS order, with its img/J after img/s where the table shows it."""
+        return [*cells[:2], sig3(row.images_per_joule), *cells[2:]] if self.energy else cells
 
 
 def slug(text: str) -> str:

@@ -1,8 +1,10 @@
 """`bench export`: every record flattened to one row (hyperfine's --export-json, MLPerf's result summarizer).
 
 JSON: {"format": "bench-export", "version": EXPORT_VERSION, "rows": [...]}, described by the JSON Schema
-shipped with the package (bench/report/export.schema.json, package data). CSV: the same columns; lists joined
-by "; ".
+shipped with the package (bench/report/export.schema.json, package data); strictly valid JSON (a number
+that is not finite would be null, with a note). CSV: the same columns, lists joined by "; ", per RFC 4180
+(CRLF line ends; a field holding a comma, a quote, CR or LF is quoted), and a text cell that a spreadsheet
+would run as a formula (starting with = + - @, a tab or CR, OWASP's list) starts with a quote mark instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from bench.files import json_text
 from bench.recipes import Recipe
 from bench.records.schema import RunRecord
 from bench.report.comparability import not_comparable_because
@@ -20,7 +23,8 @@ from bench.report.rows import hardware_label, hardware_of
 
 EXPORT_VERSION = 1
 SCHEMA_NAME = "export.schema.json"
-LISTS = ("deviations", "warnings", "not_comparable_because")
+# OWASP, CSV injection: a cell starting with one of these is a formula to a spreadsheet (full-width forms too)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def flat(directory: Path, record: RunRecord, recipes: dict[str, Recipe]) -> dict:
@@ -53,15 +57,26 @@ def schema() -> dict:
 
 
 def export_json(rows: list[dict]) -> str:
-    return json.dumps({"format": "bench-export", "version": EXPORT_VERSION, "rows": rows}, indent=1,
-                      ensure_ascii=False) + "\n"
+    return json_text({"format": "bench-export", "version": EXPORT_VERSION, "rows": rows}, indent=1,
+                     ensure_ascii=False) + "\n"
+
+
+def csv_cell(value: object) -> object:
+    """A value as a CSV cell: None empty, a list joined, text that would start a formula neutralised."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = "; ".join(str(v) for v in value)
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 def export_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     columns = list(schema()["$defs"]["row"]["properties"])
-    writer = csv.DictWriter(buffer, columns, lineterminator="\n")
+    writer = csv.DictWriter(buffer, columns, lineterminator="\r\n")  # RFC 4180; CR and LF in a field: quoted
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "; ".join(v) if k in LISTS else ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return buffer.getvalue()

@@ -1,8 +1,11 @@
 """Everything `bench table` writes, computed in memory first: the README text and the plots' bytes.
 
-Writing replaces only files whose bytes changed (each atomically) and removes timeline plots of records that
-no longer exist. `--check` compares the README byte for byte and the set of plot files by name: PNG bytes can
-differ between matplotlib and FreeType builds, the README cannot.
+Writing replaces only files whose bytes changed and removes timeline plots of records that no longer exist,
+all or nothing: every changed file is staged beside its target first and put in place only when all are
+written (bench.files.staged_writes), so a read-only `plots/` leaves the README as it was. Nothing is written
+or read through a symbolic link that leaves the README's directory. `--check` compares the README byte for
+byte and the set of plot files by name: PNG bytes can differ between matplotlib and FreeType builds, the
+README cannot.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.recipes import Recipe, load_all
 from bench.records.schema import RunRecord
-from bench.files import write_atomic
-from bench.records.store import load_records
+from bench.files import read_input, staged_writes
+from bench.records.store import MAX_RECORD_BYTES, load_records
 from bench.report import plots
 from bench.report.mlperf_section import PLOT_NAME as MLPERF_PNG, plot_png as mlperf_png
 from bench.report.rows import is_mlperf
@@ -30,15 +33,22 @@ class Outputs:
     text: str
     images: dict[Path, bytes] = field(default_factory=dict)  # empty when rendering was skipped (--check)
     image_paths: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # one line per record left out (file and field)
+
+    @property
+    def root(self) -> Path:
+        """The directory every output lies in (the README's)."""
+        return self.readme.parent
 
 
-def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_images: bool = True) -> Outputs:
-    records = load_records(runs)
+def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_images: bool = True,
+          records: list[tuple[Path, RunRecord]] | None = None) -> Outputs:
+    records = load_records(runs) if records is None else records
     recipes = load_all() if recipes is None else recipes
     out_dir = readme.parent
     plotted = {r.run_id: r for _, r in records if r.series}
     text = render(records, recipes, out_dir, set(plotted), THROUGHPUT_PNG)
-    outputs = Outputs(readme, text)
+    outputs = Outputs(readme, text, skipped=records.skipped)
     outputs.image_paths = [out_dir / THROUGHPUT_PNG] + [_plot_path(out_dir, rid) for rid in sorted(plotted)]
     if any(is_mlperf(r) for _, r in records):
         outputs.image_paths.append(out_dir / MLPERF_PNG)
@@ -75,28 +85,35 @@ def _plot_path(out_dir: Path, run_id: str) -> Path:
     return path
 
 
+def _current(outputs: Outputs, path: Path) -> bytes | None:
+    """The bytes a generated file holds now (None when it does not exist); read as an input of the root."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    return read_input(path, MAX_RECORD_BYTES, "generated file", root=outputs.root)
+
+
 def write(outputs: Outputs) -> list[Path]:
-    """Write what changed; returns the paths written or removed."""
+    """Write what changed, all or nothing; returns the paths written or removed."""
     changed = []
-    if not outputs.readme.exists() or outputs.readme.read_text(encoding="utf-8") != outputs.text:
-        write_atomic(outputs.readme, outputs.text)
-        changed.append(outputs.readme)
-    for path, data in outputs.images.items():
-        if not path.exists() or path.read_bytes() != data:
-            write_atomic(path, data)
-            changed.append(path)
-    for orphan in _orphans(outputs):
-        orphan.unlink()
-        changed.append(orphan)
+    wanted = {outputs.readme: outputs.text.encode("utf-8"), **outputs.images}
+    with staged_writes(outputs.root) as staging:
+        for path, data in wanted.items():
+            if _current(outputs, path) != data:
+                staging.file(path, data)
+                changed.append(path)
+        for orphan in _orphans(outputs):
+            staging.remove(orphan)
+            changed.append(orphan)
     return changed
 
 
 def out_of_date(outputs: Outputs) -> list[str]:
     """One line per generated file that differs from what the records give (empty when all is current)."""
     problems = []
-    if not outputs.readme.exists():
+    current = _current(outputs, outputs.readme)
+    if current is None:
         problems.append(f"{outputs.readme}: missing")
-    elif outputs.readme.read_text(encoding="utf-8") != outputs.text:
+    elif current != outputs.text.encode("utf-8"):
         problems.append(f"{outputs.readme}: differs from what the records give")
     problems += [f"{path}: missing" for path in outputs.image_paths if not path.exists()]
     problems += [f"{path}: no record has this run id any more" for path in _orphans(outputs)]

@@ -4,15 +4,15 @@ time (the table keeps only the latest), and the latest row's records saved as a 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from bench.errors import BenchError
+from bench.files import json_text
 from bench.records.schema import RunRecord
 from bench.report.compare import BASELINE_FORMAT
-from bench.report.plots import plot_style, png_bytes
+from bench.report.plots import label, plot_style, png_bytes
 from bench.report.rows import hardware_label, hardware_of
 
 BASELINE_VERSION = 1
@@ -39,13 +39,13 @@ def history_png(name: str, records: list[RunRecord]) -> bytes:
         for record in records:
             if record.throughput_img_s is not None:
                 by_hardware.setdefault(hardware_label(*hardware_of(record)), []).append(record)
-        for label, mine in sorted(by_hardware.items()):
+        for hardware, mine in sorted(by_hardware.items()):
             ax.plot([r.created[:19] for r in mine], [r.throughput_img_s for r in mine], marker="o",
-                    label=label)
+                    label=label(hardware))
         ax.set_ylabel("images / second")
         ax.set_xlabel("run started (UTC)")
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-        ax.set_title(f"{name}: every measured record", fontsize=9, loc="left")
+        ax.set_title(label(f"{name}: every measured record", 120), fontsize=9, loc="left")
         if by_hardware:
             ax.legend(fontsize=7)
         return png_bytes(fig)
@@ -66,6 +66,6 @@ def baseline_records(records: list[tuple[Path, RunRecord]], name: str,
 
 
 def baseline_json(name: str, records: list[RunRecord]) -> str:
-    return json.dumps({"format": BASELINE_FORMAT, "version": BASELINE_VERSION, "implementation": name,
+    return json_text({"format": BASELINE_FORMAT, "version": BASELINE_VERSION, "implementation": name,
                        "hardware": hardware_label(*hardware_of(records[0])),
                        "records": [r.model_dump(mode="json") for r in records]}, indent=1) + "\n"

@@ -9,15 +9,17 @@ from html import escape
 from urllib.parse import quote
 from pathlib import Path
 
-from bench.files import write_atomic
+from bench.errors import BenchError
+from bench.files import staged_writes
 from bench.recipes import Recipe
 from bench.records.schema import RunRecord
-from bench.report.blocks import (COLUMNS, Block, blocks, commit_of, framework_of, img_s_text, published_of,
+from bench.report.blocks import (Block, blocks, commit_of, framework_of, img_s_text, published_of,
                                  ratio_text, sig3)
 from bench.report.comparability import not_comparable_because
 from bench.report.mlperf_section import system_rows
 from bench.report.rows import hardware_label, hardware_of, is_mlperf, select_rows
 from bench.report.table import INTRO
+from bench.report.telemetry_html import telemetry_html
 
 STYLE = ("body{font-family:sans-serif;max-width:72rem;margin:1rem auto;padding:0 1rem;color:#222}"
          "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem}"
@@ -50,14 +52,14 @@ def block_html(block: Block, recipes: dict[str, Recipe]) -> list[str]:
     rows = []
     for row in block.rows:
         reference = published_of(row.record, recipes)
-        rows.append([escape(f"{row.rank}. " if row.rank else "")
-                     + run_link(row.record, row.record.implementation),
-                     escape(img_s_text(row)), str(row.n), escape(ratio_text(row)),
-                     escape(f"{float(reference['img_s']):g} on "
-                            f"{hardware_label(reference['gpus'], reference['gpu_model'])}")
-                     if reference else "", str(len(row.record.deviations)), run_link(row.record, "record")])
+        rows.append(block.cells(row, [
+            escape(f"{row.rank}. " if row.rank else "") + run_link(row.record, row.record.implementation),
+            escape(img_s_text(row)), str(row.n), escape(ratio_text(row)),
+            escape(f"{float(reference['img_s']):g} on "
+                   f"{hardware_label(reference['gpus'], reference['gpu_model'])}") if reference else "",
+            str(len(row.record.deviations)), run_link(row.record, "record")]))
     return [f"<h3>{escape(block.title)}</h3>", f"<p class=settings>{settings}</p>",
-            table_html(list(COLUMNS), rows)]
+            table_html(list(block.columns), rows)]
 
 
 def mlperf_html(records: list[RunRecord]) -> list[str]:
@@ -101,7 +103,7 @@ def timeline_svg(record: RunRecord, width: int = 640, height: int = 200) -> str:
     window = record.framework_timing.window or record.window_requested
     inside = [s for i, s in points if window[0] <= i <= window[1]] or [s for _, s in points]
     x0, x1 = points[0][0], points[-1][0]
-    top = 1.5 * max(inside)
+    top = 1.5 * max(inside) or 1.0  # an all-zero series still gets an axis
     def x(i: float) -> float:
         return 40 + (i - x0) / ((x1 - x0) or 1) * (width - 50)
     def y(s: float) -> float:
@@ -139,7 +141,7 @@ def run_html(directory: Path, record: RunRecord, recipes: dict[str, Recipe]) -> 
                          ("Deviations", record.deviations)):
         body += [f"<h2>{title}</h2>", "<ul>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
                  if items else "<p>None.</p>"]
-    body += ["<h2>Timeline</h2>", timeline_svg(record),
+    body += ["<h2>Timeline</h2>", timeline_svg(record), *telemetry_html(directory, record, table_html),
              "<h2>Environment</h2>",
              f"<pre>{escape(json.dumps(record.environment, indent=1, sort_keys=True))}</pre>"]
     if record.log_tail:
@@ -147,18 +149,21 @@ def run_html(directory: Path, record: RunRecord, recipes: dict[str, Recipe]) -> 
     return page(record.run_id, body)
 
 
+SITE_MARK = ".bench-report"  # in every site bench writes: a directory without it is never replaced
+
+
 def write_site(out: Path, records: list[tuple[Path, RunRecord]], recipes: list[Recipe],
                images: dict[str, bytes]) -> list[Path]:
-    """Write index.html, the plots named in `images` and runs/<run-id>.html; returns the paths written."""
+    """index.html, the plots named in `images` and runs/<run-id>.html, built in a directory beside `out` and
+    swapped in whole (`out` is either new, empty, or a site bench wrote); returns the paths written."""
+    if out.is_dir() and any(out.iterdir()) and not (out / SITE_MARK).is_file():
+        raise BenchError(f"--html {out}: holds files that are not a site bench wrote; name a new or empty "
+                         "directory")
     by_name = {r.name: r for r in recipes}
-    written = []
-    for name, data in images.items():
-        write_atomic(out / name, data)
-        written.append(out / name)
-    write_atomic(out / "index.html", index_html(records, recipes, list(images)))
-    written.append(out / "index.html")
+    files = {**images, "index.html": index_html(records, recipes, list(images)).encode("utf-8")}
     for directory, record in records:
-        path = out / "runs" / f"{record.run_id}.html"
-        write_atomic(path, run_html(directory, record, by_name))
-        written.append(path)
-    return written
+        files[f"runs/{record.run_id}.html"] = run_html(directory, record, by_name).encode("utf-8")
+    files[SITE_MARK] = b"written by bench report\n"
+    with staged_writes(out.parent) as staging:
+        staging.directory(out, files)
+    return [out / name for name in files]

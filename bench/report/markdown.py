@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -20,14 +22,29 @@ class References:
         return f"{self.prefix}{self.targets.index(target) + 1}"
 
     def link(self, text: str, target: str) -> str:
-        return f"[{text}][{self.label(target)}]"
+        return f"[{text}][{self.label(link_target(target))}]"
 
     def render(self) -> list[str]:
         return [f"[{self.prefix}{i}]: {target}" for i, target in enumerate(self.targets, 1)]
 
 
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # line breaks and the other control characters
+# What markdown (GitHub's: tables, math, strikes) would act on: these characters, an underscore that is not
+# inside a word (GFM never reads one inside a word as emphasis) and a `]` that would close a link text.
+_ACTIVE = re.compile(r"[\\`*<>#|$~]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])|\](?=[(\[])")
+
+
 def cell(text: object) -> str:
-    return str(text).replace("\n", " ").replace("|", "\\|")
+    """Text from a record or a recipe as markdown that shows exactly that text, in a table cell, a heading or
+    a list item: one line (each run of line breaks or control characters becomes a space) and the characters
+    markdown acts on escaped with a backslash (`|` included: a cell never splits)."""
+    return _ACTIVE.sub(lambda m: "\\" + m[0], _BREAKS.sub(" ", str(text)))
+
+
+def link_target(target: str) -> str:
+    """A URL or a relative path as a link destination: white space, control characters and what would end or
+    change the link percent-encoded."""
+    return quote(target, safe="/:?#@!$&'()*+,;=%~-._[]")
 
 
 def relative(path: Path, start: Path) -> str:

@@ -15,7 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bench.records.schema import RunRecord
-from bench.report.blocks import sig3, window_of, wrap
+from bench.numbers import sig3
+from bench.report.blocks import window_of, wrap
 from bench.report.markdown import References, cell, markdown
 from bench.report.plots import plot_style, png_bytes
 
@@ -80,7 +81,7 @@ def render_section(records: list[RunRecord], plot: str | None = PLOT_NAME) -> li
         env = r.environment
         img_s = sig3(row.img_s) + (f" ({sig3(row.low)}–{sig3(row.high)})" if row.n > 1 else "")
         lines.append({
-            "System": cell(r.title), "Round": f"v{mlperf['version']}",
+            "System": cell(r.title), "Round": f"v{cell(mlperf['version'])}",
             "Accelerators": cell(f"{env.get('nodes', '?')} × {env.get('accelerators_per_node', '?')} × "
                                  f"{r.gpu_model or '?'}"),
             "img/s": img_s, "n": f"{row.n}/{row.runs}", "per accelerator": sig3(row.per_accelerator),

@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from bench.records.schema import RunRecord  # noqa: E402
-from bench.report.blocks import sig3  # noqa: E402
+from bench.numbers import sig3  # noqa: E402
 from bench.report.rows import Row, hardware_label  # noqa: E402
 
 DPI = 100
@@ -49,8 +49,19 @@ def generated_by_bench(path) -> bool:
         return False
 
 
+LABEL_LIMIT = 60  # characters of a label drawn from a record: longer names are cut, never laid out whole
+
+
 def plot_style():
-    return matplotlib.rc_context(matplotlib.rcParamsDefault)
+    """Matplotlib's defaults, with mathtext off: a name with `$...$` in it is drawn as written, never parsed
+    as TeX (which can fail, or take long, on hostile text)."""
+    return matplotlib.rc_context({**matplotlib.rcParamsDefault, "text.parse_math": False})
+
+
+def label(text: object, limit: int = LABEL_LIMIT) -> str:
+    """Text from a record as a plot label: one line, at most `limit` characters (cut with an ellipsis)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def throughput_png(rows: list[Row], published: list[tuple[str, float, int, str]]) -> bytes:
@@ -82,15 +93,15 @@ def _panels(rows: list[Row],
     for row in rows:
         gpus, model = row.hardware
         colour = MEASURED if row.section.ranked else SMOKE
-        label = (f"{row.record.implementation} ({gpus} GPU{'s' if gpus > 1 else ''}, {row.section.title})"
-                 if gpus else f"{row.record.implementation} ({row.section.title})")
-        key = f"GPU: {model or 'unknown GPU'}" if gpus else f"CPU only: {model}"
+        name = label(f"{row.record.implementation} ({gpus} GPU{'s' if gpus > 1 else ''}, {row.section.title})"
+                     if gpus else f"{row.record.implementation} ({row.section.title})", 2 * LABEL_LIMIT)
+        key = label(f"GPU: {model or 'unknown GPU'}" if gpus else f"CPU only: {model}", 2 * LABEL_LIMIT)
         units[key] = "images / second per GPU" if gpus else "images / second (whole CPU, no GPU)"
-        by_class.setdefault(key, []).append((label, row.img_s / gpus if gpus else row.img_s, colour))
+        by_class.setdefault(key, []).append((name, row.img_s / gpus if gpus else row.img_s, colour))
     for name, img_s, gpus, model in published:
-        key = f"GPU: {model} (published)"
+        key = label(f"GPU: {model} (published)", 2 * LABEL_LIMIT)
         units[key] = "images / second per GPU"
-        by_class.setdefault(key, []).append((f"{name} (published, {hardware_label(gpus, model)})",
+        by_class.setdefault(key, []).append((label(f"{name} (published, {hardware_label(gpus, model)})"),
                                              img_s / gpus, PUBLISHED))
     order = sorted(by_class, key=lambda k: (k.startswith("CPU"), k))
     return [(key, units[key], by_class[key]) for key in order]
@@ -100,9 +111,9 @@ def _bar_panel(ax, title: str, unit: str, bars: list[Bar]) -> None:
     positions = list(range(len(bars)))
     values = [value for _, value, _ in bars]
     ax.barh(positions, values, height=0.6, color=[colour for _, _, colour in bars])
-    ax.set_yticks(positions, [label for label, _, _ in bars], fontsize=7)
+    ax.set_yticks(positions, [name for name, _, _ in bars], fontsize=7)
     ax.set_ylim(max(len(bars), 2) - 0.5, -0.5)  # thin bars even for one row
-    top = max(values, default=1.0) or 1.0
+    top = max(values, default=1.0) or 1.0  # (an all-zero panel still gets an axis)
     ax.set_xlim(0, top * 1.18)  # room for the value printed after each bar
     for position, value in zip(positions, values):
         ax.annotate(sig3(value), (value, position), xytext=(3, 0), textcoords="offset points", va="center",
@@ -127,14 +138,15 @@ def timeline_png(record: RunRecord) -> bytes:
             for edge in record.window_requested:
                 ax.axvline(edge, color="grey", linestyle="--", linewidth=0.8)
         speed = record.throughput_img_s
-        subtitle = f"{speed:.1f} img/s" if speed is not None else record.status.value
-        ax.set_title(f"{record.implementation} · {record.run_id} · {subtitle}", fontsize=9)
+        subtitle = f"{sig3(speed)} img/s" if speed is not None else record.status.value
+        ax.set_title(label(f"{record.implementation} · {record.run_id} · {subtitle}", 2 * LABEL_LIMIT),
+                     fontsize=9)
         ax.set_xlabel("iteration")
         ax.set_ylabel("seconds / iteration")
         # Scale to the window: start-up iterations can be 100x slower and would flatten the part that is
         # measured.
         inside = [v for u, v in zip(x, y) if window and window[0] <= u <= window[1]] or y
-        top = 1.5 * max(inside, default=1.0)
+        top = 1.5 * max(inside, default=1.0) or 1.0  # an all-zero series still gets an axis
         ax.set_ylim(0, top)
         off_scale = [(u, v) for u, v in zip(x, y) if v > top]
         if off_scale:

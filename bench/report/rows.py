@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import stdev
+from statistics import median, stdev
 
 import pandas as pd
 
@@ -106,6 +106,7 @@ class Row:
     rank: int | None = None
     members: list[str] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
+    images_per_joule: float | None = None  # the median over the row's runs, only when every one has it
 
     @property
     def relative_sd(self) -> float:
@@ -163,7 +164,20 @@ def _measured_row(ok: pd.DataFrame) -> Row:
     if row.n > 1:
         row.low, row.high = min(values), max(values)
     row.stale = any(is_stale(r) for r in members["record"])
+    row.images_per_joule = median_images_per_joule(list(members["record"]))
     return row
+
+
+def images_per_joule(record: RunRecord) -> float | None:
+    """Window images / the window's energy on all GPUs (bench.measure.telemetry), where the record has it."""
+    window = record.telemetry.window if record.telemetry is not None else None
+    return window.images_per_joule if window is not None else None
+
+
+def median_images_per_joule(records: list[RunRecord]) -> float | None:
+    """The median img/J of the records, None unless every one of them has it."""
+    values = [images_per_joule(r) for r in records]
+    return median(values) if values and all(v is not None for v in values) else None
 
 
 def _rank_and_ratio(rows: list[Row]) -> None:

@@ -11,9 +11,13 @@ from __future__ import annotations
 import math
 import statistics
 
+from bench.errors import BenchError
 from bench.measure.stats import mann_whitney_two_sided
 from bench.protocol.suite import load_suite
-from bench.report.blocks import sig3, wrap
+from bench.numbers import sig3
+from bench.report.blocks import wrap
+from bench.report.diagnostics import suite_lines
+from bench.report.markdown import cell
 from bench.vocabulary import RunStatus
 
 ALPHA = 0.1
@@ -42,7 +46,7 @@ def ratio_with_error(values: list[float], base: list[float]) -> tuple[float, flo
 def _suite_rows(records, baseline: str) -> list[str]:
     values = _values(records)
     ranked = sorted(values, key=lambda name: -statistics.median(values[name]))
-    lines = ["| rank | implementation | median img/s | range | n | CV | ratio to " + baseline
+    lines = ["| rank | implementation | median img/s | range | n | CV | ratio to " + cell(baseline)
              + " | vs next |",
              "|---|---|---|---|---|---|---|---|"]
     for rank, name in enumerate(ranked, 1):
@@ -51,13 +55,13 @@ def _suite_rows(records, baseline: str) -> list[str]:
         ratio = "1 (baseline)" if name == baseline else "-"
         if baseline in values and name != baseline:
             r, err = ratio_with_error(v, values[baseline])
-            ratio = f"{r:.2f}" + (f" ± {err:.2f}" if err is not None else "")
+            ratio = sig3(r) + (f" ± {sig3(err)}" if err is not None else "")
         mark = "-"
         if rank < len(ranked):
             p = mann_whitney_two_sided(v, values[ranked[rank]])
             mark = f"~ (p = {p:.2f})" if p > ALPHA else f"faster (p = {p:.2f})"
-        lines.append(f"| {rank} | {name} | {sig3(statistics.median(v))} | {sig3(min(v))}-{sig3(max(v))} "
-                     f"| {len(v)} | {cv} | {ratio} | {mark} |")
+        lines.append(f"| {rank} | {cell(name)} | {sig3(statistics.median(v))} | "
+                     f"{sig3(min(v))}-{sig3(max(v))} | {len(v)} | {cv} | {ratio} | {mark} |")
     return lines
 
 
@@ -68,13 +72,13 @@ def _then_vs_now(records, recipes, baseline: str) -> list[str]:
     base_family = family_of.get(baseline)
     if baseline not in values or base_family not in published:
         return []
-    lines = ["| family | published 2020 ratio to Detectron2 | measured ratio to " + baseline + " |",
+    lines = ["| family | published 2020 ratio to Detectron2 | measured ratio to " + cell(baseline) + " |",
              "|---|---|---|"]
     for name in sorted(values):
         family = family_of.get(name)
-        then = f"{published[family] / published[base_family]:.2f}" if family in published else "not published"
+        then = sig3(published[family] / published[base_family]) if family in published else "not published"
         now = statistics.median(values[name]) / statistics.median(values[baseline])
-        lines.append(f"| {family} ({name}) | {then} | {now:.2f} |")
+        lines.append(f"| {cell(family)} ({cell(name)}) | {then} | {sig3(now)} |")
     return lines
 
 
@@ -89,19 +93,25 @@ def render_suite_sections(records, recipes) -> list[str]:
     out: list[str] = []
     for suite_id, members in sorted(runs.items()):
         info = members[0].extra["suite"]
-        suite = load_suite(info["name"])
+        try:
+            suite = load_suite(info["name"])
+        except BenchError as exc:  # a record of a suite this bench does not ship: said, not ranked
+            out += [f"## Suite {cell(info['name'])} ({cell(suite_id)})", "", cell(exc), ""]
+            continue
         env = members[0].environment or {}
-        cpu = (env.get("cpu") or {}).get("model", "?")
-        devices = env.get("gpus", {}).get("devices") or []
-        cores = (env.get("cpu") or {}).get("logical", "?")
-        hardware = (", ".join(d.get("name", "?") for d in devices) if devices
+        cpu = (env.get("cpu") or {}).get("model") or "?"
+        devices = (env.get("gpus") or {}).get("devices") or []
+        cores = (env.get("cpu") or {}).get("logical") or "?"
+        hardware = (", ".join(d.get("name") or "?" for d in devices) if devices
                     else f"CPU {cpu}, {cores} logical cores")
-        out += [f"## Suite {info['name']}, preset {info['preset']} ({suite_id})", "",
-                *wrap(f"Hardware: {hardware}. Repeats interleaved ({', '.join(info.get('members', []))}). "
+        out += [f"## Suite {cell(info['name'])}, preset {cell(info['preset'])} ({cell(suite_id)})", "",
+                *wrap(f"Hardware: {cell(hardware)}. Repeats interleaved "
+                      f"({cell(', '.join(info.get('members', [])))}). "
                       f"Whole-comparison deviation: {'; '.join(suite.deviations)}. `~`: not distinguishable "
                       "from the next-ranked member (two-sided Mann-Whitney U over the repeats, "
                       f"p > {ALPHA}); ratio ± its standard error (delta method on the means)."), ""]
         out += _suite_rows(members, suite.baseline) + [""]
+        out += suite_lines([r for r in members if r.status is RunStatus.OK], suite.baseline)
         then_now = _then_vs_now(members, recipes, suite.baseline)
         if then_now:
             out += ["Then vs now (the published row of the same family, 8 V100s, protocol 1; "

@@ -17,9 +17,9 @@ import pandas as pd
 
 from bench.recipes import Recipe
 from bench.records.schema import RunRecord
-from bench.report.blocks import (COLUMNS, Block, Detail, blocks, commit_of, img_s_text, published_of,
+from bench.report.blocks import (Block, Detail, blocks, commit_of, img_s_text, published_of,
                                  ratio_text, sig3, then_and_now, wrap)
-from bench.report.markdown import References, cell, markdown, relative
+from bench.report.markdown import References, cell, link_target, markdown, relative
 from bench.report.scaling_section import render_scaling_section
 from bench.report.mlperf_section import render_section
 from bench.report.rows import (BASELINE_FAMILY, Row, hardware_label,
@@ -34,7 +34,8 @@ INTRO = ("Training throughput of Mask R-CNN R-50-FPN in images per second: image
          "median of its repeat group with its range and n. The ratio to Detectron2 is given only against "
          "Detectron2 measured on the same hardware in the same section, ± one standard deviation propagated "
          "from both groups' spreads. Numbers have three significant digits; ⚠ marks a measurement warning, "
-         "listed in the row's details.")
+         "listed in the row's details; (busy host): other processes kept the machine busy around the run, "
+         "which may have slowed it (the details say how busy).")
 
 
 def published_cell(reference: dict | None, links: References) -> str:
@@ -43,21 +44,21 @@ def published_cell(reference: dict | None, links: References) -> str:
     value = f"{float(reference['img_s']):g}"
     source = str(reference.get("source", ""))
     shown = links.link(value, source) if source.startswith(("http://", "https://")) else value
-    return f"{shown} on {hardware_label(int(reference['gpus']), str(reference['gpu_model']))}"
+    return f"{shown} on {cell(hardware_label(int(reference['gpus']), str(reference['gpu_model'])))}"
 
 
 def block_lines(block: Block, out_dir: Path, recipes: dict[str, Recipe], links: References,
                 records: References, plotted: set[str]) -> list[str]:
-    lines = [f"### {block.title}", ""]
-    lines += wrap(" · ".join(f"**{name}:** {value}" for name, value in block.settings))
+    lines = [f"### {cell(block.title)}", ""]
+    lines += wrap(" · ".join(f"**{name}:** {cell(value)}" for name, value in block.settings))
     table = []
     for row, detail in zip(block.rows, block.details):
         name = row.record.implementation + (" (stale)" if row.stale else "")
-        table.append(dict(zip(COLUMNS, [
+        table.append(dict(zip(block.columns, block.cells(row, [
             cell(f"{row.rank}. {name}" if row.rank else name), img_s_text(row), str(row.n), ratio_text(row),
             published_cell(published_of(row.record, recipes), links),
             f"[{len(row.record.deviations)}](#{detail.anchor})",
-            records.link("record", relative(row.directory / "record.json", out_dir))])))
+            records.link("record", relative(row.directory / "record.json", out_dir))]))))
     lines += ["", markdown(pd.DataFrame(table)), ""]
     for detail in block.details:
         lines += detail_lines(detail, out_dir, links, plotted)
@@ -70,14 +71,14 @@ def detail_lines(detail: Detail, out_dir: Path, links: References, plotted: set[
     facts = [record.created[:10], f"commit `{sha}`" if not url else links.link(f"`{sha}`", url)] if sha else \
         [record.created[:10]]
     if row.n > 1:
-        facts.append(f"repeat group of {row.n}: " + ", ".join(row.members))
+        facts.append(f"repeat group of {row.n}: " + ", ".join(cell(member) for member in row.members))
     if record.run_id in plotted:
-        facts.append(f"[timeline](plots/{record.run_id}.png)")
+        facts.append(f"[timeline]({link_target(f'plots/{record.run_id}.png')})")
     head = f'- <a id="{detail.anchor}"></a>**{cell(record.implementation)}**: {cell(record.title)} · ' + \
         " · ".join(facts)
     lines = wrap(head)
-    for kind, text in detail.items:
-        lines += wrap(f"- {kind}: {cell(text)}", "  ")
+    for kind, text in detail.items:  # the stale note is bench's own markdown; the rest come from the record
+        lines += wrap(f"- {kind}: {text if kind == 'stale' else cell(text)}", "  ")
     return lines
 
 
@@ -85,11 +86,11 @@ def then_and_now_lines(rows: list[Row], recipes: list[Recipe]) -> list[str]:
     generations = then_and_now(rows, recipes, BASELINE_FAMILY)
     if not generations:
         return []
-    table = [{"Family": g.family,
-              "Published (2020)": (f"{sig3(g.published)} on {g.published_on}" if g.published is not None
+    table = [{"Family": cell(g.family),
+              "Published (2020)": (f"{sig3(g.published)} on {cell(g.published_on)}" if g.published is not None
                                    else ""),
               "Measured now": ratio_text(g.measured) if g.measured else "not measured under a protocol",
-              "Measured on": f"{g.measured.section.title} · {hardware_label(*g.measured.hardware)}"
+              "Measured on": cell(f"{g.measured.section.title} · {hardware_label(*g.measured.hardware)}")
               if g.measured else ""} for g in generations]
     intro = ("Each family's ratio to Detectron2 as published in 2020 beside the ratio measured now (the "
              "newest protocol section where the family and Detectron2 share the hardware). A ratio is taken "
@@ -128,7 +129,7 @@ def published_lines(recipes: list[Recipe], links: References) -> list[str]:
                                      == (base.reference.gpus, base.reference.gpu_model))
         table.append({"Recipe": f"`{recipe.name}`", "Framework": cell(f"{recipe.framework.name} "
                                                                       f"{recipe.framework.version}"),
-                      "Hardware": hardware_label(ref.gpus, ref.gpu_model),
+                      "Hardware": cell(hardware_label(ref.gpus, ref.gpu_model)),
                       "img/s": f"{ref.img_s:g}",
                       "vs Detectron2": sig3(ref.img_s / base.reference.img_s) if same else ""})
         source = str(ref.source)
@@ -159,7 +160,7 @@ def render(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], out_dir
     for block in blocks(measured, by_name):
         if block.section != section:
             section = block.section
-            out += [f"## {section.title}", "", *wrap(section.intro), ""]
+            out += [f"## {cell(section.title)}", "", *wrap(section.intro), ""]
         out += block_lines(block, out_dir, by_name, links, record_links, plotted)
     if unmeasured:
         out += unmeasured_lines(unmeasured, out_dir, record_links)

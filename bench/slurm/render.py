@@ -19,6 +19,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.k8s import distributed
 from bench.security import shell_assignment, shell_comment, shell_join, shell_quote
+from bench.telemetry.control import PACKAGE_ROOT
 
 DEFAULT_PORT = 29500
 SIGNAL_LEAD_S = 120  # the trainer gets SIGTERM this long before the time limit (checkpoint, flush the log)
@@ -163,11 +164,24 @@ def trainer_in_batch_step(argv: Sequence[str]) -> bool:
     return distributed.launcher_kind(list(argv)) == "mpirun"
 
 
+def sampler_lines(run: SlurmRun, sampler: Sequence[str] | None) -> list[str]:
+    """bench's telemetry sampler (bench.telemetry.sampler --slurm), one per node in a step of its own that
+    overlaps the training's, started before it; Slurm ends it with the job's steps. Its series land in the run
+    directory, one per node."""
+    if not sampler:
+        return []
+    step = ["srun", "--overlap", f"--nodes={run.nodes}", "--ntasks-per-node=1", f"--chdir={PACKAGE_ROOT}",
+            *sampler]
+    return ["# telemetry: one sampler per node, beside the training (it ends with the job's steps)",
+            shell_join(step) + " &"]
+
+
 def render_script(*, recipe: str, variant: str, argv: Sequence[str], env: Mapping[str, str], run: SlurmRun,
-                  gpus: int, paths: ScriptPaths, job_name: str, title: str = "") -> str:
+                  gpus: int, paths: ScriptPaths, job_name: str, title: str = "",
+                  sampler: Sequence[str] | None = None) -> str:
     """The batch script. `argv`: the recipe's one-node command, rendered with the run's paths; `env`: the
     variables the recipe sets (the rest of the environment is the submitter's, which sbatch exports by
-    default)."""
+    default); `sampler`: the telemetry sampler's argv on each node (none: no telemetry)."""
     lines = ["#!/bin/bash", shell_comment(f"bench: {title or recipe} on {run.nodes} node(s) x {gpus} GPU(s)"),
              *resource_lines(run, gpus, job_name), directive("chdir", paths.workdir),
              directive("output", paths.stdout), directive("error", paths.stderr), "set -eu"]
@@ -175,7 +189,8 @@ def render_script(*, recipe: str, variant: str, argv: Sequence[str], env: Mappin
     lines += [*first_node_address_lines(),
               shell_assignment("MASTER_PORT", run.port), 'NNODES="$SLURM_JOB_NUM_NODES"',
               "export MASTER_ADDR MASTER_PORT NNODES PORT=\"$MASTER_PORT\"",
-              'echo "bench: job $SLURM_JOB_ID on $SLURM_JOB_NODELIST, first node $MASTER_ADDR" >&2']
+              'echo "bench: job $SLURM_JOB_ID on $SLURM_JOB_NODELIST, first node $MASTER_ADDR" >&2',
+              *sampler_lines(run, sampler)]
     # mpirun starts every rank itself, on the allocation Slurm gave it (OpenMPI reads it)
     if trainer_in_batch_step(argv):
         command = (list(argv) if run.nodes == 1
