@@ -29,12 +29,23 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def slurm(tmp_path_factory):
     started = slurm_cluster.start(tmp_path_factory.mktemp("slurm"))
     try:
         yield started
     finally:
         started.stop()
+
+
+@pytest.fixture
+def cluster(slurm):
+    """The module's cluster, with no job of an earlier test left in it (a test that failed midway may leave
+    one completing): each test starts on an empty queue and idle nodes."""
+    deadline = time.monotonic() + 120
+    while slurm.queue() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    slurm.wait_idle()
+    return slurm
 
 
 def bench_argv(*args: str) -> list[str]:
@@ -110,8 +121,9 @@ def test_standin_runs_as_a_job_to_its_window_stop(cluster, tmp_path):
 
 def test_builtin_smoke_preset_runs_as_a_job(cluster, tmp_path):
     before = children()
-    done = bench(cluster, tmp_path, "run", "builtin", "--preset", "smoke", "--launcher", "slurm",
-                 "--no-progress")
+    # a short window on the 5-iteration print grid (~16 iterations, not the preset's 45)
+    done = bench(cluster, tmp_path, "run", "builtin", "--preset", "smoke", "--launcher", "slurm", "--window",
+                 "5:10", "--no-progress", timeout=1800)
     assert done.returncode == 0, done.stderr
     _, record = only_record(tmp_path)
     assert record["status"] == "ok", record["reason"]
@@ -128,16 +140,19 @@ def test_sigkill_of_bench_cancels_the_job(cluster, tmp_path):
     env = {**cluster.env(), "BENCH_RESULTS": str(tmp_path / "results")}
     proc = subprocess.Popen(bench_argv("run", "--recipe", str(recipe), "--launcher", "slurm",
                                        "--no-progress"),
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list((tmp_path / "results").glob("runs/*/output")):
-        time.sleep(0.2)
-    while time.monotonic() < deadline and "R" not in cluster.call("squeue", "-h", "-o", "%t").stdout.split():
-        time.sleep(0.2)
-    (job,) = cluster.queue()
-    time.sleep(1)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list((tmp_path / "results").glob("runs/*/output")):
+            time.sleep(0.2)
+        while (time.monotonic() < deadline
+               and "R" not in cluster.call("squeue", "-h", "-o", "%t").stdout.split()):
+            time.sleep(0.2)
+        (job,) = cluster.queue()
+        time.sleep(1)
+    finally:  # whatever failed above, bench is SIGKILLed (a bench left running would hold a node)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and cluster.queue():
         time.sleep(0.2)

@@ -40,6 +40,7 @@ from bench.vocabulary import HARNESS_ENV, RunStatus
 SCRIPT_NAME = "job.sbatch"
 POLL_S = 0.5
 CALL_TIMEOUT_S = 60
+CANCEL_TRIES = 3  # scancel calls at the end of a run whose end Slurm has not confirmed
 GUARD_DIR = "slurm-guard"
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY",
          "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
@@ -195,13 +196,18 @@ class SlurmLauncher(Launcher):
     def _follow(self) -> None:
         """Poll the queue: say when the job waits (and why) and when it runs; once it has left, ask for its
         end."""
-        facts, shown = self.facts, ""
+        facts, shown, silent = self.facts, "", False
         try:
             while True:
-                done = slurm_call("squeue", "-h", "-j", facts.job_id, "-o", "%T|%r|%N|%P", check=False,
-                                  env=self.env)
-                row = done.stdout.strip().split("|") if done.returncode == 0 and done.stdout.strip() else None
-                if row is None or row[0] in ENDED:
+                row = self._queue_row()
+                if row is None:  # no answer is not an end: a busy controller must not orphan the job
+                    if not silent:
+                        self.say(f"bench: slurm job {facts.job_id}: squeue did not answer; asking again")
+                    silent = True
+                    time.sleep(self.poll_s)
+                    continue
+                silent = False
+                if not row or row[0] in ENDED:
                     break
                 facts.state, facts.reason, facts.node_list, facts.partition = (row + ["", "", ""])[:4]
                 if facts.state == "RUNNING" and facts.running_at is None:
@@ -213,9 +219,26 @@ class SlurmLauncher(Launcher):
                     self.say(f"bench: slurm job {facts.job_id} {news.lower()}{where}")
                     shown = news
                 time.sleep(self.poll_s)
-            final_facts(facts, self.env)
+            try:
+                final_facts(facts, self.env)
+            except BenchError:  # no answer: the record keeps what squeue said last, release() cancels it
+                pass
         finally:
             self._ended.set()
+
+    def _queue_row(self) -> list[str] | None:
+        """The job's squeue row (state, reason, nodes, partition); [] once Slurm says it has left the queue
+        (no row, or `Invalid job id` for a job the controller no longer remembers); None when the controller
+        did not answer."""
+        try:
+            done = slurm_call("squeue", "-h", "-j", self.facts.job_id, "-o", "%T|%r|%N|%P", check=False,
+                              env=self.env)
+        except BenchError:  # no answer in time
+            return None
+        if done.returncode == 0:
+            text = done.stdout.strip()
+            return text.split("|") if text else []
+        return [] if "Invalid job id" in done.stderr else None
 
     # -- the run's state ----------------------------------------------------------------------------
     def poll(self) -> int | None:
@@ -243,6 +266,13 @@ class SlurmLauncher(Launcher):
         return []  # the job's processes are on the nodes, not here
 
     def release(self) -> None:
+        """Nothing of the job outlives the run: a job whose end Slurm has not confirmed is cancelled."""
+        for _ in range(CANCEL_TRIES if self.facts is not None and self.facts.state not in ENDED else 0):
+            try:
+                slurm_call("scancel", "--full", self.facts.job_id, check=False, env=self.env)
+                break
+            except BenchError:  # no answer in time: a busy controller; ask again
+                continue
         if self.guard is not None:
             self.guard.release()
 
