@@ -224,3 +224,37 @@ def test_the_record_names_the_nodes_and_what_failed_where(stub_env, tmp_path: Pa
     assert facts["node_trouble"] == [
         "node n2 is DOWN+NOT_RESPONDING (Not responding [slurm@2026-12-07T01:00:00])",
         "node n2: task 1: Killed", "node n2: node failure", "node n1: task 0: Exited with exit code 1"]
+
+
+STUB_SQUEUE = r"""#!/bin/sh
+n=$(cat "$0.count" 2>/dev/null || echo 0); echo $((n + 1)) > "$0.count"
+case $n in
+  0|1) echo "slurm_load_jobs error: Socket timed out on send/recv operation" >&2; exit 1 ;;
+  2) echo "RUNNING|None|n1|debug" ;;
+  *) ;;
+esac
+"""
+
+
+def test_a_controller_that_does_not_answer_is_not_the_jobs_end(tmp_path: Path) -> None:
+    """squeue failing twice (a busy slurmctld) must not end the follow: only squeue's empty answer does, and
+    then scontrol says how the job ended."""
+    from bench.launch.slurm import JobFacts, SlurmLauncher
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("squeue", STUB_SQUEUE),
+                       ("sacct", "#!/bin/sh\necho 'accounting storage is disabled' >&2; exit 1\n"),
+                       ("scontrol", "#!/bin/sh\necho 'JobId=7 JobState=COMPLETED ExitCode=0:0 "
+                                    "RunTime=00:00:01 NodeList=n1 Partition=debug'\n")):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    said: list[str] = []
+    launcher = SlurmLauncher("#!/bin/bash\n", run_dir=tmp_path, env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+                             poll_s=0.01, say=said.append)
+    launcher.facts = JobFacts(job_id="7")
+    launcher._follow()
+    assert (bin_dir / "squeue.count").read_text().strip() == "4"  # 2 failures, the running row, the empty one
+    assert said == ["bench: slurm job 7: squeue did not answer; asking again",
+                    "bench: slurm job 7 running on n1"]
+    assert launcher.facts.state == "COMPLETED" and launcher.facts.source == "scontrol"
