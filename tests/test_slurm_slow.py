@@ -313,7 +313,7 @@ def test_a_trainer_killed_on_one_node_is_named_in_the_record(cluster, tmp_path):
 
 
 @pytest.mark.parametrize("args,why", [
-    (["--nodes", "0"], "--nodes 0: must be 1 or more"),
+    (["--nodes", "0"], "--nodes: 0 is not between 1 and"),
     (["--nodes", "3"], "--nodes 3: partition debug has 2 node(s)"),
     (["--partition", "nosuch"], "--partition nosuch: no such partition"),
     (["--procs", "2", "--preset", "full"], "--procs 2 counts CPU processes"),
