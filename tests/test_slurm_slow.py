@@ -68,7 +68,9 @@ def children() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
-def assert_nothing_left(cluster, before: set[int]) -> None:
+def assert_nothing_left(cluster, before: set[int], tmp: Path) -> None:
+    """No job, no child of this test, no stand-in trainer, and no telemetry sampler of this test's runs (the
+    machine may run other benches' samplers: those of a run under `tmp` only)."""
     assert cluster.queue() == []
     leftover = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     assert [p.cmdline() for p in leftover if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
@@ -78,7 +80,8 @@ def assert_nothing_left(cluster, before: set[int]) -> None:
     assert trainers == []  # the job's processes are slurmstepd's, not bench's children: looked for by name
     samplers = [p.info["cmdline"] for p in psutil.process_iter(["cmdline", "status"])
                 if p.info["status"] != psutil.STATUS_ZOMBIE
-                and "bench.telemetry.sampler" in " ".join(p.info["cmdline"] or [])]
+                and "bench.telemetry.sampler" in " ".join(p.info["cmdline"] or [])
+                and str(tmp) in " ".join(p.info["cmdline"] or [])]
     assert samplers == []  # the node's telemetry sampler ended with the job's steps
 
 
@@ -116,7 +119,7 @@ def test_standin_runs_as_a_job_to_its_window_stop(cluster, tmp_path):
     assert telemetry["sampler"]["rate"] >= 10 and window["host"]["node"] == node
     assert "Slurm job " + slurm["job_id"] in window["host"]["scope"]
     assert window["host"]["cpu_percent_mean"] >= 0 and window["gpus"] == []
-    assert_nothing_left(cluster, before)
+    assert_nothing_left(cluster, before, tmp_path)
 
 
 def test_builtin_smoke_preset_runs_as_a_job(cluster, tmp_path):
@@ -130,7 +133,7 @@ def test_builtin_smoke_preset_runs_as_a_job(cluster, tmp_path):
     framework = record["framework_timing"]["throughput_img_s"]
     assert record["harness_clock"]["throughput_img_s"] == pytest.approx(framework, rel=0.03)
     assert record["extra"]["slurm"]["job_id"]
-    assert_nothing_left(cluster, before)
+    assert_nothing_left(cluster, before, tmp_path)
 
 
 def test_sigkill_of_bench_cancels_the_job(cluster, tmp_path):
@@ -264,7 +267,7 @@ def test_builtin_smoke_runs_on_two_nodes(cluster, tmp_path):
     script = (run_dir / "job.sbatch").read_text()
     assert "--rdzv-endpoint=@BENCH_MASTER_ADDR@:" in script and "--local-addr=@BENCH_NODE_ADDR@" in script
     assert "first node 127.0.0.1" in (run_dir / "stderr.log").read_text()  # n1's NodeAddr, not its name
-    assert_nothing_left(cluster, before)
+    assert_nothing_left(cluster, before, tmp_path)
     assert node_processes(str(run_dir)) == {}
 
 
@@ -309,7 +312,7 @@ def test_a_trainer_killed_on_one_node_is_named_in_the_record(cluster, tmp_path):
     assert record["status"] in ("crashed", "failed"), record
     assert "node n2: task 1" in record["reason"], record["reason"]
     assert any(t.startswith("node n2: task 1") for t in record["extra"]["slurm"]["node_trouble"])
-    assert_nothing_left(cluster, before)
+    assert_nothing_left(cluster, before, tmp_path)
 
 
 @pytest.mark.parametrize("args,why", [
