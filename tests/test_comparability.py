@@ -80,12 +80,12 @@ def test_v1_records_are_migrated_and_unknown_versions_refused(tmp_path) -> None:
     del data["images_per_iter_source"]
     path.write_text(json.dumps({**data, "schema_version": 1}))
     record = load_record(path)
-    assert record.schema_version == 2 and record.images_per_iter_source is None
-    path.write_text(json.dumps({**data, "schema_version": 3}))
+    assert record.schema_version == 3 and record.images_per_iter_source is None
+    path.write_text(json.dumps({**data, "schema_version": 4}))
     with pytest.raises(BenchError) as caught:
         load_record(path)
     message = str(caught.value)
-    assert message.startswith(f"{path}: schema_version 3 ") and "\n" not in message
+    assert message.startswith(f"{path}: schema_version 4 ") and "\n" not in message
 
 
 def test_framework_column_shows_the_recorded_environment(tmp_path) -> None:

@@ -135,7 +135,7 @@ def test_schema_round_trip_and_extra_fields_refused(tmp_path: Path) -> None:
     record = make_record(tmp_path, "r1", "detectron2", 60.0, created="2026-01-01T00:00:00+00:00")
     assert load_record(tmp_path / "r1") == record
     data = json.loads((tmp_path / "r1" / "record.json").read_text())
-    assert data["schema_version"] == 2 and data["origin"] == "run" and data["gpu_model"]
+    assert data["schema_version"] == 3 and data["origin"] == "run" and data["gpu_model"]
     with pytest.raises(ValidationError):
         RunRecord.model_validate({**data, "unknown_field": 1})
 

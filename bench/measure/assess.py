@@ -60,7 +60,7 @@ class Measurement:
             "images": r.images if r else None,
             "images_per_iter": self.images_per_iter,
             "images_per_iter_source": self.images_per_iter_source,
-            "batch_evidence": self.batch_evidence.model_dump(mode="json") if self.batch_evidence else None,
+            "batch_evidence": self.batch_evidence.as_json() if self.batch_evidence else None,
             "method": r.method if r else None,
             "exact": r.exact if r else None,
             "last_iteration": self.last_iteration,

@@ -14,10 +14,8 @@ weighed by the strength its parser gives each fact, against a number the user or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict
 
 from bench.errors import BenchError
 from bench.logs.types import BatchReport
@@ -27,18 +25,26 @@ SOURCE_TEXT_LIMIT = 200  # characters of the log line kept in the record's image
 OPTION = "--images-per-iter"
 
 
-class BatchEvidence(BaseModel):
-    """What the log said about its batch and how it was weighed (the record's `batch_evidence`)."""
+@dataclass(frozen=True)
+class BatchEvidence:
+    """What the log said about its batch and how it was weighed (the record's `batch_evidence`). A plain
+    dataclass, as `Warning_`: `bench parse` makes it without importing pydantic; the record validates it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__ = {"extra": "forbid"}  # as every record model: an unknown key is an error
 
     strength: BatchStrength
     images_per_iter: int | None  # what the log's facts give (also where they are not evidence)
-    world_size: int | None = None
     line: int
     text: str
     rule: str  # the parser's rule: which printed facts, their source and the versions it holds for
     decision: str  # why the measured images per iteration are what they are
+    world_size: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strength", BatchStrength(self.strength))  # not a strength: ValueError
+
+    def as_json(self) -> dict:
+        return {**asdict(self), "strength": self.strength.value}
 
 
 @dataclass(frozen=True)
