@@ -1,16 +1,17 @@
-"""A real single-node Slurm cluster for the slow tier (not a test module: the tests import it).
+"""A real two-node Slurm cluster on this one machine, for the slow tier (not a test module: the tests import
+it).
 
-Debian's slurm-wlm (installed with apt if missing), munge with its own key and socket, and slurmctld + slurmd
-with `proctrack/linuxproc` (cgroups do not work in this sandbox; see ../shared/reference/engines.md). Every
+Debian's slurm-wlm (installed with apt if missing), munge with its own key and socket, slurmctld, and two
+slurmd daemons (`slurmd -N n1`, `slurmd -N n2`) with `proctrack/linuxproc` (cgroups do not work in this
+sandbox; see ../shared/reference/engines.md). Both nodes are this machine: `NodeHostname` is its name,
+`NodeAddr` is 127.0.0.1 (a name like n1 does not resolve: what runs across the nodes must use the address
+Slurm knows), and each node has its own port, spool directory, PID and log file (slurm.conf's %n). Every
 file lives in one temporary directory: the daemons get it with `-f`, the clients through SLURM_CONF, munge
 through `--key-file/--socket` and slurm.conf's AuthInfo. Nothing is written under /etc. The daemons are
 stopped by the PIDs they wrote, and only those.
 
-The partition holds this node and a second one that never exists (State=IDLE, Weight=1000, a long
-SlurmdTimeout): `sbatch --test-only --nodes=2` can then validate a two-node script against the real controller
-(it answers when such a job would start instead of refusing a node count the partition cannot hold; a DOWN or
-FUTURE node does not count for --test-only). A real one-node job goes to the real node, which weighs less; the
-tests run one job at a time.
+A one-node job goes to n1 (it weighs less); `srun -N2` places one task on each node; the tests run one job at
+a time.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-PHANTOM_NODE = "phantom2"  # the second node of the partition: declared, never up
+NODES = ("n1", "n2")
+PARTITION = "debug"
 
 
 @dataclass
@@ -48,18 +50,22 @@ class SlurmCluster:
         return self.call("squeue", "-h", "-o", "%i").stdout.split()
 
     def wait_idle(self, timeout: float = 60) -> None:
+        """Every node idle (the `sinfo -N` state of each)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self.call("sinfo", "-h", "-n", socket.gethostname(), "-o", "%t",
-                              check=False).stdout.strip()
-            if state in ("idle", "mix"):
+            states = self.node_states()
+            if sorted(states) == sorted(NODES) and all(s in ("idle", "mix") for s in states.values()):
                 return
             time.sleep(0.5)
-        raise RuntimeError(f"the Slurm node did not become idle in {timeout} s (state {state!r}); see "
+        raise RuntimeError(f"the Slurm nodes did not become idle in {timeout} s (states {states!r}); see "
                            f"{self.root}/*.log")
 
+    def node_states(self) -> dict[str, str]:
+        rows = self.call("sinfo", "-h", "-N", "-o", "%N %t", check=False).stdout.split("\n")
+        return dict(row.split() for row in rows if len(row.split()) == 2)
+
     def stop(self) -> None:
-        for name in ("slurmd", "slurmctld", "munged"):
+        for name in (*(f"slurmd-{node}" for node in NODES), "slurmctld", "munged"):
             pid_file = self.pids[name]
             try:
                 pid = int(pid_file.read_text().strip())
@@ -93,28 +99,28 @@ def free_port() -> int:
 
 
 def config(root: Path, host: str, cpus: int, munge_socket: Path) -> str:
+    nodes = [f"NodeName={node} NodeHostname={host} NodeAddr=127.0.0.1 Port={free_port()} CPUs={cpus} "
+             f"RealMemory=2000 Weight={weight} State=UNKNOWN" for weight, node in enumerate(NODES, 1)]
     return "\n".join([
         "ClusterName=benchtest", f"SlurmctldHost={host}", "AuthType=auth/munge",
         f"AuthInfo=socket={munge_socket}",
         "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "SelectType=select/cons_tres",
-        f"SlurmctldPidFile={root}/slurmctld.pid", f"SlurmdPidFile={root}/slurmd.pid",
-        f"SlurmdSpoolDir={root}/slurmd", f"StateSaveLocation={root}/slurmctld", "SlurmUser=root",
-        f"SlurmctldLogFile={root}/slurmctld.log", f"SlurmdLogFile={root}/slurmd.log",
+        f"SlurmctldPidFile={root}/slurmctld.pid", f"SlurmdPidFile={root}/slurmd.%n.pid",
+        f"SlurmdSpoolDir={root}/slurmd.%n", f"StateSaveLocation={root}/slurmctld", "SlurmUser=root",
+        f"SlurmctldLogFile={root}/slurmctld.log", f"SlurmdLogFile={root}/slurmd.%n.log",
         # free ports, not the defaults: a system Slurm (or another test run) may be listening beside this one
-        f"SlurmctldPort={free_port()}", f"SlurmdPort={free_port()}",
-        "ReturnToService=2", "MinJobAge=600", "KillWait=5", "InactiveLimit=0", "SlurmdTimeout=3600",
+        f"SlurmctldPort={free_port()}",
+        "ReturnToService=2", "MinJobAge=600", "KillWait=5", "InactiveLimit=0", "SlurmdTimeout=300",
         "JobAcctGatherType=jobacct_gather/none", "AccountingStorageType=accounting_storage/none",
-        f"NodeName={host} CPUs={cpus} RealMemory=2000 Weight=1 State=UNKNOWN",
-        f"NodeName={PHANTOM_NODE} NodeAddr=127.0.0.254 CPUs={cpus} RealMemory=2000 Weight=1000 "
-        "State=IDLE",
-        f"PartitionName=debug Nodes={host},{PHANTOM_NODE} Default=YES MaxTime=INFINITE State=UP", ""])
+        *nodes, f"PartitionName={PARTITION} Nodes={','.join(NODES)} Default=YES MaxTime=INFINITE State=UP",
+        ""])
 
 
 def start(root: Path) -> SlurmCluster:
     """Install if needed, write the configuration under `root`, start munged, slurmctld and slurmd."""
     ensure_installed()
     root.mkdir(parents=True, exist_ok=True)
-    for sub in ("slurmd", "slurmctld", "munge"):
+    for sub in (*(f"slurmd.{node}" for node in NODES), "slurmctld", "munge"):
         (root / sub).mkdir(exist_ok=True)
     key = root / "munge" / "munge.key"
     key.write_bytes(os.urandom(1024))
@@ -123,14 +129,17 @@ def start(root: Path) -> SlurmCluster:
     host = socket.gethostname()
     (root / "slurm.conf").write_text(config(root, host, os.cpu_count() or 1, munge_socket))
     cluster = SlurmCluster(root, {"munged": root / "munge" / "munged.pid",
-                                  "slurmctld": root / "slurmctld.pid", "slurmd": root / "slurmd.pid"})
+                                  "slurmctld": root / "slurmctld.pid",
+                                  **{f"slurmd-{node}": root / f"slurmd.{node}.pid" for node in NODES}})
     # -f: munged refuses keys and directories it does not like for a system install (here: a temp dir of root)
     subprocess.run(["munged", "-f", f"--key-file={key}", f"--socket={munge_socket}",
                     f"--pid-file={cluster.pids['munged']}", f"--log-file={root}/munge/munged.log",
                     f"--seed-file={root}/munge/munged.seed"], check=True, timeout=30)
     try:
         subprocess.run(["slurmctld", "-f", str(cluster.conf)], check=True, env=cluster.env(), timeout=60)
-        subprocess.run(["slurmd", "-f", str(cluster.conf)], check=True, env=cluster.env(), timeout=60)
+        for node in NODES:
+            subprocess.run(["slurmd", "-f", str(cluster.conf), "-N", node], check=True, env=cluster.env(),
+                           timeout=60)
         cluster.wait_idle()
     except BaseException:
         cluster.stop()

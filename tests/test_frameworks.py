@@ -50,10 +50,13 @@ def test_mmdetection_smoke_needs_no_checkout_and_installs_from_the_package_index
     full = find_recipe("mmdetection-current")
     assert full.source is not None and full.source.commit.startswith("cfd5d3a9")
     assert any("-e {source}" in step for step in full.install)
-    argv = command_for(recipe, gpus=0, data="/data", output="/out", source_dir=None, python="/env/python")
+    argv = command_for(recipe, gpus=0, data="/data", output="/out", source_dir=None, python="/env/python",
+                       procs=2)
     overlay = patches_dir() / "mmdetection-current" / "smoke"
-    assert (argv[1] == str(overlay / "train.py")
-            and argv[2] == str(overlay / "mask-rcnn_r50-caffe_fpn_smoke.py"))
+    # mmdetection's distributed launch (what tools/dist_train.sh runs): torchrun, --launcher pytorch
+    assert argv[:5] == ["/env/python", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    assert argv[5:9] == [str(overlay / "train.py"), str(overlay / "mask-rcnn_r50-caffe_fpn_smoke.py"),
+                         "--launcher", "pytorch"]
     assert "train_dataloader.dataset.data_root=/data" in argv
     assert recipe.env.get("CUDA_VISIBLE_DEVICES") == ""
 

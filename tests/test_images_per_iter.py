@@ -23,6 +23,8 @@ from bench.recipes.loader import load_all
 RECIPES = load_all()
 CASES = [(r, preset) for r in RECIPES for preset in (None, *r.presets)]
 GPU_COUNTS = (0, 1, 2, 4, 8)
+# (GPUs per node, CPU processes per node): the CPU at one and at two processes (--procs), then GPU counts
+COUNTS = ((0, None), (0, 2), *((gpus, None) for gpus in GPU_COUNTS[1:]))
 
 # Upstream defaults the commands do not override (what the trainer does when the argv says nothing).
 # detectron2 configs/Base-RCNN-FPN.yaml:36; maskrcnn-benchmark config/defaults.py:413-415
@@ -89,7 +91,9 @@ def trained_images(family: str, argv: list[str], env: dict[str, str]) -> int:
         script = next((i for i, a in enumerate(argv) if a.endswith("dist_train.sh")), None)
         if script is not None:  # dist_train.sh CONFIG GPUS: GPUS processes per node, NNODES nodes (3.x)
             return MMDET_PER_GPU * int(argv[script + 2]) * int(env.get("NNODES", "1"))
-        return mmdet_smoke_per_process()  # one CPU process with bench's smoke config
+        # torchrun and the package's tools/train.py: bench's smoke config, or the suite's full config
+        smoke = any(a.endswith("_smoke.py") for a in argv)
+        return (mmdet_smoke_per_process() if smoke else MMDET_PER_GPU) * torch_processes(argv)
     if family == "tensorpack":
         return TENSORPACK_PER_PROCESS * int(option(argv, "-np", "-n", "--np"))
     if family == "simpledet":
@@ -107,20 +111,22 @@ def dry_run_images(steps: list[str]) -> int:
 @pytest.mark.parametrize("recipe,preset", CASES, ids=[f"{r.name}-{p or 'default'}" for r, p in CASES])
 def test_bench_run_counts_what_the_command_trains(recipe, preset) -> None:
     accepted = 0
-    for gpus in GPU_COUNTS:
-        options = RunOptions(gpus=gpus, preset=preset, data=Path("/"))
+    for gpus, procs in COUNTS:
+        options = RunOptions(gpus=gpus, procs=procs, preset=preset, data=Path("/"))
         try:
             plan = resolve(recipe, recipes_dir() / f"{recipe.name}.toml", options, available_gpus=8,
                            check_gpus=False)
         except BenchError as exc:
             message = str(exc)
-            assert message.startswith(recipe.name) and f"--gpus {gpus}" in message and "\n" not in message
+            refused = (f"--gpus {gpus}", f"--procs {procs}") if procs else (f"--gpus {gpus}",)
+            assert message.startswith(recipe.name) and "\n" not in message
+            assert any(option in message for option in refused), message
             continue
         accepted += 1
         argv = command_for(plan.recipe, gpus=plan.gpus, data="/data", output="/out", source_dir="/src",
-                           python="python")
+                           python="python", procs=plan.procs)
         expected = trained_images(recipe.family, argv, plan.recipe.env)
-        assert dry_run_images(dry_run_steps(plan)) == expected, (gpus, argv)
+        assert dry_run_images(dry_run_steps(plan)) == expected, (gpus, procs, argv)
     assert accepted, "the recipe accepts no GPU count at all"
 
 
@@ -156,7 +162,6 @@ def trainer_container(objects: list[dict]) -> dict:
 
 
 @pytest.mark.parametrize("name,preset,gpus,why", [
-    ("detectron2-current", "full", 8, "runs on 1 GPU"),
     ("simpledet", None, 4, "runs on 8 GPU"),
     ("matterport", None, 4, "runs on 8 GPU"),
     ("builtin", "smoke", 2, "runs on 0 GPU"),

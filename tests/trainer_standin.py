@@ -9,6 +9,7 @@ exactly as that framework smooths them. Runs a 90,000-iteration schedule unless 
     python tests/trainer_standin.py --format torchvision --times 0.02,0.03
         [--log-file PATH] [--crash-at N] [--grandchild] [--escaped-grandchild] [--ignore-sigterm]
         [--pid-file PATH] [--data-fraction F] [--chatter K] [--busy] [--max-iter N] [--print-batch B,W]
+        [--rank0-only]
 
 --workers K forks K worker processes per iteration, each doing the iteration's --busy work beside the trainer;
 they end (and are reaped) before the iteration does. --cpu-file PATH appends, after every iteration,
@@ -241,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-file", help="append 'monotonic_s cpu_s' after every iteration")
     ap.add_argument("--close-output-at", type=int,
                     help="after this many iterations close stdout and stderr, and go on training silently")
+    ap.add_argument("--rank0-only", action="store_true",
+                    help="under torchrun, only RANK 0 prints (a distributed trainer's setup_for_distributed)")
     args = ap.parse_args(argv)
+    if args.rank0_only and os.environ.get("RANK", "0") != "0":
+        sys.stdout = open(os.devnull, "w")
 
     if args.ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

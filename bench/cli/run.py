@@ -132,6 +132,9 @@ def slurm_options(**given):
 def run(
     name: str = typer.Argument(None, help="Recipe name (see `bench list`), or 'all'."),
     gpus: int = typer.Option(None, "--gpus", help="GPUs to use (fills {gpus}); 0 runs on CPU."),
+    procs: int = typer.Option(None, "--procs", help="On the CPU (--gpus 0, a CPU preset): training processes "
+                              "per node, through the framework's own launcher with gloo (fills {procs}; "
+                              "default 1)."),
     data: Path = typer.Option(None, "--data", help="COCO-format dataset directory (fills {data})."),
     window: str = typer.Option(None, "--window", help="Iterations A:B to measure (default: the recipe's)."),
     repeat: int = typer.Option(1, "--repeat", min=1, help="Run K times; print the median and spread."),
@@ -167,6 +170,9 @@ def run(
                               "repeats interleaved A B C A B C; --preset picks the suite's preset (default "
                               "smoke)."),
     only: str = typer.Option(None, "--only", help="With --suite: only these members (comma-separated)."),
+    scale: str = typer.Option(None, "--scale", help="Measure at these device counts (e.g. 1,2,4,8: GPUs per "
+                              "node, or CPU processes on a CPU run), one record each; print img/s per device "
+                              "and the scaling efficiency."),
     telemetry: bool = typer.Option(True, "--telemetry/--no-telemetry", help="Sample the GPUs (NVML) and the "
                                    "trainer's CPU and memory beside the run, 12 times a second."),
 ) -> None:
@@ -177,15 +183,16 @@ def run(
     timeout, grace = seconds(timeout, "--timeout", zero=False), seconds(grace, "--grace", zero=True)
     gpus, gpus_per_node = count(gpus, "--gpus", 0, MAX_DEVICES), count(gpus_per_node, "--gpus-per-node", 0,
                                                                        MAX_DEVICES)
-    nodes = count(nodes, "--nodes", 1, MAX_NODES)
+    nodes, procs = count(nodes, "--nodes", 1, MAX_NODES), count(procs, "--procs", 1, MAX_DEVICES)
 
     if suite is not None:
         return _run_suite_command(suite, only, name, repeat, dry_run, gpus=gpus, data=data, timeout=timeout,
                                   preset=preset, source=source, grace=grace, progress=progress,
-                                  own_python=no_env, telemetry=telemetry)
+                                  own_python=no_env, procs=procs, telemetry=telemetry)
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
-    options = RunOptions(gpus=gpus, data=data, window=optional_window(window), timeout=timeout, preset=preset,
+    options = RunOptions(gpus=gpus, procs=procs, data=data, window=optional_window(window), timeout=timeout,
+                         preset=preset,
                          source=source, grace=grace, progress=progress, own_python=no_env,
                          telemetry=telemetry, image=image,
                          launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local",
@@ -195,7 +202,9 @@ def run(
     stop = StopRequest()
     records, failed = [], []
     with stop_on_signals(stop):
-        if (name == "all" or stale) and recipe is None:
+        if scale is not None:
+            records = _run_scale_command(name, recipe, options, scale, repeat, dry_run, stop)
+        elif (name == "all" or stale) and recipe is None:
             for target, target_preset in _targets(name, stale, preset):
                 try:
                     done = run_one(target, None, RunOptions(**{**vars(options), "preset": target_preset}),
@@ -216,6 +225,30 @@ def run(
         raise typer.Exit(130)
     if failed or any(r.status is not RunStatus.OK for r in records):
         raise typer.Exit(1)
+
+
+def _run_scale_command(name: str | None, recipe_file: Path | None, options, counts: str, repeat: int,
+                       dry_run: bool, stop: "StopRequest") -> list:
+    """`bench run NAME --scale 1,2,4`: every count resolved first, run (interleaved rounds with --repeat),
+    then the scaling table printed from the records."""
+    from bench.pipeline.run import dry_run_steps, load
+    from bench.pipeline.scale import parse_counts, run_scale, scale_plans
+
+    if name == "all" or (name is None and recipe_file is None):
+        raise BenchError("--scale measures one recipe: name it (or give --recipe FILE)")
+    recipe, path = load(name, recipe_file)
+    plans = scale_plans(recipe, path, options, parse_counts(counts), check=not dry_run)
+    if dry_run:
+        for plan in plans:
+            _say(f"scale    {plan.world_size} device(s)")
+            for step in dry_run_steps(plan):
+                _say(step)
+        return []
+    records = run_scale(plans, repeat, stop, say=lambda text: _say(text, err=True))
+    from bench.report.scaling_section import curves_table, measured_curves
+
+    _say(curves_table(measured_curves(records), "Implementation"))
+    return records
 
 
 def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: int, dry_run: bool,

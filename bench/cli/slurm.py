@@ -14,6 +14,7 @@ def render(name: str = typer.Argument(..., help="Recipe name (see `bench list`).
            nodes: int = typer.Option(1, "--nodes", help="Nodes (one task each)."),
            gpus_per_node: int = typer.Option(None, "--gpus-per-node",
                                              help="GPUs per node (default: the recipe's)."),
+           procs: int = typer.Option(1, "--procs", min=1, help="CPU processes per node (a CPU preset)."),
            partition: str = typer.Option(None, "--partition", help="The partition."),
            time_limit: str = typer.Option(None, "--time", help="The job's time limit (sbatch's syntax)."),
            account: str = typer.Option(None, "--account", help="The account to charge."),
@@ -32,14 +33,14 @@ def render(name: str = typer.Argument(..., help="Recipe name (see `bench list`).
     """Print the sbatch script for a recipe (submit it with sbatch, or let `bench run --launcher slurm` do
     it)."""
     typer.echo(render_text(name, preset=preset, data=data, workdir=workdir, python=python,
-                           source_dir=source_dir,
+                           source_dir=source_dir, procs=procs,
                            run_options=dict(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
                                             time=time_limit, account=account, container_image=container_image,
                                             gpu_request=gpu_request)), nl=False)
 
 
 def render_text(name: str, *, preset: str | None, data: Path | None, workdir: Path, python: str,
-                source_dir: Path | None, run_options: dict) -> str:
+                source_dir: Path | None, run_options: dict, procs: int = 1) -> str:
     from bench.pipeline.run import command_for
     from bench.vocabulary import HARNESS_ENV
     from bench.recipes.loader import find_recipe
@@ -55,13 +56,15 @@ def render_text(name: str, *, preset: str | None, data: Path | None, workdir: Pa
         raise BenchError(str(exc)) from None
     run = SlurmRun(**{key: value for key, value in run_options.items() if value is not None})
     gpus = run.gpus_per_node if run.gpus_per_node is not None else recipe.gpus
-    refusal = recipe.refusal(gpus, run.nodes, preset=preset)
+    if procs > 1 and gpus > 0:
+        raise BenchError(f"--procs {procs} counts CPU processes; {recipe.name} runs {gpus} GPU(s) per node")
+    refusal = recipe.refusal(gpus, run.nodes, preset=preset, procs=procs)
     if refusal is not None:
         raise BenchError(refusal)
     workdir = workdir.resolve()
     checkout = (source_dir or checkout_dir(recipe)).resolve() if recipe.source else None
     values = dict(gpus=gpus, data=data.resolve() if data else "", output=workdir / "output",
-                  source_dir=checkout, python=python, nodes=run.nodes)
+                  source_dir=checkout, python=python, nodes=run.nodes, procs=procs)
     if data is None and "data" in " ".join(recipe.command):
         raise BenchError(f"{recipe.name} reads a COCO-format dataset: pass --data DIR (a path the nodes see)")
     argv = command_for(recipe, **values)

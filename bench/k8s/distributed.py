@@ -18,6 +18,9 @@ class Topology:
     master_port: str
     node_rank: str
     rendezvous_id: str
+    # this node's own address, where the launcher should use it instead of the machine's name (torchrun's
+    # --local-addr: what the first node advertises to the workers as MASTER_ADDR); None: the launcher's own
+    local_addr: str | None = None
 
 
 TORCHRUN_MODULES = ("torch.distributed.run",)
@@ -25,7 +28,8 @@ STATIC_LAUNCH_MODULES = ("torch.distributed.launch",)
 # Options a multi-node launch sets itself; a recipe's own values for them are dropped.
 _TORCH_LAUNCH_OPTIONS = {"--nnodes", "--node_rank", "--node-rank", "--master_addr", "--master-addr",
                          "--master_port", "--master-port", "--rdzv_backend", "--rdzv-backend",
-                         "--rdzv_endpoint", "--rdzv-endpoint", "--rdzv_id", "--rdzv-id"}
+                         "--rdzv_endpoint", "--rdzv-endpoint", "--rdzv_id", "--rdzv-id", "--local-addr",
+                         "--local_addr"}
 _TORCH_LAUNCH_FLAGS = {"--standalone"}
 
 
@@ -84,9 +88,10 @@ def multi_node_argv(argv: list[str], topo: Topology, *, recipe: str) -> list[str
     head, rest = argv[:_launcher_end(argv)], argv[_launcher_end(argv):]
     if kind == "torchrun":
         rest = _without_options(rest, _TORCH_LAUNCH_OPTIONS, _TORCH_LAUNCH_FLAGS)
+        local = [f"--local-addr={topo.local_addr}"] if topo.local_addr else []
         return head + [f"--nnodes={topo.nodes}", "--rdzv-backend=c10d",
                        f"--rdzv-endpoint={topo.master_addr}:{topo.master_port}",
-                       f"--rdzv-id={topo.rendezvous_id}", *rest]
+                       f"--rdzv-id={topo.rendezvous_id}", *local, *rest]
     if kind == "torch-launch":  # no c10d rendezvous before torch 1.10: the static form, rank from the index
         rest = _without_options(rest, _TORCH_LAUNCH_OPTIONS, _TORCH_LAUNCH_FLAGS)
         return head + [f"--nnodes={topo.nodes}", f"--node_rank={topo.node_rank}",

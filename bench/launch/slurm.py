@@ -18,6 +18,7 @@ there is no moment at which a job could run with nobody to cancel it.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -32,13 +33,14 @@ from bench.external import call
 from bench.launch.base import Launcher
 from bench.launch.local import LocalLauncher
 from bench.recipes.render import render_env
-from bench.slurm.render import ScriptPaths, render_script, trainer_in_batch_step
+from bench.slurm.render import ScriptPaths, SlurmRun, render_script, trainer_in_batch_step
 from bench.telemetry.control import node_sampler_argv
 from bench.vocabulary import HARNESS_ENV, RunStatus
 
 SCRIPT_NAME = "job.sbatch"
 POLL_S = 0.5
 CALL_TIMEOUT_S = 60
+CANCEL_TRIES = 3  # scancel calls at the end of a run whose end Slurm has not confirmed
 GUARD_DIR = "slurm-guard"
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY",
          "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
@@ -57,6 +59,34 @@ def slurm_call(*argv: str, check: bool = True,
     """A Slurm client command; a missing client or a refusal is one clear line."""
     return call(argv, timeout=CALL_TIMEOUT_S, check=check, env=env,
                 missing="--launcher slurm needs Slurm's client commands")
+
+
+def scontrol_fields(line: str) -> dict[str, str]:
+    """`Key=Value Key=Value ...` of one `scontrol -o show ...` line."""
+    return dict(word.split("=", 1) for word in line.split() if "=" in word)
+
+
+def partition_problem(run: SlurmRun, env: Mapping[str, str] | None = None) -> str | None:
+    """Why the cluster cannot give the job its nodes, asked of the controller before anything is submitted: a
+    partition that does not exist, no default partition, more nodes than the partition holds or lets one
+    job have (MaxNodes). None when it can."""
+    name = run.partition
+    done = slurm_call("scontrol", "-o", "show", "partition", *([name] if name else []), check=False, env=env)
+    rows = [scontrol_fields(line) for line in done.stdout.splitlines() if "PartitionName=" in line]
+    if name is None:
+        rows = [row for row in rows if row.get("Default") == "YES"]
+    if done.returncode != 0 or not rows:
+        said = " ".join((done.stdout or done.stderr).split())[:200]
+        return (f"--partition {name}: no such partition on this cluster ({said})" if name
+                else "this cluster has no default partition: pass --partition")
+    row = rows[0]
+    where = f"partition {row.get('PartitionName', name)}"
+    total, most = row.get("TotalNodes", ""), row.get("MaxNodes", "UNLIMITED")
+    if total.isdigit() and run.nodes > int(total):
+        return f"--nodes {run.nodes}: {where} has {total} node(s) ({row.get('Nodes', '')})"
+    if most.isdigit() and run.nodes > int(most):
+        return f"--nodes {run.nodes}: {where} lets a job have at most {most} node(s) (MaxNodes)"
+    return None
 
 
 @dataclass
@@ -91,12 +121,14 @@ def final_facts(facts: JobFacts, env: Mapping[str, str] | None) -> JobFacts:
     if done.returncode == 0 and rows:
         state, facts.exit_code, facts.elapsed, facts.node_list, facts.partition = rows[0]
         facts.state, facts.source = state.split()[0], "sacct"  # "CANCELLED by 0" -> CANCELLED
+        facts.reason = state if state != facts.state else facts.reason
         return facts
     done = slurm_call("scontrol", "show", "job", "-o", facts.job_id, check=False, env=env)
-    fields = dict(word.split("=", 1) for word in done.stdout.split() if "=" in word)
+    fields = scontrol_fields(done.stdout)
     if fields:
         facts.state, facts.exit_code = fields.get("JobState", facts.state), fields.get("ExitCode")
         facts.elapsed, facts.source = fields.get("RunTime"), "scontrol"
+        facts.reason = fields.get("Reason", facts.reason)
         facts.node_list = fields.get("NodeList", facts.node_list)
         facts.partition = fields.get("Partition", facts.partition)
     return facts
@@ -164,13 +196,18 @@ class SlurmLauncher(Launcher):
     def _follow(self) -> None:
         """Poll the queue: say when the job waits (and why) and when it runs; once it has left, ask for its
         end."""
-        facts, shown = self.facts, ""
+        facts, shown, silent = self.facts, "", False
         try:
             while True:
-                done = slurm_call("squeue", "-h", "-j", facts.job_id, "-o", "%T|%r|%N|%P", check=False,
-                                  env=self.env)
-                row = done.stdout.strip().split("|") if done.returncode == 0 and done.stdout.strip() else None
-                if row is None or row[0] in ENDED:
+                row = self._queue_row()
+                if row is None:  # no answer is not an end: a busy controller must not orphan the job
+                    if not silent:
+                        self.say(f"bench: slurm job {facts.job_id}: squeue did not answer; asking again")
+                    silent = True
+                    time.sleep(self.poll_s)
+                    continue
+                silent = False
+                if not row or row[0] in ENDED:
                     break
                 facts.state, facts.reason, facts.node_list, facts.partition = (row + ["", "", ""])[:4]
                 if facts.state == "RUNNING" and facts.running_at is None:
@@ -182,9 +219,26 @@ class SlurmLauncher(Launcher):
                     self.say(f"bench: slurm job {facts.job_id} {news.lower()}{where}")
                     shown = news
                 time.sleep(self.poll_s)
-            final_facts(facts, self.env)
+            try:
+                final_facts(facts, self.env)
+            except BenchError:  # no answer: the record keeps what squeue said last, release() cancels it
+                pass
         finally:
             self._ended.set()
+
+    def _queue_row(self) -> list[str] | None:
+        """The job's squeue row (state, reason, nodes, partition); [] once Slurm says it has left the queue
+        (no row, or `Invalid job id` for a job the controller no longer remembers); None when the controller
+        did not answer."""
+        try:
+            done = slurm_call("squeue", "-h", "-j", self.facts.job_id, "-o", "%T|%r|%N|%P", check=False,
+                              env=self.env)
+        except BenchError:  # no answer in time
+            return None
+        if done.returncode == 0:
+            text = done.stdout.strip()
+            return text.split("|") if text else []
+        return [] if "Invalid job id" in done.stderr else None
 
     # -- the run's state ----------------------------------------------------------------------------
     def poll(self) -> int | None:
@@ -212,6 +266,13 @@ class SlurmLauncher(Launcher):
         return []  # the job's processes are on the nodes, not here
 
     def release(self) -> None:
+        """Nothing of the job outlives the run: a job whose end Slurm has not confirmed is cancelled."""
+        for _ in range(CANCEL_TRIES if self.facts is not None and self.facts.state not in ENDED else 0):
+            try:
+                slurm_call("scancel", "--full", self.facts.job_id, check=False, env=self.env)
+                break
+            except BenchError:  # no answer in time: a busy controller; ask again
+                continue
         if self.guard is not None:
             self.guard.release()
 
@@ -227,7 +288,8 @@ class SlurmLauncher(Launcher):
                  "elapsed": facts.elapsed, "state_source": facts.source, "node_list": facts.node_list,
                  "partition": facts.partition, "nodes": self.nodes, "gpus_per_node": self.gpus_per_node,
                  "queued_s": round((facts.running_at or facts.submitted_at) - facts.submitted_at, 3),
-                 "script": SCRIPT_NAME}
+                 "script": SCRIPT_NAME, "reason": facts.reason if facts.reason not in ("", "None") else None,
+                 **job_nodes(facts.node_list, self.run_dir / "stderr.log", self.env)}
         environment = dict(record.environment)
         environment["slurm"] = {"version": _slurm_version(self.env), "node_list": facts.node_list,
                                 "node_gpus": node_gpus(self.run_dir / "output")}
@@ -240,7 +302,47 @@ class SlurmLauncher(Launcher):
         if ended is not None and not self.stopped_by_harness and record.status is not RunStatus.OK:
             update.update(status=ended[0],
                           reason=f"{ended[1]}; {record.reason}" if record.reason else ended[1])
+        if slurm["node_trouble"] and not self.stopped_by_harness and record.status is not RunStatus.OK:
+            said = "; ".join(slurm["node_trouble"])
+            update["reason"] = f"{said}; {update.get('reason', record.reason)}".rstrip("; ")
         return record.model_copy(update=update)
+
+
+SRUN_ERROR = re.compile(r"^srun: error: (?:Node failure on (\S+)|(\S+): (task .*))$")
+BAD_NODE_STATE = ("DOWN", "FAIL", "DRAIN", "NOT_RESPONDING", "REBOOT")
+STDERR_TAIL_BYTES = 256 * 1024
+
+
+def job_nodes(node_list: str, stderr: Path, env: Mapping[str, str] | None) -> dict:
+    """The job's nodes by name with the address Slurm knows for each, and what went wrong on which node: the
+    srun errors in the job's stderr (`srun: error: n2: task 1: Killed`, `Node failure on n2`) and every
+    node Slurm holds down, failed or draining, with Slurm's reason."""
+    names, addresses, trouble = [], {}, []
+    if node_list and node_list not in ("None", "(null)"):
+        done = slurm_call("scontrol", "-o", "show", "node", node_list, check=False, env=env)
+        for line in done.stdout.splitlines():
+            node = scontrol_fields(line)
+            if "NodeName" not in node:
+                continue
+            names.append(node["NodeName"])
+            addresses[node["NodeName"]] = node.get("NodeAddr", node["NodeName"])
+            state = node.get("State", "")
+            if any(bad in state for bad in BAD_NODE_STATE):
+                why = line.split(" Reason=", 1)[1].strip() if " Reason=" in line else "no reason given"
+                trouble.append(f"node {node['NodeName']} is {state} ({why})")
+    for text in _tail_lines(stderr):
+        if match := SRUN_ERROR.match(text.strip()):
+            trouble.append(f"node {match[1]}: node failure" if match[1] else f"node {match[2]}: {match[3]}")
+    return {"node_names": names, "node_addresses": addresses, "node_trouble": list(dict.fromkeys(trouble))}
+
+
+def _tail_lines(path: Path) -> list[str]:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - STDERR_TAIL_BYTES))
+            return handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
 
 
 def _slurm_version(env: Mapping[str, str]) -> str | None:

@@ -247,6 +247,9 @@ class Watcher:
                     reason = StopReason.EXITED
                     # what the main process left behind
                     launcher.terminate(self.grace, self._another_signal())
+            if reason is None:  # every stream ended before the exit was polled: the run ended by itself
+                reason = StopReason.EXITED
+                launcher.terminate(self.grace, self._another_signal())
         finally:
             if reason is None:  # an exception in bench itself: still leave nothing behind
                 launcher.stop(self.grace, self._another_signal())

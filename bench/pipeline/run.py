@@ -23,7 +23,7 @@ from bench.launch.batch import PlannedBatch
 from bench.launch.container import (ContainerLauncher, ContainerRun, ContainerSpec, give_to_container_user,
                                     run_argv)
 from bench.launch.local import LocalLauncher
-from bench.launch.slurm import slurm_launcher
+from bench.launch.slurm import partition_problem, slurm_launcher
 from bench.launch.watch import Progress, StopRequest, WatchResult, Watcher
 from bench.logs.registry import new_parser
 from bench.measure.assess import Measurement, measure
@@ -35,7 +35,7 @@ from bench.protocol.spec import CURRENT_VERSION
 from bench.recipes.loader import find_recipe, load_recipe, recipe_hash, recipe_path
 from bench.recipes.render import (image_env, placeholder_values, render_command, render_command_line,
                                   render_env, render_steps, render_template)
-from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, placeholders_in
+from bench.recipes.schema import PLACEHOLDERS, Recipe, Window, devices, placeholders_in
 from bench.records.builder import Ending, Identity, RecordFacts, build_record as build, measured_segment
 from bench.records.environment import capture, compute_capabilities, gpu_count, gpu_model
 from bench.records.provenance import patch_files_for, provenance_hash
@@ -56,6 +56,7 @@ FALLBACK_NAME = ".record.fallback.json"  # the record bench's supervisor install
 @dataclass
 class RunOptions:
     gpus: int | None = None
+    procs: int | None = None  # --procs: CPU processes per node (a run with gpus = 0); default 1
     data: Path | None = None
     window: tuple[int, int] | None = None
     timeout: float | None = None
@@ -64,6 +65,7 @@ class RunOptions:
     grace: float = 10.0
     progress: bool = True  # a live display, when stderr is a terminal
     repeat_group: str | None = None
+    scale_group: str | None = None  # `bench run --scale`: the runs of one scaling measurement share it
     # --no-env: the stack is already here (a container image); skip the install steps
     own_python: bool = False
     # "local", or a container engine ("docker", "podman"): the trainer runs in an image
@@ -88,6 +90,8 @@ class Plan:
     images_per_iter: int
     window: tuple[int, int]
     data: Path | None
+    procs: int = 1  # CPU processes per node when gpus is 0 (a GPU run has one process per GPU)
+    threads: int | None = None  # OMP_NUM_THREADS bench sets for a run of several CPU processes (see below)
     synthetic_data: dict | None = None  # generated on first use when no --data is given
     options: RunOptions = field(default_factory=RunOptions)
     notes: list[str] = field(default_factory=list)  # what a dry run should say besides the steps
@@ -96,8 +100,17 @@ class Plan:
     slurm: SlurmRun | None = None  # --launcher slurm: the job's shape (the GPUs are on its nodes, not here)
 
     @property
+    def nodes(self) -> int:
+        return self.slurm.nodes if self.slurm is not None else 1
+
+    @property
+    def world_size(self) -> int:
+        """Training processes of all nodes: GPUs, or CPU processes."""
+        return devices(self.gpus, self.nodes, self.procs)
+
+    @property
     def planned_batch(self) -> PlannedBatch:
-        return PlannedBatch(self.images_per_iter, max(self.gpus, 1), self.recipe.images_per_iter)
+        return PlannedBatch(self.images_per_iter, self.world_size, self.recipe.images_per_iter)
 
     @property
     def needs_data(self) -> bool:
@@ -139,10 +152,14 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     gpus = options.gpus if options.gpus is not None else applied.gpus
     if slurm is not None and slurm.gpus_per_node is not None:
         gpus = slurm.gpus_per_node
-    refusal = applied.refusal(gpus, preset=options.preset)
+    procs = cpu_processes(options, gpus)
+    nodes = slurm.nodes if slurm else 1
+    refusal = applied.refusal(gpus, nodes, preset=options.preset, procs=procs)
     if refusal is not None:
         raise BenchError(refusal)
-    images_per_iter = planned_images(applied, recipe_path, gpus, slurm.nodes if slurm else 1)
+    images_per_iter = planned_images(applied, recipe_path, gpus, nodes, procs)
+    if slurm is not None and check_gpus and (problem := partition_problem(slurm)) is not None:
+        raise BenchError(f"{recipe.name}: {problem}")
     if gpus > 0 and slurm is None:
         if available_gpus is None:
 
@@ -166,7 +183,8 @@ def resolve(recipe: Recipe, recipe_path: Path, options: RunOptions, available_gp
     plan = Plan(recipe=applied, recipe_path=recipe_path, preset=options.preset,
                 # the published table trained on COCO: a run on synthetic data never stands beside it
                 comparable=(preset.comparable if preset else True) and not synthetic, gpus=gpus,
-                images_per_iter=images_per_iter,
+                images_per_iter=images_per_iter, procs=procs,
+                threads=cpu_threads(applied, gpus, procs, slurm),
                 window=window, data=data, synthetic_data=preset.synthetic_data if preset else None,
                 options=options, notes=notes, container=container_for(applied, options), slurm=slurm)
     if plan.container is None and not options.own_python and not (slurm and slurm.container_image):
@@ -193,10 +211,54 @@ def _check_data_files(recipe: Recipe, data: Path | None, notes: list[str] | None
         notes.append(f"a real run would stop here: {exc}")
 
 
-def planned_images(recipe: Recipe, recipe_path: Path, gpus: int, nodes: int = 1) -> int:
+def cpu_processes(options: RunOptions, gpus: int) -> int:
+    """CPU processes per node: --procs on a CPU run (default 1). A GPU run has one process per GPU, so
+    --procs with GPUs is an error."""
+    if options.procs is None:
+        return 1
+    if gpus > 0:
+        raise BenchError(f"--procs {options.procs} counts CPU processes (a run on --gpus 0 or a CPU preset); "
+                         f"this run has {gpus} GPU(s) per node, one process each")
+    if options.procs < 1:
+        raise BenchError(f"--procs {options.procs}: must be 1 or more")
+    return options.procs
+
+
+THREADS_ENV = "OMP_NUM_THREADS"
+
+
+def cpu_threads(recipe: Recipe, gpus: int, procs: int, slurm: SlurmRun | None) -> int | None:
+    """Threads per process of a run of several CPU processes on this machine: its cores divided among them,
+    the same rule for every framework (torchrun alone would set 1, detectron2's launcher nothing, and N
+    processes of all the cores' threads each oversubscribe the machine). None where bench sets nothing: GPU
+    runs, one process, a value already in the environment or the recipe, a Slurm job (the nodes' cores are
+    not known here)."""
+    if gpus > 0 or procs < 2 or slurm is not None or THREADS_ENV in os.environ or THREADS_ENV in recipe.env:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // procs)
+
+
+def describe_scale(plan: Plan) -> str:
+    """"2 GPU(s)", "2 CPU process(es)", "2 node(s) x 1 CPU process(es)"."""
+    each = f"{plan.gpus} GPU(s)" if plan.gpus > 0 else f"{plan.procs} CPU process(es)"
+    return f"{plan.nodes} node(s) x {each}" if plan.nodes > 1 else each
+
+
+def scale_facts(plan: Plan, parser) -> dict:
+    """The record's `extra.scale`: how many processes trained where, as planned and as the log said."""
+    report = parser.batch
+    return {"device": "gpu" if plan.gpus > 0 else "cpu", "nodes": plan.nodes,
+            "processes_per_node": plan.gpus if plan.gpus > 0 else plan.procs, "world_size": plan.world_size,
+            "world_size_in_log": report.world_size if report is not None else None,
+            "threads_per_process": plan.threads,
+            **({"group": plan.options.scale_group} if plan.options.scale_group else {})}
+
+
+def planned_images(recipe: Recipe, recipe_path: Path, gpus: int, nodes: int = 1, procs: int = 1) -> int:
     """The recipe's images per iteration at this count, or one line naming the file and the field."""
     try:
-        return recipe.planned_images(gpus, nodes)
+        return recipe.planned_images(gpus, nodes, procs)
     except ValueError as exc:
         raise BenchError(f"{recipe_path}: field 'images_per_iter': {exc}") from None
 
@@ -295,12 +357,13 @@ def dry_run_steps(plan: Plan) -> list[str]:
     else:
         data = str(plan.data) if plan.data else "<--data DIR>" if plan.needs_data else "(not used)"
     values = dict(gpus=plan.gpus, data=data, output="results/runs/<run-id>/output",
-                  source_dir="<checkout>" if r.source else None,
+                  source_dir="<checkout>" if r.source else None, nodes=plan.nodes, procs=plan.procs,
                   python=(CONTAINER_PYTHON if plan.container
                           else sys.executable if own else "<environment python>"))
     steps += [f"prepare  {line}" for line in render_steps(r.prepare_run, **values)]
     recipe_env = image_env(r) if plan.container is not None else render_env(r)
-    env = {**{k: _fill(v, values) for k, v in recipe_env.items()}, **HARNESS_ENV}
+    env = {**{k: _fill(v, values) for k, v in recipe_env.items()}, **HARNESS_ENV,
+           **({THREADS_ENV: str(plan.threads)} if plan.threads is not None else {})}
     launch = " ".join(shell_assignment(k, v) for k, v in env.items()) + " "
     if plan.container is not None:
 
@@ -321,8 +384,8 @@ def dry_run_steps(plan: Plan) -> list[str]:
     steps.append(f"stop     after iteration {b} (+1 progress line): SIGTERM to every process of the run, "
                  f"{plan.options.grace:g} s grace, SIGKILL" + (f"; --timeout {plan.options.timeout:g} s"
                                                                if plan.options.timeout else ""))
-    steps.append(f"measure  window {a}:{b}, {plan.images_per_iter} images/iteration on {plan.gpus} GPU(s); "
-                 "framework timings and harness clock")
+    steps.append(f"measure  window {a}:{b}, {plan.images_per_iter} images/iteration on "
+                 f"{describe_scale(plan)}; framework timings and harness clock")
     steps.append("record   results/runs/<run-id>/record.json (atomic)")
     steps += [f"note     {note}" for note in plan.notes]
     return steps
@@ -367,10 +430,12 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     if plan.recipe_path.is_file():
         (run_dir / "recipe.toml").write_bytes(plan.recipe_path.read_bytes())
     values = dict(gpus=plan.gpus, data=data or "", output=output, source_dir=prepared.path,
-                  python=environment.python, nodes=plan.slurm.nodes if plan.slurm else 1)
+                  python=environment.python, nodes=plan.nodes, procs=plan.procs)
     command = command_for(recipe, **values)
     env = {**environment.activated(dict(os.environ)),
            **{k: _fill(v, values) for k, v in render_env(recipe).items()}, **HARNESS_ENV}
+    if plan.threads is not None:
+        env[THREADS_ENV] = str(plan.threads)
     cwd = prepared.path / recipe.source.subdir if prepared.path is not None and recipe.source else run_dir
     _run_prepare_steps(plan, values, cwd, env, run_dir)
     if stop_request is not None and stop_request.reason is not None:
@@ -437,7 +502,8 @@ def _launcher(plan: Plan, run_id: str, run_dir: Path, command: list[str], cwd: P
 
     writable = [p for p in (prepared.path, run_dir / "output") if p is not None]
     spec = plan.container.spec(run_id, cwd, writable, [data] if data else [],
-                               {k: env[k] for k in (*image_env(plan.recipe), *HARNESS_ENV)}, plan.gpus)
+                               {k: env[k] for k in (*image_env(plan.recipe), *HARNESS_ENV,
+                                                    *([THREADS_ENV] if plan.threads else []))}, plan.gpus)
     give_to_container_user([run_dir], spec.user)
     return ContainerLauncher(spec, command, run_dir=run_dir, env=env, log_file=log_file,
                              grace=plan.options.grace, **supervision)
@@ -621,7 +687,7 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
     files = {"stdout": "stdout.log", "stderr": "stderr.log", "clock": "clock.tsv"}
     files["log"] = f"output/{recipe.log.path}" if recipe.log.stream == "file" else files[recipe.log.stream]
     facts = RecordFacts(
-        run_id=run_id, identity=Identity.of(recipe), provenance=provenance, gpus=plan.gpus,
+        run_id=run_id, identity=Identity.of(recipe), provenance=provenance, gpus=plan.gpus, nodes=plan.nodes,
         window=plan.window, log_format=recipe.log.format,
         images_per_iter_source=batch.source,
         gpu_model=gpu_model(env_info, plan.gpus), preset=plan.preset, comparable=plan.comparable,
@@ -630,7 +696,8 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         deviations=recipe_deviations(recipe.model_copy(update={
             "gpus": plan.gpus, "window": Window(start=plan.window[0], end=plan.window[1])})),
         extra={"harness": harness_facts(watch, recipe.log.stream, grace_s=plan.options.grace,
-                                        timeout_s=plan.options.timeout), **_suite_extra(plan)})
+                                        timeout_s=plan.options.timeout),
+               "scale": scale_facts(plan, parser), **_suite_extra(plan)})
     facts.telemetry, diagnoses = telemetry_of(run_dir, measured_segment(parser, m), m, watch.arrival)
     return build(facts, parser, m, watch_ending(m, watch, parser, diagnoses))
 

@@ -53,12 +53,16 @@ def run_suite(name: str, options, repeat: int, stop: StopRequest, only: list[str
         for plan in plans:
             say(f"suite {suite_id}: round {round_index + 1} of {repeat}: {plan.recipe.name}")
             plan.options.suite = {**plan.options.suite, "round": round_index + 1}
-            _, record = execute(plan, stop)
-            records.append(record)
-            say(f"  {record.implementation}: {record.status.value} "
-                + (f"{record.framework_timing.throughput_img_s:.3f} img/s"
-                   if record.status is RunStatus.OK and record.framework_timing.throughput_img_s
-                   else record.reason))
+            records.append(execute_and_say(plan, stop, say))
             if stop.reason is not None:
                 return records
     return records
+
+
+def execute_and_say(plan, stop: StopRequest, say: Callable[[str], None]):
+    """One run of a suite or a scale measurement, and its outcome in one line."""
+    _, record = execute(plan, stop)
+    say(f"  {record.implementation}: {record.status.value} "
+        + (f"{record.framework_timing.throughput_img_s:.3f} img/s"
+           if record.status is RunStatus.OK and record.framework_timing.throughput_img_s else record.reason))
+    return record

@@ -1,7 +1,8 @@
 """Rendering a recipe's launch command and environment. The runner and the Kubernetes code import these.
 
-Placeholders: {gpus} {data} {output} {source} {python} {nodes} {port} {patches} (see `schema.PLACEHOLDERS`),
-and in launch commands {images_per_iter}: the recipe's formula at the run's GPUs and nodes.
+Placeholders: {gpus} {data} {output} {source} {python} {nodes} {port} {patches} {procs} (see
+`schema.PLACEHOLDERS`), and in launch commands {images_per_iter}: the recipe's formula at the run's GPUs (or
+CPU processes) and nodes.
 Values are shell-quoted before substitution, so a path with spaces stays one argument after `shlex.split`."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from bench.errors import RecipeError
 from bench.paths import IMPORT_ROOT, patches_dir
-from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in
+from bench.recipes.schema import PLACEHOLDERS, Recipe, placeholders_in, processes_per_node
 from bench.security import shell_quote
 
 # A filled template longer than this is refused before it is built: Linux takes at most 128 KiB per argument
@@ -37,11 +38,13 @@ def _bench_root() -> Path:
 def placeholder_values(*, gpus: int, data: str | Path, output: str | Path,
                        source_dir: str | Path | None = None, python: str | Path = "python", nodes: int = 1,
                        port: int = 29500, patches: str | Path = "patches",
-                       images_per_iter: int | None = None) -> dict[str, str]:
-    """The text each placeholder stands for ({source} is '.' when no checkout is known yet)."""
+                       images_per_iter: int | None = None, procs: int = 1) -> dict[str, str]:
+    """The text each placeholder stands for ({source} is '.' when no checkout is known yet; {procs} is one
+    process per GPU, or `procs` CPU processes where gpus is 0)."""
     values = {"gpus": str(gpus), "data": str(data), "output": str(output),
               "source": str(source_dir) if source_dir is not None else ".", "python": str(python),
-              "nodes": str(nodes), "port": str(port), "patches": str(patches), "bench": str(_bench_root())}
+              "nodes": str(nodes), "port": str(port), "patches": str(patches), "bench": str(_bench_root()),
+              "procs": str(processes_per_node(gpus, procs))}
     if images_per_iter is not None:
         values["images_per_iter"] = str(images_per_iter)
     return values
@@ -67,20 +70,21 @@ def render_template(template: str, values: dict[str, str], *, quote: bool = True
 
 def render_command_line(recipe: Recipe, *, gpus: int, data: str | Path, output: str | Path,
                         source_dir: str | Path | None = None, python: str | Path = "python", nodes: int = 1,
-                        port: int = 29500, patches: str | Path | None = None) -> str:
+                        port: int = 29500, patches: str | Path | None = None, procs: int = 1) -> str:
     """The launch command as one shell line (what `bench plan` prints)."""
     values = placeholder_values(gpus=gpus, data=data, output=output, source_dir=source_dir, python=python,
                                 nodes=nodes, port=port, patches=patches or recipe_patches_dir(recipe),
-                                images_per_iter=recipe.planned_images(gpus, nodes))
+                                images_per_iter=recipe.planned_images(gpus, nodes, procs), procs=procs)
     return " ".join(render_template(recipe.command, values).split())
 
 
 def render_command(recipe: Recipe, *, gpus: int, data: str | Path, output: str | Path,
                    source_dir: str | Path | None = None, python: str | Path = "python", nodes: int = 1,
-                   port: int = 29500, patches: str | Path | None = None) -> list[str]:
+                   port: int = 29500, patches: str | Path | None = None, procs: int = 1) -> list[str]:
     """The launch command as an argv list (shlex-split after filling the placeholders)."""
     return shlex.split(render_command_line(recipe, gpus=gpus, data=data, output=output, source_dir=source_dir,
-                                           python=python, nodes=nodes, port=port, patches=patches))
+                                           python=python, nodes=nodes, port=port, patches=patches,
+                                           procs=procs))
 
 
 def render_env(recipe: Recipe, **values: object) -> dict[str, str]:
@@ -109,8 +113,8 @@ def image_env(recipe: Recipe) -> dict[str, str]:
 def render_steps(templates: list[str], *, gpus: int = 8, data: str | Path = "DATA",
                  output: str | Path = "OUTPUT", source_dir: str | Path | None = None,
                  python: str | Path = "python", nodes: int = 1, port: int = 29500,
-                 patches: str | Path = "patches") -> list[str]:
+                 patches: str | Path = "patches", procs: int = 1) -> list[str]:
     """Shell steps (recipe.install, recipe.prepare_run) with their placeholders filled and shell-quoted."""
     values = placeholder_values(gpus=gpus, data=data, output=output, source_dir=source_dir, python=python,
-                                nodes=nodes, port=port, patches=patches)
+                                nodes=nodes, port=port, patches=patches, procs=procs)
     return [render_template(step, values) for step in templates]

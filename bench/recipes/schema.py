@@ -22,8 +22,10 @@ BLOB_PREFIX = re.compile(r"[0-9a-fA-F]{4,40}")
 # config).
 # {bench} is bench's own source root (the built-in trainer runs from a recipe environment with it on
 # PYTHONPATH).
+# {procs} is the training processes on each node: one per GPU ({gpus}), or on a CPU run (gpus = 0) the
+# `--procs` count (default 1): the count a CPU preset hands to its framework's launcher.
 PLACEHOLDERS = frozenset({"gpus", "data", "output", "source", "python", "nodes", "port", "patches",
-                          "images_per_iter", "bench"})
+                          "images_per_iter", "bench", "procs"})
 # {images_per_iter}: the recipe's formula at this run's counts, for trainers whose batch setting is global
 # (detectron2's SOLVER.IMS_PER_BATCH): the command then trains exactly what bench counts. Launch commands
 # only.
@@ -38,6 +40,7 @@ class Strict(BaseModel):
 
 GpuCount = Annotated[int, Field(ge=0, le=MAX_DEVICES)]  # 0: one CPU process
 NodeCount = Annotated[int, Field(ge=1, le=MAX_NODES)]
+ProcessCount = Annotated[int, Field(ge=1, le=MAX_DEVICES)]  # CPU processes per node
 Replacements = Annotated[int, Field(ge=0)]
 
 
@@ -311,9 +314,14 @@ def evaluate_formula(formula: str, gpus: int, nodes: int = 1) -> int:
     return int(value)
 
 
-def devices(gpus_per_node: int, nodes: int = 1) -> int:
-    """Devices training in all: gpus == 0 is one CPU process."""
-    return max(gpus_per_node, 1) * nodes
+def processes_per_node(gpus_per_node: int, cpu_processes: int = 1) -> int:
+    """Training processes on each node: one per GPU, or on a CPU run (gpus == 0) its process count."""
+    return gpus_per_node if gpus_per_node > 0 else cpu_processes
+
+
+def devices(gpus_per_node: int, nodes: int = 1, cpu_processes: int = 1) -> int:
+    """Devices training in all (the world size): GPUs of all nodes, or the CPU processes of all nodes."""
+    return processes_per_node(gpus_per_node, cpu_processes) * nodes
 
 
 class AllowedCounts(Strict):
@@ -322,10 +330,11 @@ class AllowedCounts(Strict):
 
     gpus: list[GpuCount] | None = None  # GPUs per node; None: any count >= 1 (0, the CPU, only where listed)
     nodes: list[NodeCount] | None = None  # None: any count >= 1
+    procs: list[ProcessCount] | None = None  # CPU processes per node (gpus = 0, `--procs`); None: any count
     why: str = ""  # shown when a count is refused
 
-    def refusal(self, gpus: int, nodes: int) -> str | None:
-        """Why (gpus, nodes) cannot be honoured, or None when it can."""
+    def refusal(self, gpus: int, nodes: int, procs: int = 1) -> str | None:
+        """Why (gpus, nodes, CPU processes per node) cannot be honoured, or None when it can."""
         if self.gpus is None and not 1 <= gpus <= MAX_DEVICES:
             return (f"--gpus {gpus}: it runs on 1 or more GPUs (at most {MAX_DEVICES})"
                     + (f" ({self.why})" if self.why else ""))
@@ -335,6 +344,11 @@ class AllowedCounts(Strict):
         if not 1 <= nodes <= MAX_NODES or (self.nodes is not None and nodes not in self.nodes):
             allowed = _counts(self.nodes) if self.nodes is not None else f"1 to {MAX_NODES}"
             return (f"--nodes {nodes}: it runs on {allowed} node(s) only"
+                    + (f" ({self.why})" if self.why else ""))
+        unlisted = self.procs is not None and procs not in self.procs
+        if gpus == 0 and (not 1 <= procs <= MAX_DEVICES or unlisted):
+            allowed = _counts(self.procs) if self.procs is not None else f"1 to {MAX_DEVICES}"
+            return (f"--procs {procs}: it runs {allowed} CPU process(es) per node only"
                     + (f" ({self.why})" if self.why else ""))
         return None
 
@@ -479,15 +493,19 @@ class Recipe(Strict):
             except ValueError as exc:
                 raise ValueError(f"images_per_iter: {exc}") from None
 
-    def refusal(self, gpus: int, nodes: int = 1, preset: str | None = None) -> str | None:
-        """Why this recipe (with `preset` applied) cannot run on `gpus` GPUs per node and `nodes` nodes, as
-        one line naming it, or None when it can."""
-        why = f"--gpus {gpus}: must be 0 (CPU) or more" if gpus < 0 else self.allowed.refusal(gpus, nodes)
+    def refusal(self, gpus: int, nodes: int = 1, preset: str | None = None, procs: int = 1) -> str | None:
+        """Why this recipe (with `preset` applied) cannot run on `gpus` GPUs per node (or `procs` CPU
+        processes per node) and `nodes` nodes, as one line naming it, or None when it can."""
+        why = (f"--gpus {gpus}: must be 0 (CPU) or more" if gpus < 0
+               else self.allowed.refusal(gpus, nodes, procs))
+        if why is None and gpus == 0 and procs > 1 and "procs" not in placeholders_in(self.command):
+            why = f"--procs {procs}: its command has no {{procs}}, so it runs one CPU process per node"
         return f"{self.name}" + (f" (preset {preset})" if preset else "") + f": {why}" if why else None
 
-    def planned_images(self, gpus_per_node: int, nodes: int = 1) -> int:
-        """Global images per iteration at `gpus_per_node` GPUs (0: one CPU process) on `nodes` nodes."""
-        return self.images_for(devices(gpus_per_node, nodes), nodes)
+    def planned_images(self, gpus_per_node: int, nodes: int = 1, cpu_processes: int = 1) -> int:
+        """Global images per iteration at `gpus_per_node` GPUs (0: `cpu_processes` CPU processes) on `nodes`
+        nodes."""
+        return self.images_for(devices(gpus_per_node, nodes, cpu_processes), nodes)
 
     def images_for(self, gpus: int, nodes: int = 1) -> int:
         return evaluate_formula(self.images_per_iter, gpus=gpus, nodes=nodes)

@@ -74,9 +74,10 @@ def cpu_of(record: RunRecord) -> str:
 
 def hardware_of(record: RunRecord) -> tuple[int, str]:
     """(GPU count, model): rows are compared only on the same model x count. A CPU run: (0, its CPU and
-    cores)."""
-    if record.gpus == 0:
-        return 0, cpu_of(record)
+    cores, and its process count when several trained)."""
+    if record.gpus == 0:  # several CPU processes (--procs, or nodes) are another hardware class than one
+        processes = int((record.extra.get("scale") or {}).get("world_size") or 1)
+        return 0, cpu_of(record) + (f", {processes} processes" if processes > 1 else "")
     model = record.gpu_model or record.environment.get("gpu_model") or ""
     return record.gpus, str(model)
 

@@ -20,6 +20,7 @@ from bench.records.schema import RunRecord
 from bench.report.blocks import (Block, Detail, blocks, commit_of, img_s_text, published_of,
                                  ratio_text, sig3, then_and_now, wrap)
 from bench.report.markdown import References, cell, link_target, markdown, relative
+from bench.report.scaling_section import render_scaling_section
 from bench.report.mlperf_section import render_section
 from bench.report.rows import (BASELINE_FAMILY, Row, hardware_label,
                                is_mlperf, select_rows)  # noqa: F401 (re-exported)
@@ -163,6 +164,7 @@ def render(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], out_dir
         out += block_lines(block, out_dir, by_name, links, record_links, plotted)
     if unmeasured:
         out += unmeasured_lines(unmeasured, out_dir, record_links)
+    out += render_scaling_section([r for _, r in records])  # bench/report/scaling_section.py
     out += render_section([r for _, r in records if is_mlperf(r)])
     out += published_lines(recipes, links)
     definitions = links.render() + record_links.render()

@@ -26,14 +26,27 @@ SIGNAL_LEAD_S = 120  # the trainer gets SIGTERM this long before the time limit 
 GPU_REQUESTS = ("gres", "gpus-per-node")
 # sentinels in the argv, substituted per node (they cannot appear in a recipe: checked)
 MASTER_ADDR, NODE_RANK, JOB_ID = "@BENCH_MASTER_ADDR@", "@BENCH_NODE_RANK@", "@BENCH_JOB_ID@"
+NODE_ADDR = "@BENCH_NODE_ADDR@"
+SENTINELS = (MASTER_ADDR, NODE_RANK, JOB_ID, NODE_ADDR)
 _SBATCH_VALUE = re.compile(r"[A-Za-z0-9_.,:@/=+%-]+")
 _TIME = re.compile(r"(\d+-)?\d+(:\d+){0,2}|\d+-\d+(:\d+)?|UNLIMITED|INFINITE", re.IGNORECASE)
-# On each node: log the GPUs the node has, fill in the node's rank, then become the trainer (SIGTERM reaches
-# it).
+
+
+def node_address(node: str) -> str:
+    """Shell text for the address Slurm knows for a node (its NodeAddr, which need not be a name that
+    resolves), or the node's name where scontrol says none."""
+    return (f'$(scontrol -o show node "{node}" 2>/dev/null | sed -n \'s/.* NodeAddr=\\([^ ]*\\).*/\\1/p\')')
+
+
+# On each node: log the GPUs the node has, fill in the node's rank and address, then become the trainer
+# (SIGTERM reaches it).
 _NODE_SCRIPT = ('if command -v nvidia-smi >/dev/null 2>&1; then '
                 'nvidia-smi -q -x >"$1/nvidia-smi.$SLURMD_NODENAME.xml"'
                 ' 2>&1 || true; fi; shift; export NODE_RANK="$SLURM_NODEID"; '
+                f'NODE_ADDR="{node_address("$SLURMD_NODENAME")}"; '
+                'NODE_ADDR="${NODE_ADDR:-$SLURMD_NODENAME}"; '
                 f'set -- "${{@//{NODE_RANK}/$SLURM_NODEID}}"; set -- "${{@//{MASTER_ADDR}/$MASTER_ADDR}}"; '
+                f'set -- "${{@//{NODE_ADDR}/$NODE_ADDR}}"; '
                 f'set -- "${{@//{JOB_ID}/$SLURM_JOB_ID}}"; exec "$@"')
 
 
@@ -93,7 +106,7 @@ def node_argv(argv: Sequence[str], run: SlurmRun, gpus: int, *, recipe: str,
     """What every node's task executes: the one-node argv itself, or its multi-node form with sentinels."""
     argv = list(argv)
     for word in argv:
-        if any(s in word for s in (MASTER_ADDR, NODE_RANK, JOB_ID)):
+        if any(s in word for s in SENTINELS):
             raise BenchError(f"recipe {recipe!r}: its command holds {word!r}, which bench uses as a "
                              "placeholder")
     if run.nodes == 1:
@@ -105,7 +118,8 @@ def node_argv(argv: Sequence[str], run: SlurmRun, gpus: int, *, recipe: str,
             raise BenchError(f"recipe {recipe!r}: its tools/dist_train.sh has no multi-node support at the "
                              "pinned commit; run it on one node")
         return argv
-    topo = distributed.Topology(run.nodes, gpus, MASTER_ADDR, str(run.port), NODE_RANK, JOB_ID)
+    topo = distributed.Topology(run.nodes, gpus, MASTER_ADDR, str(run.port), NODE_RANK, JOB_ID,
+                                local_addr=NODE_ADDR)
     return distributed.multi_node_argv(argv, topo, recipe=recipe)
 
 
@@ -138,6 +152,13 @@ def resource_lines(run: SlurmRun, gpus: int, name: str) -> list[str]:
     return lines
 
 
+def first_node_address_lines() -> list[str]:
+    """MASTER_ADDR: the address Slurm knows for the job's first node (its NodeAddr), not only its name, which
+    need not resolve on the other nodes."""
+    return ['FIRST_NODE="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
+            f'MASTER_ADDR="{node_address("$FIRST_NODE")}"', 'MASTER_ADDR="${MASTER_ADDR:-$FIRST_NODE}"']
+
+
 def trainer_in_batch_step(argv: Sequence[str]) -> bool:
     """mpirun runs in the batch script itself (it starts the ranks); every other launch is an srun step."""
     return distributed.launcher_kind(list(argv)) == "mpirun"
@@ -165,7 +186,7 @@ def render_script(*, recipe: str, variant: str, argv: Sequence[str], env: Mappin
              *resource_lines(run, gpus, job_name), directive("chdir", paths.workdir),
              directive("output", paths.stdout), directive("error", paths.stderr), "set -eu"]
     lines += [shell_assignment(key, value, export=True) for key, value in env.items()]
-    lines += ['MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
+    lines += [*first_node_address_lines(),
               shell_assignment("MASTER_PORT", run.port), 'NNODES="$SLURM_JOB_NUM_NODES"',
               "export MASTER_ADDR MASTER_PORT NNODES PORT=\"$MASTER_PORT\"",
               'echo "bench: job $SLURM_JOB_ID on $SLURM_JOB_NODELIST, first node $MASTER_ADDR" >&2',
