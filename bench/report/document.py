@@ -2,9 +2,9 @@
 bench.report.markdown) and as HTML (`bench report --html`, bench.report.html).
 
 A page is a list of parts (headings, paragraphs, tables, lists, images). Text is a tuple of spans: a plain
-string (bench's words or a value from a record: each renderer escapes it, so it shows as written), `Code` (shown
-as code: backticks in markdown, <code> in HTML) and `Link`. `prose()` turns bench's own sentences, with their
-code marked by backticks, into spans; text from a record never goes through it.
+string (bench's words or a value from a record: each renderer escapes it, so it shows as written), `Code`
+(shown as code: backticks in markdown, <code> in HTML) and `Link`. `prose()` turns bench's own sentences, with
+their code marked by backticks, into spans; text from a record never goes through it.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ class Link:
 
 @dataclass(frozen=True)
 class PageLink:
-    """A link to another page `bench table` writes (a file beside the results README); in the HTML report, where
-    every page is a section of index.html, a link to that section."""
+    """A link to another page `bench table` writes (a file beside the results README); in the HTML report,
+    where every page is a section of index.html, a link to that section."""
 
     text: str
     page: str  # its file name, e.g. "suites.md"
@@ -111,8 +111,8 @@ def heading(level: int, text: str) -> Heading:
 
 
 def paragraph(*text: str | Span | Text) -> Paragraph:
-    """A paragraph of bench's prose (strings, read by `prose`), spans and texts (kept as they are: a value from a
-    record goes in as a one-span tuple, `(value,)`)."""
+    """A paragraph of bench's prose (strings, read by `prose`), spans and texts (kept as they are: a value
+    from a record goes in as a one-span tuple, `(value,)`)."""
     out: list[Span] = []
     for part in text:
         out += prose(part) if isinstance(part, str) else part if isinstance(part, tuple) else [part]

@@ -23,7 +23,9 @@ from bench.report import plots
 from bench.report.plots import THROUGHPUT_PNG
 from bench.report.mlperf_section import PLOT_NAME as MLPERF_PNG, plot_png as mlperf_png
 from bench.report.context import GENERATED_NOTE
+from bench.report.mlperf_page import NAME as MLPERF_PAGE
 from bench.report.pages import PAGE_NAMES, render_pages
+from bench.report.runs_page import NAME as RUNS_PAGE
 from bench.report.rows import is_mlperf, select_rows
 
 PLOTS_DIR = "plots"
@@ -56,11 +58,14 @@ def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_im
     plotted = {r.run_id: r for _, r in records if r.series}
     pages = render_pages(records, recipes, readme, set(plotted))
     outputs = Outputs(readme, pages, skipped=records.skipped)
-    outputs.image_paths = [out_dir / THROUGHPUT_PNG] + [_plot_path(out_dir, rid) for rid in sorted(plotted)]
-    if any(is_mlperf(r) for _, r in records):
-        outputs.image_paths.append(out_dir / MLPERF_PNG)
+    # the plots the pages show: throughput.png on the all-runs page, mlperf.png on the MLPerf page
+    summary = [name for name, page in ((THROUGHPUT_PNG, RUNS_PAGE), (MLPERF_PNG, MLPERF_PAGE))
+               if out_dir / page in pages]
+    outputs.image_paths = [out_dir / name for name in summary] + [_plot_path(out_dir, rid)
+                                                                  for rid in sorted(plotted)]
     if with_images:
-        outputs.images = _images(records, recipes, out_dir, plotted)
+        outputs.images = {path: data for path, data in _images(records, recipes, out_dir, plotted).items()
+                          if path in outputs.image_paths}
     return outputs
 
 
@@ -125,7 +130,8 @@ def out_of_date(outputs: Outputs) -> list[str]:
             problems.append(f"{path}: differs from what the records give")
     problems += [f"{path}: missing" for path in outputs.image_paths if not path.exists()]
     problems += [f"{path}: no record has this run id any more" for path in _orphan_plots(outputs)]
-    problems += [f"{path}: the records give this page nothing to show any more" for path in _orphan_pages(outputs)]
+    problems += [f"{path}: the records give this page nothing to show any more"
+                 for path in _orphan_pages(outputs)]
     return problems
 
 

@@ -1,5 +1,5 @@
-"""Markdown primitives of the results pages: reference-style links, escaped cells, right-aligned tables, wrapped
-paragraphs, and the parts of a page (bench.report.document) as markdown."""
+"""Markdown primitives of the results pages: reference-style links, escaped cells, right-aligned tables,
+wrapped paragraphs, and the parts of a page (bench.report.document) as markdown."""
 
 from __future__ import annotations
 

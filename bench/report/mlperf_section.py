@@ -72,7 +72,8 @@ def _version_key(record: RunRecord) -> tuple[int, ...]:
 
 def best_per_accelerator(rows: list[SystemRow]) -> tuple[list[SystemRow], int]:
     """The measured system with the most img/s per accelerator for each accelerator generation and round, by
-    generation then round; at most SUMMARY_ROWS of them (the newest rounds kept), and how many were left out."""
+    generation then round: at most SUMMARY_ROWS of them (the newest rounds kept), and how many were left
+    out."""
     best: dict[tuple[str, tuple[int, ...]], SystemRow] = {}
     for row in rows:
         key = (generation(row.record.gpu_model), _version_key(row.record))
@@ -81,39 +82,41 @@ def best_per_accelerator(rows: list[SystemRow]) -> tuple[list[SystemRow], int]:
             best[key] = row
     kept = sorted(best, key=lambda key: key[1], reverse=True)[:SUMMARY_ROWS]
     order = ORDER + ["other"]
-    return [best[key] for key in sorted(kept, key=lambda key: (order.index(key[0]), key[1]))], len(best) - len(kept)
+    kept.sort(key=lambda key: (order.index(key[0]), key[1]))
+    return [best[key] for key in kept], len(best) - len(kept)
 
 
 def accelerators_of(record: RunRecord) -> str:
+    """nodes × accelerators per node."""
     env = record.environment
     return f"{env.get('nodes', '?')} × {env.get('accelerators_per_node', '?')}"
 
 
 def windows_of(records: list[RunRecord]) -> str:
-    return "; ".join(sorted({window_of(r) for r in records if r.throughput_img_s is not None})) or "none measured"
+    windows = {window_of(r) for r in records if r.throughput_img_s is not None}
+    return "; ".join(sorted(windows)) or "none measured"
 
 
 def summary_parts(records: list[RunRecord], page: str) -> list[Part]:
-    """The results page's section: the best system per accelerator and round, linked to `page` (every system);
-    nothing without MLPerf records."""
+    """The results page's section: the best system per accelerator and round, linked to `page` (every
+    system); nothing without MLPerf records."""
     if not records:
         return []
     rows = system_rows(records)
     best, left_out = best_per_accelerator(rows)
-    table = Table(("accelerator", "round", "system (its log)", "nodes × per node", "img/s", "per accelerator"),
-                  tuple((generation(r.record.gpu_model), f"v{r.record.extra['mlperf']['version']}",
-                         (Link(shorten(r.record.title, SYSTEM_WIDTH), r.record.extra["mlperf"]["log_url"]),),
-                         accelerators_of(r.record), sig3(r.img_s), sig3(r.per_accelerator))
-                        for r in best), left=3)
+    table = tuple((generation(r.record.gpu_model), f"v{r.record.extra['mlperf']['version']}",
+                   (Link(shorten(r.record.title, SYSTEM_WIDTH), r.record.extra["mlperf"]["log_url"]),),
+                   accelerators_of(r.record), sig3(r.img_s), sig3(r.per_accelerator)) for r in best)
     more = f" ({left_out} older pairs of accelerator and round left out here)" if left_out else ""
-    return [heading(2, "Real hardware: MLPerf Training (imported)"),
-            paragraph(f"The best system per accelerator and MLPerf round{more}, by img/s per accelerator (the median "
-                      f"over its runs), from {len(rows)} systems and {len(records)} runs imported with "
-                      f"`bench import mlperf` and measured over the same window ({windows_of(records)}) from their "
-                      "logs. MLPerf's own batch, precision and scale: never ranked against "
-                      "the runs above. Every system, with its exact accelerator: ", (PageLink("MLPerf systems", page),),
-                      "."),
-            table]
+    intro = paragraph(
+        f"The best system per accelerator and MLPerf round{more}, by img/s per accelerator (the median over "
+        f"its runs; accelerators: nodes × per node), from {len(rows)} systems and {len(records)} runs "
+        f"imported with `bench import mlperf` and measured over the same window ({windows_of(records)}) from "
+        "their logs. MLPerf's own batch, precision and scale: never ranked against the runs above. Every "
+        "system, with its exact accelerator: ", PageLink("MLPerf systems", page), ".")
+    return [heading(2, "Real hardware: MLPerf Training (imported)"), intro,
+            Table(("accelerator", "round", "system (its log)", "accelerators", "img/s", "per accelerator"),
+                  table, left=3)]
 
 
 def plot_png(records: list[RunRecord]) -> bytes:

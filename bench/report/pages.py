@@ -1,9 +1,9 @@
 """Every page `bench table` writes: the results README and, beside it, the pages it links, in the order it
-lists them. A page is a module with `page(ctx) -> Page | None` (None: nothing to show, no file); adding one is a
-module and a line in PAGES.
+lists them. A page is a module with `page(ctx) -> Page | None` (None: nothing to show, no file); adding one is
+a module and a line in PAGES.
 
-Issue 28's scaling view (img/s per device and scaling efficiency over device and node counts) belongs on a page
-of its own here: a `scaling_page.py` with NAME = "scaling.md", listed in PAGES after the suites page.
+Issue 28's scaling view (img/s per device and scaling efficiency over device and node counts) belongs on a
+page of its own here: a `scaling_page.py` with NAME = "scaling.md", listed in PAGES after the suites page.
 """
 
 from __future__ import annotations

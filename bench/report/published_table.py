@@ -1,5 +1,5 @@
-"""The published 2020 table, labelled as published: each recipe's `reference` (img/s, hardware, source), never a
-measurement. The framework text is cut to keep the table within a terminal's width; a cut one is given whole
+"""The published 2020 table, labelled as published: each recipe's `reference` (img/s, hardware, source), never
+a measurement. The framework text is cut to keep the table within a terminal's width; a cut one is given whole
 beside its source."""
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def published_parts(recipes: list[Recipe]) -> list[Part]:
     for recipe in with_reference:
         ref = recipe.reference
         framework = f"{recipe.framework.name} {recipe.framework.version}"
-        same = base is not None and (ref.gpus, ref.gpu_model) == (base.reference.gpus, base.reference.gpu_model)
+        same = base is not None and (ref.gpus, ref.gpu_model) == (base.reference.gpus,
+                                                                  base.reference.gpu_model)
         rows.append(((Code(recipe.name),), shorten(framework, FRAMEWORK_WIDTH),
                      *(() if shared else (hardware_label(ref.gpus, ref.gpu_model),)),
                      f"{ref.img_s:g}", sig3(ref.img_s / base.reference.img_s) if same else ""))

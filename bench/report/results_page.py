@@ -1,8 +1,8 @@
 """The results README (results/README.md, or the file `bench table --out` names): the answer first, in a
-terminal's width. The newest suite ranking on the best hardware (bench.report.answer), the one then-and-now table
-from that same ranking (bench.report.then_and_now), the published 2020 table (bench.report.published_table), real
-hardware from MLPerf as a summary (bench.report.mlperf_section), then links to the pages that hold everything else
-(bench.report.pages)."""
+terminal's width. The newest suite ranking on the best hardware (bench.report.answer), the one then-and-now
+table from that same ranking (bench.report.then_and_now), the published 2020 table
+(bench.report.published_table), real hardware from MLPerf as a summary (bench.report.mlperf_section), then
+links to the pages that hold everything else (bench.report.pages)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from bench.report.published_table import published_parts
 from bench.report.then_and_now import then_and_now
 
 INTRO = ("Training throughput of Mask R-CNN R-50-FPN in images per second: the images of the measured window "
-         "divided by its wall time, from each implementation's own log. Every measured number comes from a run "
-         "record (under `runs/`); published numbers are labelled as published, with their source. Three "
+         "divided by its wall time, from each implementation's own log. Every measured number comes from a "
+         "run record (under `runs/`); published numbers are labelled as published, with their source. Three "
          "significant digits.")
 
 
@@ -34,8 +34,8 @@ def lead_parts(ctx: Context) -> list[Part]:
 def render(ctx: Context, pages: list[Page]) -> str:
     parts: list[Part] = [heading(1, "Results"), paragraph(INTRO)]
     if pages:
-        nav = tuple(span for k, p in enumerate(pages) for span in ((" · ",) if k else ()) + (PageLink(p.title, p.name),))
-        parts.append(paragraph("More: ", nav))
+        links = [PageLink(p.title, p.name) for p in pages]
+        parts.append(paragraph("More: ", *[part for link in links for part in (" · ", link)][1:]))
     parts += lead_parts(ctx)
     if pages:
         parts += [heading(2, "Everything else"),

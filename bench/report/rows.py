@@ -180,8 +180,8 @@ def median_images_per_joule(records: list[RunRecord]) -> float | None:
 
 
 def _rank_and_ratio(rows: list[Row]) -> None:
-    """Rank within (section, hardware) and divide by Detectron2 on the same hardware in the same section. A table
-    of one row is not a ranking: it gets no rank."""
+    """Rank within (section, hardware) and divide by Detectron2 on the same hardware in the same section. A
+    table of one row is not a ranking: it gets no rank."""
     tables: dict[tuple, list[Row]] = {}
     for row in rows:
         tables.setdefault((row.section, row.hardware), []).append(row)

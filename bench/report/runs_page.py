@@ -25,6 +25,7 @@ from bench.report.rows import Row, hardware_label
 
 NAME = "all-runs.md"
 TITLE = "All runs by hardware"
+REASON_WIDTH = 36  # characters of a failed attempt's reason in its table (the record holds it whole)
 INTRO = ("Training throughput of Mask R-CNN R-50-FPN in images per second: images processed in the window "
          "divided by the window's wall time, from each implementation's own log. Every number comes from a "
          "run record under `runs/`. One row per implementation and hardware: the latest record, or the "
@@ -82,7 +83,7 @@ def detail_lines(detail: Detail, out_dir: Path, links: References, plotted: set[
 def unmeasured_lines(rows: list[Row], out_dir: Path, records: References) -> list[str]:
     table = [{"Implementation": cell(row.record.implementation), "Section": cell(row.section.title),
               "Hardware": cell(hardware_label(*row.hardware)), "Status": row.record.status.value,
-              "Reason": cell(shorten(row.record.reason, 60)),
+              "Reason": cell(shorten(row.record.reason, REASON_WIDTH)),
               "Record": records.link("record", relative(row.directory / "record.json", out_dir))}
              for row in rows]
     return ["## Latest attempts without a measurement", "",
@@ -115,6 +116,7 @@ def page(ctx: Context, throughput_plot: str | None = THROUGHPUT_PNG) -> Page | N
         out += unmeasured_lines(unmeasured, ctx.out_dir, record_links)
     definitions = links.render() + record_links.render()
     text = "\n".join(out + definitions).rstrip("\n") + "\n"
-    return Page(NAME, TITLE, "every row, by section (a protocol version, or a preset that is not comparable: "
-                "smoke, full, ...) and hardware, each with its deviations, warnings, record and timeline; the "
-                "attempts that measured nothing", text)
+    about = ("every row, by section (a protocol version, or a preset that is not comparable: smoke, full, "
+             "...) and hardware, each with its deviations, warnings, record and timeline; the attempts that "
+             "measured nothing")
+    return Page(NAME, TITLE, about, text)

@@ -1,5 +1,5 @@
-"""Runs of a comparison suite (`bench run --suite NAME`) as data: the records that share `extra.suite.id`, their
-members' throughputs over the repeats, and the ranking table of a run with two or more measured members
+"""Runs of a comparison suite (`bench run --suite NAME`) as data: the records that share `extra.suite.id`,
+their members' throughputs over the repeats, and the ranking table of a run with two or more measured members
 (ranked by median img/s). The results page leads with such a ranking (bench.report.answer); the suites page
 lists the others (bench.report.suites_page).
 
@@ -145,10 +145,10 @@ def ranking_table(run: SuiteRun) -> Table:
         if rank < len(names):
             p = mann_whitney_two_sided(v, run.values[names[rank]])
             mark = f"{SAME} (p = {p:.2f})" if p > ALPHA else f"faster (p = {p:.2f})"
-        rows.append((str(rank), name, sig3(statistics.median(v)), f"{sig3(min(v))}–{sig3(max(v))}", str(len(v)),
-                     cv, ratio_text(run, name), mark))
-    return Table(("rank", "implementation", "median img/s", "range", "n", "CV", "ratio", "vs next"), tuple(rows),
-                 left=2)
+        rows.append((str(rank), name, sig3(statistics.median(v)), f"{sig3(min(v))}–{sig3(max(v))}",
+                     str(len(v)), cv, ratio_text(run, name), mark))
+    return Table(("rank", "implementation", "median img/s", "range", "n", "CV", "ratio", "vs next"),
+                 tuple(rows), left=2)
 
 
 def about(run: SuiteRun) -> Text:
@@ -162,7 +162,7 @@ def legend(run: SuiteRun) -> list[Part]:
     if run.suite is None:
         return [paragraph("Not ranked: ", (str(run.definition),))]
     deviations = "; ".join(run.suite.deviations)
-    return [paragraph("Ratio: to ", Code(run.suite.baseline), ", the suite's baseline, ± its standard error (delta "
-                      f"method on the means). {SAME}: not distinguishable from the next-ranked member (two-sided "
-                      f"Mann-Whitney U over the repeats, p above {ALPHA}). Members' repeats interleaved. "
-                      f"Whole-comparison deviation: {deviations}.")]
+    return [paragraph("Ratio: to ", Code(run.suite.baseline), ", the suite's baseline, ± its standard error "
+                      f"(delta method on the means). {SAME}: not distinguishable from the next-ranked member "
+                      f"(two-sided Mann-Whitney U over the repeats, p above {ALPHA}). Members' repeats "
+                      f"interleaved. Whole-comparison deviation: {deviations}.")]

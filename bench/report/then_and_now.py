@@ -1,6 +1,6 @@
-"""The one "then and now" table: each family's ratio to Detectron2 as published in 2020 beside its ratio measured
-now, in the ranking the results page leads with (bench.report.answer). Ratios, not img/s: the two columns are on
-different hardware and settings, each ratio within its own."""
+"""The one "then and now" table: each family's ratio to Detectron2 as published in 2020 beside its ratio
+measured now, in the ranking the results page leads with (bench.report.answer). Ratios, not img/s: the two
+columns are on different hardware and settings, each ratio within its own."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from bench.report.suite_runs import SuiteRun, ratio_text
 
 
 def published_ratios(recipes: list[Recipe]) -> tuple[dict[str, float], str]:
-    """Family -> its published img/s over Detectron2's, on the published Detectron2's hardware (and that
-    hardware's label); only the families published on that hardware."""
+    """Family -> its published img/s over Detectron2's, for the families published on the published
+    Detectron2's hardware; and that hardware's label."""
     published = [r for r in recipes if r.variant == "published" and r.reference is not None]
     base = next((r for r in published if r.family == BASELINE_FAMILY), None)
     if base is None:
@@ -41,6 +41,6 @@ def then_and_now(run: SuiteRun | None, recipes: list[Recipe]) -> list[Part]:
                    tuple(rows), left=2)]
     missing = sorted(set(then) - {family_of.get(name) for name in run.values})
     if missing:
-        parts.append(paragraph("Published in 2020, without a member in this ranking: ", (", ".join(missing),),
-                               "."))
+        parts.append(paragraph("Published in 2020, without a member in this ranking: ",
+                               (", ".join(missing),), "."))
     return parts
