@@ -145,11 +145,12 @@ def _orphan_pages(outputs: Outputs) -> list[Path]:
 
 
 def _orphan_plots(outputs: Outputs) -> list[Path]:
-    """Plots bench generated for records that are gone. A file bench did not write (no `bench table` entry in
-    its PNG metadata, or not a PNG) is never one, whatever its name."""
-    directory = outputs.readme.parent / PLOTS_DIR
+    """Plots bench generated for records that are gone (and a page's plot, throughput.png or mlperf.png, where
+    that page is gone). A file bench did not write (no `bench table` entry in its PNG metadata, or not a PNG) is
+    never one, whatever its name."""
+    directory = outputs.root / PLOTS_DIR
+    candidates = [outputs.root / THROUGHPUT_PNG, outputs.root / MLPERF_PNG]
+    candidates += sorted(directory.glob("*.png")) if directory.is_dir() else []
     expected = set(outputs.image_paths)
-    if not directory.is_dir():
-        return []
-    return [p for p in sorted(directory.glob("*.png"))
+    return [p for p in candidates
             if p not in expected and p.is_file() and not p.is_symlink() and plots.generated_by_bench(p)]
