@@ -146,8 +146,8 @@ def _orphan_pages(outputs: Outputs) -> list[Path]:
 
 def _orphan_plots(outputs: Outputs) -> list[Path]:
     """Plots bench generated for records that are gone (and a page's plot, throughput.png or mlperf.png, where
-    that page is gone). A file bench did not write (no `bench table` entry in its PNG metadata, or not a PNG) is
-    never one, whatever its name."""
+    that page is gone). A file bench did not write (no `bench table` entry in its PNG metadata, or not a PNG)
+    is never one, whatever its name."""
     directory = outputs.root / PLOTS_DIR
     candidates = [outputs.root / THROUGHPUT_PNG, outputs.root / MLPERF_PNG]
     candidates += sorted(directory.glob("*.png")) if directory.is_dir() else []
