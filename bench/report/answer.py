@@ -15,6 +15,7 @@ from bench.protocol.suite import load_suite
 from bench.report.context import Context
 from bench.report.document import Code, Heading, PageLink, Part, Text, heading, paragraph, prose
 from bench.report.diagnostics import suite_parts
+from bench.report.runs_page import NAME as RUNS_PAGE
 from bench.report.suite_runs import SuiteRun, about, legend, ranking_table
 
 SUITES_PAGE = "suites.md"  # bench.report.suites_page.NAME (that module imports this one)
@@ -90,9 +91,11 @@ def answer_parts(ctx: Context) -> list[Part]:
     leads = leading_runs(runs)
     parts: list[Part] = [heading(2, "Which implementation trains fastest?")]
     if not leads:
+        measured = (" Every run measured so far, per hardware: ", PageLink("all runs", RUNS_PAGE), ".")
         return parts + [paragraph("No suite run with two or more measured members yet: ",
                                   Code(f"bench run --suite {DEFAULT_SUITE} --repeat 3"),
-                                  " measures one (the ranking this page leads with).")]
+                                  " measures one (the ranking this page leads with).",
+                                  measured if ctx.rows[0] else ())]
     parts += ranking_parts(leads[0], ctx, "The newest ranking, on the best hardware measured: ")
     if not any(run.hardware[0] for run in leads):
         parts += _gpu_pending(runs, leads[0].name)
