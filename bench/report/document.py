@@ -38,7 +38,12 @@ class PageLink:
 
     @property
     def anchor(self) -> str:
-        return self.page.removesuffix(".md")
+        return anchor_of(self.page)
+
+
+def anchor_of(page: str) -> str:
+    """The id of a page's section in the HTML report: its file name without .md."""
+    return page.removesuffix(".md")
 
 
 Span = str | Code | Strong | Link | PageLink

@@ -19,7 +19,7 @@ from bench.report.blocks import (Block, blocks, commit_of, framework_of, img_s_t
 from bench.report.comparability import not_comparable_because
 from bench.report.context import Context
 from bench.report.document import (Code, Heading, Items, Link, PageLink, Paragraph, Part, Strong, Table,
-                                   Text, prose, spans)
+                                   Text, anchor_of, prose, spans)
 from bench.report.mlperf_page import NAME as MLPERF_PAGE, TITLE as MLPERF_TITLE
 from bench.report.mlperf_section import PLOT_NAME, system_rows
 from bench.report.plots import THROUGHPUT_PNG
@@ -151,14 +151,10 @@ def index_html(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], ima
     section."""
     ctx = Context(records, recipes, Path("."))
     body = ["<h1>Results</h1>", f"<p>{inline_html(prose(RESULTS_INTRO))}</p>", *parts_html(lead_parts(ctx))]
-    body += section_html(anchor(SUITES_PAGE), SUITES_TITLE, parts_html(suite_page_parts(ctx), shift=1))
-    body += section_html(anchor(RUNS_PAGE), RUNS_TITLE, runs_html(ctx, images))
-    body += section_html(anchor(MLPERF_PAGE), MLPERF_TITLE, mlperf_html(ctx.mlperf))
+    body += section_html(anchor_of(SUITES_PAGE), SUITES_TITLE, parts_html(suite_page_parts(ctx), shift=1))
+    body += section_html(anchor_of(RUNS_PAGE), RUNS_TITLE, runs_html(ctx, images))
+    body += section_html(anchor_of(MLPERF_PAGE), MLPERF_TITLE, mlperf_html(ctx.mlperf))
     return page("bench results", body)
-
-
-def anchor(page_name: str) -> str:
-    return PageLink("", page_name).anchor
 
 
 def timeline_svg(record: RunRecord, width: int = 640, height: int = 200) -> str:

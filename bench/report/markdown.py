@@ -74,18 +74,21 @@ def wrap(text: str, indent: str = "") -> list[str]:
                          break_long_words=False, break_on_hyphens=False) or [""]
 
 
-def code(text: str) -> str:
-    """A code span; text with a backtick in it stays plain text (escaped)."""
-    return f"`{text.replace('|', chr(92) + '|')}`" if "`" not in text and text.strip() else cell(text)
+def code(text: str, in_table: bool = False) -> str:
+    """A code span (in a table cell, its `|` escaped: GFM would split the cell there); text with a backtick or
+    a line break in it stays plain text (escaped)."""
+    if "`" in text or not text.strip() or _BREAKS.search(text):
+        return cell(text)
+    return f"`{text.replace('|', chr(92) + '|') if in_table else text}`"
 
 
-def inline(text: str | Text, links: References) -> str:
+def inline(text: str | Text, links: References, in_table: bool = False) -> str:
     """Spans as markdown: plain text escaped, code in backticks, links reference-style (defined at the page's
     end)."""
     out = []
     for span in spans(text):
         if isinstance(span, Code):
-            out.append(code(span.text))
+            out.append(code(span.text, in_table))
         elif isinstance(span, Strong):
             out.append(f"**{cell(span.text)}**")
         elif isinstance(span, Link):
@@ -109,7 +112,7 @@ def render_parts(parts: list[Part], links: References) -> list[str]:
             for item in part.items:
                 lines += wrap("- " + inline(item, links))
         elif isinstance(part, Table):
-            frame = pd.DataFrame([[inline(c, links) for c in row] for row in part.rows],
+            frame = pd.DataFrame([[inline(c, links, in_table=True) for c in row] for row in part.rows],
                                  columns=[cell(h) for h in part.header])
             lines.append(markdown(frame, left=part.left))
         else:
