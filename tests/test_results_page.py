@@ -41,9 +41,9 @@ def suite_run(runs: Path, suite_id: str, preset: str, members: dict[str, list[fl
     for k, (round_, name) in enumerate(itertools.product(range(repeats), members)):
         if round_ >= len(members[name]):
             continue
-        run_id = f"{day}T{k:02d}-{suite_id}-{name}"
+        run_id = f"{day}T{k:02d}-{suite_id}-{list(members).index(name)}"
         record = make_record(runs, run_id, name, members[name][round_], created=f"{day}T00:{k:02d}:00+00:00",
-                             preset=preset, family=FAMILY[name], variant="current", dataset=SYNTHETIC,
+                             preset=preset, family=FAMILY.get(name, "other"), variant="current", dataset=SYNTHETIC,
                              repeat_group=f"{suite_id}-{name}", **facts)
         suite = {"name": "current", "id": suite_id, "preset": preset, "members": list(members),
                  "round": round_ + 1}
@@ -250,3 +250,21 @@ def test_html_index_leads_with_the_same_answer(shared: Path) -> None:
     members = [ranking.index(name) for name in ("detectron2-current", "builtin", "mmdetection-current")]
     assert members == sorted(members)
     assert 'href="#suites"' in html and "<td>`detectron2`" not in html and "<code>detectron2</code>" in html
+
+
+def test_text_from_records_stays_text_in_the_answer(tmp_path: Path) -> None:
+    """A suite run whose preset, CPU model and member names hold markdown and HTML: each cell stays one cell,
+    the page stays within its width rules, and the HTML index escapes it."""
+    runs = tmp_path / "runs"
+    hostile = "x|y `c` <i>*b*"
+    suite_run(runs, "s-hostile", f"p {hostile}", {f"a {hostile}": [2.0, 2.1], f"b {hostile}": [1.0, 1.1]},
+              "2026-03-03", gpus=0, gpu_model=None, environment={"cpu": {"model": hostile, "logical": 2}})
+    readme = rendered_pages(load_records(runs), load_all(), tmp_path)["README.md"]
+    for block in readme.split("\n\n"):  # no cell splits: every row of a table has its header's pipes
+        rows = [line.replace("\\|", "") for line in block.splitlines() if line.startswith("|")]
+        assert len({row.count("|") for row in rows}) <= 1, block
+    assert "a x\\|y \\`c\\` \\<i\\>\\*b\\*" in readme
+    from bench.report.html import index_html
+
+    html = index_html(load_records(runs), load_all(), [])
+    assert "<i>" not in html and "x|y `c` &lt;i&gt;*b*" in html.replace("<code>c</code>", "`c`")
