@@ -43,8 +43,8 @@ def suite_run(runs: Path, suite_id: str, preset: str, members: dict[str, list[fl
             continue
         run_id = f"{day}T{k:02d}-{suite_id}-{list(members).index(name)}"
         record = make_record(runs, run_id, name, members[name][round_], created=f"{day}T00:{k:02d}:00+00:00",
-                             preset=preset, family=FAMILY.get(name, "other"), variant="current", dataset=SYNTHETIC,
-                             repeat_group=f"{suite_id}-{name}", **facts)
+                             preset=preset, family=FAMILY.get(name, "other"), variant="current",
+                             dataset=SYNTHETIC, repeat_group=f"{suite_id}-{name}", **facts)
         suite = {"name": "current", "id": suite_id, "preset": preset, "members": list(members),
                  "round": round_ + 1}
         save_record(record.model_copy(update={"extra": {"suite": suite}}), runs / run_id)
