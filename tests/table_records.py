@@ -79,3 +79,26 @@ def inline_links(text: str) -> str:
 
     targets = dict(re.findall(r"^\[([a-z]+\d+)\]: (.*)$", text, re.M))
     return re.sub(r"\]\[([a-z]+\d+)\]", lambda m: f"]({targets[m[1]]})", text)
+
+
+def rendered_pages(records, recipes, out_dir: Path) -> dict[str, str]:
+    """Each page `bench table` would write into `out_dir` (README.md and those beside it), by file name."""
+    from bench.report.pages import render_pages
+
+    return {path.name: text for path, text in render_pages(records, recipes, out_dir / "README.md").items()}
+
+
+def runs_page(records, recipes, out_dir: Path) -> str:
+    """The all-runs page (every row, per section and hardware); empty when there is none."""
+    return rendered_pages(records, recipes, out_dir).get("all-runs.md", "")
+
+
+def markdown_tables(text: str) -> list[list[dict[str, str]]]:
+    """Every markdown table in `text`, each as a list of rows (dicts by header)."""
+    tables = []
+    for block in text.split("\n\n"):
+        lines = [line for line in block.splitlines() if line.startswith("|")]
+        if lines:
+            cells = [[c.strip() for c in line.split("|")[1:-1]] for line in lines]
+            tables.append([dict(zip(cells[0], row)) for row in cells[2:]])
+    return tables

@@ -10,8 +10,7 @@ import pytest
 
 from bench.errors import BenchError
 from bench.records.store import load_record, load_records
-from bench.report.table import render
-from table_records import inline_links, make_record, write_recipes
+from table_records import inline_links, make_record, runs_page, write_recipes
 
 RANKED = ("## Protocol 1", "## Protocol version not recorded")
 
@@ -24,7 +23,7 @@ def ranked_part(text: str) -> str:
 def table(runs: Path, recipes_dir: Path) -> str:
     from bench.recipes.loader import load_all
 
-    return inline_links(render(load_records(runs), load_all(recipes_dir), runs.parent, throughput_plot=None))
+    return inline_links(runs_page(load_records(runs), load_all(recipes_dir), runs.parent))
 
 
 @pytest.mark.parametrize("facts,why", [
@@ -68,7 +67,7 @@ def test_the_committed_kind_of_v1_record_is_not_ranked(tmp_path) -> None:
     from bench.recipes.loader import find_recipe
     from bench.paths import recipes_dir
 
-    text = render(load_records(runs), [find_recipe("builtin", recipes_dir())], tmp_path, throughput_plot=None)
+    text = runs_page(load_records(runs), [find_recipe("builtin", recipes_dir())], tmp_path)
     assert not any(heading in text for heading in RANKED)
     assert "dataset not recorded" in text and "1 GPUs (protocol 8)" in text
 

@@ -153,7 +153,8 @@ def test_busy_rows_are_marked(tmp_path: Path, bench_env: BenchEnv, published_rec
     record.warnings.append(warning(WarningCode.HOST_BUSY, "the machine was busy", "re-run"))
     save_record(record, bench_env.runs / "r1")
     assert load_records(bench_env.runs)[0][1].warnings[0].code == WarningCode.HOST_BUSY
-    text = build(bench_env.runs, bench_env.results / "README.md", with_images=False).text
+    text = build(bench_env.runs, bench_env.results / "README.md", with_images=False).pages[
+        bench_env.results / "all-runs.md"]
     assert "60.0 ⚠ (busy host)" in text and "the machine was busy (re-run)" in text
 
 

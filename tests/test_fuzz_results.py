@@ -29,9 +29,8 @@ from bench.report.compare import ALPHA, compare, load_group
 from bench.report.export import export_csv, export_json, flat, schema
 from bench.report.history import baseline_json, baseline_records, history
 from bench.report.html import index_html, run_html
-from bench.report.table import render
 from bench.vocabulary import MAX_IMG_S, RunStatus
-from table_records import make_record
+from table_records import make_record, rendered_pages
 from test_fuzz_loaders import DEEP, FAST, JSON_VALUES, _paths, assert_one_line_bench_error
 from test_mlperf import COMMIT, START_S, step_times, tracked_stats_log
 
@@ -123,8 +122,8 @@ def tables_consistent(text: str) -> None:
 def check_table_and_report(documents) -> None:
     with tempfile.TemporaryDirectory() as directory:
         records = loaded(written(Path(directory), documents), len(documents))
-        text = render(records, [], Path(directory))
-        tables_consistent(text)
+        for text in rendered_pages(records, [], Path(directory)).values():
+            tables_consistent(text)
         index_html(records, [], [])
         for run_dir, record in records:
             run_html(run_dir, record, {})

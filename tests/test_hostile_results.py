@@ -27,9 +27,8 @@ from bench.files import json_text, read_input, staged_writes
 from bench.measure.stats import bootstrap_medians, mann_whitney_less, smallest_p
 from bench.records.store import load_records
 from bench.report.export import export_csv, export_json, flat, schema
-from bench.report.table import render
 from bench_runs import invoke
-from table_records import V100, make_record
+from table_records import V100, make_record, rendered_pages, runs_page
 from test_mlperf import COMMIT, START_S, step_times, tracked_stats_log, write_run, write_system
 
 
@@ -325,7 +324,7 @@ def test_a_bad_record_is_skipped_with_one_warning_and_the_rest_render(tmp_path: 
     records = load_records(runs)
     assert [r.run_id for _, r in records] == ["good"]
     assert len(records.skipped) == 1 and records.skipped[0].startswith(f"{path}: field '{named}")
-    text = render(records, [], tmp_path)
+    text = "".join(rendered_pages(records, [], tmp_path).values())
     assert "detectron2" in text
 
 
@@ -348,7 +347,7 @@ def test_markdown_in_names_and_gpu_models_stays_text(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     make_record(runs, "a", "x|y *b* [l](http://e) <i> `c` $m$", 60.0, created="2026-01-01T00:00:00+00:00",
                 gpu_model="V100 | # heading")
-    text = render(load_records(runs), [], tmp_path)
+    text = runs_page(load_records(runs), [], tmp_path)
     assert "x\\|y \\*b\\* [l\\](http://e) \\<i\\> \\`c\\` \\$m\\$" in text
     assert "### Protocol 1 · 8 × V100 \\| \\# heading" in text
     tables = [line for line in text.splitlines() if line.startswith("|")]

@@ -19,8 +19,9 @@ from bench.records.builder import measured_segment, quality_warnings
 from bench.records.mlperf import measure_run, parse_log
 from bench.records.store import load_records
 from bench.report.mlperf_section import generation, system_rows
-from bench.report.table import render, select_rows
+from bench.report.rows import select_rows
 from parser_cases import mllog
+from table_records import rendered_pages
 
 START_S = 1_684_011_440.0  # run_start of the synthetic runs, epoch seconds
 COMMIT = "63e326c400f5d8bb8c6070a9ab08332d4931152e"
@@ -236,9 +237,11 @@ def test_import_mlperf_records_groups_and_table(tmp_path):
     assert rows["mlperf-v3.0-Google-tpu-v4-16"].img_s is None
     loaded = load_records(runs)
     assert select_rows(loaded, []) == ([], [])  # never among the protocol rows, measured or not
-    text = render(loaded, [], tmp_path)
-    # three significant digits
-    assert "## MLPerf Training (imported)" in text and f" {float(f'{values[1]:.3g}'):g} (" in text
+    pages = rendered_pages(loaded, [], tmp_path)
+    assert "## Real hardware: MLPerf Training (imported)" in pages["README.md"]  # the summary, linking:
+    assert "[MLPerf systems](mlperf.md)" in pages["README.md"]
+    text = pages["mlperf.md"]  # three significant digits
+    assert "# MLPerf Training systems (imported)" in text and f" {float(f'{values[1]:.3g}'):g} (" in text
     assert "4 × 8" in text and re.search(r"\|\s+no_data \|", text)
 
 

@@ -69,7 +69,8 @@ def test_imported_record_lands_in_the_table(tv_log: Path, tmp_path: Path, bench_
     runs = tmp_path / "results" / "runs"
     assert bench("parse", str(tv_log), "-f", "torchvision", "--record", str(runs / "a"), "--gpus", "8",
                  "--gpu-model", "V100").returncode == 0
-    text = build(runs, tmp_path / "results" / "README.md", recipes=[], with_images=False).text
+    text = build(runs, tmp_path / "results" / "README.md", recipes=[], with_images=False).pages[
+        tmp_path / "results" / "all-runs.md"]
     # an imported log does not say what data it trained on: listed, never ranked
     part = text[text.index("## Not comparable"):]
     assert "dataset not recorded" in part and "runs/a/record.json" in part and "plots/a.png" in part

@@ -13,7 +13,8 @@ from bench.protocol.suite import load_suite
 from bench.recipes.loader import find_recipe
 from bench.measure.stats import mann_whitney_two_sided as mann_whitney_p
 from bench.numbers import sig3
-from bench.report.suite_section import ratio_with_error
+from bench.report.suite_runs import ratio_with_error
+from table_records import markdown_tables, rendered_pages
 from writers import write_standin_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +95,6 @@ def test_suite_run_interleaves_members_and_the_section_ranks_them(bench_env):
     from bench.pipeline.suite import run_suite
     from bench.launch.watch import StopRequest
     from bench.records.store import load_records
-    from bench.report.suite_section import render_suite_sections
 
     recipes = bench_env.use_recipes()
     recipes.mkdir()
@@ -113,15 +113,13 @@ def test_suite_run_interleaves_members_and_the_section_ranks_them(bench_env):
     for record in records:
         a, b = times[record.implementation]
         assert record.framework_timing.throughput_img_s == pytest.approx(20 / (5 * a + 5 * b), rel=0.05)
-    stored = [r for _, r in load_records(bench_env.runs)]
-    lines = render_suite_sections(stored, [])
-    rows = [line for line in lines if line.startswith("| 1 ") or line.startswith("| 2 ")]
-    assert "detectron2-current" in rows[0] and "builtin" in rows[1]
+    readme = rendered_pages(load_records(bench_env.runs), [], bench_env.root)["README.md"]
+    ranking, telemetry = markdown_tables(readme)[:2]  # the results page leads with this ranking
+    assert [row["implementation"] for row in ranking] == ["detectron2-current", "builtin"]
     d2 = statistics.median(r.framework_timing.throughput_img_s for r in records[::2])
-    assert f"| {sig3(d2)} |" in rows[0]
-    assert "p = 0.33" in rows[0]  # 2 vs 2 completely separated: 2 of the 6 splits are as extreme
+    assert ranking[0]["median img/s"] == sig3(d2) and ranking[0]["rank"] == "1"
+    assert ranking[0]["vs next"] == "≈ (p = 0.33)"  # 2 vs 2 completely separated: 2 of 6 splits as extreme
     # the members ran with telemetry: what the hardware did, member by member (no GPU here: no img/J)
-    header = next(k for k, line in enumerate(lines) if line.startswith("| implementation | img/J |"))
-    assert "differs from detectron2-current" in lines[header]
-    members = [line.split(" | ")[:2] for line in lines[header + 2:header + 4]]
-    assert members == [["| builtin", "-"], ["| detectron2-current", "-"]]
+    assert "differs from detectron2-current" in telemetry[0].keys()
+    assert [(row["implementation"], row["img/J"]) for row in telemetry] == [("builtin", "-"),
+                                                                         ("detectron2-current", "-")]

@@ -1,4 +1,5 @@
-"""`bench table`: the README and plots as pure functions of records built here."""
+"""`bench table`: the all-runs page and the plots as pure functions of records built here (the results README
+itself: tests/test_results_page.py)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def results(tmp_path: Path, bench_env: BenchEnv, published_recipes: Path,
     make_record(runs, "r05", "mmdetection", 50.0, created="2026-01-03T00:00:00+00:00",
                 deviations=("images_per_gpu: 1 (protocol: 2)",))
     make_record(runs, "r06", "mmdetection", None, created="2026-01-06T00:00:00+00:00",
-                status=RunStatus.CRASHED, reason="line 900: Traceback (most recent call last): | boom")
+                status=RunStatus.CRASHED, reason="line 900: boom | bang")
     make_record(runs, "r07", "maskrcnn-benchmark", 52.0, created="2026-01-03T00:00:00+00:00")
     make_record(runs, "r08", "tensorpack", 70.0, created="2026-01-03T00:00:00+00:00", protocol=2,
                 deviations=tuple(REAL_DEVIATIONS))
@@ -64,9 +65,16 @@ def run_table(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def pages(results: Path) -> dict[str, str]:
+    """Each page `bench table` would write (in memory, without rendering the plots), by file name, links
+    inlined."""
+    outputs = build(results / "runs", results / "README.md", with_images=False)
+    return {path.name: inline_links(text) for path, text in outputs.pages.items()}
+
+
 def readme(results: Path) -> str:
-    """The README text `bench table` would write (in memory, without rendering the plots), links inlined."""
-    return inline_links(build(results / "runs", results / "README.md", with_images=False).text)
+    """The all-runs page (every row per section and hardware), links inlined."""
+    return pages(results)["all-runs.md"]
 
 
 def section(text: str, heading: str) -> str:
@@ -150,7 +158,8 @@ def test_protocol_versions_never_ranked_together(results: Path) -> None:
     assert text.index("## Protocol 2") < text.index("## Protocol 1")
     assert "tensorpack" not in table_rows(section(text, "## Protocol 1"))[0]["Implementation"]
     p2 = table_rows(section(text, "## Protocol 2"))
-    assert p2[0]["Implementation"] == "1. tensorpack"  # 70 img/s, yet not ranked above protocol 1's rows
+    assert p2[0]["Implementation"] == "tensorpack"  # 70 img/s, yet not ranked above protocol 1's rows, and
+    # alone in its table: one row is not a ranking (no rank)
 
 
 def test_deviations_counted_and_listed_in_full(results: Path) -> None:
@@ -168,14 +177,11 @@ def test_deviations_counted_and_listed_in_full(results: Path) -> None:
     assert not any(d in c for d in REAL_DEVIATIONS for c in cells)
 
 
-def test_widest_line_and_then_and_now(results: Path) -> None:
-    raw = build(results / "runs", results / "README.md", with_images=False).text
-    assert max(len(line) for line in raw.splitlines()) < 200
-    now = by_impl(table_rows(section(readme(results), "## Then and now: ratio to Detectron2")))
-    assert now["mmdetection"]["Published (2020)"] == f"{53 / 62:.3f} on 8 × V100"
-    assert now["mmdetection"]["Measured now"].startswith(f"{50.0 / median(D2_REPEATS):.3f} ± ")
-    # protocol 2 has no Detectron2
-    assert now["tensorpack"]["Measured now"] == "not measured under a protocol"
+def test_widest_line(results: Path) -> None:
+    """The README within a terminal's width, but for a link definition (tests/test_results_page.py); the
+    all-runs page's tables as wide as their cells."""
+    for path, text in build(results / "runs", results / "README.md", with_images=False).pages.items():
+        assert max(len(line) for line in text.splitlines() if not line.startswith("[")) < 200, path
 
 
 def test_smoke_rows_apart_and_failed_attempts_listed(results: Path) -> None:
@@ -186,12 +192,14 @@ def test_smoke_rows_apart_and_failed_attempts_listed(results: Path) -> None:
     assert row["Implementation"] == "builtin" and row["vs Detectron2"] == ""
     failed = by_impl(table_rows(section(text, "## Latest attempts without a measurement")))
     assert failed["mmdetection"]["Status"] == "crashed"
-    assert failed["mmdetection"]["Reason"].endswith("\\| boom")  # a pipe in a cell is escaped
+    assert failed["mmdetection"]["Reason"].endswith("\\| bang")  # a pipe in a cell is escaped
 
 
 def test_published_table(results: Path) -> None:
-    text = readme(results)
-    published = {row["Recipe"].strip("`"): row for row in table_rows(section(text, "## Published table"))}
+    text = pages(results)["README.md"]
+    part = section(text, "## Published table (2020)")
+    assert "As published, not measured here" in part and "Every row on 8 × V100." in " ".join(part.split())
+    published = {row["recipe"].strip("`"): row for row in table_rows(part)}
     assert [published[n]["img/s"] for n in ("detectron2", "mmdetection", "tensorpack")] == ["62", "53", "50"]
     assert published["mmdetection"]["vs Detectron2"] == f"{53 / 62:.3f}"
     assert f"- `mmdetection`: [source]({PUBLISHED_SOURCE})" in text
@@ -207,7 +215,7 @@ def test_regeneration_is_byte_identical(results: Path) -> None:
     assert run_table()[0] == 0
     assert {p: p.read_bytes() for p in files} == first
     again = build(results / "runs", results / "README.md")  # in memory, the same again
-    assert again.text.encode() == first[results / "README.md"]
+    assert {path: text.encode() for path, text in again.pages.items()} == {p: first[p] for p in again.pages}
     assert again.images == {p: first[p] for p in again.images}
 
 
@@ -234,7 +242,7 @@ def test_check_exit_status(results: Path) -> None:
     assert run_table()[1].count("wrote") == 0  # nothing changed: nothing rewritten
     make_record(results / "runs", "r12", "tensorpack", 48.0, created="2026-01-07T00:00:00+00:00")
     code, output = run_table("--check")
-    assert code == 1 and "README.md: differs" in output
+    assert code == 1 and "all-runs.md: differs" in output
     assert run_table()[0] == 0 and run_table("--check")[0] == 0
     (results / "plots" / "r01.png").unlink()
     code, output = run_table("--check")
@@ -257,7 +265,8 @@ def test_out_and_runs_options(results: Path, tmp_path: Path) -> None:
     out = tmp_path / "elsewhere" / "TABLE.md"
     code, _ = run_table("--runs", str(results / "runs"), "--out", str(out))
     assert code == 0 and (out.parent / "throughput.png").exists()
-    assert "../results/runs/r04/record.json" in out.read_text()  # links are relative to the table
+    beside = out.parent / "all-runs.md"  # the pages go beside the table, their links relative to it
+    assert "../results/runs/r04/record.json" in beside.read_text() and "(all-runs.md)" in out.read_text()
     assert run_table("--runs", str(results / "runs"), "--out", str(out), "--check")[0] == 0
     missing = CliRunner().invoke(cli, ["table", "--runs", str(tmp_path / "nowhere")])
     assert isinstance(missing.exception, BenchError) and "no such directory" in str(missing.exception)
@@ -275,6 +284,7 @@ def test_no_records(tmp_path: Path, bench_env: BenchEnv) -> None:
     assert run_table()[0] == 0
     text = (tmp_path / "results" / "README.md").read_text()
     assert "No run records yet" in text and "## Published table" not in text
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["README.md"]  # no page to show
     assert run_table("--check")[0] == 0
 
 

@@ -199,17 +199,17 @@ def test_compare_says_which_diagnoses_differ_and_the_img_per_joule(tmp_path) -> 
 
 
 def test_the_table_shows_img_per_joule_only_where_every_row_has_it(tmp_path) -> None:
-    from bench.report.table import render
-    from table_records import make_record
+    from table_records import make_record, runs_page
 
     runs = tmp_path / "runs"
     d2 = with_telemetry(make_record(runs, "r1", "detectron2", 60, created="2026-01-01"), 0.25)
     mm = with_telemetry(make_record(runs, "r2", "mmdetection", 50, created="2026-01-01"), 0.2)
-    both = render([(runs / "r1", d2), (runs / "r2", mm)], [], tmp_path)
+    both = runs_page([(runs / "r1", d2), (runs / "r2", mm)], [], tmp_path)
     header = next(line for line in both.splitlines() if line.startswith("| Implementation"))
     assert [c.strip() for c in header.split("|")][2:4] == ["img/s", "img/J"]
     assert "|   0.250 |" in both and "|   0.200 |" in both
-    one = render([(runs / "r1", d2), (runs / "r2", mm.model_copy(update={"telemetry": None}))], [], tmp_path)
+    one = runs_page([(runs / "r1", d2), (runs / "r2", mm.model_copy(update={"telemetry": None}))], [],
+                    tmp_path)
     assert "img/J" not in one
 
 

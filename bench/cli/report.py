@@ -28,15 +28,16 @@ def _records(runs: Path | None):
 
 def table(
     runs: Path = typer.Option(None, "--runs", help="Directory of run directories (default: results/runs)."),
-    out: Path = typer.Option(None, "--out", help="The table to write (default: results/README.md); the plots "
-                             "go beside it (throughput.png, plots/<run-id>.png)."),
+    out: Path = typer.Option(None, "--out", help="The results page to write (default: results/README.md); "
+                             "the pages it links (suites.md, all-runs.md, mlperf.md) and the plots go beside "
+                             "it."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when the table or a plot is out "
                                "of date, naming each."),
     replace: bool = typer.Option(False, "--replace", help="Let your own runs (records git has not committed) "
                                  "replace rows of the repository's committed table; without it bench table "
                                  "writes nothing then, and names them (exit 1)."),
 ) -> None:
-    """Regenerate results/README.md and the plots from the records."""
+    """Regenerate results/README.md, the pages beside it and the plots from the records."""
     runs = runs or runs_dir()
     out = output_file(out, "--out") if out is not None else results_dir() / "README.md"
     if not runs.is_dir() and runs != runs_dir():

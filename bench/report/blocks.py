@@ -1,11 +1,10 @@
-"""The results table as data, shared by the markdown table (bench.report.table) and the HTML report
+"""The all-runs page as data, shared by its markdown (bench.report.runs_page) and the HTML report
 (bench.report.html): per section and hardware a block with its settings stated once, its rows, and per row the
 details (facts, deviations, warnings) that the table's cells only count."""
 
 from __future__ import annotations
 
 import re
-import textwrap
 from dataclasses import dataclass
 
 from bench.errors import BenchError
@@ -23,17 +22,6 @@ ENERGY_COLUMN = "img/J"  # after img/s, in a table where every row has it (telem
 STALE_NOTE = "the recipe or its patches changed since this row was measured; `bench run --stale` re-runs it"
 # the framework shown is the first of these the record has
 FRAMEWORK_PACKAGES = ("torch", "tensorflow-gpu", "tensorflow", "mxnet", "keras")
-
-
-WIDTH = 118
-
-
-def wrap(text: str, indent: str = "") -> list[str]:
-    """A paragraph (or a list item, whose continuation lines are indented under its text) in lines of
-    WIDTH."""
-    hang = indent + ("  " if text.startswith("- ") else "")
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=hang,
-                         break_long_words=False, break_on_hyphens=False) or [""]
 
 
 def img_s_text(row: Row) -> str:
@@ -188,31 +176,4 @@ def blocks(rows: list[Row], recipes: dict[str, Recipe]) -> list[Block]:
         details = [details_of(row, f"row-{numbered + k}", recipes) for k, row in enumerate(members, 1)]
         numbered += len(members)
         out.append(Block(section, hardware, anchor, settings, members, details))
-    return out
-
-
-@dataclass
-class Generation:
-    """A family's ratio to Detectron2 as published (2020) beside the one measured now."""
-
-    family: str
-    published: float | None
-    published_on: str
-    measured: Row | None
-
-
-def then_and_now(rows: list[Row], recipes: list[Recipe], baseline_family: str) -> list[Generation]:
-    published = [r for r in recipes if r.reference is not None and r.variant == "published"]
-    base = next((r for r in published if r.family == baseline_family), None)
-    out = []
-    for family in sorted({r.family for r in published}
-                         | {r.record.family for r in rows if r.ratio is not None}):
-        recipe = next((r for r in published if r.family == family), None)
-        ratio, on = None, ""
-        if recipe and base and (recipe.reference.gpus, recipe.reference.gpu_model) == \
-                (base.reference.gpus, base.reference.gpu_model):
-            ratio = recipe.reference.img_s / base.reference.img_s
-            on = hardware_label(recipe.reference.gpus, recipe.reference.gpu_model)
-        measured = next((r for r in rows if r.record.family == family and r.ratio is not None), None)
-        out.append(Generation(family, ratio, on, measured))
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 from bench.measure.diagnosis import DIAGNOSES
 from bench.records.schema import RunRecord
 from bench.numbers import sig3
-from bench.report.blocks import wrap
+from bench.report.document import Part, Table, paragraph
 from bench.report.rows import median_images_per_joule
 
 
@@ -43,23 +43,23 @@ def differences(base: list[RunRecord], new: list[RunRecord], base_name: str, new
     return lines
 
 
-def suite_lines(records: list[RunRecord], baseline: str) -> list[str]:
-    """Markdown for a suite run: each member's img/J and diagnoses, and which diagnoses differ from the
-    baseline member's; nothing when no member has telemetry."""
+def suite_parts(records: list[RunRecord], baseline: str) -> list[Part]:
+    """For a suite run: each member's img/J and diagnoses, and which diagnoses differ from the baseline
+    member's; nothing when no member has telemetry."""
     if not has_telemetry(records):
         return []
     members: dict[str, list[RunRecord]] = {}
     for r in records:
         members.setdefault(r.implementation, []).append(r)
     base = members.get(baseline, [])
-    lines = [*wrap("What the hardware did in the windows (telemetry): images per joule (all GPUs' energy; "
-                   "only where every repeat has it) and the diagnoses, with the runs that carry them:"), "",
-             f"| implementation | img/J | diagnoses | differs from {baseline} |", "|---|---|---|---|"]
+    rows = []
     for name in sorted(members):
         runs = members[name]
         energy = median_images_per_joule(runs)
         differ = "" if name == baseline or not base else "; ".join(
             line for line in differences(base, runs, baseline, name) if not line.startswith("img/J"))
-        lines.append(f"| {name} | {sig3(energy) if energy is not None else '-'} | "
-                     f"{counts_text(diagnosis_counts(runs), len(runs))} | {differ or '-'} |")
-    return lines + [""]
+        rows.append((name, counts_text(diagnosis_counts(runs), len(runs)), differ or "-",
+                     sig3(energy) if energy is not None else "-"))
+    return [paragraph("What the hardware did in the windows (telemetry): images per joule (all GPUs' energy; "
+                      "only where every repeat has it) and the diagnoses, with the runs that carry them:"),
+            Table(("implementation", "diagnoses", f"differs from {baseline}", "img/J"), tuple(rows), left=3)]

@@ -1,11 +1,12 @@
-"""Everything `bench table` writes, computed in memory first: the README text and the plots' bytes.
+"""Everything `bench table` writes, computed in memory first: the pages' text (the README and the pages beside
+it, bench.report.pages) and the plots' bytes.
 
-Writing replaces only files whose bytes changed and removes timeline plots of records that no longer exist,
-all or nothing: every changed file is staged beside its target first and put in place only when all are
-written (bench.files.staged_writes), so a read-only `plots/` leaves the README as it was. Nothing is written
-or read through a symbolic link that leaves the README's directory. `--check` compares the README byte for
-byte and the set of plot files by name: PNG bytes can differ between matplotlib and FreeType builds, the
-README cannot.
+Writing replaces only files whose bytes changed and removes the timeline plots of records that no longer exist
+and the pages that have nothing to show any more, all or nothing: every changed file is staged beside its
+target first and put in place only when all are written (bench.files.staged_writes), so a read-only `plots/`
+leaves every page as it was. Nothing is written or read through a symbolic link that leaves the README's
+directory. `--check` compares the pages byte for byte and the set of plot files by name: PNG bytes can differ
+between matplotlib and FreeType builds, the pages cannot.
 """
 
 from __future__ import annotations
@@ -19,21 +20,29 @@ from bench.records.schema import RunRecord
 from bench.files import read_input, staged_writes
 from bench.records.store import MAX_RECORD_BYTES, load_records
 from bench.report import plots
+from bench.report.plots import THROUGHPUT_PNG
 from bench.report.mlperf_section import PLOT_NAME as MLPERF_PNG, plot_png as mlperf_png
-from bench.report.rows import is_mlperf
-from bench.report.table import render, select_rows
+from bench.report.context import GENERATED_NOTE
+from bench.report.mlperf_page import NAME as MLPERF_PAGE
+from bench.report.pages import PAGE_NAMES, render_pages
+from bench.report.runs_page import NAME as RUNS_PAGE
+from bench.report.rows import is_mlperf, select_rows
 
-THROUGHPUT_PNG = "throughput.png"
 PLOTS_DIR = "plots"
 
 
 @dataclass
 class Outputs:
     readme: Path
-    text: str
+    pages: dict[Path, str]  # the README's text and each page's beside it
     images: dict[Path, bytes] = field(default_factory=dict)  # empty when rendering was skipped (--check)
     image_paths: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # one line per record left out (file and field)
+
+    @property
+    def text(self) -> str:
+        """The README's."""
+        return self.pages[self.readme]
 
     @property
     def root(self) -> Path:
@@ -47,13 +56,16 @@ def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_im
     recipes = load_all() if recipes is None else recipes
     out_dir = readme.parent
     plotted = {r.run_id: r for _, r in records if r.series}
-    text = render(records, recipes, out_dir, set(plotted), THROUGHPUT_PNG)
-    outputs = Outputs(readme, text, skipped=records.skipped)
-    outputs.image_paths = [out_dir / THROUGHPUT_PNG] + [_plot_path(out_dir, rid) for rid in sorted(plotted)]
-    if any(is_mlperf(r) for _, r in records):
-        outputs.image_paths.append(out_dir / MLPERF_PNG)
+    pages = render_pages(records, recipes, readme, set(plotted))
+    outputs = Outputs(readme, pages, skipped=records.skipped)
+    # the plots the pages show: throughput.png on the all-runs page, mlperf.png on the MLPerf page
+    summary = [name for name, page in ((THROUGHPUT_PNG, RUNS_PAGE), (MLPERF_PNG, MLPERF_PAGE))
+               if out_dir / page in pages]
+    outputs.image_paths = [out_dir / name for name in summary] + [_plot_path(out_dir, rid)
+                                                                  for rid in sorted(plotted)]
     if with_images:
-        outputs.images = _images(records, recipes, out_dir, plotted)
+        outputs.images = {path: data for path, data in _images(records, recipes, out_dir, plotted).items()
+                          if path in outputs.image_paths}
     return outputs
 
 
@@ -95,13 +107,13 @@ def _current(outputs: Outputs, path: Path) -> bytes | None:
 def write(outputs: Outputs) -> list[Path]:
     """Write what changed, all or nothing; returns the paths written or removed."""
     changed = []
-    wanted = {outputs.readme: outputs.text.encode("utf-8"), **outputs.images}
+    wanted = {path: text.encode("utf-8") for path, text in outputs.pages.items()} | outputs.images
     with staged_writes(outputs.root) as staging:
         for path, data in wanted.items():
             if _current(outputs, path) != data:
                 staging.file(path, data)
                 changed.append(path)
-        for orphan in _orphans(outputs):
+        for orphan in _orphan_plots(outputs) + _orphan_pages(outputs):
             staging.remove(orphan)
             changed.append(orphan)
     return changed
@@ -110,22 +122,35 @@ def write(outputs: Outputs) -> list[Path]:
 def out_of_date(outputs: Outputs) -> list[str]:
     """One line per generated file that differs from what the records give (empty when all is current)."""
     problems = []
-    current = _current(outputs, outputs.readme)
-    if current is None:
-        problems.append(f"{outputs.readme}: missing")
-    elif current != outputs.text.encode("utf-8"):
-        problems.append(f"{outputs.readme}: differs from what the records give")
+    for path, text in outputs.pages.items():
+        current = _current(outputs, path)
+        if current is None:
+            problems.append(f"{path}: missing")
+        elif current != text.encode("utf-8"):
+            problems.append(f"{path}: differs from what the records give")
     problems += [f"{path}: missing" for path in outputs.image_paths if not path.exists()]
-    problems += [f"{path}: no record has this run id any more" for path in _orphans(outputs)]
+    problems += [f"{path}: no record has this run id any more" for path in _orphan_plots(outputs)]
+    problems += [f"{path}: the records give this page nothing to show any more"
+                 for path in _orphan_pages(outputs)]
     return problems
 
 
-def _orphans(outputs: Outputs) -> list[Path]:
-    """Plots bench generated for records that are gone. A file bench did not write (no `bench table` entry in
-    its PNG metadata, or not a PNG) is never one, whatever its name."""
-    directory = outputs.readme.parent / PLOTS_DIR
+def _orphan_pages(outputs: Outputs) -> list[Path]:
+    """Pages bench generated beside the README that the records no longer fill. A file bench did not write (it
+    does not start with the generated note) is never one, whatever its name."""
+    note = GENERATED_NOTE.encode("utf-8")
+    candidates = [outputs.root / name for name in PAGE_NAMES if outputs.root / name not in outputs.pages]
+    return [path for path in candidates if path.is_file() and not path.is_symlink()
+            and (_current(outputs, path) or b"").startswith(note)]
+
+
+def _orphan_plots(outputs: Outputs) -> list[Path]:
+    """Plots bench generated for records that are gone (and a page's plot, throughput.png or mlperf.png, where
+    that page is gone). A file bench did not write (no `bench table` entry in its PNG metadata, or not a PNG)
+    is never one, whatever its name."""
+    directory = outputs.root / PLOTS_DIR
+    candidates = [outputs.root / THROUGHPUT_PNG, outputs.root / MLPERF_PNG]
+    candidates += sorted(directory.glob("*.png")) if directory.is_dir() else []
     expected = set(outputs.image_paths)
-    if not directory.is_dir():
-        return []
-    return [p for p in sorted(directory.glob("*.png"))
+    return [p for p in candidates
             if p not in expected and p.is_file() and not p.is_symlink() and plots.generated_by_bench(p)]

@@ -1,5 +1,6 @@
-"""`bench report --html OUT/`: a static site, no server and no external asset: index.html (the table, the
-plots) and runs/<run-id>.html per record (settings, warnings, deviations, environment, timeline as inline SVG,
+"""`bench report --html OUT/`: a static site, no server and no external asset: index.html (the results page's
+answer first, from the same parts as results/README.md, then the other pages as sections, with the plots) and
+runs/<run-id>.html per record (settings, warnings, deviations, environment, timeline as inline SVG,
 so that pages for ~900 imported records take seconds, not a matplotlib render each)."""
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ from bench.records.schema import RunRecord
 from bench.report.blocks import (Block, blocks, commit_of, framework_of, img_s_text, published_of,
                                  ratio_text, sig3)
 from bench.report.comparability import not_comparable_because
-from bench.report.mlperf_section import system_rows
-from bench.report.rows import hardware_label, hardware_of, is_mlperf, select_rows
-from bench.report.table import INTRO
+from bench.report.context import Context
+from bench.report.document import (Code, Heading, Items, Link, PageLink, Paragraph, Part, Strong, Table,
+                                   Text, anchor_of, prose, spans)
+from bench.report.mlperf_page import NAME as MLPERF_PAGE, TITLE as MLPERF_TITLE
+from bench.report.mlperf_section import PLOT_NAME, system_rows
+from bench.report.plots import THROUGHPUT_PNG
+from bench.report.results_page import INTRO as RESULTS_INTRO, lead_parts
+from bench.report.rows import hardware_label, hardware_of
+from bench.report.runs_page import INTRO, NAME as RUNS_PAGE, TITLE as RUNS_TITLE
+from bench.report.suites_page import NAME as SUITES_PAGE, TITLE as SUITES_TITLE, suite_page_parts
 from bench.report.telemetry_html import telemetry_html
 
 STYLE = ("body{font-family:sans-serif;max-width:72rem;margin:1rem auto;padding:0 1rem;color:#222}"
@@ -62,35 +70,90 @@ def block_html(block: Block, recipes: dict[str, Recipe]) -> list[str]:
             table_html(list(block.columns), rows)]
 
 
+def inline_html(text: str | Text) -> str:
+    """Spans as HTML: plain text escaped, code as <code>, links as <a>; a link to another results page goes to
+    its section of index.html."""
+    out = []
+    for span in spans(text):
+        if isinstance(span, Code):
+            out.append(f"<code>{escape(span.text)}</code>")
+        elif isinstance(span, Strong):
+            out.append(f"<b>{escape(span.text)}</b>")
+        elif isinstance(span, Link):
+            out.append(f'<a href="{escape(span.target)}">{escape(span.text)}</a>')
+        elif isinstance(span, PageLink):
+            out.append(f'<a href="#{escape(span.anchor)}">{escape(span.text)}</a>')
+        else:
+            out.append(escape(span))
+    return "".join(out)
+
+
+def parts_html(parts: list[Part], shift: int = 0) -> list[str]:
+    """The parts (bench.report.document) as HTML, headings `shift` levels deeper."""
+    out = []
+    for part in parts:
+        if isinstance(part, Heading):
+            level = min(part.level + shift, 6)
+            out.append(f"<h{level}>{inline_html(part.text)}</h{level}>")
+        elif isinstance(part, Paragraph):
+            out.append(f"<p>{inline_html(part.text)}</p>")
+        elif isinstance(part, Items):
+            out.append("<ul>" + "".join(f"<li>{inline_html(item)}</li>" for item in part.items) + "</ul>")
+        elif isinstance(part, Table):
+            out.append(table_html(list(part.header), [[inline_html(c) for c in row] for row in part.rows],
+                                  left=part.left))
+        else:
+            out.append(f'<img src="{escape(part.target)}" alt="{escape(part.alt)}">')
+    return out
+
+
+def section_html(anchor: str, title: str, body: list[str]) -> list[str]:
+    """A results page as a section of index.html (the target of links to that page)."""
+    return [f'<h2 id="{escape(anchor)}">{escape(title)}</h2>', *body] if body else []
+
+
 def mlperf_html(records: list[RunRecord]) -> list[str]:
     if not records:
         return []
     rows = [[run_link(r.record, r.record.title), escape(f"v{r.record.extra['mlperf']['version']}"),
              escape(hardware_label(*hardware_of(r.record))), escape(sig3(r.img_s)), f"{r.n}/{r.runs}",
              escape(sig3(r.per_accelerator))] for r in system_rows(records)]
-    return ["<h2>MLPerf Training (imported)</h2>",
-            '<img src="mlperf.png" alt="MLPerf img/s per accelerator">',
+    return [f'<img src="{PLOT_NAME}" alt="MLPerf img/s per accelerator">',
             table_html(["System", "Round", "Accelerators", "img/s", "n", "per accelerator"], rows, left=3)]
 
 
-def index_html(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], images: list[str]) -> str:
-    by_name = {r.name: r for r in recipes}
-    measured, unmeasured = select_rows(records, recipes)
-    body = ["<h1>Results</h1>", f"<p>{escape(INTRO)}</p>"]
-    body += [f'<img src="{escape(name)}" alt="{escape(name)}">' for name in images]
+def runs_html(ctx: Context, images: list[str]) -> list[str]:
+    """The all-runs page's content: the plot, each section's tables per hardware, the attempts that measured
+    nothing."""
+    measured, unmeasured = ctx.rows
+    if not measured and not unmeasured:
+        return []
+    body = [f"<p>{inline_html(prose(INTRO))}</p>"]
+    if THROUGHPUT_PNG in images:
+        body.append(f'<img src="{THROUGHPUT_PNG}" alt="measured beside published throughput">')
     section = None
-    for block in blocks(measured, by_name):
+    for block in blocks(measured, ctx.by_name):
         if block.section != section:
             section = block.section
-            body += [f"<h2>{escape(section.title)}</h2>", f"<p>{escape(section.intro)}</p>"]
-        body += block_html(block, by_name)
+            body += [f"<h3>{escape(section.title)}</h3>", f"<p>{inline_html(prose(section.intro))}</p>"]
+        body += block_html(block, ctx.by_name)
     if unmeasured:
-        body += ["<h2>Latest attempts without a measurement</h2>", table_html(
+        body += ["<h3>Latest attempts without a measurement</h3>", table_html(
             ["Implementation", "Section", "Hardware", "Status"],
             [[run_link(r.record, r.record.implementation), escape(r.section.title),
               escape(hardware_label(*r.hardware)), escape(r.record.status.value)] for r in unmeasured],
             left=4)]
-    body += mlperf_html([r for _, r in records if is_mlperf(r)])
+    return body
+
+
+def index_html(records: list[tuple[Path, RunRecord]], recipes: list[Recipe], images: list[str]) -> str:
+    """The results page's answer first (the same parts as results/README.md), then each page beside it as a
+    section."""
+    ctx = Context(records, recipes, Path("."))
+    body = ["<h1>Results</h1>", f"<p>{inline_html(prose(RESULTS_INTRO))}</p>", *parts_html(lead_parts(ctx))]
+    body += section_html(anchor_of(SUITES_PAGE), SUITES_TITLE, parts_html(suite_page_parts(ctx), shift=1))
+    body += section_html(anchor_of(RUNS_PAGE), RUNS_TITLE, runs_html(ctx, images))
+    body += section_html(anchor_of(MLPERF_PAGE), MLPERF_TITLE, mlperf_html(ctx.mlperf))
     return page("bench results", body)
 
 

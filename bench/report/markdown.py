@@ -1,13 +1,18 @@
-"""Markdown primitives of results/README.md: reference-style links, escaped cells, right-aligned tables."""
+"""Markdown primitives of the results pages: reference-style links, escaped cells, right-aligned tables,
+wrapped paragraphs, and the parts of a page (bench.report.document) as markdown."""
 
 from __future__ import annotations
 
 import os
 import re
+import textwrap
 from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
+
+from bench.report.document import (Code, Heading, Items, Link, PageLink, Paragraph, Part, Strong, Table,
+                                   Text, spans)
 
 
 class References:
@@ -56,3 +61,61 @@ def markdown(df: pd.DataFrame, left: int = 1) -> str:
     columns are left-aligned, the rest (the numbers) right-aligned."""
     align = ["left"] * left + ["right"] * (len(df.columns) - left)
     return df.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+WIDTH = 118  # of a wrapped paragraph; a table is as wide as its cells
+
+
+def wrap(text: str, indent: str = "") -> list[str]:
+    """A paragraph (or a list item, whose continuation lines are indented under its text) in lines of
+    WIDTH."""
+    hang = indent + ("  " if text.startswith("- ") else "")
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=hang,
+                         break_long_words=False, break_on_hyphens=False) or [""]
+
+
+def code(text: str, in_table: bool = False) -> str:
+    """A code span (in a table cell, its `|` escaped: GFM would split the cell there); text with a backtick or
+    a line break in it stays plain text (escaped)."""
+    if "`" in text or not text.strip() or _BREAKS.search(text):
+        return cell(text)
+    return f"`{text.replace('|', chr(92) + '|') if in_table else text}`"
+
+
+def inline(text: str | Text, links: References, in_table: bool = False) -> str:
+    """Spans as markdown: plain text escaped, code in backticks, links reference-style (defined at the page's
+    end)."""
+    out = []
+    for span in spans(text):
+        if isinstance(span, Code):
+            out.append(code(span.text, in_table))
+        elif isinstance(span, Strong):
+            out.append(f"**{cell(span.text)}**")
+        elif isinstance(span, Link):
+            out.append(links.link(cell(span.text), span.target))
+        elif isinstance(span, PageLink):
+            out.append(f"[{cell(span.text)}]({link_target(span.page)})")
+        else:
+            out.append(cell(span))
+    return "".join(out)
+
+
+def render_parts(parts: list[Part], links: References) -> list[str]:
+    """The markdown lines of `parts`, each followed by a blank line."""
+    lines: list[str] = []
+    for part in parts:
+        if isinstance(part, Heading):
+            lines.append("#" * part.level + " " + inline(part.text, links))
+        elif isinstance(part, Paragraph):
+            lines += wrap(inline(part.text, links))
+        elif isinstance(part, Items):
+            for item in part.items:
+                lines += wrap("- " + inline(item, links))
+        elif isinstance(part, Table):
+            frame = pd.DataFrame([[inline(c, links, in_table=True) for c in row] for row in part.rows],
+                                 columns=[cell(h) for h in part.header])
+            lines.append(markdown(frame, left=part.left))
+        else:
+            lines.append(f"![{cell(part.alt)}]({link_target(part.target)})")
+        lines.append("")
+    return lines

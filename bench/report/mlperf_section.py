@@ -1,5 +1,6 @@
-"""The "MLPerf Training (imported)" section of results/README.md and its plot, from records of
-`bench import mlperf`.
+"""MLPerf Training systems imported with `bench import mlperf`: one row per system, the results page's summary
+(the best system per accelerator generation and round), and the plot of every system (bench.report.mlperf_page
+lists them all).
 
 One row per system (a repeat group: the median of its ok runs, with the range and n). These rows are never
 ranked and never share a table with protocol rows: their global batch, precision and GPU count are MLPerf's,
@@ -16,11 +17,13 @@ from matplotlib.figure import Figure
 
 from bench.records.schema import RunRecord
 from bench.numbers import sig3
-from bench.report.blocks import window_of, wrap
-from bench.report.markdown import References, cell, markdown
+from bench.report.blocks import window_of
+from bench.report.document import Link, PageLink, Part, Table, heading, paragraph, shorten
 from bench.report.plots import plot_style, png_bytes
 
 PLOT_NAME = "mlperf.png"
+SUMMARY_ROWS = 25
+SYSTEM_WIDTH = 36  # characters of a system's name in the summary (a terminal's width)
 # Accelerator generations in the order they appeared; the first pattern found in the model name wins.
 GENERATIONS = [("TPU v3", r"tpu[- ]?v3"), ("TPU v4", r"tpu[- ]?v4"), ("V100 (Volta)", r"v100"),
                ("A100 (Ampere)", r"a100"), ("A30 (Ampere)", r"a30"), ("A40 (Ampere)", r"a40"),
@@ -67,43 +70,53 @@ def _version_key(record: RunRecord) -> tuple[int, ...]:
     return tuple(int(p) for p in str(record.extra["mlperf"]["version"]).split("."))
 
 
-def render_section(records: list[RunRecord], plot: str | None = PLOT_NAME) -> list[str]:
-    """The section's markdown lines (empty when no MLPerf record exists): settings stated once, seven columns,
-    the latest log of each system as a reference-style link (its long URL written once, below the table)."""
+def best_per_accelerator(rows: list[SystemRow]) -> tuple[list[SystemRow], int]:
+    """The measured system with the most img/s per accelerator for each accelerator generation and round, by
+    generation then round: at most SUMMARY_ROWS of them (the newest rounds kept), and how many were left
+    out."""
+    best: dict[tuple[str, tuple[int, ...]], SystemRow] = {}
+    for row in rows:
+        key = (generation(row.record.gpu_model), _version_key(row.record))
+        if row.per_accelerator is not None and (key not in best
+                                                or row.per_accelerator > best[key].per_accelerator):
+            best[key] = row
+    kept = sorted(best, key=lambda key: key[1], reverse=True)[:SUMMARY_ROWS]
+    order = ORDER + ["other"]
+    kept.sort(key=lambda key: (order.index(key[0]), key[1]))
+    return [best[key] for key in kept], len(best) - len(kept)
+
+
+def accelerators_of(record: RunRecord) -> str:
+    """nodes × accelerators per node."""
+    env = record.environment
+    return f"{env.get('nodes', '?')} × {env.get('accelerators_per_node', '?')}"
+
+
+def windows_of(records: list[RunRecord]) -> str:
+    windows = {window_of(r) for r in records if r.throughput_img_s is not None}
+    return "; ".join(sorted(windows)) or "none measured"
+
+
+def summary_parts(records: list[RunRecord], page: str) -> list[Part]:
+    """The results page's section: the best system per accelerator and round, linked to `page` (every
+    system); nothing without MLPerf records."""
     if not records:
         return []
-
     rows = system_rows(records)
-    logs = References("m")
-    lines = []
-    for row in rows:
-        r, mlperf = row.record, row.record.extra["mlperf"]
-        env = r.environment
-        img_s = sig3(row.img_s) + (f" ({sig3(row.low)}–{sig3(row.high)})" if row.n > 1 else "")
-        lines.append({
-            "System": cell(r.title), "Round": f"v{cell(mlperf['version'])}",
-            "Accelerators": cell(f"{env.get('nodes', '?')} × {env.get('accelerators_per_node', '?')} × "
-                                 f"{r.gpu_model or '?'}"),
-            "img/s": img_s, "n": f"{row.n}/{row.runs}", "per accelerator": sig3(row.per_accelerator),
-            "Log": logs.link("log", mlperf["log_url"]) if row.n else r.status.value})
-    measured = sum(1 for row in rows if row.n)
-    intro = ("Mask R-CNN runs of the MLPerf Training rounds, imported with `bench import mlperf` from the "
-             f"public result repositories ({len(rows)} systems, {len(records)} runs, {measured} systems "
-             "measured). img/s is the median over a system's runs of images in the window divided by its "
-             "wall time, from the running means the log prints (trainer lines or tracked_stats), "
-             "cross-checked against the events' own timestamps. n is ok runs / runs; the log is the system's "
-             "latest run (a system without a measurement shows its status; its records say why). Never "
-             "ranked, never compared with the rows above.")
-    windows = ("; ".join(sorted({window_of(r) for r in records if r.throughput_img_s is not None}))
-               or "none measured")
-    settings = (f"**Window:** {windows} · **Data:** the MLPerf benchmark's (not named in the logs) · "
-                "**Precision and global batch:** MLPerf's, per system (in each record) · **Stack:** the "
-                "submitter's (in each record)")
-    out = ["## MLPerf Training (imported)", "", *wrap(intro), "", *wrap(settings), ""]
-    if plot:
-        out += [f"![img/s per accelerator by accelerator generation]({plot})", ""]
-    out += [markdown(pd.DataFrame(lines), left=3), "", *logs.render(), ""]
-    return out
+    best, left_out = best_per_accelerator(rows)
+    table = tuple((generation(r.record.gpu_model), f"v{r.record.extra['mlperf']['version']}",
+                   (Link(shorten(r.record.title, SYSTEM_WIDTH), r.record.extra["mlperf"]["log_url"]),),
+                   accelerators_of(r.record), sig3(r.img_s), sig3(r.per_accelerator)) for r in best)
+    more = f" ({left_out} older pairs of accelerator and round left out here)" if left_out else ""
+    intro = paragraph(
+        f"The best system per accelerator and MLPerf round{more}, by img/s per accelerator (the median over "
+        f"its runs; accelerators: nodes × per node), from {len(rows)} systems and {len(records)} runs "
+        f"imported with `bench import mlperf` and measured over the same window ({windows_of(records)}) from "
+        "their logs. MLPerf's own batch, precision and scale: never ranked against the runs above. Every "
+        "system, with its exact accelerator: ", PageLink("MLPerf systems", page), ".")
+    return [heading(2, "Real hardware: MLPerf Training (imported)"), intro,
+            Table(("accelerator", "round", "system (its log)", "accelerators", "img/s", "per accelerator"),
+                  table, left=3)]
 
 
 def plot_png(records: list[RunRecord]) -> bytes:

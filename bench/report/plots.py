@@ -24,9 +24,11 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from bench.records.schema import RunRecord  # noqa: E402
 from bench.numbers import sig3  # noqa: E402
+from bench.report.document import shorten  # noqa: E402
 from bench.report.rows import Row, hardware_label  # noqa: E402
 
 DPI = 100
+THROUGHPUT_PNG = "throughput.png"  # beside the results pages
 GENERATOR = ("Generator", "bench table")  # the PNG text entry that marks a plot `bench table` made
 PNG_METADATA = {"Software": None, GENERATOR[0]: GENERATOR[1]}
 MEASURED, PUBLISHED, SMOKE = "#1f77b4", "#bbbbbb", "#ff7f0e"
@@ -60,8 +62,7 @@ def plot_style():
 
 def label(text: object, limit: int = LABEL_LIMIT) -> str:
     """Text from a record as a plot label: one line, at most `limit` characters (cut with an ellipsis)."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return shorten(text, limit)
 
 
 def throughput_png(rows: list[Row], published: list[tuple[str, float, int, str]]) -> bytes:

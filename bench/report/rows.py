@@ -181,7 +181,8 @@ def median_images_per_joule(records: list[RunRecord]) -> float | None:
 
 
 def _rank_and_ratio(rows: list[Row]) -> None:
-    """Rank within (section, hardware) and divide by Detectron2 on the same hardware in the same section."""
+    """Rank within (section, hardware) and divide by Detectron2 on the same hardware in the same section. A
+    table of one row is not a ranking: it gets no rank."""
     tables: dict[tuple, list[Row]] = {}
     for row in rows:
         tables.setdefault((row.section, row.hardware), []).append(row)
@@ -189,8 +190,9 @@ def _rank_and_ratio(rows: list[Row]) -> None:
         table.sort(key=lambda r: (-r.img_s, r.record.implementation))
         if not section.ranked:
             continue  # no rank and no ratio between runs that are not comparable
-        for rank, row in enumerate(table, 1):
-            row.rank = rank
+        if len(table) > 1:  # one row is not a ranking
+            for rank, row in enumerate(table, 1):
+                row.rank = rank
         baseline = _baseline(table)
         if baseline is not None and model:  # an unknown GPU model is not "the same hardware"
             for row in table:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.records.schema import RunRecord
-from bench.report.blocks import sig3, wrap
-from bench.report.markdown import cell, markdown
+from bench.numbers import sig3
+from bench.report.markdown import cell, markdown, wrap
 from bench.report.rows import cpu_of, is_mlperf
 
 
