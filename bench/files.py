@@ -119,14 +119,15 @@ class Staging:
     """Outputs written under temporary names beside their targets, then put in place together
     (`staged_writes`)."""
 
-    def __init__(self, root: Path | None) -> None:
+    def __init__(self, root: Path | None, also: tuple[Path, ...] = ()) -> None:
         self.root = root
+        self.also = {Path(directory).resolve() for directory in also}
         self._files: list[tuple[Path, Path]] = []  # (temporary file, target)
         self._directories: list[tuple[Path, Path]] = []  # (temporary directory, target)
         self._removals: list[Path] = []
 
     def _check(self, path: Path) -> None:
-        if self.root is not None:
+        if self.root is not None and path.parent.resolve() not in self.also:
             confined(self.root, path.parent, "output")
 
     def _temporary(self, path: Path) -> tuple[int, Path]:
@@ -199,11 +200,12 @@ class Staging:
 
 
 @contextmanager
-def staged_writes(root: Path | None = None) -> Iterator[Staging]:
+def staged_writes(root: Path | None = None, also: tuple[Path, ...] = ()) -> Iterator[Staging]:
     """Stage every output inside the block; they are put in place when the block ends, or none of them is
     when it raises (an OSError while staging, a read-only directory, becomes one BenchError line). With
-    `root`, an output whose directory leaves it is refused before anything is written."""
-    staging = Staging(root)
+    `root`, an output whose directory leaves it is refused before anything is written, unless its directory
+    is one of `also` itself (not a directory below one)."""
+    staging = Staging(root, also)
     try:
         yield staging
     except OSError as exc:

@@ -37,7 +37,8 @@ def table(
                                  "replace rows of the repository's committed table; without it bench table "
                                  "writes nothing then, and names them (exit 1)."),
 ) -> None:
-    """Regenerate results/README.md, the pages beside it and the plots from the records."""
+    """Regenerate results/README.md, the pages beside it and the plots from the records (and, for the
+    checkout's own results/, the answer in its README.md)."""
     runs = runs or runs_dir()
     out = output_file(out, "--out") if out is not None else results_dir() / "README.md"
     if not runs.is_dir() and runs != runs_dir():
@@ -73,7 +74,7 @@ def table(
 
 def _keep_published_rows(runs: Path, out: Path, records: list, recipes: list) -> None:
     """Exit 1, writing nothing, when `out` is the table git has committed and a record git has not (your own
-    run) would take the place of one of its rows (docs/results-and-your-runs.md)."""
+    run) would take the place of one of its rows (docs/first-run.md, "Your runs and the published table")."""
     from bench.records.published import committed_runs, is_committed
     from bench.report.published import replaced_rows
 

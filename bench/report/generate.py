@@ -46,8 +46,14 @@ class Outputs:
 
     @property
     def root(self) -> Path:
-        """The directory every output lies in (the README's)."""
+        """The directory every output lies in (the README's), but the repository's README."""
         return self.readme.parent
+
+    @property
+    def beside_root(self) -> tuple[Path, ...]:
+        """The directories of the outputs outside the root: the checkout, for the repository's README.md
+        (bench.report.project_readme); nothing else."""
+        return tuple({path.parent for path in self.pages if path.parent != self.root})
 
 
 def build(runs: Path, readme: Path, recipes: list[Recipe] | None = None, with_images: bool = True,
@@ -101,14 +107,15 @@ def _current(outputs: Outputs, path: Path) -> bytes | None:
     """The bytes a generated file holds now (None when it does not exist); read as an input of the root."""
     if not path.exists() and not path.is_symlink():
         return None
-    return read_input(path, MAX_RECORD_BYTES, "generated file", root=outputs.root)
+    root = path.parent if path.parent in outputs.beside_root else outputs.root
+    return read_input(path, MAX_RECORD_BYTES, "generated file", root=root)
 
 
 def write(outputs: Outputs) -> list[Path]:
     """Write what changed, all or nothing; returns the paths written or removed."""
     changed = []
     wanted = {path: text.encode("utf-8") for path, text in outputs.pages.items()} | outputs.images
-    with staged_writes(outputs.root) as staging:
+    with staged_writes(outputs.root, also=outputs.beside_root) as staging:
         for path, data in wanted.items():
             if _current(outputs, path) != data:
                 staging.file(path, data)

@@ -82,9 +82,10 @@ def code(text: str, in_table: bool = False) -> str:
     return f"`{text.replace('|', chr(92) + '|') if in_table else text}`"
 
 
-def inline(text: str | Text, links: References, in_table: bool = False) -> str:
+def inline(text: str | Text, links: References, in_table: bool = False, page_dir: str = "") -> str:
     """Spans as markdown: plain text escaped, code in backticks, links reference-style (defined at the page's
-    end)."""
+    end); a link to a file beside the results README (a page, a plot) through `page_dir` (e.g. "results/" from
+    the project's README, bench.report.project_readme)."""
     out = []
     for span in spans(text):
         if isinstance(span, Code):
@@ -92,27 +93,28 @@ def inline(text: str | Text, links: References, in_table: bool = False) -> str:
         elif isinstance(span, Strong):
             out.append(f"**{cell(span.text)}**")
         elif isinstance(span, Link):
-            out.append(links.link(cell(span.text), span.target))
+            out.append(links.link(cell(span.text), span.target if "://" in span.target
+                                  else page_dir + span.target))
         elif isinstance(span, PageLink):
-            out.append(f"[{cell(span.text)}]({link_target(span.page)})")
+            out.append(f"[{cell(span.text)}]({link_target(page_dir + span.page)})")
         else:
             out.append(cell(span))
     return "".join(out)
 
 
-def render_parts(parts: list[Part], links: References) -> list[str]:
-    """The markdown lines of `parts`, each followed by a blank line."""
+def render_parts(parts: list[Part], links: References, page_dir: str = "") -> list[str]:
+    """The markdown lines of `parts`, each followed by a blank line (`page_dir`: see `inline`)."""
     lines: list[str] = []
     for part in parts:
         if isinstance(part, Heading):
-            lines.append("#" * part.level + " " + inline(part.text, links))
+            lines.append("#" * part.level + " " + inline(part.text, links, page_dir=page_dir))
         elif isinstance(part, Paragraph):
-            lines += wrap(inline(part.text, links))
+            lines += wrap(inline(part.text, links, page_dir=page_dir))
         elif isinstance(part, Items):
             for item in part.items:
-                lines += wrap("- " + inline(item, links))
+                lines += wrap("- " + inline(item, links, page_dir=page_dir))
         elif isinstance(part, Table):
-            frame = pd.DataFrame([[inline(c, links, in_table=True) for c in row] for row in part.rows],
+            frame = pd.DataFrame([[inline(c, links, True, page_dir) for c in row] for row in part.rows],
                                  columns=[cell(h) for h in part.header])
             lines.append(markdown(frame, left=part.left))
         else:
