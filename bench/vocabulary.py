@@ -133,6 +133,7 @@ class EnvVar(Word):
     PATCHES = "BENCH_PATCHES"
     RESULTS = "BENCH_RESULTS"
     CACHE = "BENCH_CACHE"
+    BUNDLE = "BENCH_BUNDLE"  # the default of `bench setup/run --bundle`: an offline bundle to install from
     REGISTRY = "BENCH_REGISTRY"  # where recipe images live (default localhost)
     LAUNCHER = "BENCH_LAUNCHER"  # the default of `bench run --launcher`
     ENGINE_OPTIONS = "BENCH_ENGINE_OPTIONS"  # container engine options before the subcommand

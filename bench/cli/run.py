@@ -146,19 +146,27 @@ def run(
                               "repeats interleaved A B C A B C; --preset picks the suite's preset (default "
                               "smoke)."),
     only: str = typer.Option(None, "--only", help="With --suite: only these members (comma-separated)."),
+    bundle: Path = typer.Option(None, "--bundle", envvar=EnvVar.BUNDLE, help="Set up from this offline "
+                                "bundle (`bench bundle`) only: every file verified and the bundle matched to "
+                                "this "
+                                "machine before anything starts; no network."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.pipeline.run import RunOptions
 
     if suite is not None:
-        return _run_suite_command(suite, only, name, repeat, dry_run, gpus=gpus, data=data, timeout=timeout,
-                                  preset=preset, source=source, grace=grace, progress=progress,
-                                  own_python=no_env)
+        return _run_suite_command(suite, only, name, repeat, dry_run, bundle, gpus=gpus, data=data,
+                                  timeout=timeout, preset=preset, source=source, grace=grace,
+                                  progress=progress, own_python=no_env)
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
+    opened = None
+    if bundle is not None:
+        opened, preset = _open_bundle_for(name, recipe, stale, source, bundle, preset, dry_run)
     options = RunOptions(gpus=gpus, data=data, window=optional_window(window), timeout=timeout, preset=preset,
                          source=source, grace=grace, progress=progress, own_python=no_env,
                          launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local", image=image,
+                         bundle=opened,
                          slurm=slurm_options(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
                                              time=time_limit, account=account,
                                              container_image=container_image))
@@ -188,8 +196,26 @@ def run(
         raise typer.Exit(1)
 
 
+def _open_bundle_for(name: str | None, recipe: Path | None, stale: bool, source: str | None, bundle: Path,
+                     preset: str | None, dry_run: bool):
+    """`bench run NAME --bundle DIR`: the opened bundle and the preset (default: the bundle's)."""
+    from bench.bundle.install import open_for_suite
+    from bench.recipes.loader import recipe_path
+
+    if recipe is not None or stale or name in (None, "all"):
+        raise BenchError("--bundle runs one recipe by name, or a suite (--suite)")
+    if source is not None:
+        raise BenchError("--source with --bundle: the bundle carries the source")
+    if dry_run:
+        raise BenchError("--bundle with --dry-run: run the dry run without --bundle")
+    opened, missing = open_for_suite(bundle, None, [name], preset, False, {name: (recipe_path(name), preset)})
+    if missing:
+        raise BenchError(f"{name}: not in the bundle {bundle}: {missing[name]}")
+    return opened, preset or opened.bundle.manifest.preset
+
+
 def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: int, dry_run: bool,
-                       **values) -> None:
+                       bundle: Path | None, **values) -> None:
     from bench.pipeline.run import RunOptions
     from bench.pipeline.suite import run_suite
 
@@ -202,7 +228,7 @@ def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: i
     with stop_on_signals(stop):
         records = run_suite(suite, RunOptions(**values), repeat, stop,
                             only=[m.strip() for m in only.split(",")] if only else None, say=_say,
-                            sources=sources)
+                            sources=sources, bundle=bundle)
     if stop.reason is not None:
         raise typer.Exit(130)
     if any(r.status is not RunStatus.OK for r in records):
