@@ -37,6 +37,8 @@ Log = Callable[[str], None]
 # Build tools a target may provide that builds run as programs (torch's extension builder runs `ninja`): the
 # stand-in installs them for real, not as metadata only.
 BUILD_TOOLS = ("setuptools", "wheel", "ninja")
+# The version a hand-written target description's 'unknown' package is taken to have (see _provided_folder).
+ASSUMED_RECENT = "9999"
 # Distributions that make `import cv2` work: a target with one of them (and not opencv-python itself) gets
 # mmengine rebuilt from its sdist (bench.bundle.build.REBUILT_FOR_TARGET).
 OPENCV_DISTRIBUTIONS = ("opencv-python-headless", "opencv-contrib-python-headless", "opencv-contrib-python",
@@ -173,8 +175,9 @@ def _torch_cuda(python: Path) -> str | None:
 
 def _provided_folder(target: Target, stand_in: Path, folder: Path) -> Path:
     """Metadata-only distributions for the target's packages the stand-in does not really have, so that pip
-    counts them as installed (an unknown version is 0: pip then installs the package wherever a version is
-    required, carrying more rather than less)."""
+    counts them as installed. A version the description does not know ('unknown', in a description written by
+    hand) is taken as ASSUMED_RECENT, which meets every lower bound: carrying each such package instead would
+    not fit a GPU machine's carry limit, and a probed description (real versions) has no such guess."""
     real = {normalise(name) for name in installed_packages(stand_in)}
     if folder.exists():
         shutil.rmtree(folder)
@@ -182,7 +185,7 @@ def _provided_folder(target: Target, stand_in: Path, folder: Path) -> Path:
     for name, version in sorted(target.packages.items()):
         if normalise(name) in real:
             continue
-        version = version if version and version != "unknown" else "0"
+        version = ASSUMED_RECENT if version in ("", "unknown") else version
         dist = folder / f"{normalise(name).replace('-', '_')}-{version}.dist-info"
         dist.mkdir()
         (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
