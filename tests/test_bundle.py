@@ -226,8 +226,8 @@ def _ok(plan):
 # -- the parts --------------------------------------------------------------------------------------------
 def test_target_problems_name_both_sides():
     base = Target(python="3.12.3", abi="cp312", platform="linux-x86_64", glibc="2.39",
-                  interpreter="/t/python3", base_interpreter="/usr/bin/python3.12", torch="2.11.0+cu130", torchvision="0.26.0",
-                  cuda="13.0", gpu_archs=["9.0"])
+                  interpreter="/t/python3", base_interpreter="/usr/bin/python3.12", torch="2.11.0+cu130",
+                  torchvision="0.26.0", cuda="13.0", gpu_archs=["9.0"])
     assert target_problems(base, "on-top", ["9.0"], base, needs_gpu=True) == []
     older = base.model_copy(update={"glibc": "2.31", "gpu_archs": ["8.0"], "torch": "2.9.1+cu128",
                                     "cuda": "12.8"})
