@@ -108,7 +108,8 @@ def test_the_torchvision_wrapper_builds_the_suites_model(monkeypatch):
     assert model.transform.min_size == (320,) and model.transform.max_size == 533
     assert model.rpn._post_nms_top_n["training"] == 1000
     # older train.py versions index the module: the same builder is there
-    assert torchvision.models.detection.__dict__["maskrcnn_resnet50_fpn"].__qualname__ == "install.<locals>.build"
+    builder = torchvision.models.detection.__dict__["maskrcnn_resnet50_fpn"]
+    assert builder.__qualname__ == "install.<locals>.build"
     with pytest.raises(SystemExit):
         module.split_arguments(["--min-size", "320"])
 
