@@ -66,7 +66,7 @@ class BuildBase:
 
     def setting(self, **more) -> EnvironmentSetting:
         return EnvironmentSetting(root=self.root / "envs", base_python=self.python, layer=self.layer,
-                                  bin_dirs=self.bin_dirs, env=dict(self.env),
+                                  bin_dirs=self.bin_dirs, without_pip=bool(self.layer), env=dict(self.env),
                                   pins={"bundle-build": self.root.name}, **more)
 
 

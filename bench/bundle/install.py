@@ -69,6 +69,7 @@ class OpenedBundle:
             base_python=Path(self.here.base_interpreter) if layered else None,
             layer=tuple(self.here.site_dirs) if layered else (),
             bin_dirs=(str(Path(self.here.interpreter).parent),) if layered else (),
+            without_pip=layered,
             env=offline, source_package=root / entry.source_package if entry.source_package else None,
             pins={"bundle": self.sha256})
         return MemberInstall(name, str(root / entry.source) if entry.source else None, setting, self.pins())

@@ -97,6 +97,12 @@ def _setup_from_bundle(name: str, bundle: Path, source: str | None, workdir: Pat
         environment = ensure_environment(recipe, prepared.path, log=echo, setting=use.setting)
         echo(f"{recipe.name}: environment python {environment.python} from the bundle {opened.bundle.root} "
              f"(preset {preset}; " + ("reused as it was)" if environment.reused else "created)"))
+    params = opened.bundle.manifest.members[name].synthetic_data
+    if params:
+        from bench.builtin.synth import ensure_synthetic
+
+        data = ensure_synthetic(dict(params))
+        echo(f"{recipe.name}: synthetic dataset {data} (the preset's, generated from its seed)")
     if json_output:
         typer.echo(json.dumps(manifest_summary(prepared), indent=2, sort_keys=True))
 

@@ -68,6 +68,7 @@ class EnvironmentSetting:
     base_python: Path | None = None  # the interpreter `python -m venv` runs (default: base_python())
     layer: tuple[str, ...] = ()  # site-packages folders the environment sees after its own
     bin_dirs: tuple[str, ...] = ()  # the layer's scripts (ninja, torchrun), on PATH after the environment's
+    without_pip: bool = False  # no pip of its own: the layer's runs `python -m pip` (no ensurepip needed)
     env: dict[str, str] = field(default_factory=dict)  # set for the install steps (pip's index, build flags)
     source_package: Path | None = None  # what {source} stands for in install steps (default: the checkout)
     pins: dict[str, str] = field(default_factory=dict)  # what else keys the environment (a bundle's hash)
@@ -120,7 +121,7 @@ def environment_key(recipe, source_dir: Path | None, setting: EnvironmentSetting
             "user_pins": {name: os.environ.get(name, "") for name in user_pins}}
     if setting is not None:
         pins["setting"] = {"base_python": str(setting.base_python or ""), "layer": list(setting.layer),
-                           "bin_dirs": list(setting.bin_dirs),
+                           "bin_dirs": list(setting.bin_dirs), "without_pip": setting.without_pip,
                            "env": dict(sorted(setting.env.items())),
                            "pins": dict(sorted(setting.pins.items()))}
     return hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()[:12]
@@ -163,7 +164,8 @@ def ensure_environment(recipe, source_dir: Path | None, log: Log | None = None,
 def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log, setting: EnvironmentSetting) -> None:
     started = time.monotonic()
     say(f"{recipe.name}: creating environment {env_dir} (install log: {env_dir / LOG_NAME})")
-    made = subprocess.run([str(setting.base_python or base_python()), "-m", "venv", *VENV_OPTIONS,
+    options = (*VENV_OPTIONS, *(("--without-pip",) if setting.without_pip else ()))
+    made = subprocess.run([str(setting.base_python or base_python()), "-m", "venv", *dict.fromkeys(options),
                            str(env_dir)], capture_output=True, text=True)
     if made.returncode != 0:
         message = (made.stderr or made.stdout).strip().splitlines()
