@@ -59,6 +59,7 @@ class BuildRequest:
     kind: Kind
     cuda_archs: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # member -> URL or mirror
+    only: list[str] | None = None  # these members only (default: every member of the suite)
     build_python: Path | None = None
     max_jobs: int = 2
     prefer_toolkit_wheels: bool = False
@@ -110,8 +111,13 @@ def build_bundle(request: BuildRequest, say: Log) -> Manifest:
     strays = sorted(set(request.sources) - set(suite.members))
     if strays:
         raise BenchError(f"--source {strays[0]}=...: not a member of suite {request.suite!r}")
+    unknown = sorted(set(request.only or []) - set(suite.members))
+    if unknown:
+        raise BenchError(f"--only {unknown[0]}: not a member of suite {request.suite!r} "
+                         f"({', '.join(suite.members)})")
+    members = [m for m in suite.members if request.only is None or m in request.only]
     stack = stack_for(request.target, request.kind)
-    recipes = {name: member_recipe(name, request.preset, request.kind, stack) for name in suite.members}
+    recipes = {name: member_recipe(name, request.preset, request.kind, stack) for name in members}
     base = prepare_build_base(request.target, request.kind, request.cuda_archs, stack, request.build_python,
                               request.max_jobs, request.prefer_toolkit_wheels, say)
     stage = out.parent / f".{out.name}.partial-{os.getpid()}"
@@ -130,7 +136,9 @@ def build_bundle(request: BuildRequest, say: Log) -> Manifest:
 
 def _build_into(stage: Path, request: BuildRequest, recipes: dict, base: BuildBase, stack: dict[str, str],
                 say: Log) -> Manifest:
-    members, skipped = {}, {}
+    members: dict[str, MemberEntry] = {}
+    skipped = {name: "left out by --only" for name in load_suite(request.suite).members
+               if name not in recipes}
     for name, recipe in recipes.items():
         say(f"{name}: building")
         try:

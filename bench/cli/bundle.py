@@ -45,6 +45,8 @@ def bundle(
     out: Path = typer.Option(None, "--out", help="The bundle's folder (must not exist, or be empty)."),
     source: list[str] = typer.Option([], "--source", help="MEMBER=URL: fetch a member's source from this URL "
                                      "or local mirror (repeatable, or comma-separated)."),
+    only: str = typer.Option(None, "--only", help="Only these members (comma-separated); the others are "
+                             "listed as left out."),
     target: Path = typer.Option(None, "--target", help="The target's description (the JSON `bench bundle "
                                 "--describe-target` printed there); default: this machine."),
     kind: str = typer.Option(None, "--kind", help="full (carries torch and torchvision) or on-top (the "
@@ -85,6 +87,7 @@ def bundle(
     archs = _archs(cuda_arch) or (list(described.gpu_archs) if described.torch and described.cuda else [])
     request = BuildRequest(suite=suite, preset=preset, out=out, target=described, kind=chosen,
                            cuda_archs=archs, sources=_sources(source), build_python=build_python,
+                           only=[m.strip() for m in only.split(",") if m.strip()] if only else None,
                            max_jobs=max_jobs or os.cpu_count() or 1, prefer_toolkit_wheels=toolkit_wheels)
     started = time.monotonic()
     manifest = build_bundle(request, _say)
