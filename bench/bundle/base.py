@@ -64,10 +64,14 @@ class BuildBase:
     toolkit: Toolkit | None
     shares_online_cache: bool
 
-    def setting(self, **more) -> EnvironmentSetting:
+    def setting(self, source_package: Path | None = None) -> EnvironmentSetting | None:
+        """How the target's environments are built here. None: exactly as `bench setup` builds them online (a
+        full bundle for this machine's own Python, no CUDA build), so the online environment itself is used."""
+        if self.shares_online_cache and source_package is None:
+            return None
         return EnvironmentSetting(root=self.root / "envs", base_python=self.python, layer=self.layer,
                                   bin_dirs=self.bin_dirs, without_pip=bool(self.layer), env=dict(self.env),
-                                  pins={"bundle-build": self.root.name}, **more)
+                                  pins={"bundle-build": self.root.name}, source_package=source_package)
 
 
 def find_build_python(minor: str) -> Path:
