@@ -1,10 +1,12 @@
 """The CUDA toolkit that compiles a bundle's native parts (mmcv's ops, detectron2's `_C`) for a CUDA target.
 
 torch's extension builder needs nvcc of the CUDA major version torch was built with (torch.utils.cpp_extension
-refuses another major). A system toolkit is used when one of that version is there ($CUDA_HOME,
+refuses another major) and the headers of the CUDA libraries torch's own headers include (cuBLAS, cuSPARSE,
+cuSOLVER). A system toolkit is used when a complete one of that version is there ($CUDA_HOME,
 /usr/local/cuda-X.Y, /usr/local/cuda, nvcc on PATH); otherwise NVIDIA's toolkit wheels from the package index
-are installed into the build environment, beside the CUDA runtime wheels torch already brought
-(`nvidia/cu13/...` for CUDA 13, `nvidia/cuda_*/...` for CUDA 12), and that folder becomes CUDA_HOME."""
+are installed into the build environment, beside the CUDA library wheels torch already brought (one folder,
+`nvidia/cu13/` for CUDA 13), and that folder becomes CUDA_HOME. (This machine's /usr/local/cuda is nvcc and the
+runtime without the libraries' headers: the wheels are used.)"""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from bench.errors import BenchError
 
 Log = Callable[[str], None]
 
+# Headers torch's ATen/cuda headers include from the CUDA libraries: a toolkit without them cannot build an
+# extension (ATen/cuda/CUDAContextLight.h).
+LIBRARY_HEADERS = ("cublas_v2.h", "cusparse.h", "cusolverDn.h")
 # NVIDIA's wheels that make a toolkit able to compile torch extensions, per CUDA major version.
 TOOLKIT_WHEELS = {
     "13": ("nvidia-cuda-nvcc", "nvidia-cuda-cccl", "nvidia-cuda-crt", "nvidia-nvvm", "nvidia-cuda-runtime"),
@@ -52,7 +57,8 @@ def nvcc_release(nvcc: Path) -> str | None:
 
 
 def system_toolkit(cuda: str) -> Toolkit | None:
-    """A toolkit installed on this machine whose major version is `cuda`'s (the exact minor first)."""
+    """A complete toolkit installed on this machine whose major version is `cuda`'s (the exact minor
+    first)."""
     candidates = [os.environ.get("CUDA_HOME"), f"/usr/local/cuda-{cuda}", "/usr/local/cuda"]
     on_path = shutil.which("nvcc")
     if on_path:
@@ -60,7 +66,8 @@ def system_toolkit(cuda: str) -> Toolkit | None:
     found = []
     for home in filter(None, candidates):
         release = nvcc_release(Path(home) / "bin" / "nvcc")
-        if release and release.split(".")[0] == cuda.split(".")[0]:
+        complete = all((Path(home) / "include" / header).is_file() for header in LIBRARY_HEADERS)
+        if release and release.split(".")[0] == cuda.split(".")[0] and complete:
             found.append(Toolkit(Path(home).resolve(), release, "system"))
     found.sort(key=lambda t: t.version != cuda)
     return found[0] if found else None
