@@ -3,10 +3,10 @@ torch and torchvision included), built from the package index, then `bench run -
 --repeat 1 --bundle DIR` inside a network namespace with no network at all (`unshare -n`, as root) and an empty
 BENCH_CACHE: an ok record for every member the bundle carries, each holding the bundle's manifest hash.
 
-detectron2-current is bundled when BENCH_DETECTRON2_SOURCE names a clone or mirror with its pinned commit (as in
-test_frameworks_slow.py); without it the bundle leaves it out and the suite reports and skips it, as it does
-torchvision (pytorch/vision is not reachable here). The bundle is built with the run's BENCH_CACHE, so the
-environments and pip's cache (the compiled mmcv) are shared with test_frameworks_slow.py's runs.
+detectron2-current is bundled when BENCH_DETECTRON2_SOURCE names a clone or mirror with its pinned commit (as
+in test_frameworks_slow.py); without it the bundle leaves it out and the suite reports and skips it, as it
+does torchvision (pytorch/vision is not reachable here). The bundle is built with the run's BENCH_CACHE, so
+the environments and pip's cache (the compiled mmcv) are shared with test_frameworks_slow.py's runs.
 
 Also here: NVIDIA's CUDA toolkit wheels from the package index, used when a machine has no CUDA toolkit."""
 
@@ -71,7 +71,8 @@ def test_the_suite_runs_from_its_bundle_with_no_network(smoke_bundle, tmp_path):
                            "--timeout", "1800"], capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)
     print(done.stdout)
     print(done.stderr[-8000:], file=sys.stderr)
-    print(f"bundle built in {build_s:.0f} s; offline suite run (setup included) {time.monotonic() - started:.0f} s")
+    run_s = time.monotonic() - started
+    print(f"bundle built in {build_s:.0f} s; offline suite run (setup included) {run_s:.0f} s")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "torchvision: not in the bundle" in done.stdout + done.stderr
     records = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/record.json"))]

@@ -66,7 +66,8 @@ class BuildBase:
 
     def setting(self, source_package: Path | None = None) -> EnvironmentSetting | None:
         """How the target's environments are built here. None: exactly as `bench setup` builds them online (a
-        full bundle for this machine's own Python, no CUDA build), so the online environment itself is used."""
+        full bundle for this machine's own Python, no CUDA build), so the online environment itself is
+        used."""
         if self.shares_online_cache and source_package is None:
             return None
         return EnvironmentSetting(root=self.root / "envs", base_python=self.python, layer=self.layer,

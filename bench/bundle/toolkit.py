@@ -5,8 +5,8 @@ refuses another major) and the headers of the CUDA libraries torch's own headers
 cuSOLVER). A system toolkit is used when a complete one of that version is there ($CUDA_HOME,
 /usr/local/cuda-X.Y, /usr/local/cuda, nvcc on PATH); otherwise NVIDIA's toolkit wheels from the package index
 are installed into the build environment, beside the CUDA library wheels torch already brought (one folder,
-`nvidia/cu13/` for CUDA 13), and that folder becomes CUDA_HOME. (This machine's /usr/local/cuda is nvcc and the
-runtime without the libraries' headers: the wheels are used.)"""
+`nvidia/cu13/` for CUDA 13), and that folder becomes CUDA_HOME. (This machine's /usr/local/cuda is nvcc and
+the runtime without the libraries' headers: the wheels are used.)"""
 
 from __future__ import annotations
 

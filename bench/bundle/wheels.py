@@ -61,11 +61,17 @@ def _saved_files(output: str) -> list[str]:
 def export_wheels(python: Path, wanted: Iterable[tuple[str, str]], wheelhouse: Path, env: dict[str, str],
                   log: Path) -> dict[str, str]:
     """The wheel file of each (name, version) in `wheelhouse`, by `pip wheel --no-deps` run by `python` with
-    `env` (the build's pip cache and find-links): name -> file name."""
-    wanted = sorted(set(wanted))
-    if not wanted:
-        return {}
+    `env` (the build's pip cache and find-links): name -> file name. A wheel already in the wheelhouse
+    (another member's: torch is in every one) is taken as it is, not fetched again."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
+    have = {}
+    for path in sorted(wheelhouse.glob("*.whl")):
+        parsed = WheelName.of(path.name)
+        have[(parsed.name, parsed.version)] = path.name
+    found = {normalise(n): have[(normalise(n), v)] for n, v in wanted if (normalise(n), v) in have}
+    wanted = sorted({(n, v) for n, v in wanted if normalise(n) not in found})
+    if not wanted:
+        return found
     args = [str(python), "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir",
             str(wheelhouse), *[f"{name}=={version}" for name, version in wanted]]
     done = subprocess.run(args, capture_output=True, text=True, env=env)
@@ -81,7 +87,7 @@ def export_wheels(python: Path, wanted: Iterable[tuple[str, str]], wheelhouse: P
     missing = [name for name, _ in wanted if normalise(name) not in by_name]
     if missing:
         raise BenchError(f"pip wheel did not report a wheel for {', '.join(missing)} (log: {log})")
-    return {normalise(name): by_name[normalise(name)] for name, _ in wanted}
+    return {**found, **{normalise(name): by_name[normalise(name)] for name, _ in wanted}}
 
 
 def build_wheel(python: Path, requirement: str, out: Path, env: dict[str, str], log: Path) -> Path:
