@@ -1,7 +1,8 @@
 """The slow tier's offline proof (issue 24): the current suite's smoke bundle for this machine (a full
 bundle: torch and torchvision included), built from the package index, then `bench run --suite current
 --preset smoke --repeat 1 --bundle DIR` inside a network namespace with no network at all (`unshare -n`, as
-root) and an empty BENCH_CACHE: an ok record for every member the bundle carries, each holding the bundle's manifest hash.
+root) and an empty BENCH_CACHE: an ok record for every member the bundle carries, each holding the bundle's
+manifest hash.
 
 detectron2-current is bundled when BENCH_DETECTRON2_SOURCE names a clone or mirror with its pinned commit (as
 in test_frameworks_slow.py); without it the bundle leaves it out and the suite reports and skips it, as it
