@@ -24,6 +24,7 @@ from bench.envs import EnvironmentSetting, base_python, ensure_environment, inst
 from bench.errors import BenchError
 from bench.recipes.loader import find_recipe, recipe_path
 from bench_runs import invoke
+from test_bad_input import bench_fails
 from test_envs import dummy_wheel
 
 HERE: list[Target] = []
@@ -56,16 +57,6 @@ def make_bundle(root: Path, *, members: tuple[str, ...] = ("builtin",), suite: s
                         files=file_entries(root, [f"wheels/{wheel.name}"]))
     write_manifest(root, manifest)
     return root
-
-
-def bench_fails(args: list, *expected: str) -> str:
-    code, _, err = invoke(app, [str(a) for a in args])
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("bench: error: "), err
-    for text in expected:
-        assert text in lines[0], lines[0]
-    return lines[0]
 
 
 def assert_nothing_left(bench_env) -> None:

@@ -13,11 +13,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from bench.bundle.target import Kind, Target
+from bench.bundle.target import Kind, Target, read_json, validated
 from bench.errors import BenchError
-from bench.files import file_sha256, read_bounded_text, write_atomic
+from bench.files import file_sha256, write_atomic
 from bench.paths import check_relative
 
 MANIFEST_NAME = "manifest.json"
@@ -99,21 +99,12 @@ def read_manifest(root: Path) -> Manifest:
     if not root.is_dir():
         raise BenchError(f"--bundle {root}: no such directory")
     path = root / MANIFEST_NAME
-    text = read_bounded_text(path, MAX_MANIFEST_BYTES, "bundle manifest", BenchError)
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise BenchError(f"{path}: not JSON: {exc}") from None
+    data = read_json(path, MAX_MANIFEST_BYTES, "bundle manifest")
     if not isinstance(data, dict) or data.get("bench_bundle") != BUNDLE_VERSION:
         found = data.get("bench_bundle") if isinstance(data, dict) else None
         raise BenchError(f"{path}: field 'bench_bundle': is {found!r}, this bench reads version "
                          f"{BUNDLE_VERSION}")
-    try:
-        return Manifest.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise BenchError(f"{path}: field '{field}': {err['msg']}") from None
+    return validated(Manifest, data, path)
 
 
 def _inside(root: Path, relative: str, path: Path) -> Path:

@@ -99,19 +99,28 @@ def describe_target(python: Path) -> Target:
     return Target.model_validate(facts)
 
 
-def load_target(path: Path) -> Target:
-    """A target description written by `--describe-target` (or by hand), or one line naming the file."""
-    text = read_bounded_text(path, 4 << 20, "target description", BenchError)
+def read_json(path: Path, limit: int, what: str) -> object:
+    """A bounded JSON file, or one line naming it."""
+    text = read_bounded_text(path, limit, what, BenchError)
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except ValueError as exc:
         raise BenchError(f"{path}: not JSON: {exc}") from None
+
+
+def validated(model: type[BaseModel], data: object, path: Path):
+    """`model` validated from `data`, or one line naming the file and the first bad field."""
     try:
-        return Target.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise BenchError(f"{path}: field '{field}': {err['msg']}") from None
+
+
+def load_target(path: Path) -> Target:
+    """A target description written by `--describe-target` (or by hand), or one line naming the file."""
+    return validated(Target, read_json(path, 4 << 20, "target description"), path)
 
 
 def _glibc_tuple(version: str) -> tuple[int, ...]:

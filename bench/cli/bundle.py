@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from bench.cli.options import member_sources
 from bench.errors import BenchError
 
 
@@ -27,16 +28,6 @@ def _archs(values: list[str]) -> list[str]:
             raise BenchError(f"--cuda-arch {arch}: expected a compute capability such as 9.0 or "
                              "8.0+PTX") from None
     return archs
-
-
-def _sources(values: list[str]) -> dict[str, str]:
-    pairs = {}
-    for item in (part for value in values for part in value.split(",") if part):
-        member, eq, url = item.partition("=")
-        if not eq or not member.strip() or not url.strip():
-            raise BenchError(f"--source {item!r}: give MEMBER=URL (e.g. detectron2-current=/mirror)")
-        pairs[member.strip()] = url.strip()
-    return pairs
 
 
 def bundle(
@@ -86,7 +77,7 @@ def bundle(
         raise BenchError(f"--kind on-top: the target {described.interpreter} provides no torch")
     archs = _archs(cuda_arch) or (list(described.gpu_archs) if described.torch and described.cuda else [])
     request = BuildRequest(suite=suite, preset=preset, out=out, target=described, kind=chosen,
-                           cuda_archs=archs, sources=_sources(source), build_python=build_python,
+                           cuda_archs=archs, sources=member_sources(source), build_python=build_python,
                            only=[m.strip() for m in only.split(",") if m.strip()] if only else None,
                            max_jobs=max_jobs or os.cpu_count() or 1, prefer_toolkit_wheels=toolkit_wheels)
     started = time.monotonic()

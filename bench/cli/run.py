@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from bench.cli.options import optional_window
+from bench.cli.options import member_sources, optional_window
 from bench.errors import BenchError
 from bench.launch.watch import StopRequest, stop_on_signals
 from bench.vocabulary import EnvVar, RunStatus
@@ -223,7 +223,7 @@ def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: i
         raise BenchError(f"--suite {suite} runs the suite's members: name no recipe ({name!r})")
     if dry_run:
         raise BenchError("--suite with --dry-run: run `bench run NAME --preset P --dry-run` for each member")
-    sources = _member_sources(values.pop("source"))
+    sources = member_sources([values.pop("source") or ""])
     stop = StopRequest()
     with stop_on_signals(stop):
         records = run_suite(suite, RunOptions(**values), repeat, stop,
@@ -234,14 +234,3 @@ def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: i
     if any(r.status is not RunStatus.OK for r in records):
         raise typer.Exit(1)
 
-
-def _member_sources(text: str | None) -> dict[str, str]:
-    """`--source MEMBER=URL[,MEMBER=URL]` with --suite: a mirror per member."""
-    pairs = {}
-    for item in filter(None, (text or "").split(",")):
-        member, eq, url = item.partition("=")
-        if not eq or not member.strip() or not url.strip():
-            raise BenchError(f"--source {item!r}: with --suite give MEMBER=URL "
-                             "(e.g. detectron2-current=/mirror)")
-        pairs[member.strip()] = url.strip()
-    return pairs
