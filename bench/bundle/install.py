@@ -6,6 +6,7 @@ bundle this machine's interpreter as the layer under each environment."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from bench.envs import EnvironmentSetting, base_python
 from bench.errors import BenchError
 from bench.recipes.loader import load_recipe
 from bench.source.setup import expected_patch_hashes
+from bench.vocabulary import EnvVar
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,15 @@ class OpenedBundle:
 
 
 def describe_here(bundle: Bundle) -> Target:
-    """This machine, described with the interpreter the bundle is for: the target's own for an on-top bundle,
-    the one bench makes environments from for a full one."""
+    """This machine, described with the interpreter the bundle is for: the target's own for an on-top bundle
+    (where $BENCH_TARGET_PYTHON names it, that one), the one bench makes environments from for a full one."""
     manifest = bundle.manifest
     if manifest.kind == "on-top":
-        interpreter = Path(manifest.target.interpreter)
+        interpreter = Path(os.environ.get(EnvVar.TARGET_PYTHON) or manifest.target.interpreter)
         if not interpreter.exists():
             raise BenchError(f"--bundle {bundle.root}: it is built on top of {interpreter} "
-                             f"(torch {manifest.target.torch}), which is not on this machine")
+                             f"(torch {manifest.target.torch}), which is not on this machine (set "
+                             f"{EnvVar.TARGET_PYTHON} to the interpreter that has it)")
         return describe_target(interpreter)
     return describe_target(base_python())
 
