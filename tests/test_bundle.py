@@ -20,7 +20,8 @@ from bench.bundle.target import Target, arch_covered, describe_target, target_pr
 from bench.bundle.toolkit import nvcc_release
 from bench.bundle.wheels import WheelName, normalise
 from bench.cli import app
-from bench.envs import EnvironmentSetting, base_python, ensure_environment, installed_packages
+from bench.envs import (Environment, EnvironmentSetting, base_python, ensure_environment, installed_packages,
+                        site_packages)
 from bench.errors import BenchError
 from bench.recipes.loader import find_recipe, recipe_path
 from bench_runs import invoke
@@ -78,10 +79,13 @@ def test_a_verified_bundle_names_the_members_it_lacks(tmp_path, bench_env):
     assert opened.sha256 == __import__("hashlib").sha256((bundle / MANIFEST_NAME).read_bytes()).hexdigest()
     assert missing == {"torchvision": "its source could not be prepared: no network",
                        "mmdetection-current": "the bundle does not carry it"}
+    # a full bundle's members see its one stack environment (torch, torchvision) after their own
+    opened._stack = Environment(python=Path(sys.executable))
     member = opened.member("builtin")
     assert member.setting.env["PIP_NO_INDEX"] == "1"
     assert member.setting.env["PIP_FIND_LINKS"] == str(bundle / "wheels")
     assert member.setting.pins == {"bundle": opened.sha256} and member.source is None
+    assert member.setting.layer == (str(site_packages(Path(sys.executable))),) and member.setting.without_pip
     assert_nothing_left(bench_env)
 
 

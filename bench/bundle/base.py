@@ -22,13 +22,14 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.bundle.target import Kind, Target, release_of
 from bench.bundle.toolkit import Toolkit, find_toolkit, system_toolkit
 from bench.bundle.wheels import normalise
-from bench.envs import EnvironmentSetting, base_python, ensure_environment, installed_packages, site_packages
+from bench.envs import (EnvironmentSetting, InstallSpec, base_python, ensure_environment, installed_packages,
+                        site_packages)
 from bench.errors import BenchError
 from bench.paths import cache_dir
 
@@ -43,15 +44,6 @@ ASSUMED_RECENT = "9999"
 # mmengine rebuilt from its sdist (bench.bundle.build.REBUILT_FOR_TARGET).
 OPENCV_DISTRIBUTIONS = ("opencv-python-headless", "opencv-contrib-python-headless", "opencv-contrib-python",
                         "opencv-python")
-
-
-@dataclass(frozen=True)
-class InstallSpec:
-    """What `ensure_environment` needs of a recipe, for environments that are not a recipe's."""
-
-    name: str
-    install: list[str]
-    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench import __version__
-from bench.bundle.base import BuildBase, InstallSpec, prepare_build_base, provides_opencv_under_another_name
+from bench.bundle.base import BuildBase, prepare_build_base, provides_opencv_under_another_name
 from bench.bundle.manifest import BUNDLE_VERSION, Manifest, MemberEntry, file_entries, write_manifest
 from bench.bundle.sources import pack_source
 from bench.bundle.target import Kind, Target, release_of
 from bench.bundle.wheels import export_wheels, normalise, own_distributions
-from bench.envs import ensure_environment, rendered_steps
+from bench.envs import InstallSpec, ensure_environment, rendered_steps
 from bench.errors import BenchError
 from bench.protocol.suite import load_suite
 from bench.recipes.loader import find_recipe, recipe_hash, recipe_path

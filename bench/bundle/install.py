@@ -13,7 +13,8 @@ from pathlib import Path
 from bench.bundle.build import install_signature
 from bench.bundle.manifest import Bundle, MemberEntry, open_bundle
 from bench.bundle.target import Target, describe_target, target_problems
-from bench.envs import EnvironmentSetting, base_python
+from bench.envs import (Environment, EnvironmentSetting, InstallSpec, base_python, ensure_environment,
+                        site_packages)
 from bench.errors import BenchError
 from bench.recipes.loader import load_recipe
 from bench.source.setup import expected_patch_hashes
@@ -30,10 +31,11 @@ class MemberInstall:
     pins: dict[str, str] | None  # torch pins an on-top bundle puts in the install steps
 
 
-@dataclass(frozen=True)
+@dataclass
 class OpenedBundle:
     bundle: Bundle
     here: Target
+    _stack: Environment | None = None  # a full bundle's torch and torchvision, installed once for all
 
     @property
     def sha256(self) -> str:
@@ -62,17 +64,37 @@ class OpenedBundle:
                 "cuda_archs": list(manifest.cuda_archs),
                 "built": dict(manifest.built), "target_interpreter": self.here.interpreter}
 
+    def offline(self) -> dict[str, str]:
+        """pip's index replaced by the bundle's wheels (for every install step run from the bundle)."""
+        wheels = str(self.bundle.root / "wheels")
+        return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": wheels, "PIP_NO_CACHE_DIR": "1"}
+
+    def stack(self) -> Environment:
+        """A full bundle's torch and torchvision in one environment of their own, installed once from the
+        bundle and seen by every member's environment after its own (as an on-top bundle's members see the
+        target's site-packages): the members' steps that pin them find them installed, and the 3 GB of
+        torch and its CUDA libraries are unpacked once, not once per member. The versions every member sees
+        are those it would install itself."""
+        if self._stack is None:
+            pins = self.bundle.manifest.stack
+            spec = InstallSpec("stack", [f"{{python}} -m pip install torch=={pins['torch']} "
+                                         f"torchvision=={pins['torchvision']}"])
+            self._stack = ensure_environment(spec, None, setting=EnvironmentSetting(
+                env=self.offline(), pins={"bundle": self.sha256}))
+        return self._stack
+
     def member(self, name: str) -> MemberInstall:
         entry = self.bundle.manifest.members[name]
-        manifest, root = self.bundle.manifest, self.bundle.root
-        offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(root / "wheels"), "PIP_NO_CACHE_DIR": "1"}
-        layered = manifest.kind == "on-top"
+        root = self.bundle.root
+        if self.bundle.manifest.kind == "on-top":
+            base, layer = Path(self.here.base_interpreter), tuple(self.here.site_dirs)
+            bin_dirs = (str(Path(self.here.interpreter).parent),)
+        else:
+            stack = self.stack()
+            base, layer, bin_dirs = None, (str(site_packages(stack.python)),), (str(stack.python.parent),)
         setting = EnvironmentSetting(
-            base_python=Path(self.here.base_interpreter) if layered else None,
-            layer=tuple(self.here.site_dirs) if layered else (),
-            bin_dirs=(str(Path(self.here.interpreter).parent),) if layered else (),
-            without_pip=layered,
-            env=offline, source_package=root / entry.source_package if entry.source_package else None,
+            base_python=base, layer=layer, bin_dirs=bin_dirs, without_pip=True, env=self.offline(),
+            source_package=root / entry.source_package if entry.source_package else None,
             pins={"bundle": self.sha256})
         return MemberInstall(name, str(root / entry.source) if entry.source else None, setting, self.pins())
 

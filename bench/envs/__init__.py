@@ -75,6 +75,16 @@ class EnvironmentSetting:
 
 
 @dataclass(frozen=True)
+class InstallSpec:
+    """What `ensure_environment` needs of a recipe, for an environment that is not a recipe's own (a bundle's
+    shared stack, a build environment)."""
+
+    name: str
+    install: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Environment:
     python: Path  # the interpreter that fills the {python} placeholder
     packages: dict[str, str] = field(default_factory=dict)  # name -> version, for the run record
