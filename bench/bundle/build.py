@@ -150,7 +150,7 @@ def _build_into(stage: Path, request: BuildRequest, recipes: dict, base: BuildBa
         members[name] = _member(stage, recipe, prepared, request, base, say)
     requirements = " ".join(_quoted(bench_requirements()))
     bench_spec = InstallSpec("bench", [f"{{python}} -m pip install {requirements}"])
-    bench_wheels = _collect(stage, bench_spec, None, request, base, None, say)
+    bench_wheels, _ = _collect(stage, bench_spec, None, request, base, None, say)
     (stage / BENCH_REQUIREMENTS).write_text("".join(f"{r}\n" for r in bench_requirements()))
     from bench.builtin.synth import FORMAT_VERSION
 
@@ -178,7 +178,7 @@ def _member(stage: Path, recipe, prepared, request: BuildRequest, base: BuildBas
     source_wheel = None
     if prepared.path is not None and any("{source}" in step for step in recipe.install):
         source_wheel = _source_wheel(recipe, prepared, base, say)
-    wheels = _collect(stage, recipe, prepared.path, request, base, source_wheel, say)
+    wheels, packages = _collect(stage, recipe, prepared.path, request, base, source_wheel, say)
     source = None
     if prepared.path is not None:
         source = f"sources/{recipe.name}.git"
@@ -188,7 +188,7 @@ def _member(stage: Path, recipe, prepared, request: BuildRequest, base: BuildBas
         recipe_sha256=recipe_hash(recipe_path(recipe.name)), commit=prepared.commit,
         patches=list(prepared.patch_hashes), source=source,
         source_package=f"wheels/{source_wheel.name}" if source_wheel else None, wheels=wheels,
-        install=install_signature(recipe, prepared.path), packages={},
+        install=install_signature(recipe, prepared.path), packages=packages,
         synthetic_data=dict(preset.synthetic_data) if preset and preset.synthetic_data else None)
 
 
@@ -242,8 +242,9 @@ def _step_env(base: BuildBase, python: Path) -> dict[str, str]:
 
 
 def _collect(stage: Path, recipe, source_dir: Path | None, request: BuildRequest, base: BuildBase,
-             source_wheel: Path | None, say: Log) -> list[str]:
-    """Build the environment, turn what it installed into wheels in stage/wheels; returns their paths."""
+             source_wheel: Path | None, say: Log) -> tuple[list[str], dict[str, str]]:
+    """Build the environment, turn what it installed into wheels in stage/wheels; returns their paths and
+    the environment's packages (its own and its layer's: what the member runs with)."""
     setting = base.setting(source_package=source_wheel)
     environment = ensure_environment(recipe, source_dir, log=say, setting=setting)
     own = own_distributions(environment.python)
@@ -268,7 +269,7 @@ def _collect(stage: Path, recipe, source_dir: Path | None, request: BuildRequest
         if not dest.exists():
             _link_or_copy(path, dest)
     say(f"{recipe.name}: {len(files)} wheels")
-    return sorted(f"wheels/{path.name}" for path in files.values())
+    return sorted(f"wheels/{path.name}" for path in files.values()), dict(environment.packages)
 
 
 def _rebuilt(python: Path, own: list[tuple[str, str]], target: Target, base: BuildBase,
