@@ -62,9 +62,16 @@ class BuildBase:
         used."""
         if self.shares_online_cache and source_package is None:
             return None
+        # the wheels already collected are found before the index (pip's HTTP cache keeps no download here)
+        env = {**self.env, "PIP_FIND_LINKS": str(self.wheelhouse)}
         return EnvironmentSetting(root=self.root / "envs", base_python=self.python, layer=self.layer,
-                                  bin_dirs=self.bin_dirs, without_pip=bool(self.layer), env=dict(self.env),
+                                  bin_dirs=self.bin_dirs, without_pip=bool(self.layer), env=env,
                                   pins={"bundle-build": self.root.name}, source_package=source_package)
+
+    @property
+    def wheelhouse(self) -> Path:
+        """Every wheel collected for this target (the members share most of them)."""
+        return self.root / "wheelhouse"
 
 
 def find_build_python(minor: str) -> Path:

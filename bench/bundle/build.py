@@ -248,11 +248,11 @@ def _collect(stage: Path, recipe, source_dir: Path | None, request: BuildRequest
     setting = base.setting(source_package=source_wheel)
     environment = ensure_environment(recipe, source_dir, log=say, setting=setting)
     own = own_distributions(environment.python)
-    wheelhouse = base.root / "wheelhouse"
+    wheelhouse = base.wheelhouse
     log = environment.path / "bundle-wheels.log"
     env = _step_env(base, environment.python)
     if source_wheel is not None:
-        env["PIP_FIND_LINKS"] = str(source_wheel.parent)
+        env["PIP_FIND_LINKS"] = f"{base.wheelhouse} {source_wheel.parent}"
     files = {}
     source_name = normalise(source_wheel.name.split("-")[0]) if source_wheel else None
     exported = export_wheels(environment.python, [(n, v) for n, v in own if normalise(n) != source_name],
