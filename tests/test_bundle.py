@@ -321,3 +321,24 @@ def test_describe_target_prints_this_machine():
 def test_open_bundle_of_a_missing_directory(tmp_path):
     with pytest.raises(BenchError, match="no such directory"):
         open_bundle(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--cuda-arch", "sm90"], "--cuda-arch sm90: expected a compute capability"),
+    (["--kind", "on-top"], "provides no torch"),
+    (["--kind", "half"], "--kind half: choose full or on-top"),
+    (["--only", "nope"], "--only nope: not a member of suite 'current'"),
+    (["--source", "nope=/x"], "--source nope=...: not a member of suite 'current'"),
+    (["--source", "detectron2-current"], "give MEMBER=URL"),
+    (["--preset", "huge"], "suite 'current' has no preset 'huge'"),
+])
+def test_bundle_options_refused_before_anything_is_built(tmp_path, bench_env, args, expected):
+    bench_fails(["bundle", "--out", tmp_path / "b", "--python", base_python(), *args], expected)
+    assert not (tmp_path / "b").exists() and not (bench_env.cache / "bundle-build").exists()
+
+
+def test_bundle_into_a_folder_that_is_not_empty(tmp_path, bench_env):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "keep.txt").write_text("mine")
+    bench_fails(["bundle", "--out", tmp_path / "b", "--python", base_python()], "exists and is not an empty")
+    assert (tmp_path / "b" / "keep.txt").read_text() == "mine"
