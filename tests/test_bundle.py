@@ -342,3 +342,11 @@ def test_bundle_into_a_folder_that_is_not_empty(tmp_path, bench_env):
     (tmp_path / "b" / "keep.txt").write_text("mine")
     bench_fails(["bundle", "--out", tmp_path / "b", "--python", base_python()], "exists and is not an empty")
     assert (tmp_path / "b" / "keep.txt").read_text() == "mine"
+
+
+def test_bench_bundle_environment_variable_names_the_bundle(tmp_path, bench_env, monkeypatch):
+    bundle = make_bundle(tmp_path / "b")
+    (bundle / MANIFEST_NAME).write_text("[")
+    monkeypatch.setenv("BENCH_BUNDLE", str(bundle))
+    bench_fails(["run", "builtin", "--preset", "smoke", "--no-progress"], str(bundle / MANIFEST_NAME), "not JSON")
+    assert_nothing_left(bench_env)
