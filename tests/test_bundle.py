@@ -348,5 +348,6 @@ def test_bench_bundle_environment_variable_names_the_bundle(tmp_path, bench_env,
     bundle = make_bundle(tmp_path / "b")
     (bundle / MANIFEST_NAME).write_text("[")
     monkeypatch.setenv("BENCH_BUNDLE", str(bundle))
-    bench_fails(["run", "builtin", "--preset", "smoke", "--no-progress"], str(bundle / MANIFEST_NAME), "not JSON")
+    bench_fails(["run", "builtin", "--preset", "smoke", "--no-progress"], str(bundle / MANIFEST_NAME),
+                "not JSON")
     assert_nothing_left(bench_env)
