@@ -111,6 +111,7 @@ case "$mode" in
         set -e
         log "suite run ended with exit status $status"
         pack "$marker"
+        exit "$status"
         ;;
     *)
         echo "usage: gpu_suite.sh setup BUNDLE | run BUNDLE PRESET [REPEAT]" >&2
