@@ -35,6 +35,11 @@ from bench.paths import cache_dir
 
 Log = Callable[[str], None]
 
+# How the compiled parts are built for a target (not for `bench setup`'s own environments): without debug
+# information. Python's own CFLAGS carry -g; the debug sections are 97 % of mmcv's extension (its CPU build
+# here: 83 MB, 2.2 MB without them) and would not fit a GPU machine's carry limit. The machine code is the
+# same; the flags come after Python's, so they win.
+NO_DEBUG_INFO = {"CFLAGS": "-g0", "LDFLAGS": "-Wl,--strip-debug"}
 # Build tools a target may provide that builds run as programs (torch's extension builder runs `ninja`): the
 # stand-in installs them for real, not as metadata only.
 BUILD_TOOLS = ("setuptools", "wheel", "ninja")
@@ -133,6 +138,8 @@ def prepare_build_base(target: Target, kind: Kind, cuda_archs: list[str], stack:
     if kind == "on-top":
         layer = (str(site_packages(stand_in)), str(_provided_folder(target, stand_in, root / "provided")))
         bin_dirs = (str(stand_in.parent),)
+    if not shares:
+        env.update(NO_DEBUG_INFO)
     toolkit = None
     if cuda_archs:
         if not cuda:
@@ -141,6 +148,10 @@ def prepare_build_base(target: Target, kind: Kind, cuda_archs: list[str], stack:
                                          prefer_wheels=prefer_toolkit_wheels)
         env.update(toolkit.environment())
         say(f"CUDA toolkit for the target: {toolkit.describe()}")
+    if not shares:
+        # pip's cache of wheels built from sdists does not know the flags they were built with: one per flags
+        flags = hashlib.sha256(json.dumps(sorted(env.items())).encode()).hexdigest()[:8]
+        env["PIP_CACHE_DIR"] = str(root / f"pip-{flags}")
     return BuildBase(root=root, python=python, layer=layer, bin_dirs=bin_dirs, env=env, toolkit=toolkit,
                      shares_online_cache=shares)
 

@@ -201,7 +201,7 @@ def install_signature(recipe, source_dir: Path | None) -> list[str]:
 def _source_wheel(recipe, prepared, base: BuildBase, say: Log) -> Path:
     """The wheel of the verified checkout, built (once per commit, patches, tree and target) in an
     environment holding the install steps that come before the one installing it."""
-    folder = base.root / "source-wheels" / f"{recipe.name}-{prepared.commit[:12]}-{_tree_key(prepared)}"
+    folder = base.root / "source-wheels" / f"{recipe.name}-{prepared.commit[:12]}-{_tree_key(prepared, base)}"
     built = sorted(folder.glob("*.whl"))
     if built:
         say(f"{recipe.name}: reusing the wheel built from its checkout: {built[0].name}")
@@ -222,13 +222,16 @@ def _source_wheel(recipe, prepared, base: BuildBase, say: Log) -> Path:
     return sorted(folder.glob("*.whl"))[0]
 
 
-def _tree_key(prepared) -> str:
+def _tree_key(prepared, base: BuildBase) -> str:
+    """What determines the wheel built from a checkout besides the target: its patches, its tree, and the
+    build's flags and toolkit."""
     import hashlib
     import json
 
     from bench.source.setup import manifest_summary
 
-    facts = {"patches": prepared.patch_hashes, "fingerprint": manifest_summary(prepared).get("fingerprint")}
+    facts = {"patches": prepared.patch_hashes, "fingerprint": manifest_summary(prepared).get("fingerprint"),
+             "build": dict(sorted(base.env.items()))}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:12]
 
 
