@@ -71,7 +71,8 @@ class OpenedBundle:
         for torch and torchvision, 80 s against 60 s CPU; benchmarks/bundle_setup.py). `PIP_NO_COMPILE=0` is
         how pip's environment spells --no-compile (=1 still compiles: its store_false options read inverted)."""
         wheels = str(self.bundle.root / "wheels")
-        return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": wheels, "PIP_NO_CACHE_DIR": "1", "PIP_NO_COMPILE": "0"}
+        return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": wheels, "PIP_NO_CACHE_DIR": "1",
+                "PIP_NO_COMPILE": "0"}
 
     def stack(self) -> Environment:
         """A full bundle's torch and torchvision in one environment of their own, installed once from the
