@@ -68,8 +68,9 @@ class OpenedBundle:
         """pip's index replaced by the bundle's wheels (for every install step run from the bundle), and no
         byte-compiling at install time (Python compiles what is imported when it is first imported): writing
         the .pyc files of torch's thousands of modules doubled the stack's install here (295 s against 162 s
-        for torch and torchvision, 80 s against 60 s CPU; benchmarks/bundle_setup.py). `PIP_NO_COMPILE=0` is
-        how pip's environment spells --no-compile (=1 still compiles: its store_false options read inverted)."""
+        for torch and torchvision, 80 s against 60 s CPU; benchmarks/bundle_setup.py). `PIP_NO_COMPILE=0`
+        is how pip's environment spells --no-compile (=1 still compiles: its store_false options read
+        inverted)."""
         wheels = str(self.bundle.root / "wheels")
         return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": wheels, "PIP_NO_CACHE_DIR": "1",
                 "PIP_NO_COMPILE": "0"}
