@@ -18,6 +18,8 @@ nothing)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import time
@@ -30,13 +32,15 @@ from bench.bundle.base import BuildBase, prepare_build_base, provides_opencv_und
 from bench.bundle.manifest import BUNDLE_VERSION, Manifest, MemberEntry, file_entries, write_manifest
 from bench.bundle.sources import pack_source
 from bench.bundle.target import Kind, Target, release_of
-from bench.bundle.wheels import export_wheels, normalise, own_distributions
-from bench.envs import InstallSpec, ensure_environment, rendered_steps
+from bench.builtin.synth import FORMAT_VERSION
+from bench.bundle.wheels import build_wheel, export_wheels, normalise, own_distributions
+from bench.envs import Environment, InstallSpec, ensure_environment, rendered_steps
 from bench.errors import BenchError
 from bench.protocol.suite import load_suite
 from bench.recipes.loader import find_recipe, recipe_hash, recipe_path
 from bench.recipes.stacks import load_stack
-from bench.source.setup import prepare
+from bench.security import shell_quote
+from bench.source.setup import manifest_summary, prepare
 
 Log = Callable[[str], None]
 
@@ -152,8 +156,6 @@ def _build_into(stage: Path, request: BuildRequest, recipes: dict, base: BuildBa
     bench_spec = InstallSpec("bench", [f"{{python}} -m pip install {requirements}"])
     bench_wheels, _ = _collect(stage, bench_spec, None, request, base, None, say)
     (stage / BENCH_REQUIREMENTS).write_text("".join(f"{r}\n" for r in bench_requirements()))
-    from bench.builtin.synth import FORMAT_VERSION
-
     files = [str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()]
     manifest = Manifest(
         bench_bundle=BUNDLE_VERSION, suite=request.suite, preset=request.preset, kind=request.kind,
@@ -169,8 +171,6 @@ def _build_into(stage: Path, request: BuildRequest, recipes: dict, base: BuildBa
 
 
 def _quoted(requirements: list[str]) -> list[str]:
-    from bench.security import shell_quote
-
     return [shell_quote(r) for r in requirements]
 
 
@@ -213,8 +213,6 @@ def _source_wheel(recipe, prepared, base: BuildBase, say: Log) -> Path:
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    from bench.bundle.wheels import build_wheel
-
     build_wheel(environment.python, str(prepared.path), partial, _step_env(base, environment.python),
                 Path(f"{folder}.log"))
     shutil.rmtree(folder, ignore_errors=True)
@@ -225,11 +223,6 @@ def _source_wheel(recipe, prepared, base: BuildBase, say: Log) -> Path:
 def _tree_key(prepared, base: BuildBase) -> str:
     """What determines the wheel built from a checkout besides the target: its patches, its tree, and the
     build's flags and toolkit."""
-    import hashlib
-    import json
-
-    from bench.source.setup import manifest_summary
-
     facts = {"patches": prepared.patch_hashes, "fingerprint": manifest_summary(prepared).get("fingerprint"),
              "build": dict(sorted(base.env.items()))}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:12]
@@ -237,8 +230,6 @@ def _tree_key(prepared, base: BuildBase) -> str:
 
 def _step_env(base: BuildBase, python: Path) -> dict[str, str]:
     """The environment of a build step run outside `ensure_environment` (pip wheel)."""
-    from bench.envs import Environment
-
     env = Environment(python=python, path=python.parent.parent).activated(
         {k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     return {**env, "PIP_DISABLE_PIP_VERSION_CHECK": "1", **base.env}
@@ -279,8 +270,6 @@ def _rebuilt(python: Path, own: list[tuple[str, str]], target: Target, base: Bui
              env: dict[str, str], log: Path, say: Log) -> dict[str, Path]:
     """Wheels of REBUILT_FOR_TARGET rebuilt from their sdist in the stand-in, where the target provides what
     their setup.py looks for."""
-    from bench.bundle.wheels import build_wheel
-
     out = {}
     for name, version in own:
         if normalise(name) not in REBUILT_FOR_TARGET or not provides_opencv_under_another_name(target):
