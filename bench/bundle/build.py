@@ -183,7 +183,7 @@ def _member(stage: Path, recipe, prepared, request: BuildRequest, base: BuildBas
     if prepared.path is not None:
         source = f"sources/{recipe.name}.git"
         pack_source(prepared.path, prepared.commit, stage / source)
-    preset = recipe.presets.get(request.preset) if hasattr(recipe, "presets") else None
+    preset = recipe.presets.get(request.preset)
     return MemberEntry(
         recipe_sha256=recipe_hash(recipe_path(recipe.name)), commit=prepared.commit,
         patches=list(prepared.patch_hashes), source=source,
