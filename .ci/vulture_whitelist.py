@@ -21,6 +21,8 @@ image_index
 mmcv
 mmengine
 recipe_sha256  # record provenance: the recipe file's own sha256, for tracing a row to the file
+bench_bundle  # bundle manifest.json: its format version (read_manifest checks it in the raw JSON)
+described_by  # bundle target: where a target description comes from (a probe, or written by hand from what)
 schema_version  # record: the version a reader migrates from (bench.records.schema)
 coco_eval  # record: COCO metrics, where a run evaluated
 requested_rate  # record telemetry.sampler: the rate the sampler was asked for (beside the one it achieved)

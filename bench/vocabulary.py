@@ -154,6 +154,9 @@ class EnvVar(Word):
     PATCHES = "BENCH_PATCHES"
     RESULTS = "BENCH_RESULTS"
     CACHE = "BENCH_CACHE"
+    BUNDLE = "BENCH_BUNDLE"  # the default of `bench setup/run --bundle`: an offline bundle to install from
+    # where the interpreter with the torch an on-top bundle is built on is, if not where the bundle says
+    TARGET_PYTHON = "BENCH_TARGET_PYTHON"
     REGISTRY = "BENCH_REGISTRY"  # where recipe images live (default localhost)
     LAUNCHER = "BENCH_LAUNCHER"  # the default of `bench run --launcher`
     ENGINE_OPTIONS = "BENCH_ENGINE_OPTIONS"  # container engine options before the subcommand

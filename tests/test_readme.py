@@ -20,8 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 MAX_LINES, MAX_WIDTH, COMMANDS_WITHIN = 250, 120, 60
-# pages another change adds (docs/index.md links them already): checked like any other once they exist
-PENDING = {DOCS / "bundles.md"}  # issue 24, offline bundles
 
 LINK_DEFINITION = re.compile(r"^\s*\[[^\]]+\]:\s")
 INLINE_LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -111,8 +109,6 @@ def test_every_relative_link_resolves() -> None:
                 continue
             path, _, anchor = target.partition("#")
             file = (page.parent / path).resolve() if path else page
-            if file in PENDING and not file.exists():
-                continue
             if not file.exists():
                 broken.append(f"{page.name}: {target} (no such file)")
             elif anchor and file.suffix == ".md" and anchor not in anchors(file.read_text(encoding="utf-8")):

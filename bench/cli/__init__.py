@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from bench.cli import check, data, image, imports, k8s, parse, recipes, report, run, slurm, source
+from bench.cli import bundle, check, data, image, imports, k8s, parse, recipes, report, run, slurm, source
 from bench.errors import BenchError
 
 cli = typer.Typer(name="bench", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -37,7 +37,7 @@ def _options(_version: bool = typer.Option(False, "--version", is_eager=True, ca
 COMMANDS = {"list": recipes.list_recipes, "show": recipes.show, "plan": source.plan, "setup": source.setup,
             "run": run.run, "parse": parse.parse, "table": report.table, "export": report.export,
             "history": report.history, "compare": report.compare, "report": report.report,
-            "check": check.check, "eval": data.evaluate}
+            "check": check.check, "eval": data.evaluate, "bundle": bundle.bundle}
 # `bench NAME SUBCOMMAND`.
 GROUPS = {"data": data.app, "k8s": k8s.app, "slurm": slurm.app, "image": image.app, "import": imports.app,
           "baseline": report.baseline}

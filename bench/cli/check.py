@@ -42,12 +42,18 @@ def check_preset(recipe, path: Path, preset: str, suite: str) -> "CheckResult":
     from bench.protocol.check import check_recipe
     from bench.protocol.suite import load_suite
 
-    protocol = load_suite(suite).protocol_for(preset)
+    from dataclasses import replace
+
+    chosen = load_suite(suite)
+    protocol = chosen.protocol_for(preset)
     try:
         applied = recipe.with_preset(preset)
     except ValueError as exc:
         raise BenchError(f"{path}: {exc}") from None
-    return check_recipe(applied.model_copy(update={"presets": {}}), path, protocol)
+    result = check_recipe(applied.model_copy(update={"presets": {}}), path, protocol)
+    why = chosen.inherent.get(recipe.name, {})
+    result.deviations = [replace(d, inherent=why.get(d.setting, "")) for d in result.deviations]
+    return result
 
 
 def report_lines(results: "list[CheckResult]", load_errors: list[str],
@@ -62,7 +68,8 @@ def report_lines(results: "list[CheckResult]", load_errors: list[str],
             lines.append(f"{result.recipe}: no deviations from {against}")
         for d in result.deviations:
             lines.append(f"{result.recipe}: {d.setting} = {format_value(d.value)} "
-                         f"({against}: {format_value(d.expected)}) -- {d.evidence}")
+                         f"({against}: {format_value(d.expected)}) -- "
+                         + (f"inherent: {d.inherent} -- " if d.inherent else "") + d.evidence)
         lines += [f"note: {n}" for n in result.notes]
         lines += [f"error: {e}" for e in result.errors]
     lines += [f"error: {e}" for e in load_errors]

@@ -21,6 +21,18 @@ def parse_window(text: str) -> tuple[int, int]:
     return a, b
 
 
+def member_sources(values: list[str]) -> dict[str, str]:
+    """`--source MEMBER=URL[,MEMBER=URL]` (repeatable): a source (URL or mirror) per suite member."""
+    pairs = {}
+    for item in (part for value in values for part in value.split(",") if part):
+        member, eq, url = item.partition("=")
+        if not eq or not member.strip() or not url.strip():
+            raise BenchError(f"--source {item!r}: with --suite give MEMBER=URL "
+                             "(e.g. detectron2-current=/mirror)")
+        pairs[member.strip()] = url.strip()
+    return pairs
+
+
 def optional_window(text: str | None) -> tuple[int, int] | None:
     """An optional --window: None means the recipe's own."""
     return None if text is None else parse_window(text)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from bench.cli.options import count, optional_window, seconds
+from bench.cli.options import count, member_sources, optional_window, seconds
 from bench.errors import BenchError
 from bench.numbers import sig3
 from bench.vocabulary import MAX_DEVICES, MAX_NODES, EnvVar, RunStatus
@@ -175,6 +175,9 @@ def run(
                               "and the scaling efficiency."),
     telemetry: bool = typer.Option(True, "--telemetry/--no-telemetry", help="Sample the GPUs (NVML) and the "
                                    "trainer's CPU and memory beside the run, 12 times a second."),
+    bundle: Path = typer.Option(None, "--bundle", envvar=EnvVar.BUNDLE, help="Set up from this offline "
+                                "bundle (`bench bundle`) only: every file verified and the bundle matched to "
+                                "this machine before anything starts; no network."),
 ) -> None:
     """Launch an implementation, watch its log live, stop it after the window, and record the run."""
     from bench.launch.watch import StopRequest, stop_on_signals
@@ -186,16 +189,18 @@ def run(
     nodes, procs = count(nodes, "--nodes", 1, MAX_NODES), count(procs, "--procs", 1, MAX_DEVICES)
 
     if suite is not None:
-        return _run_suite_command(suite, only, name, repeat, dry_run, gpus=gpus, data=data, timeout=timeout,
-                                  preset=preset, source=source, grace=grace, progress=progress,
-                                  own_python=no_env, procs=procs, telemetry=telemetry)
+        return _run_suite_command(suite, only, name, repeat, dry_run, bundle, gpus=gpus, data=data,
+                                  timeout=timeout, preset=preset, source=source, grace=grace,
+                                  progress=progress, own_python=no_env, procs=procs, telemetry=telemetry)
     if name is None and recipe is None and not stale:
         raise BenchError("name a recipe (see `bench list`), 'all', or give --recipe FILE or --stale")
+    opened = None
+    if bundle is not None:
+        opened, preset = _open_bundle_for(name, recipe, stale, source, bundle, preset, dry_run)
     options = RunOptions(gpus=gpus, procs=procs, data=data, window=optional_window(window), timeout=timeout,
-                         preset=preset,
-                         source=source, grace=grace, progress=progress, own_python=no_env,
+                         preset=preset, source=source, grace=grace, progress=progress, own_python=no_env,
                          telemetry=telemetry, image=image,
-                         launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local",
+                         launcher=launcher or os.environ.get(EnvVar.LAUNCHER) or "local", bundle=opened,
                          slurm=slurm_options(nodes=nodes, gpus_per_node=gpus_per_node, partition=partition,
                                              time=time_limit, account=account,
                                              container_image=container_image))
@@ -251,8 +256,26 @@ def _run_scale_command(name: str | None, recipe_file: Path | None, options, coun
     return records
 
 
+def _open_bundle_for(name: str | None, recipe: Path | None, stale: bool, source: str | None, bundle: Path,
+                     preset: str | None, dry_run: bool):
+    """`bench run NAME --bundle DIR`: the opened bundle and the preset (default: the bundle's)."""
+    from bench.bundle.install import open_for_suite
+    from bench.recipes.loader import recipe_path
+
+    if recipe is not None or stale or name in (None, "all"):
+        raise BenchError("--bundle runs one recipe by name, or a suite (--suite)")
+    if source is not None:
+        raise BenchError("--source with --bundle: the bundle carries the source")
+    if dry_run:
+        raise BenchError("--bundle with --dry-run: run the dry run without --bundle")
+    opened, missing = open_for_suite(bundle, None, [name], preset, False, {name: (recipe_path(name), preset)})
+    if missing:
+        raise BenchError(f"{name}: not in the bundle {bundle}: {missing[name]}")
+    return opened, preset or opened.bundle.manifest.preset
+
+
 def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: int, dry_run: bool,
-                       **values) -> None:
+                       bundle: Path | None, **values) -> None:
     from bench.launch.watch import StopRequest, stop_on_signals
     from bench.pipeline.run import RunOptions
     from bench.pipeline.suite import run_suite
@@ -261,25 +284,14 @@ def _run_suite_command(suite: str, only: str | None, name: str | None, repeat: i
         raise BenchError(f"--suite {suite} runs the suite's members: name no recipe ({name!r})")
     if dry_run:
         raise BenchError("--suite with --dry-run: run `bench run NAME --preset P --dry-run` for each member")
-    sources = _member_sources(values.pop("source"))
+    sources = member_sources([values.pop("source") or ""])
     stop = StopRequest()
     with stop_on_signals(stop):
         records = run_suite(suite, RunOptions(**values), repeat, stop,
                             only=[m.strip() for m in only.split(",")] if only else None, say=_say,
-                            sources=sources)
+                            sources=sources, bundle=bundle)
     if stop.reason is not None:
         raise typer.Exit(130)
     if any(r.status is not RunStatus.OK for r in records):
         raise typer.Exit(1)
 
-
-def _member_sources(text: str | None) -> dict[str, str]:
-    """`--source MEMBER=URL[,MEMBER=URL]` with --suite: a mirror per member."""
-    pairs = {}
-    for item in filter(None, (text or "").split(",")):
-        member, eq, url = item.partition("=")
-        if not eq or not member.strip() or not url.strip():
-            raise BenchError(f"--source {item!r}: with --suite give MEMBER=URL "
-                             "(e.g. detectron2-current=/mirror)")
-        pairs[member.strip()] = url.strip()
-    return pairs

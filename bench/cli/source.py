@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from bench.errors import BenchError
+from bench.vocabulary import EnvVar
 
 
 def plan(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."),
@@ -43,7 +44,10 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
           weights: Path = typer.Option(None, "--weights",
                                        help="A directory holding the recipe's [weights] file (air-gapped "
                                             "clusters); default: fetch it from its URL into the cache."),
-          json_output: bool = typer.Option(False, "--json", help="Print the manifest as JSON.")) -> None:
+          json_output: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+          bundle: Path = typer.Option(None, "--bundle", envvar=EnvVar.BUNDLE,
+                                      help="Install from this offline bundle (`bench bundle`) only: its "
+                                           "source and wheels, every file verified, no network.")) -> None:
     """Bring the source to its pinned commit, apply and verify its patches, and write the manifest."""
     from bench.envs import ensure_environment
     from bench.recipes.loader import find_recipe
@@ -53,6 +57,8 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
     recipe = find_recipe(name)
     echo = (lambda message: typer.echo(redact(message), err=True)) if json_output else (
         lambda message: typer.echo(redact(message)))
+    if bundle is not None:
+        return _setup_from_bundle(name, bundle, source, workdir, no_env, echo, json_output)
     prepared = prepare(recipe, source=source, workdir=workdir, allow_missing_blobs=allow_missing_blobs,
                        log=echo)
     if prepared.path is not None:
@@ -66,6 +72,39 @@ def setup(name: str = typer.Argument(..., help="Recipe name (see `bench list`)."
         environment = ensure_environment(recipe, prepared.path)
         echo(f"{recipe.name}: environment python {environment.python}"
              + (" (reused as it was)" if environment.reused else " (created)"))
+    if json_output:
+        typer.echo(json.dumps(manifest_summary(prepared), indent=2, sort_keys=True))
+
+
+def _setup_from_bundle(name: str, bundle: Path, source: str | None, workdir: Path | None, no_env: bool, echo,
+                       json_output: bool) -> None:
+    """`bench setup NAME --bundle DIR`: the bundle's source and wheels (its preset's install steps)."""
+    from bench.bundle.install import open_for_suite
+    from bench.envs import ensure_environment
+    from bench.recipes.loader import recipe_path
+    from bench.source.setup import manifest_summary, prepare
+
+    if source is not None:
+        raise BenchError("--source with --bundle: the bundle carries the source")
+    opened, missing = open_for_suite(bundle, None, [name], None, False, {name: (recipe_path(name), None)})
+    if missing:
+        raise BenchError(f"{name}: not in the bundle {bundle}: {missing[name]}")
+    preset = opened.bundle.manifest.preset
+    recipe = opened.install_recipe(recipe_path(name), preset)
+    use = opened.member(name)
+    prepared = prepare(recipe, source=use.source, workdir=workdir, log=echo)
+    if prepared.path is not None:
+        echo(f"{recipe.name}: source {prepared.path} (from the bundle)")
+    if not no_env:
+        environment = ensure_environment(recipe, prepared.path, log=echo, setting=use.setting)
+        echo(f"{recipe.name}: environment python {environment.python} from the bundle {opened.bundle.root} "
+             f"(preset {preset}; " + ("reused as it was)" if environment.reused else "created)"))
+    params = opened.bundle.manifest.members[name].synthetic_data
+    if params:
+        from bench.builtin.synth import ensure_synthetic
+
+        data = ensure_synthetic(dict(params))
+        echo(f"{recipe.name}: synthetic dataset {data} (the preset's, generated from its seed)")
     if json_output:
         typer.echo(json.dumps(manifest_summary(prepared), indent=2, sort_keys=True))
 

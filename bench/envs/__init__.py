@@ -20,6 +20,13 @@ package versions (for the run record). A recipe without install steps runs with 
 Steps that compile (mmcv's ops, detectron2's `_C`) take minutes: pip's own cache keeps downloaded and built
 wheels (built from sdists) between environments, so a second environment with the same pins builds nothing
 again.
+
+An `EnvironmentSetting` changes where and how an environment is built without changing its steps: an offline
+bundle (bench.bundle) builds and installs them with the package index replaced by its wheels (pip's own
+environment variables), from another base interpreter, over the site-packages of an interpreter that
+already provides the stack (a `.pth` layer: the environment's own packages first, then the layer's), with
+`{source}` in install steps standing for a wheel built from the verified checkout. Whatever the setting
+changes is part of the environment's key; without one, keys and folders are those of `bench setup`.
 """
 
 from __future__ import annotations
@@ -58,6 +65,32 @@ PACKAGES_SCRIPT = ("import importlib.metadata as m, json, sys; "
                    "sys.stdout, sort_keys=True)")
 
 Log = Callable[[str], None]
+LAYER_FILE = "_bench_layer.pth"  # lists the site-packages folders an environment sees after its own
+
+
+@dataclass(frozen=True)
+class EnvironmentSetting:
+    """How an environment is built when not the way `bench setup` builds it online (see the module's
+    docstring)."""
+
+    root: Path | None = None  # the folder environments are made in (default: cache_dir()/envs)
+    base_python: Path | None = None  # the interpreter `python -m venv` runs (default: base_python())
+    layer: tuple[str, ...] = ()  # site-packages folders the environment sees after its own
+    bin_dirs: tuple[str, ...] = ()  # the layer's scripts (ninja, torchrun), on PATH after the environment's
+    without_pip: bool = False  # no pip of its own: the layer's runs `python -m pip` (no ensurepip needed)
+    env: dict[str, str] = field(default_factory=dict)  # set for the install steps (pip's index, build flags)
+    source_package: Path | None = None  # what {source} stands for in install steps (default: the checkout)
+    pins: dict[str, str] = field(default_factory=dict)  # what else keys the environment (a bundle's hash)
+
+
+@dataclass(frozen=True)
+class InstallSpec:
+    """What `ensure_environment` needs of a recipe, for an environment that is not a recipe's own (a bundle's
+    shared stack, a build environment)."""
+
+    name: str
+    install: list[str]
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +99,7 @@ class Environment:
     packages: dict[str, str] = field(default_factory=dict)  # name -> version, for the run record
     path: Path | None = None  # the environment's folder (None: bench's own Python)
     reused: bool = False  # True when an environment built by an earlier call was used as it was
+    bin_dirs: tuple[str, ...] = ()  # on PATH after its own bin/ (the layer's scripts: torchrun, ninja)
 
     def activated(self, env: dict[str, str]) -> dict[str, str]:
         """`env` with this environment activated (its bin/ first on PATH), so that a launch script calling
@@ -74,8 +108,8 @@ class Environment:
         if self.path is None:
             return dict(env)
         env = {k: v for k, v in env.items() if k not in ("PYTHONHOME", "VIRTUAL_ENV")}
-        return {**env, "VIRTUAL_ENV": str(self.path),
-                "PATH": f"{self.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
+        path = os.pathsep.join([str(self.path / "bin"), *self.bin_dirs, env.get("PATH", "")])
+        return {**env, "VIRTUAL_ENV": str(self.path), "PATH": path}
 
 
 def _say_stderr(message: str) -> None:
@@ -87,81 +121,97 @@ def base_python() -> Path:
     return Path(getattr(sys, "_base_executable", None) or sys.executable)
 
 
-def rendered_steps(recipe, source_dir: Path | None, python: str | Path) -> list[str]:
+def rendered_steps(recipe, source_dir: Path | None, python: str | Path,
+                   source_package: Path | None = None) -> list[str]:
 
-    return render_steps(list(recipe.install), source_dir=source_dir, python=python, gpus=1,
+    return render_steps(list(recipe.install), source_dir=source_package or source_dir, python=python, gpus=1,
                         patches=recipe_patches_dir(recipe))
 
 
-def environment_key(recipe, source_dir: Path | None) -> str:
+def environment_key(recipe, source_dir: Path | None, setting: EnvironmentSetting | None = None) -> str:
     """What pins the environment, hashed: interpreter version, install steps ({python} symbolic), env
-    table."""
-    steps = rendered_steps(recipe, source_dir, "{python}")
+    table; with a setting, also its base interpreter, layer, step environment and pins."""
+    steps = rendered_steps(recipe, source_dir, "{python}", setting.source_package if setting else None)
     # A step may take a commit from the user (e.g. $BENCH_APEX_COMMIT, where none was published): its value
     # pins too.
     user_pins = sorted({name for step in steps for name in re.findall(r"\$\{?(BENCH_[A-Z0-9_]+)", step)})
     pins = {"python": f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}",
             "steps": steps, "env": dict(sorted(recipe.env.items())),
             "user_pins": {name: os.environ.get(name, "") for name in user_pins}}
+    if setting is not None:
+        pins["setting"] = {"base_python": str(setting.base_python or ""), "layer": list(setting.layer),
+                           "bin_dirs": list(setting.bin_dirs), "without_pip": setting.without_pip,
+                           "env": dict(sorted(setting.env.items())),
+                           "pins": dict(sorted(setting.pins.items()))}
     return hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def environment_dir(recipe, source_dir: Path | None) -> Path:
-
-    return cache_dir() / "envs" / f"{recipe.name}-{environment_key(recipe, source_dir)}"
+def environment_dir(recipe, source_dir: Path | None, setting: EnvironmentSetting | None = None) -> Path:
+    root = setting.root if setting is not None and setting.root is not None else cache_dir() / "envs"
+    return root / f"{recipe.name}-{environment_key(recipe, source_dir, setting)}"
 
 
 def venv_python(env_dir: Path) -> Path:
     return env_dir / "bin" / "python"
 
 
-def ensure_environment(recipe, source_dir: Path | None, log: Log | None = None) -> Environment:
+def ensure_environment(recipe, source_dir: Path | None, log: Log | None = None,
+                       setting: EnvironmentSetting | None = None) -> Environment:
     """Create (or reuse) the recipe's environment and run its install steps in it."""
     if not recipe.install:
         return Environment(python=Path(sys.executable))
     say = log or _say_stderr
     source_dir = Path(source_dir).resolve() if source_dir is not None else None
-    env_dir = environment_dir(recipe, source_dir)
+    setting = setting or EnvironmentSetting()
+    env_dir = environment_dir(recipe, source_dir, setting if setting != EnvironmentSetting() else None)
     env_dir.parent.mkdir(parents=True, exist_ok=True)
     with _locked(env_dir):  # one build per environment at a time; a second caller waits, then reuses it
         python = venv_python(env_dir)
         if (env_dir / MARKER).is_file() and python.exists():
             say(f"{recipe.name}: reusing environment {env_dir}")
-            return Environment(python=python, packages=installed_packages(python), path=env_dir, reused=True)
+            return Environment(python=python, packages=installed_packages(python), path=env_dir, reused=True,
+                               bin_dirs=setting.bin_dirs)
         if env_dir.exists():
             say(f"{recipe.name}: removing the unfinished environment {env_dir} (no marker: an install failed "
                 "or was interrupted)")
             shutil.rmtree(env_dir)
-        _build(recipe, source_dir, env_dir, say)
-        return Environment(python=python, packages=installed_packages(python), path=env_dir, reused=False)
+        _build(recipe, source_dir, env_dir, say, setting)
+        return Environment(python=python, packages=installed_packages(python), path=env_dir, reused=False,
+                           bin_dirs=setting.bin_dirs)
 
 
 def install_cost(recipe) -> InstallCost | None:
     """The measured cost of installing the recipe's stack (None when it names none, or none was measured)."""
-    if not recipe.stack_pins:
+    pins = getattr(recipe, "stack_pins", None)  # an InstallSpec names no stack
+    if not pins:
         return None
     try:
-        return load_stack(recipe.stack_pins, recipes_dir()).host_install
+        return load_stack(pins, recipes_dir()).host_install
     except RecipeError:
         return None
 
 
-def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log) -> None:
+def _build(recipe, source_dir: Path | None, env_dir: Path, say: Log, setting: EnvironmentSetting) -> None:
     started = time.monotonic()
     say(f"{recipe.name}: creating environment {env_dir} (install log: {env_dir / LOG_NAME}); built once, "
         "reused by every later run with the same pins")
-    cost = install_cost(recipe)
+    # the measured download cost applies to an install from the index, not from a bundle or a layered stack
+    from_index = not setting.layer and "PIP_NO_INDEX" not in setting.env
+    cost = install_cost(recipe) if from_index else None
     if cost is not None:
         say(f"{recipe.name}: the stack's torch and torchvision ({recipe.stack_pins}): {cost.describe()}")
-    made = subprocess.run([str(base_python()), "-m", "venv", *VENV_OPTIONS, str(env_dir)],
-                          capture_output=True, text=True)
+    options = (*VENV_OPTIONS, *(("--without-pip",) if setting.without_pip else ()))
+    made = subprocess.run([str(setting.base_python or base_python()), "-m", "venv", *dict.fromkeys(options),
+                           str(env_dir)], capture_output=True, text=True)
     if made.returncode != 0:
         message = (made.stderr or made.stdout).strip().splitlines()
         raise BenchError(f"{recipe.name}: could not create a virtual environment in {env_dir}: "
                          f"{message[-1] if message else f'exit status {made.returncode}'}")
     python = venv_python(env_dir)
-    steps = rendered_steps(recipe, source_dir, python)
-    env = _step_environment(recipe, env_dir, source_dir, python)
+    if setting.layer:
+        (site_packages(python) / LAYER_FILE).write_text("".join(f"{d}\n" for d in setting.layer))
+    steps = rendered_steps(recipe, source_dir, python, setting.source_package)
+    env = {**_step_environment(recipe, env_dir, source_dir, python, setting.bin_dirs), **setting.env}
     cwd = source_dir if source_dir is not None and source_dir.is_dir() else env_dir
     log_path = env_dir / LOG_NAME
     timings = []
@@ -225,11 +275,12 @@ def _heartbeat(say: Log, step: str, cost: InstallCost | None, log_path: Path, el
     say(line + (f"; log: {last[:160]}" if last else ""))
 
 
-def _step_environment(recipe, env_dir: Path, source_dir: Path | None, python: Path) -> dict[str, str]:
+def _step_environment(recipe, env_dir: Path, source_dir: Path | None, python: Path,
+                      bin_dirs: tuple[str, ...] = ()) -> dict[str, str]:
     """The inherited environment with the venv activated (its bin/ first on PATH) and the recipe's env
     table."""
 
-    env = Environment(python=python, path=env_dir).activated(
+    env = Environment(python=python, path=env_dir, bin_dirs=bin_dirs).activated(
         {k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     values = placeholder_values(gpus=1, data="", output="", source_dir=source_dir, python=python)
@@ -247,6 +298,15 @@ def log_tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
     except OSError:
         return []
     return text.rstrip("\n").splitlines()[-lines:]
+
+
+def site_packages(python: Path) -> Path:
+    """The interpreter's own site-packages folder (purelib)."""
+    done = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise BenchError(f"{python}: cannot read its site-packages folder: {done.stderr.strip()[-200:]}")
+    return Path(done.stdout.strip())
 
 
 def installed_packages(python: Path) -> dict[str, str]:

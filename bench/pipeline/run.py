@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench import __version__
 from bench.builtin.synth import ensure_synthetic, synthetic_path, synthetic_text
+from bench.bundle.install import OpenedBundle
 from bench.coco.layout import check_data_root
 from bench.envs import Environment, ensure_environment
 from bench.errors import BenchError
@@ -76,6 +77,8 @@ class RunOptions:
     # `bench run --suite`: {name, id, preset, round, members}, kept in the record's extra
     suite: dict | None = None
     telemetry: bool = True  # --no-telemetry: no sampler beside the run (bench.telemetry)
+    # --bundle: an offline bundle, verified and matched to this machine; sources and wheels come from it
+    bundle: OpenedBundle | None = None
 
 
 @dataclass
@@ -411,14 +414,17 @@ def execute(plan: Plan, stop_request: StopRequest | None = None) -> tuple[Path, 
     recipe = plan.recipe
     # how busy other processes keep this machine, from here on (a Slurm job's trainer runs elsewhere)
     host_load = HostLoad() if plan.slurm is None else None
-    prepared = prepare(recipe, source=plan.options.source)
+    bundle = plan.options.bundle
+    use = bundle.member(recipe.name) if bundle is not None else None
+    prepared = prepare(recipe, source=use.source if use else plan.options.source)
 
     # the image provides the stack; `python` on its PATH is the stack's interpreter
     if plan.container is not None:
         environment = Environment(python=Path(CONTAINER_PYTHON))
     else:  # --no-env: the machine already provides the stack; bench's own Python runs it
-        environment = ensure_environment(recipe.model_copy(update={"install": []}) if plan.options.own_python
-                                         else recipe, prepared.path)
+        install = bundle.install_recipe(plan.recipe_path, plan.preset) if bundle is not None else recipe
+        environment = ensure_environment(install.model_copy(update={"install": []}) if plan.options.own_python
+                                         else install, prepared.path, setting=use.setting if use else None)
     data = plan.data
     if data is None and plan.synthetic_data is not None:
 
@@ -681,7 +687,8 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
         patches=[PatchHash(**p) for p in prepared.patch_hashes],
         container_image=(plan.container.image if plan.container is not None
                          else os.environ.get(EnvVar.CONTAINER_IMAGE)) or None,
-        protocol_version=CURRENT_VERSION, bench_version=__version__)
+        protocol_version=CURRENT_VERSION, bench_version=__version__,
+        bundle=plan.options.bundle.sha256 if plan.options.bundle is not None else None)
     provenance.hash = provenance_hash(recipe, plan.recipe_path, patch_files_for(recipe),
                                       provenance.container_image, CURRENT_VERSION, __version__)
     files = {"stdout": "stdout.log", "stderr": "stderr.log", "clock": "clock.tsv"}
@@ -703,4 +710,7 @@ def build_record(plan: Plan, run_id: str, command: list[str], parser, watch: Wat
 
 
 def _suite_extra(plan: Plan) -> dict:
-    return {"suite": dict(plan.options.suite)} if plan.options.suite else {}
+    extra = {"suite": dict(plan.options.suite)} if plan.options.suite else {}
+    if plan.options.bundle is not None:
+        extra["bundle"] = plan.options.bundle.provenance()
+    return extra

@@ -11,11 +11,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
+from bench.bundle.install import open_for_suite
 from bench.errors import BenchError
 from bench.launch.watch import StopRequest
 from bench.pipeline.run import execute, load, resolve
 from bench.protocol.suite import load_suite
+from bench.recipes.loader import recipe_path
 from bench.vocabulary import RunStatus
 
 
@@ -30,14 +33,29 @@ def suite_members(name: str, only: list[str] | None) -> tuple[list[str], str]:
 
 
 def run_suite(name: str, options, repeat: int, stop: StopRequest, only: list[str] | None = None,
-              say: Callable[[str], None] = print, sources: dict[str, str] | None = None) -> list:
-    """Run the suite's members `repeat` rounds, interleaved; returns the records."""
+              say: Callable[[str], None] = print, sources: dict[str, str] | None = None,
+              bundle: Path | None = None) -> list:
+    """Run the suite's members `repeat` rounds, interleaved; returns the records. With `bundle`, every member
+    sets up from it (verified and matched first); a member it does not carry is reported and left out."""
 
     members, presets = suite_members(name, only)
     strays = sorted(set(sources or {}) - set(members))
     if strays:
         raise BenchError(f"--source {strays[0]}=...: not a member run here ({', '.join(members)})")
     preset = options.preset or "smoke"
+    if bundle is not None:
+        if sources:
+            raise BenchError("--source with --bundle: the bundle carries the members' sources")
+        suite_preset = load_suite(name).presets.get(preset)
+        needs_gpu = suite_preset is not None and suite_preset.gpus > 0
+        opened, missing = open_for_suite(bundle, name, members, preset, needs_gpu,
+                                         {m: (recipe_path(m), preset) for m in members})
+        for member, why in missing.items():
+            say(f"{member}: not in the bundle ({why}); skipped")
+        members = [m for m in members if m not in missing]
+        if not members:
+            raise BenchError(f"--bundle {bundle}: it carries none of the members to run")
+        options = replace(options, bundle=opened)
     suite_id = f"{name}-{preset}-{uuid.uuid4().hex[:8]}"
     plans = []
     for member in members:

@@ -27,6 +27,7 @@ class Deviation:
     value: Value
     expected: Value
     evidence: str
+    inherent: str = ""  # why the difference is the implementation itself (a suite's `inherent` table)
 
     @property
     def short(self) -> str:

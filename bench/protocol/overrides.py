@@ -205,6 +205,11 @@ _TORCHVISION = _rules("flag", [
     ("base_lr", "--lr", "float"),
     ("momentum", "--momentum", "float"),
     ("weight_decay", "--wd|--weight-decay", "float"),
+    ("workers", "-j|--workers", "int"),
+    # bench's patches/torchvision/train_suite.py, which runs train.py with the model settings it cannot set
+    ("train_short_side", "--min-size", "sizes"),
+    ("train_long_side_max", "--max-size", "int"),
+    ("rpn_post_nms_topk_train", "--rpn-post-nms-top-n", "fmt:{} per image"),
 ]) + _rules("switch", [("precision", "--amp", "const:mixed fp16")])
 
 # bench's own trainer (python -m bench.builtin.train): argparse flags named after the protocol settings.

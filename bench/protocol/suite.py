@@ -37,6 +37,8 @@ class Suite(BaseModel):
     deviations: list[str] = []
     settings: dict[str, ProtocolSetting] = {}  # beyond the protocol's
     presets: dict[str, SuitePreset]
+    # member -> setting -> why its value is the implementation itself, not a setting it could change
+    inherent: dict[str, dict[str, str]] = {}
 
     def protocol_for(self, preset: str) -> Protocol:
         """The protocol a member run with `preset` is checked against."""

@@ -39,7 +39,8 @@ def read_recipe_text(path: Path) -> str:
     return read_bounded_text(path, MAX_RECIPE_BYTES, "recipe file", RecipeError)
 
 
-def load_recipe(path: Path | str) -> Recipe:
+def load_recipe(path: Path | str, pins: dict[str, str] | None = None) -> Recipe:
+    """The recipe in `path`; `pins` replace its stack's torch pins (see `fill_stack_pins`)."""
     path = Path(path)
     text = read_recipe_text(path)
     try:
@@ -48,7 +49,7 @@ def load_recipe(path: Path | str) -> Recipe:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:
         raise RecipeError(f"{path}: not valid TOML: nested too deeply") from None
-    data = fill_stack_pins(data, path)
+    data = fill_stack_pins(data, path, pins)
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
@@ -77,11 +78,11 @@ def recipe_path(name: str, directory: Path | None = None) -> Path:
     return (directory or recipes_dir()) / f"{name}.toml"
 
 
-def find_recipe(name: str, directory: Path | None = None) -> Recipe:
+def find_recipe(name: str, directory: Path | None = None, pins: dict[str, str] | None = None) -> Recipe:
     """A recipe by name (the file `recipes/<name>.toml`), or a clear error listing the names that exist."""
     path = recipe_path(name, directory)
     if RECIPE_NAME.fullmatch(name) and path.is_file():  # a name, never a path that leaves recipes/
-        recipe = load_recipe(path)
+        recipe = load_recipe(path, pins)
         if recipe.name != name:
             raise RecipeError(f"{path}: field 'name': is {recipe.name!r} but the file is named {name!r}")
         return recipe

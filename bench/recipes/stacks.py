@@ -94,15 +94,15 @@ def _fill(text: str, pins: dict[str, str]) -> str:
     return text
 
 
-def fill_stack_pins(data: dict, path: Path) -> dict:
+def fill_stack_pins(data: dict, path: Path, pins: dict[str, str] | None = None) -> dict:
     """The recipe's TOML data with `{torch_pin}`/`{torchvision_pin}` in its install steps (the recipe's and
-    each preset's) replaced by the pins of the stack its `stack_pins` names. A recipe without `stack_pins` is
-    returned unchanged (a stack placeholder left in it is then an unknown placeholder, which validation
-    reports)."""
+    each preset's) replaced by the pins of the stack its `stack_pins` names, or by `pins` (an on-top bundle's
+    target provides its own torch). A recipe without `stack_pins` is returned unchanged (a stack placeholder
+    left in it is then an unknown placeholder, which validation reports)."""
     name = data.get("stack_pins")
     if not isinstance(name, str):
         return data
-    pins = load_stack(name, Path(path).parent).pins()
+    pins = pins or load_stack(name, Path(path).parent).pins()
     out = dict(data)
     if isinstance(out.get("install"), list):
         out["install"] = [_fill(step, pins) if isinstance(step, str) else step for step in out["install"]]

@@ -189,6 +189,7 @@ class Provenance(Model):
     protocol_version: int | None = None
     bench_version: str
     hash: str = ""  # sha256 over the fields above: a row is stale when its recipe's hash differs
+    bundle: str | None = None  # sha256 of the manifest.json of the offline bundle the run installed from
 
 
 def _rate(value: float | None) -> float | None:
