@@ -1,8 +1,10 @@
 """The slow tier's offline proof (issue 24): the current suite's smoke bundle for this machine (a full
 bundle: torch and torchvision included), built from the package index, then `bench run --suite current
---preset smoke --repeat 1 --bundle DIR` inside a network namespace with no network at all (`unshare -n`, as
-root) and an empty BENCH_CACHE: an ok record for every member the bundle carries, each holding the bundle's
-manifest hash.
+--preset smoke --repeat 1 --bundle DIR` inside a network namespace of its own (`unshare -n`, as root) with
+only its loopback up, and an empty BENCH_CACHE: an ok record for every member the bundle carries, each holding
+the bundle's manifest hash. Loopback is up because the smoke presets start their trainers with torchrun, whose
+rendezvous (even for one process) is a TCP store on 127.0.0.1, as on any compute node without a route out;
+nothing leaves the machine (the namespace has no other interface).
 
 detectron2-current is bundled when BENCH_DETECTRON2_SOURCE names a clone or mirror with its pinned commit (as
 in test_frameworks_slow.py); without it the bundle leaves it out and the suite reports and skips it, as it
@@ -30,12 +32,42 @@ BUILD_TIMEOUT = 90 * 60  # a first build compiles mmcv (20-35 minutes on 2 cores
 RUN_TIMEOUT = 40 * 60
 
 
+# Run inside the new namespace: bring its loopback up (SIOCGIFFLAGS/SIOCSIFFLAGS with IFF_UP, as
+# `ip link set lo up` does, without needing iproute2), then become the command given after it.
+LOOPBACK_UP_THEN_EXEC = """
+import fcntl, os, socket, struct, sys
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    flags = struct.unpack("16sH", fcntl.ioctl(s, 0x8913, struct.pack("16sH", b"lo", 0)))[1]
+    fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", flags | 1))
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def offline(args: list[str]) -> list[str]:
+    """`args` in a network namespace of its own with only its loopback up."""
+    return ["unshare", "-n", sys.executable, "-c", LOOPBACK_UP_THEN_EXEC, *args]
+
+
 def _no_network_namespace() -> str | None:
     """Why `unshare -n` cannot run here (None: it can)."""
     if shutil.which("unshare") is None:
         return "no unshare command"
-    done = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
+    done = subprocess.run(offline(["/bin/true"]), capture_output=True, text=True)
     return None if done.returncode == 0 else f"unshare -n fails: {done.stderr.strip()}"
+
+
+def test_the_namespace_reaches_its_loopback_and_nothing_else():
+    reason = _no_network_namespace()
+    if reason:
+        pytest.skip(reason)
+    probe = ("import socket\n"
+             "server = socket.create_server(('127.0.0.1', 0))\n"
+             "socket.create_connection(server.getsockname())\n"
+             "try:\n    socket.create_connection(('1.1.1.1', 443), timeout=3)\nexcept OSError:\n"
+             "    print('loopback only')\n")
+    done = subprocess.run(offline([sys.executable, "-c", probe]), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "loopback only"
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +99,10 @@ def test_the_suite_runs_from_its_bundle_with_no_network(smoke_bundle, tmp_path):
     cache, results = tmp_path / "cache", tmp_path / "results"
     env = {**os.environ, "BENCH_CACHE": str(cache), "BENCH_RESULTS": str(results)}
     started = time.monotonic()
-    done = subprocess.run(["unshare", "-n", sys.executable, "-m", "bench.cli", "run", "--suite", "current",
-                           "--preset", "smoke", "--repeat", "1", "--bundle", str(bundle), "--no-progress",
-                           "--timeout", "1800"], capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)
+    done = subprocess.run(offline([sys.executable, "-m", "bench.cli", "run", "--suite", "current", "--preset",
+                                   "smoke", "--repeat", "1", "--bundle", str(bundle), "--no-progress",
+                                   "--timeout", "1800"]), capture_output=True, text=True, env=env,
+                          timeout=RUN_TIMEOUT)
     print(done.stdout)
     print(done.stderr[-8000:], file=sys.stderr)
     run_s = time.monotonic() - started
