@@ -43,7 +43,8 @@ def run_smoke(tmp_path: Path, name: str, *extra: str) -> dict:
     table = subprocess.run([sys.executable, "-m", "bench.cli", "table"], capture_output=True, text=True,
                            env=env, timeout=300)
     assert table.returncode == 0, table.stderr
-    record["_table"] = ((results / "README.md").read_text() if (results / "README.md").is_file()
+    # every row is on the all-runs page (the results README leads with suite rankings only)
+    record["_table"] = ((results / "all-runs.md").read_text() if (results / "all-runs.md").is_file()
                         else table.stdout)
     return record
 
