@@ -5,6 +5,7 @@ current suite, built and run with no network, is the slow tier's (test_bundle_sl
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -132,6 +133,20 @@ def test_a_link_out_of_the_bundle_is_refused(tmp_path, bench_env):
     wheel.unlink()
     wheel.symlink_to(outside)
     bench_fails(run_suite_args(bundle), "leads outside the bundle")
+    assert_nothing_left(bench_env)
+
+
+def test_a_manifest_linked_from_outside_or_a_fifo_is_refused(tmp_path, bench_env):
+    bundle = make_bundle(tmp_path / "b")
+    manifest = bundle / MANIFEST_NAME
+    outside = tmp_path / "manifest-elsewhere.json"
+    outside.write_bytes(manifest.read_bytes())  # a valid manifest, but not the bundle's own file
+    manifest.unlink()
+    manifest.symlink_to(outside)
+    bench_fails(run_suite_args(bundle), str(manifest), "leaves")
+    manifest.unlink()
+    os.mkfifo(manifest)  # never blocks: refused before any read
+    bench_fails(run_suite_args(bundle), str(manifest), "not a regular file")
     assert_nothing_left(bench_env)
 
 

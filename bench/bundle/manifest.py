@@ -100,7 +100,7 @@ def read_manifest(root: Path) -> Manifest:
     if not root.is_dir():
         raise BenchError(f"--bundle {root}: no such directory")
     path = root / MANIFEST_NAME
-    data = read_json(path, MAX_MANIFEST_BYTES, "bundle manifest")
+    data = read_json(path, MAX_MANIFEST_BYTES, "bundle manifest", root)  # a link out of the bundle: refused
     if not isinstance(data, dict) or data.get("bench_bundle") != BUNDLE_VERSION:
         found = data.get("bench_bundle") if isinstance(data, dict) else None
         raise BenchError(f"{path}: field 'bench_bundle': is {found!r}, this bench reads version "

@@ -99,9 +99,9 @@ def describe_target(python: Path) -> Target:
     return Target.model_validate(facts)
 
 
-def read_json(path: Path, limit: int, what: str) -> object:
-    """A bounded JSON file, or one line naming it."""
-    text = read_bounded_text(path, limit, what, BenchError)
+def read_json(path: Path, limit: int, what: str, root: Path | None = None) -> object:
+    """A bounded JSON file (inside `root` once links are followed, when given), or one line naming it."""
+    text = read_bounded_text(path, limit, what, BenchError, root)
     try:
         return json.loads(text)
     except ValueError as exc:
