@@ -55,8 +55,8 @@ def check_parser(name: str, fed: list[str], real: list[str]) -> None:
     """Feed real progress lines with hostile ones mixed in; every property must hold."""
     parser = new_parser(name)
     for line in real[:5] + fed + real[5:]:
-        # CPU time of this process, not wall time: a stall caused by other processes on a shared machine is not
-        # the parser's (it is what a quadratic parser spends that this catches)
+        # CPU time of this process, not wall time: a stall caused by other processes on a shared machine is
+        # not the parser's (what a quadratic parser spends is what this catches)
         started = time.process_time()
         try:
             parser.feed(line + "\n")

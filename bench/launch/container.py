@@ -81,8 +81,9 @@ def run_argv(spec: ContainerSpec, command: Sequence[str]) -> list[str]:
                        "--network", spec.network, "--shm-size", spec.shm_size, "--workdir", str(spec.workdir),
                        "--stop-timeout", "10")
     if spec.network == "none":
-        # torchrun's rendezvous (even --standalone, one process) advertises this machine's FQDN to its workers;
-        # a container without a network has its own name in no /etc/hosts, "localhost" in every engine's
+        # torchrun's rendezvous (even --standalone, one process) advertises the machine's FQDN to its
+        # workers; a container without a network has its own name in no /etc/hosts, "localhost" in every
+        # engine's
         argv += ["--hostname", "localhost"]
     for key, value in sorted(spec.labels.items()):
         argv += ["--label", f"{key}={value}"]
