@@ -142,6 +142,32 @@ def test_host_load_is_other_processes_share_of_all_cpus() -> None:
     assert load.warning() is None
 
 
+# A child that stays alive (as bench's supervisor does until the record is written) after reaping a grandchild
+# that spent about a second of CPU (as the trainer does).
+REAPER = """
+import subprocess, sys, time
+burn = "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 1: pass"
+subprocess.run([sys.executable, "-c", burn])
+print("reaped", flush=True)
+time.sleep(60)
+"""
+
+
+def test_host_load_counts_what_a_live_child_reaped_as_bench_s() -> None:
+    """The trainer's CPU is bench's, not another process's, though bench reaps the supervisor only later."""
+    from bench.measure.host_load import Snapshot
+
+    before = Snapshot.now()
+    child = subprocess.Popen([sys.executable, "-c", REAPER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "reaped"
+        after = Snapshot.now()
+    finally:
+        child.kill()
+        child.wait()
+    assert after.own_cpu_s - before.own_cpu_s >= 0.9
+
+
 def test_busy_rows_are_marked(tmp_path: Path, bench_env: BenchEnv, published_recipes: Path) -> None:
     from bench.measure.warnings import warning
     from bench.records.store import load_records, save_record

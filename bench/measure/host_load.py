@@ -1,9 +1,10 @@
 """How busy other processes kept the machine around a run, until the telemetry sampler (issue 25) measures the
 host's CPU use over the window itself. Two spans: from the start of `bench run`'s work on this run to the
 launch ("before"), and from the launch to the end of the run ("during"). Over each: the CPU time the whole
-machine spent (psutil.cpu_times), minus bench's own and its waited-for children's (os.times: the trainer and
-its workers once they have exited), as a share of all CPUs; and the load average at each end (os.getloadavg,
-beside the CPU count). Nothing blocks and nothing samples in a thread.
+machine spent (psutil.cpu_times), minus bench's own and its children's (os.times for those it has reaped;
+psutil for its live ones, with what they reaped: the supervisor holds the trainer's and its workers' once they
+have exited), as a share of all CPUs; and the load average at each end (os.getloadavg, beside the CPU count).
+Nothing blocks and nothing samples in a thread.
 
 The load average alone cannot tell: its one-minute figure still holds the run before (a suite runs its
 members back to back), and at the end this run's own training. A container run's trainer is the engine's
@@ -31,14 +32,29 @@ BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq", "steal")  # not guest
 class Snapshot:
     wall: float
     machine_cpu_s: float  # CPU seconds the whole machine has been busy since boot
-    own_cpu_s: float  # bench's, and its exited children's
+    own_cpu_s: float  # bench's, its exited children's, and its live children's with what they reaped
     load_average: tuple[float, float, float]
 
     @classmethod
     def now(cls) -> Snapshot:
         times, own = psutil.cpu_times(), os.times()
         return cls(time.monotonic(), sum(getattr(times, name, 0.0) for name in BUSY_FIELDS),
-                   own.user + own.system + own.children_user + own.children_system, os.getloadavg())
+                   own.user + own.system + own.children_user + own.children_system + _live_children_cpu_s(),
+                   os.getloadavg())
+
+
+def _live_children_cpu_s() -> float:
+    """CPU seconds of bench's children that it has not reaped yet, each with the children it reaped itself.
+    bench's supervisor lives until the record is written and reaps the trainer: without this, the trainer's
+    CPU would count as another process's."""
+    total = 0.0
+    for child in psutil.Process().children():
+        try:
+            cpu = child.cpu_times()
+        except psutil.Error:
+            continue  # gone between the listing and the read: reaped, so in os.times()
+        total += cpu.user + cpu.system + cpu.children_user + cpu.children_system
+    return total
 
 
 def span(a: Snapshot, b: Snapshot, cpus: int, others_known: bool = True) -> dict:
